@@ -1,0 +1,138 @@
+"""Dataset loaders: the embedded 8x8 digits (ships with scikit-learn) and MNIST (.npz or IDX).
+
+All loaders return uint8 images (N, H, W) and int64 labels, and raise DataError with
+one line naming the file and what was expected.
+"""
+from __future__ import annotations
+
+import gzip
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclass
+class Dataset:
+    """Train/test split of uint8 images and integer labels."""
+
+    name: str
+    x_train: np.ndarray  #: (N, H, W) uint8
+    y_train: np.ndarray  #: (N,) int64
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1797 samples), scaled 0..16 -> 0..255 uint8.
+
+    The split is a seeded shuffle so that it is the same on every machine.
+    """
+    from sklearn.datasets import load_digits as _sk_digits  # local: only the demo needs sklearn
+
+    d = _sk_digits()
+    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
+    y = d.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = int(round(len(x) * test_fraction))
+    te, tr = order[:n_test], order[n_test:]
+    return Dataset("digits", x[tr], y[tr], x[te], y[te])
+
+
+_IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def _check_split(path: str, x: np.ndarray, y: np.ndarray, xk: str, yk: str) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim == 2 and x.shape[1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise DataError(f"{path}: {xk} has shape {x.shape}, expected (N, 28, 28) or (N, 784)")
+    if x.dtype != np.uint8:
+        raise DataError(f"{path}: {xk} has dtype {x.dtype}, expected uint8")
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"{path}: {yk} has shape {y.shape}, expected ({len(x)},) to match {xk}")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() > 9)):
+        raise DataError(f"{path}: {yk} must hold integer labels 0..9")
+    return x, y.astype(np.int64)
+
+
+def load_mnist_npz(path: str | Path) -> Dataset:
+    """MNIST from an .npz with keys x_train, y_train, x_test, y_test (uint8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (expected an .npz with x_train, y_train, x_test, y_test)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in _IDX_NAMES if k not in npz.files]
+            if missing:
+                raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
+            arrs = {k: npz[k] for k in _IDX_NAMES}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise DataError(f"{path}: not a readable .npz archive (truncated or corrupt: {type(e).__name__})") from None
+    xtr, ytr = _check_split(str(path), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
+    xte, yte = _check_split(str(path), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
+    return Dataset("mnist", xtr, ytr, xte, yte)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: not a readable gzip file ({type(e).__name__})") from None
+    if len(raw) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes)")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()}, expected 000008xx)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    n = int(np.prod(dims))
+    if len(raw) - header != n:
+        raise DataError(f"{path}: IDX payload has {len(raw) - header} bytes, expected {n} for shape {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_mnist_idx(directory: str | Path) -> Dataset:
+    """MNIST from the four standard IDX files (raw or .gz) in ``directory``."""
+    directory = Path(directory)
+    arrs = {}
+    for key, stem in _IDX_NAMES.items():
+        cands = [directory / stem, directory / (stem + ".gz")]
+        found = next((c for c in cands if c.is_file()), None)
+        if found is None:
+            raise DataError(f"{directory}: {stem}[.gz] not found (expected the four MNIST IDX files)")
+        arrs[key] = _read_idx(found)
+    xtr, ytr = _check_split(str(directory), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
+    xte, yte = _check_split(str(directory), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
+    return Dataset("mnist", xtr, ytr, xte, yte)
+
+
+def load_dataset(spec: str | Path) -> Dataset:
+    """``"digits"`` (embedded), an MNIST ``.npz`` file, or a directory of MNIST IDX files."""
+    if str(spec) == "digits":
+        return load_digits()
+    p = Path(spec)
+    if p.is_dir():
+        return load_mnist_idx(p)
+    if p.suffix == ".npz" or not p.exists():
+        return load_mnist_npz(p)
+    raise DataError(f"{p}: unrecognised dataset; expected 'digits', an .npz file or a directory of IDX files")

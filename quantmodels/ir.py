@@ -1,0 +1,348 @@
+"""The integer IR: the one contract between training (quantmodels) and hardware (hw).
+
+A model directory holds
+
+* ``model.json``: schema version, input quantizer, the layer list (kind, shapes, bit
+  widths, output stage) and free-form training metadata (method, seed, metrics);
+* ``weights.npz``: integer arrays only, loaded with ``allow_pickle=False``:
+  ``<layer>.weights`` (out, in), and per output stage ``<layer>.thresholds``
+  (out, 2**bits - 1) or ``<layer>.bias`` (out,).
+
+Arithmetic per layer kind (what the hardware must compute; the golden model in
+:mod:`quantmodels.golden` is the executable definition):
+
+``xnor_popcount``
+    weights and inputs are bits, 1 encodes +1 and 0 encodes -1;
+    ``acc = popcount(xnor(x, w))`` in ``[0, in_features]`` (so the +-1 dot product
+    is ``2*acc - in_features``).
+``mac``
+    signed ``weight_bits`` weights, unsigned ``input_bits`` inputs, ``acc = w . x``.
+
+Output stages:
+
+``threshold``
+    FINN-style multi-threshold: ``y = sum_k (acc >= T[k])``, ``2**bits - 1``
+    ascending thresholds per channel (batch norm, scales and sign folded in).
+``requantize``
+    ``y = clip((acc + bias) >> shift, 0, 2**bits - 1)`` (arithmetic shift = floor).
+``argmax``
+    last layer only: ``logits = acc (+ bias if present)``, class = first index of the maximum.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_json, atomic_write_npz
+from .errors import IRError
+
+SCHEMA_VERSION = 1
+FORMAT = "lowbit-ir"
+MODEL_FILE = "model.json"
+WEIGHTS_FILE = "weights.npz"
+
+#: Layer kinds the golden model and the hardware generators implement today.
+KINDS = ("xnor_popcount", "mac")
+#: Kinds reserved by the design (see DESIGN.md); refused with a clear message until implemented.
+RESERVED_KINDS = ("accumulate", "shift_add", "lut_product", "bit_serial")
+OUTPUT_TYPES = ("threshold", "requantize", "argmax")
+INPUT_QUANTIZERS = ("threshold", "identity")
+MAX_BITS = 16
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How raw uint8 samples become the first layer's integer input vector."""
+
+    features: int  #: length of the flattened input vector
+    bits: int  #: bits per input element
+    quantizer: str  #: "threshold" (x >= threshold -> 1) or "identity" (uint8 as is)
+    threshold: int | None = None  #: for quantizer == "threshold"
+    source_shape: tuple[int, ...] = ()  #: shape of one raw sample, e.g. (28, 28)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"features": self.features, "bits": self.bits,
+                             "quantizer": self.quantizer, "source_shape": list(self.source_shape)}
+        if self.threshold is not None:
+            d["threshold"] = self.threshold
+        return d
+
+
+@dataclass
+class Layer:
+    """One fully connected layer of the IR with its integer arrays."""
+
+    name: str
+    kind: str  #: one of KINDS
+    in_features: int
+    out_features: int
+    input_bits: int
+    weight_bits: int
+    output: str  #: one of OUTPUT_TYPES
+    weights: np.ndarray  #: (out_features, in_features) integers
+    output_bits: int | None = None  #: threshold / requantize only
+    shift: int = 0  #: requantize only
+    thresholds: np.ndarray | None = None  #: (out_features, 2**output_bits - 1)
+    bias: np.ndarray | None = None  #: (out_features,)
+
+    @property
+    def n_thresholds(self) -> int:
+        return (1 << self.output_bits) - 1 if self.output_bits else 0
+
+    def weight_range(self) -> tuple[int, int]:
+        """Inclusive integer range a weight may take."""
+        if self.kind == "xnor_popcount":
+            return 0, 1
+        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    def input_range(self) -> tuple[int, int]:
+        return 0, (1 << self.input_bits) - 1
+
+    def acc_range(self) -> tuple[int, int]:
+        """Inclusive range of the accumulator over all possible inputs (not just these weights)."""
+        if self.kind == "xnor_popcount":
+            return 0, self.in_features
+        wlo, whi = self.weight_range()
+        xhi = self.input_range()[1]
+        return self.in_features * wlo * xhi, self.in_features * whi * xhi
+
+    def logit_range(self) -> tuple[int, int]:
+        """Range of the value entering the output stage (acc + bias where a bias exists)."""
+        lo, hi = self.acc_range()
+        if self.bias is not None and self.bias.size:
+            lo += int(self.bias.min())
+            hi += int(self.bias.max())
+        return lo, hi
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.output}
+        if self.output_bits is not None:
+            out["bits"] = self.output_bits
+        if self.output == "requantize":
+            out["shift"] = self.shift
+        return {"name": self.name, "kind": self.kind, "in_features": self.in_features,
+                "out_features": self.out_features, "input_bits": self.input_bits,
+                "weight_bits": self.weight_bits, "output": out}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        d = {f"{self.name}.weights": self.weights}
+        if self.thresholds is not None:
+            d[f"{self.name}.thresholds"] = self.thresholds
+        if self.bias is not None:
+            d[f"{self.name}.bias"] = self.bias
+        return d
+
+
+@dataclass
+class IRModel:
+    """A whole network in the integer IR."""
+
+    name: str
+    method: str
+    input: InputSpec
+    layers: list[Layer]
+    meta: dict[str, Any] = field(default_factory=dict)  #: training seed, metrics, dataset, ...
+
+    @property
+    def n_classes(self) -> int:
+        return self.layers[-1].out_features
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "name": self.name,
+                "method": self.method, "input": self.input.to_json(),
+                "layers": [layer.to_json() for layer in self.layers], "meta": self.meta}
+
+    def validate(self, where: str = "model") -> "IRModel":
+        """Check every cross-field rule; raise IRError with one line naming the field."""
+        _validate_model(self, where)
+        return self
+
+
+# ----------------------------------------------------------------------------------------
+# saving / loading
+
+
+def save_model(model: IRModel, directory: str | Path) -> Path:
+    """Validate and write ``model.json`` + ``weights.npz`` atomically into ``directory``."""
+    directory = Path(directory)
+    model.validate(str(directory))
+    arrays: dict[str, np.ndarray] = {}
+    for layer in model.layers:
+        arrays.update({k: np.ascontiguousarray(v) for k, v in layer.arrays().items()})
+    atomic_write_npz(directory / WEIGHTS_FILE, arrays)
+    atomic_write_json(directory / MODEL_FILE, model.to_json())
+    return directory
+
+
+def load_model(directory: str | Path) -> IRModel:
+    """Load and validate an IR model directory (or a path to its model.json)."""
+    directory = Path(directory)
+    if directory.name == MODEL_FILE:
+        directory = directory.parent
+    mpath, wpath = directory / MODEL_FILE, directory / WEIGHTS_FILE
+    if not directory.exists():
+        raise IRError(f"{directory}: no such model directory")
+    if not mpath.is_file():
+        raise IRError(f"{mpath}: missing; an IR model directory holds {MODEL_FILE} and {WEIGHTS_FILE}")
+    if not wpath.is_file():
+        raise IRError(f"{wpath}: missing; an IR model directory holds {MODEL_FILE} and {WEIGHTS_FILE}")
+    try:
+        doc = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IRError(f"{mpath}: not valid JSON ({e})") from None
+    try:
+        with np.load(wpath, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise IRError(f"{wpath}: not a readable .npz archive ({type(e).__name__}: {e})") from None
+    return model_from_json(doc, arrays, where=str(mpath), wfile=str(wpath))
+
+
+def _req(d: Any, key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(d, dict):
+        raise IRError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    if key not in d:
+        raise IRError(f"{where}.{key}: missing")
+    v = d[key]
+    if typ is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise IRError(f"{where}.{key}: {v!r}, expected an integer")
+    if not isinstance(v, typ):
+        names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise IRError(f"{where}.{key}: {v!r}, expected {names}")
+    return v
+
+
+def model_from_json(doc: Any, arrays: dict[str, np.ndarray], where: str = "model.json",
+                    wfile: str = WEIGHTS_FILE) -> IRModel:
+    """Build an :class:`IRModel` from parsed JSON and its arrays, validating as it goes."""
+    if not isinstance(doc, dict):
+        raise IRError(f"{where}: expected a JSON object at top level")
+    fmt = doc.get("format")
+    if fmt != FORMAT:
+        raise IRError(f"{where}: format: {fmt!r}, expected {FORMAT!r}")
+    ver = _req(doc, "schema_version", int, where)
+    if ver != SCHEMA_VERSION:
+        raise IRError(f"{where}: schema_version: {ver}, expected {SCHEMA_VERSION}")
+    inp = _req(doc, "input", dict, where)
+    input_spec = InputSpec(
+        features=_req(inp, "features", int, f"{where}: input"),
+        bits=_req(inp, "bits", int, f"{where}: input"),
+        quantizer=_req(inp, "quantizer", str, f"{where}: input"),
+        threshold=inp.get("threshold"),
+        source_shape=tuple(inp.get("source_shape", ())),
+    )
+    layers_doc = _req(doc, "layers", list, where)
+    layers = []
+    for i, ld in enumerate(layers_doc):
+        lw = f"{where}: layers[{i}]"
+        name = _req(ld, "name", str, lw)
+        kind = _req(ld, "kind", str, lw)
+        if kind not in KINDS:
+            extra = " (reserved, not implemented yet)" if kind in RESERVED_KINDS else ""
+            raise IRError(f"{lw}.kind: {kind!r}{extra}, expected one of {', '.join(KINDS)}")
+        out = _req(ld, "output", dict, lw)
+        otype = _req(out, "type", str, f"{lw}.output")
+        if otype not in OUTPUT_TYPES:
+            raise IRError(f"{lw}.output.type: {otype!r}, expected one of {', '.join(OUTPUT_TYPES)}")
+        obits = out.get("bits")
+        if otype != "argmax" and (not isinstance(obits, int) or isinstance(obits, bool)):
+            raise IRError(f"{lw}.output.bits: {obits!r}, expected an integer for output type {otype!r}")
+
+        def arr(suffix: str, required: bool) -> np.ndarray | None:
+            key = f"{name}.{suffix}"
+            if key not in arrays:
+                if required:
+                    raise IRError(f"{wfile}: array {key!r} missing (needed by layers[{i}] {name!r})")
+                return None
+            a = arrays[key]
+            if not np.issubdtype(a.dtype, np.integer):
+                raise IRError(f"{wfile}: {key}: dtype {a.dtype}, expected integer")
+            return a.astype(np.int64)
+
+        layers.append(Layer(
+            name=name, kind=kind,
+            in_features=_req(ld, "in_features", int, lw),
+            out_features=_req(ld, "out_features", int, lw),
+            input_bits=_req(ld, "input_bits", int, lw),
+            weight_bits=_req(ld, "weight_bits", int, lw),
+            output=otype, output_bits=obits,
+            shift=int(out.get("shift", 0)),
+            weights=arr("weights", True),
+            thresholds=arr("thresholds", otype == "threshold"),
+            bias=arr("bias", otype == "requantize"),
+        ))
+    model = IRModel(name=str(doc.get("name", "model")), method=str(doc.get("method", "unknown")),
+                    input=input_spec, layers=layers, meta=dict(doc.get("meta", {})))
+    _validate_model(model, where, wfile)
+    return model
+
+
+def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
+    inp = m.input
+    if inp.quantizer not in INPUT_QUANTIZERS:
+        raise IRError(f"{where}: input.quantizer: {inp.quantizer!r}, expected one of {', '.join(INPUT_QUANTIZERS)}")
+    if inp.quantizer == "threshold" and (inp.bits != 1 or not isinstance(inp.threshold, int)):
+        raise IRError(f"{where}: input: quantizer 'threshold' needs bits=1 and an integer threshold")
+    if inp.quantizer == "identity" and inp.bits != 8:
+        raise IRError(f"{where}: input.bits: {inp.bits}, expected 8 for quantizer 'identity' (raw uint8)")
+    if inp.source_shape and int(np.prod(inp.source_shape)) != inp.features:
+        raise IRError(f"{where}: input.source_shape: {list(inp.source_shape)} has "
+                      f"{int(np.prod(inp.source_shape))} elements, expected input.features={inp.features}")
+    if not m.layers:
+        raise IRError(f"{where}: layers: empty, expected at least one layer")
+    names = [layer.name for layer in m.layers]
+    if len(set(names)) != len(names):
+        raise IRError(f"{where}: layers: duplicate layer names {names}")
+    prev_features, prev_bits, prev_name = inp.features, inp.bits, "input"
+    for i, L in enumerate(m.layers):
+        lw = f"{where}: layers[{i}]"
+        last = i == len(m.layers) - 1
+        if L.kind not in KINDS:
+            raise IRError(f"{lw}.kind: {L.kind!r}, expected one of {', '.join(KINDS)}")
+        for fld in ("in_features", "out_features", "input_bits", "weight_bits"):
+            v = getattr(L, fld)
+            if v < 1:
+                raise IRError(f"{lw}.{fld}: {v}, expected >= 1")
+        for fld in ("input_bits", "weight_bits"):
+            if getattr(L, fld) > MAX_BITS:
+                raise IRError(f"{lw}.{fld}: {getattr(L, fld)}, expected <= {MAX_BITS}")
+        if L.in_features != prev_features:
+            raise IRError(f"{lw}.in_features: {L.in_features}, expected {prev_features} "
+                          f"(= {prev_name} {'features' if i == 0 else 'out_features'})")
+        if L.input_bits != prev_bits:
+            raise IRError(f"{lw}.input_bits: {L.input_bits}, expected {prev_bits} (= {prev_name} output bits)")
+        if L.kind == "xnor_popcount" and (L.input_bits != 1 or L.weight_bits != 1):
+            raise IRError(f"{lw}: kind 'xnor_popcount' needs input_bits=1 and weight_bits=1, "
+                          f"got {L.input_bits} and {L.weight_bits}")
+        if (L.output == "argmax") != last:
+            raise IRError(f"{lw}.output.type: {L.output!r}, expected "
+                          f"{'argmax' if last else 'threshold or requantize'} for "
+                          f"{'the last' if last else 'a hidden'} layer")
+        if L.output != "argmax" and not 1 <= (L.output_bits or 0) <= MAX_BITS:
+            raise IRError(f"{lw}.output.bits: {L.output_bits}, expected 1..{MAX_BITS}")
+        if L.output == "threshold" and (L.output_bits or 0) > 8:
+            raise IRError(f"{lw}.output.bits: {L.output_bits}, expected <= 8 for a multi-threshold stage")
+        shape = (L.out_features, L.in_features)
+        if L.weights.shape != shape:
+            raise IRError(f"{wfile}: {L.name}.weights: shape {L.weights.shape}, expected {shape}")
+        lo, hi = L.weight_range()
+        if L.weights.size and (L.weights.min() < lo or L.weights.max() > hi):
+            raise IRError(f"{wfile}: {L.name}.weights: values in [{L.weights.min()}, {L.weights.max()}], "
+                          f"expected [{lo}, {hi}] for kind {L.kind!r} with weight_bits={L.weight_bits}")
+        if L.output == "threshold":
+            tshape = (L.out_features, L.n_thresholds)
+            if L.thresholds is None or L.thresholds.shape != tshape:
+                got = None if L.thresholds is None else L.thresholds.shape
+                raise IRError(f"{wfile}: {L.name}.thresholds: shape {got}, expected {tshape}")
+            if L.n_thresholds > 1 and np.any(np.diff(L.thresholds, axis=1) < 0):
+                raise IRError(f"{wfile}: {L.name}.thresholds: not ascending along each row")
+        if L.bias is not None and L.bias.shape != (L.out_features,):
+            raise IRError(f"{wfile}: {L.name}.bias: shape {L.bias.shape}, expected ({L.out_features},)")
+        if L.output == "requantize" and not 0 <= L.shift <= 62:
+            raise IRError(f"{lw}.output.shift: {L.shift}, expected 0..62")
+        prev_features, prev_bits, prev_name = L.out_features, (L.output_bits or 0), f"layers[{i}]"

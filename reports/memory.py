@@ -1,0 +1,65 @@
+"""Parameter memory per layer and in total, against float32 and int8 storage of the same shapes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quantmodels.ir import IRModel, Layer
+
+
+def value_bits(lo: int, hi: int) -> int:
+    """Bits of a two's complement (or unsigned if lo >= 0) integer holding [lo, hi]."""
+    if lo >= 0:
+        return max(1, int(hi).bit_length())
+    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
+
+
+@dataclass
+class LayerMemory:
+    """Stored bits of one layer."""
+
+    name: str
+    weight_bits: int
+    threshold_bits: int
+    bias_bits: int
+    float32_bits: int  #: same layer in float32: weights + one bias/affine per neuron
+    int8_bits: int  #: same layer in int8 with int32 biases
+
+    @property
+    def total_bits(self) -> int:
+        return self.weight_bits + self.threshold_bits + self.bias_bits
+
+
+def layer_memory(layer: Layer) -> LayerMemory:
+    n_w = layer.in_features * layer.out_features
+    lo, hi = layer.acc_range()
+    thr = 0
+    if layer.output == "threshold":
+        t = layer.thresholds
+        thr = layer.out_features * layer.n_thresholds * value_bits(min(lo, int(t.min())), max(hi, int(t.max())))
+    bias = 0
+    if layer.bias is not None:
+        bias = layer.out_features * value_bits(int(layer.bias.min()), int(layer.bias.max()))
+    return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias,
+                       float32_bits=32 * (n_w + layer.out_features),
+                       int8_bits=8 * n_w + 32 * layer.out_features)
+
+
+@dataclass
+class ModelMemory:
+    layers: list[LayerMemory]
+
+    @property
+    def total_bits(self) -> int:
+        return sum(m.total_bits for m in self.layers)
+
+    @property
+    def float32_bits(self) -> int:
+        return sum(m.float32_bits for m in self.layers)
+
+    @property
+    def int8_bits(self) -> int:
+        return sum(m.int8_bits for m in self.layers)
+
+
+def model_memory(model: IRModel) -> ModelMemory:
+    return ModelMemory([layer_memory(L) for L in model.layers])

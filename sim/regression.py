@@ -1,0 +1,176 @@
+"""Bit-exact regression of a generated network against the golden integer model.
+
+``build_simulator`` compiles DUT + harness with Verilator through the cocotb Python runner
+into a cache directory keyed by the hash of the Verilog (a rebuild happens only when the
+hardware changes); ``run_regression`` streams N samples through it and compares every
+class and logit with :func:`quantmodels.golden.golden_forward`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from quantmodels.golden import golden_forward, quantize_input
+from quantmodels.ir import IRModel
+
+from .harness import HARNESS_TOP, HarnessPorts, harness_verilog
+from .tools import ToolError, activate_tools, cache_dir, tool_versions
+from .vectors import pack_rows, read_hex, unpack_responses, write_hex
+
+#: Verilator options: Amaranth's output trips lint warnings (waived here, in one place).
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast", "-CFLAGS", "-O1"]
+TEST_MODULE = "sim.tb_network"
+
+
+class SimulationError(ToolError):
+    """The simulator failed to build or run."""
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulator: what :func:`run_regression` needs to run it."""
+
+    build_dir: Path
+    ports: HarnessPorts
+    depth: int
+    key: str  #: content hash of the sources + options
+    cached: bool  #: True if an earlier build was reused
+    seconds: float  #: build wall time (0 when cached)
+
+
+@dataclass
+class RegressionResult:
+    """Outcome of one regression run."""
+
+    n_images: int
+    mismatches: int  #: samples whose class or any logit differs from golden
+    class_mismatches: int
+    first_bad: int | None  #: index of the first mismatching sample
+    cycles: int  #: clock cycles from start to the last output
+    first_latency: int  #: cycles until the first output
+    cycles_per_image: float
+    build_seconds: float
+    build_cached: bool
+    sim_seconds: float
+    accuracy: float | None = None  #: RTL class accuracy vs labels, when labels are given
+    stall_pct: int = 0
+    tool_versions: dict = field(default_factory=dict)
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.mismatches == 0 and self.n_images > 0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["bit_exact"] = self.bit_exact
+        return d
+
+
+def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
+                    verbose: bool = False) -> SimBuild:
+    """Compile ``verilog`` + harness with Verilator (cached by content hash)."""
+    from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
+
+    activate_tools()
+    vtext = Path(verilog).read_text()
+    htext = harness_verilog(ports, depth)
+    key = hashlib.sha256("\0".join([vtext, htext, " ".join(VERILATOR_ARGS),
+                                    tool_versions().get("verilator", ""),
+                                    tool_versions().get("cocotb", "")]).encode()).hexdigest()[:20]
+    bdir = cache_dir() / "verilator" / key
+    stamp = bdir / "lowbit.built"
+    if stamp.exists():
+        return SimBuild(bdir, ports, depth, key, True, 0.0)
+    bdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=bdir.parent))
+    (tmp / "dut.v").write_text(vtext)
+    (tmp / "harness.v").write_text(htext)
+    t0 = time.perf_counter()
+    runner = get_runner("verilator")
+    log = tmp / "build.log"
+    try:
+        runner.build(sources=[tmp / "dut.v", tmp / "harness.v"], hdl_toplevel=HARNESS_TOP,
+                     build_dir=tmp, build_args=VERILATOR_ARGS, timescale=("1ns", "1ps"),
+                     verbose=verbose, log_file=log)
+    except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        raise SimulationError(f"verilator build failed in {tmp} ({type(e).__name__}: {e})\n{tail}") from None
+    secs = time.perf_counter() - t0
+    stamp_tmp = tmp / "lowbit.built"
+    stamp_tmp.write_text(json.dumps({"seconds": secs, "key": key}))
+    try:
+        os.replace(tmp, bdir)  # atomic publish of the finished build
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use theirs
+        if not stamp.exists():
+            raise
+    return SimBuild(bdir, ports, depth, key, False, secs)
+
+
+def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
+                   labels: np.ndarray | None = None, stall_pct: int = 0,
+                   workdir: str | Path | None = None) -> RegressionResult:
+    """Stream ``samples`` (raw uint8) through the compiled network; compare with golden."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    n = len(samples)
+    if n == 0:
+        raise SimulationError("run_regression: no samples to simulate")
+    if n > build.depth:
+        raise SimulationError(f"run_regression: {n} samples exceed the harness depth {build.depth}")
+    activate_tools()
+    gold = golden_forward(model, samples)
+    x = quantize_input(model, samples)
+    own_dir = workdir is None
+    wdir = Path(tempfile.mkdtemp(prefix="lowbit-sim-")) if own_dir else Path(workdir)
+    wdir.mkdir(parents=True, exist_ok=True)
+    stim, resp, res_json = wdir / "stim.hex", wdir / "resp.hex", wdir / "result.json"
+    for p in (resp, res_json):
+        p.unlink(missing_ok=True)
+    write_hex(stim, pack_rows(x, model.input.bits))
+    # generous bound: every layer fully serial plus slack; the harness stops at n outputs
+    max_cycles = 1000 + n * 100 * max(1, sum(L.in_features * L.out_features for L in model.layers) // 64)
+    runner = get_runner("verilator")
+    t0 = time.perf_counter()
+    xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
+                      build_dir=build.build_dir,
+                      test_dir=wdir, results_xml=str(wdir / "results.xml"),
+                      plusargs=[f"+LOWBIT_STIM={stim}", f"+LOWBIT_RESP={resp}", f"+LOWBIT_N={n}",
+                                f"+LOWBIT_STALL={stall_pct}"],
+                      extra_env={"LOWBIT_RESULT": str(res_json), "LOWBIT_MAX_CYCLES": str(max_cycles)},
+                      log_file=wdir / "sim.log")
+    sim_secs = time.perf_counter() - t0
+    n_tests, n_fail = get_results(xml)
+    if n_fail or n_tests == 0 or not res_json.exists() or not resp.exists():
+        log = (wdir / "sim.log").read_text()[-2000:] if (wdir / "sim.log").exists() else ""
+        raise SimulationError(f"simulation failed ({n_fail} of {n_tests} cocotb tests failed; logs in {wdir})\n{log}")
+    info = json.loads(res_json.read_text())
+    words = read_hex(resp)
+    if len(words) != n:
+        raise SimulationError(f"{resp}: {len(words)} responses, expected {n}")
+    p = build.ports
+    n_classes = model.n_classes
+    classes, logits = unpack_responses(words, p.class_width, p.logits_width // n_classes, n_classes)
+    bad_class = classes != gold.classes
+    bad = bad_class | np.any(logits != gold.logits, axis=1)
+    bad_idx = np.flatnonzero(bad)
+    result = RegressionResult(
+        n_images=n, mismatches=int(bad.sum()), class_mismatches=int(bad_class.sum()),
+        first_bad=int(bad_idx[0]) if bad_idx.size else None,
+        cycles=int(info["cycles"]), first_latency=int(info["first_latency"]),
+        cycles_per_image=info["cycles"] / n, build_seconds=build.seconds, build_cached=build.cached,
+        sim_seconds=sim_secs,
+        accuracy=float(np.mean(classes == labels)) if labels is not None else None,
+        stall_pct=stall_pct, tool_versions=tool_versions())
+    if own_dir:
+        shutil.rmtree(wdir, ignore_errors=True)
+    return result

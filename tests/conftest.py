@@ -1,0 +1,67 @@
+"""Shared fixtures: small random IR models and the location of ../shared/data/mnist.npz."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantmodels.ir import InputSpec, IRModel, Layer
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = Path(os.environ.get("LOWBIT_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lowbit_cache(tmp_path_factory):
+    """Keep build caches out of the user's home unless LOWBIT_CACHE is set (CI sets it to reuse builds)."""
+    if "LOWBIT_CACHE" not in os.environ:
+        os.environ["LOWBIT_CACHE"] = str(tmp_path_factory.mktemp("lowbit-cache"))
+    yield
+
+
+@pytest.fixture
+def mnist_path() -> Path:
+    if not MNIST.is_file():
+        pytest.skip(f"{MNIST} not present")
+    return MNIST
+
+
+def random_xnor_model(sizes=(16, 8, 4), seed=0, name="rand-xnor") -> IRModel:
+    """Random W1A1 network: thresholds drawn inside the popcount range so outputs vary."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        last = i == len(sizes) - 2
+        w = rng.integers(0, 2, (n_out, n_in))
+        layers.append(Layer(
+            name=f"fc{i}", kind="xnor_popcount", in_features=n_in, out_features=n_out,
+            input_bits=1, weight_bits=1, output="argmax" if last else "threshold",
+            output_bits=None if last else 1, weights=w,
+            thresholds=None if last else rng.integers(n_in // 4, 3 * n_in // 4 + 1, (n_out, 1))))
+    return IRModel(name, "test", InputSpec(sizes[0], 1, "threshold", 128, (sizes[0],)), layers).validate()
+
+
+def random_mac_model(sizes=(12, 6, 3), seed=0, name="rand-mac") -> IRModel:
+    """Random int8 network with requantize hidden stages."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(Layer(
+            name=f"fc{i}", kind="mac", in_features=n_in, out_features=n_out, input_bits=8, weight_bits=8,
+            output="argmax" if last else "requantize", output_bits=None if last else 8,
+            shift=0 if last else 8, weights=rng.integers(-128, 128, (n_out, n_in)),
+            bias=rng.integers(-2000, 2000, n_out)))
+    return IRModel(name, "test", InputSpec(sizes[0], 8, "identity", None, (sizes[0],)), layers).validate()
+
+
+@pytest.fixture
+def xnor_model() -> IRModel:
+    return random_xnor_model()
+
+
+@pytest.fixture
+def mac_model() -> IRModel:
+    return random_mac_model()
