@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -88,19 +89,20 @@ def place_and_route_ice40(verilog: str | Path, dut: str, in_width: int, class_wi
     result = None
     for dev in devices:
         with tempfile.TemporaryDirectory(prefix="lowbit-pnr-") as tmp:
+            shutil.copyfile(str(syn.netlist_json), Path(tmp) / "netlist.json")
             rep = Path(tmp) / "report.json"
             cmd = nextpnr_cmd("ice40") + ICE40_DEVICES[dev] + [
-                "--json", str(syn.netlist_json), "--timing-allow-fail", "--json-report", str(rep),
+                "--json", "netlist.json", "--timing-allow-fail", "--report", "report.json",
                 "--seed", str(seed), "--freq", "12", "-q"]
             t0 = time.perf_counter()
             try:
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
             except subprocess.TimeoutExpired:
                 notes.append(f"{dev}: timed out after {timeout:.0f} s")
                 continue
             secs = time.perf_counter() - t0
             if r.returncode != 0 or not rep.exists():
-                msg = (r.stderr or r.stdout).strip().splitlines()
+                msg = [m for m in (r.stderr + r.stdout).splitlines() if "Preparing to run" not in m]
                 err = next((m for m in msg if "ERROR" in m), msg[-1] if msg else "failed")
                 notes.append(f"{dev}: {err.strip()[:200]}")
                 continue

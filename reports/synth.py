@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -81,22 +82,26 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     if use_cache and cfile.exists():
         return SynthResult(**json.loads(cfile.read_text()))
     cdir.mkdir(parents=True, exist_ok=True)
+    # YoWASP tools see only their working directory: run in a temp dir with relative paths
     with tempfile.TemporaryDirectory(prefix="lowbit-yosys-") as tmp:
-        stat = Path(tmp) / "stat.json"
-        netlist = cdir / "netlist.json"
-        script = f"read_verilog -sv {vpath.resolve()}; {cmd}; tee -q -o {stat} stat -json"
+        shutil.copyfile(vpath, Path(tmp) / "design.v")
+        script = f"read_verilog -sv design.v; {cmd}; tee -q -o stat.json stat -json"
         if target.startswith("ice40"):
-            script += f"; write_json {netlist}"
+            script += "; write_json netlist.json"
         t0 = time.perf_counter()
         try:
             r = subprocess.run(yosys_cmd() + ["-q", "-p", script], capture_output=True, text=True,
-                               timeout=timeout)
+                               timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise ToolError(f"yosys ({target}) timed out after {timeout:.0f} s on {vpath}") from None
         secs = time.perf_counter() - t0
+        stat = Path(tmp) / "stat.json"
         if r.returncode != 0 or not stat.exists():
             raise ToolError(f"yosys ({target}) failed on {vpath}: {(r.stderr or r.stdout).strip()[-500:]}")
         doc = json.loads(stat.read_text())
+        netlist = cdir / "netlist.json"
+        if target.startswith("ice40"):
+            shutil.copyfile(Path(tmp) / "netlist.json", netlist)
     cells = {k: int(v) for k, v in doc["design"]["num_cells_by_type"].items()} \
         if "design" in doc else {}
     res = SynthResult(target=target, cells=cells, seconds=round(secs, 2),

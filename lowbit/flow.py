@@ -1,0 +1,242 @@
+"""Flow orchestration behind the CLI: each ``cmd_*`` reads the previous step's files.
+
+The heavy lifting lives in the layers below (quantmodels <- hw <- sim <- reports); this
+module only resolves paths, chains the steps and prints where outputs went.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quantmodels.atomic import atomic_write_json
+from quantmodels.datasets import Dataset, load_dataset
+from quantmodels.errors import ConfigError, DataError
+from quantmodels.ir import IRModel, load_model, save_model
+
+#: Network presets (hidden layer sizes), the FINN/Brevitas MLP family.
+PRESETS = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
+METHODS = ("bnn", "int8")
+#: Harness stimulus depth: fixed so the Verilator build is reused for any image count up to it.
+SIM_DEPTH = 10000
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def _hidden(args: argparse.Namespace, data: Dataset) -> tuple[int, ...]:
+    if args.hidden:
+        try:
+            sizes = tuple(int(s) for s in args.hidden.split(",") if s.strip())
+        except ValueError:
+            raise ConfigError(f"--hidden: {args.hidden!r}, expected comma-separated integers like 256,256,256") from None
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(f"--hidden: {args.hidden!r}, expected positive layer sizes")
+        return sizes
+    preset = args.model or ("tfc" if data.name == "digits" else "sfc")
+    return PRESETS[preset]
+
+
+def dataset_for(model: IRModel, data: str | None) -> Dataset:
+    """The dataset given on the command line, or the one recorded at training time."""
+    spec = data or model.meta.get("data_source")
+    if not spec:
+        raise DataError("no dataset: pass --data (the model does not record meta.data_source)")
+    ds = load_dataset(spec)
+    shape = tuple(model.input.source_shape)
+    if shape and ds.image_shape != shape:
+        raise DataError(f"{spec}: images of shape {ds.image_shape}, but the model expects {shape}")
+    return ds
+
+
+@dataclass
+class Hardware:
+    """A generated design and what the simulator and reports need from it."""
+
+    design: object  #: hw.verilog.VerilogDesign
+    verilog: Path
+    ports: "object"  #: sim.harness.HarnessPorts
+    cycles_per_image: int
+    latency_cycles: int | None
+
+
+def make_hardware(model: IRModel, fold: str | None, out_dir: Path) -> Hardware:
+    """Fold the model, generate Verilog into ``out_dir`` and describe its ports."""
+    from hw.folding import parse_folding
+    from hw.verilog import generate_verilog
+    from sim.harness import HarnessPorts
+
+    foldings = parse_folding(model, fold)
+    d = generate_verilog(model, foldings, out_dir)
+    ports = HarnessPorts(dut=d.top_name, in_width=d.in_width, class_width=d.class_width,
+                         logits_width=d.logit_width * d.n_classes)
+    return Hardware(d, Path(d.verilog_path), ports, int(d.cycles_per_image), d.latency_cycles)
+
+
+def simulate(model: IRModel, hwd: Hardware, samples: np.ndarray, labels: np.ndarray | None,
+             stall_pct: int = 0):
+    """Build (cached) and run the Verilator regression; returns sim.regression.RegressionResult."""
+    from sim.regression import build_simulator, run_regression
+
+    depth = max(SIM_DEPTH, len(samples))
+    print(f"  verilator: building {hwd.verilog.name} (cached by content hash) ...", flush=True)
+    b = build_simulator(hwd.verilog, hwd.ports, depth=depth)
+    print(f"  verilator: {'reused cached build' if b.cached else f'built in {b.seconds:.1f} s'}; "
+          f"streaming {len(samples)} images ...", flush=True)
+    return run_regression(b, model, samples, labels, stall_pct=stall_pct)
+
+
+def _print_sim(r, label: str = "") -> None:
+    status = "BIT-EXACT" if r.bit_exact else f"MISMATCH ({r.mismatches} images, first at index {r.first_bad})"
+    acc = f", RTL accuracy {100 * r.accuracy:.2f}%" if r.accuracy is not None else ""
+    print(f"{label}{status}: {r.n_images - r.mismatches}/{r.n_images} images match golden classes and logits{acc}; "
+          f"{r.cycles_per_image:.1f} cycles/image, first result after {r.first_latency} cycles; "
+          f"simulated in {r.sim_seconds:.1f} s")
+
+
+# ----------------------------------------------------------------------------------- commands
+
+def train_and_save(method: str, hidden: tuple[int, ...], data: Dataset, data_source: str, out: Path,
+                   seed: int, epochs: int | None = None, batch_size: int | None = None,
+                   lr: float | None = None, progress: bool = True, name: str | None = None) -> IRModel:
+    from quantmodels.train import TrainConfig, train
+
+    kw = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr).items() if v is not None}
+    cfg = TrainConfig(method=method, hidden=hidden, seed=seed, progress=progress, **kw)
+    res = train(cfg, data, name=name or out.name)
+    model = res.model
+    model.meta["data_source"] = data_source
+    save_model(model, out)
+    print(f"trained {method} {data.image_shape}->{'-'.join(map(str, hidden))}->{data.n_classes} on {data.name}: "
+          f"float test accuracy {100 * res.float_test_accuracy:.2f}%, golden integer "
+          f"{100 * res.golden_test_accuracy:.2f}%, agreement {100 * res.agreement:.2f}%, "
+          f"{res.seconds:.1f} s (seed {seed})")
+    print(f"IR model written to {out}/ (model.json + weights.npz)")
+    return model
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    data = load_dataset(args.data)
+    src = args.data if args.data == "digits" else str(Path(args.data).resolve())
+    hidden = _hidden(args, data)
+    out = args.out or Path("runs") / f"{args.model or ('tfc' if data.name == 'digits' else 'sfc')}-{args.method}"
+    train_and_save(args.method, hidden, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
+                   progress=not args.quiet)
+    return 0
+
+
+def cmd_verilog(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    out = args.out or args.model / "hw"
+    h = make_hardware(model, args.fold, out)
+    print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
+          f"{h.cycles_per_image} cycles/image initiation interval")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    if args.images < 0:
+        raise ConfigError(f"--images: {args.images}, expected >= 0 (0 = the whole test set)")
+    if not 0 <= args.stall < 100:
+        raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
+    data = dataset_for(model, args.data)
+    n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
+    out = args.out or args.model / "hw"
+    h = make_hardware(model, args.fold, out)
+    r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall)
+    _print_sim(r)
+    doc = {**r.to_json(), "model": str(args.model), "verilog_sha256": h.design.sha256,
+           "seed": model.meta.get("seed")}
+    atomic_write_json(out / "sim.json", doc)
+    print(f"results written to {out / 'sim.json'}")
+    return 0 if r.bit_exact else 1
+
+
+def _design_input(model_dir: Path, fold: str | None, out: Path):
+    from reports.report import DesignInput
+
+    model = load_model(model_dir)
+    h = make_hardware(model, fold, out / "designs" / model_dir.name)
+    sim = None
+    sj = model_dir / "hw" / "sim.json"
+    if sj.exists():
+        doc = json.loads(sj.read_text())
+        if doc.get("verilog_sha256") == h.design.sha256:
+            sim = doc
+    label = f"{model.name} ({'+'.join(sorted({L.kind for L in model.layers}))})"
+    return DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles, sim)
+
+
+def _targets(spec: str) -> tuple[str, ...]:
+    from reports.synth import TARGETS
+
+    ts = tuple(t.strip() for t in spec.split(",") if t.strip())
+    bad = [t for t in ts if t not in TARGETS]
+    if bad or not ts:
+        raise ConfigError(f"--targets: {spec!r}, expected a comma-separated subset of {', '.join(TARGETS)}")
+    return ts
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.report import write_report
+
+    targets = _targets(args.targets)
+    designs = [_design_input(m, args.fold, args.out) for m in args.models]
+    paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
+    _print_report(paths)
+    return 0
+
+
+def _print_report(paths: dict) -> None:
+    import pandas as pd
+
+    df = pd.read_csv(paths["csv"])
+    cols = [c for c in ("design", "test_accuracy", "measured_ice40_luts", "measured_xilinx_luts",
+                        "measured_xilinx_dsps", "measured_ice40_fmax_mhz", "model_energy_pj",
+                        "memory_bits") if c in df.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df[cols].to_string(index=False))
+    print("(energy is MODELLED from op counts x Horowitz ISSCC 2014 45 nm; LUT/fmax are MEASURED by Yosys/nextpnr)")
+    for k in ("html", "csv", "json", "png"):
+        print(f"  {k}: {paths[k]}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from quantmodels.datasets import load_digits
+    from reports.report import write_report
+
+    out: Path = args.out
+    data = load_digits()
+    print(f"[1/4] training on the embedded 8x8 digits ({len(data.x_train)} train / {len(data.x_test)} test)")
+    models = {}
+    for method in ("bnn", "int8"):
+        models[method] = train_and_save(method, PRESETS["tfc"], data, "digits", out / f"tfc-{method}",
+                                        args.seed, name=f"tfc-{method}")
+    print("[2/4] generating Verilog")
+    hws = {m: make_hardware(models[m], None, out / f"tfc-{m}" / "hw") for m in models}
+    for m, h in hws.items():
+        print(f"  {m}: {h.verilog} ({h.cycles_per_image} cycles/image)")
+    print(f"[3/4] bit-exact Verilator regression on all {len(data.x_test)} test images")
+    sims = {}
+    for m, h in hws.items():
+        r = simulate(models[m], h, data.x_test, data.y_test)
+        _print_sim(r, label=f"  {m}: ")
+        sims[m] = r
+        atomic_write_json(out / f"tfc-{m}" / "hw" / "sim.json",
+                          {**r.to_json(), "verilog_sha256": h.design.sha256, "seed": args.seed})
+    print("[4/4] synthesis (Yosys ice40 + xilinx), place-and-route (nextpnr-ice40), energy and memory report")
+    from reports.report import DesignInput
+
+    designs = [DesignInput(f"W1A1 {m}" if m == "bnn" else "int8 MAC baseline", models[m], hws[m].verilog,
+                           hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m].to_json())
+               for m in ("bnn", "int8")]
+    paths = write_report(designs, out / "report", ("ice40", "xilinx"), pnr=not args.no_pnr)
+    _print_report(paths)
+    bad = [m for m, r in sims.items() if not r.bit_exact]
+    if bad:
+        print(f"demo: RTL mismatches in {', '.join(bad)}")
+        return 1
+    return 0

@@ -1,0 +1,81 @@
+"""Bad input through the real CLI: one line naming the file/field, exit status 2, no traceback."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from quantmodels.ir import save_model
+
+from conftest import random_xnor_model
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lowbit.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(r, pattern):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    import re
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_missing_data_file(tmp_path):
+    r = run_cli("train", "--data", tmp_path / "absent.npz", "--out", tmp_path / "m")
+    assert_one_line_error(r, r"^lowbit: error: .*absent\.npz: no such file")
+    assert not (tmp_path / "m").exists()
+
+
+def test_truncated_data_file(tmp_path):
+    p = tmp_path / "mnist.npz"
+    x = np.zeros((10, 28, 28), np.uint8)
+    np.savez(p, x_train=x, y_train=np.zeros(10, np.uint8), x_test=x, y_test=np.zeros(10, np.uint8))
+    p.write_bytes(p.read_bytes()[:500])
+    r = run_cli("train", "--data", p, "--out", tmp_path / "m")
+    assert_one_line_error(r, r"mnist\.npz: not a readable \.npz archive")
+
+
+def test_wrong_shape_data_file(tmp_path):
+    p = tmp_path / "mnist.npz"
+    x = np.zeros((10, 27, 28), np.uint8)
+    np.savez(p, x_train=x, y_train=np.zeros(10, np.uint8), x_test=x, y_test=np.zeros(10, np.uint8))
+    r = run_cli("train", "--data", p)
+    assert_one_line_error(r, r"mnist\.npz: x_train has shape \(10, 27, 28\), expected \(N, 28, 28\) or \(N, 784\)")
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return save_model(random_xnor_model((16, 8, 4)), tmp_path / "m")
+
+
+def test_unknown_layer_kind(model_dir):
+    doc = json.loads((model_dir / "model.json").read_text())
+    doc["layers"][0]["kind"] = "quantum_mac"
+    (model_dir / "model.json").write_text(json.dumps(doc))
+    r = run_cli("verilog", model_dir)
+    assert_one_line_error(r, r"model\.json: layers\[0\]\.kind: 'quantum_mac', expected one of xnor_popcount, mac$")
+
+
+def test_inconsistent_shapes(model_dir):
+    doc = json.loads((model_dir / "model.json").read_text())
+    doc["layers"][1]["in_features"] = 7
+    (model_dir / "model.json").write_text(json.dumps(doc))
+    r = run_cli("sim", model_dir)
+    assert_one_line_error(r, r"layers\[1\]\.in_features: 7, expected 8")
+
+
+def test_impossible_folding(model_dir):
+    r = run_cli("verilog", model_dir, "--fold", "pe=3,simd=4")
+    assert_one_line_error(r, r"^lowbit: error: fc0: pe=3 does not divide out_features=8$")
+
+
+def test_bad_hidden_spec(tmp_path):
+    r = run_cli("train", "--hidden", "256,abc", "--out", tmp_path / "m")
+    assert_one_line_error(r, r"--hidden: '256,abc', expected comma-separated integers")

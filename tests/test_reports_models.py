@@ -1,0 +1,45 @@
+"""Memory and modelled-energy figures: expected values written as formulas."""
+from __future__ import annotations
+
+import pytest
+
+from reports.energy import add_pj, model_energy, mult_pj, sram_bit_pj
+from reports.energy_constants import HOROWITZ_PJ
+from reports.memory import model_memory, value_bits
+
+from conftest import random_mac_model, random_xnor_model
+
+
+def test_value_bits():
+    assert value_bits(0, 1) == 1 and value_bits(0, 256) == 9 and value_bits(-128, 127) == 8
+    assert value_bits(-129, 0) == 9
+
+
+def test_memory_formulas():
+    m = random_xnor_model((16, 8, 4))
+    mem = model_memory(m)
+    L0, L1 = mem.layers
+    assert L0.weight_bits == 1 * 16 * 8 and L1.weight_bits == 1 * 8 * 4
+    assert L0.threshold_bits == 8 * 1 * value_bits(0, 16)  # one threshold per neuron over popcount 0..16
+    assert L1.threshold_bits == 0  # argmax layer
+    assert mem.float32_bits == 32 * (16 * 8 + 8 + 8 * 4 + 4)
+    assert mem.int8_bits == 8 * (16 * 8 + 8 * 4) + 32 * (8 + 4)
+
+
+def test_energy_uses_cited_table():
+    assert add_pj(8) == HOROWITZ_PJ["int_add_8"] and add_pj(32) == HOROWITZ_PJ["int_add_32"]
+    assert mult_pj(8, 8) == HOROWITZ_PJ["int_mult_8"]
+    assert sram_bit_pj(1000) == HOROWITZ_PJ["sram_read_64b_8KB"] / 64
+
+
+def test_binary_cheaper_than_int8_same_shape():
+    sizes = (64, 32, 10)
+    eb, em = model_energy(random_xnor_model(sizes)), model_energy(random_mac_model(sizes))
+    # compute: xnor+popcount per MAC = 2 * 0.03/8 pJ vs int8 mult + wide add >= 0.2 + 0.03 pJ
+    assert sum(e.compute_pj for e in eb) * 20 < sum(e.compute_pj for e in em)
+    # memory reads dominate both; 1-bit weights read 8x fewer bits than int8 weights
+    assert sum(e.total_pj for e in eb) * 5 < sum(e.total_pj for e in em)
+    xnor_ops = model_energy(random_xnor_model(sizes))[0].ops
+    assert xnor_ops["xnor_1b"] == 64 * 32
+    assert pytest.approx(model_energy(random_xnor_model(sizes))[0].compute_pj, rel=1e-9) == \
+        64 * 32 * 2 * HOROWITZ_PJ["int_add_8"] / 8 + 32 * add_pj(value_bits(0, 64))
