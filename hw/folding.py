@@ -1,0 +1,140 @@
+"""Folding: how many output channels (PE) and input elements (SIMD) a layer handles per cycle.
+
+A layer of ``rows`` outputs and ``cols`` inputs takes (rows/PE)*(cols/SIMD) cycles per
+vector. Foldings are validated where they are made, so an impossible one never reaches
+the generators.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from quantmodels.errors import ConfigError
+from quantmodels.ir import IRModel, Layer
+
+#: Lanes (PE*SIMD) the automatic folding allows the most expensive layer. The same budget
+#: for every kind keeps a binarized net and its int8 baseline at the same throughput.
+AUTO_LANE_BUDGET = 256
+
+
+@dataclass(frozen=True)
+class Folding:
+    """PE x SIMD folding of one layer (validated on construction)."""
+
+    name: str  #: layer name, for messages
+    rows: int  #: out_features
+    cols: int  #: in_features
+    pe: int  #: output channels computed in parallel
+    simd: int  #: input elements consumed per cycle
+
+    def __post_init__(self) -> None:
+        for fld in ("pe", "simd"):
+            v = getattr(self, fld)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{self.name}: {fld}={v!r}, expected a positive integer")
+        if self.rows % self.pe:
+            raise ConfigError(f"{self.name}: pe={self.pe} does not divide out_features={self.rows}")
+        if self.cols % self.simd:
+            raise ConfigError(f"{self.name}: simd={self.simd} does not divide in_features={self.cols}")
+
+    @property
+    def row_folds(self) -> int:
+        return self.rows // self.pe
+
+    @property
+    def col_folds(self) -> int:
+        return self.cols // self.simd
+
+    @property
+    def cycles(self) -> int:
+        """Compute cycles per input vector."""
+        return self.row_folds * self.col_folds
+
+    @property
+    def lanes(self) -> int:
+        return self.pe * self.simd
+
+    def __str__(self) -> str:
+        return f"{self.name}:pe={self.pe},simd={self.simd}"
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _fastest_within(layer: Layer, lanes: int) -> Folding:
+    """Fewest cycles with pe*simd <= lanes (ties: wider SIMD, i.e. fewer accumulators)."""
+    best = None
+    for pe in _divisors(layer.out_features):
+        for simd in _divisors(layer.in_features):
+            if pe * simd > lanes:
+                continue
+            key = ((layer.out_features // pe) * (layer.in_features // simd), -simd)
+            if best is None or key < best[0]:
+                best = (key, pe, simd)
+    return Folding(layer.name, layer.out_features, layer.in_features, best[1], best[2])
+
+
+def _cheapest_within(layer: Layer, cycles: int) -> Folding:
+    """Fewest lanes reaching <= cycles (ties: wider SIMD)."""
+    best = None
+    for pe in _divisors(layer.out_features):
+        for simd in _divisors(layer.in_features):
+            c = (layer.out_features // pe) * (layer.in_features // simd)
+            if c > cycles:
+                continue
+            key = (pe * simd, c, -simd)
+            if best is None or key < best[0]:
+                best = (key, pe, simd)
+    return Folding(layer.name, layer.out_features, layer.in_features, best[1], best[2])
+
+
+def auto_folding(model: IRModel, lanes: int = AUTO_LANE_BUDGET) -> list[Folding]:
+    """Throughput-balanced folding: the largest layer gets ``lanes`` lanes at most; every other
+    layer gets the fewest lanes that keep it no slower than that layer."""
+    big = max(model.layers, key=lambda L: L.in_features * L.out_features)
+    target = _fastest_within(big, lanes).cycles
+    return [_cheapest_within(L, target) for L in model.layers]
+
+
+_FIELD = re.compile(r"^\s*(pe|simd)\s*=\s*(\d+)\s*$")
+
+
+def _parse_fields(text: str, where: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        m = _FIELD.match(part)
+        if not m:
+            raise ConfigError(f"--fold: {where}{part.strip()!r} is not 'pe=N' or 'simd=N'")
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
+    """Foldings for every layer from a spec string.
+
+    ``None`` or ``"auto"``: :func:`auto_folding`. ``"pe=16,simd=49"``: the same for every layer
+    (a missing field keeps the automatic choice). ``"fc0:pe=16,simd=49;fc3:pe=10"``: per layer.
+    """
+    auto = auto_folding(model)
+    if spec is None or spec.strip() in ("", "auto"):
+        return auto
+    names = [L.name for L in model.layers]
+    per_layer: dict[str, dict[str, int]] = {}
+    if ":" in spec:
+        for item in spec.split(";"):
+            if not item.strip():
+                continue
+            name, _, fields = item.partition(":")
+            name = name.strip()
+            if name not in names:
+                raise ConfigError(f"--fold: layer {name!r} not in the model (layers: {', '.join(names)})")
+            per_layer[name] = _parse_fields(fields, f"{name}: ")
+    else:
+        fields = _parse_fields(spec, "")
+        per_layer = {n: fields for n in names}
+    out = []
+    for L, a in zip(model.layers, auto):
+        f = per_layer.get(L.name, {})
+        out.append(Folding(L.name, L.out_features, L.in_features, f.get("pe", a.pe), f.get("simd", a.simd)))
+    return out

@@ -1,0 +1,44 @@
+"""Optimizers over dicts of NumPy parameters: Adam and AdaMax (Kingma & Ba, ICLR 2015)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Adam:
+    """Adam; ``step(params, grads, lr)`` updates ``params`` in place."""
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.b1, self.b2, self.eps = beta1, beta2, eps
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+        self.t = 0
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for k, g in grads.items():
+            m = self.m.setdefault(k, np.zeros_like(g))
+            v = self.v.setdefault(k, np.zeros_like(g))
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            params[k] -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+
+
+class AdaMax(Adam):
+    """AdaMax: Adam with the infinity norm, u = max(b2*u, |g|) (used by the BNN paper)."""
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        self.t += 1
+        c1 = 1 - self.b1 ** self.t
+        for k, g in grads.items():
+            m = self.m.setdefault(k, np.zeros_like(g))
+            u = self.v.setdefault(k, np.zeros_like(g))
+            m *= self.b1
+            m += (1 - self.b1) * g
+            np.maximum(self.b2 * u, np.abs(g), out=u)
+            params[k] -= (lr / c1) * m / (u + self.eps)
+
+
+OPTIMIZERS = {"adam": Adam, "adamax": AdaMax}

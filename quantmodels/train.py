@@ -1,0 +1,156 @@
+"""Seeded minibatch training with a progress bar, best-epoch checkpoint and early stopping,
+followed by export to the integer IR and a golden-vs-float agreement check."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .datasets import Dataset
+from .errors import ConfigError
+from .export import export_bnn, export_int8
+from .golden import golden_predict
+from .ir import IRModel
+from .nets import BinaryMLP, FloatMLP
+from .optim import OPTIMIZERS
+
+METHODS = ("bnn", "int8")
+#: Per-method defaults (epochs, lr, batch): chosen on MNIST SFC; see benchmarks/results.
+DEFAULTS = {"bnn": {"epochs": 40, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.2, "dropout_hidden": 0.2},
+            "int8": {"epochs": 15, "lr": 1e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}}
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; validated on construction, before any training starts."""
+
+    method: str = "bnn"  #: one of METHODS
+    hidden: tuple[int, ...] = (256, 256, 256)  #: hidden layer sizes
+    epochs: int | None = None  #: None: the method's default
+    batch_size: int | None = None
+    lr: float | None = None  #: peak learning rate (cosine decay to lr/100)
+    seed: int = 0  #: seeds init, shuffling and the validation split
+    optimizer: str = "adam"  #: adam or adamax
+    val_fraction: float = 0.1  #: carved from train for the best-epoch checkpoint
+    patience: int = 0  #: early stopping after this many epochs without improvement (0 = off)
+    dropout_in: float | None = None  #: bnn: dropout on the binarized input (None: method default)
+    dropout_hidden: float | None = None  #: bnn: dropout on hidden binary activations
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method: {self.method!r}, expected one of {', '.join(METHODS)}")
+        d = DEFAULTS[self.method]
+        self.epochs = d["epochs"] if self.epochs is None else self.epochs
+        self.lr = d["lr"] if self.lr is None else self.lr
+        self.batch_size = d["batch_size"] if self.batch_size is None else self.batch_size
+        self.dropout_in = d["dropout_in"] if self.dropout_in is None else self.dropout_in
+        self.dropout_hidden = d["dropout_hidden"] if self.dropout_hidden is None else self.dropout_hidden
+        for k in ("dropout_in", "dropout_hidden"):
+            if not 0 <= getattr(self, k) < 1:
+                raise ConfigError(f"{k}: {getattr(self, k)}, expected in [0, 1)")
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"hidden: {self.hidden}, expected one or more positive layer sizes")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs: {self.epochs}, expected >= 1")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size: {self.batch_size}, expected >= 2 (batch norm needs a batch)")
+        if not self.lr > 0:
+            raise ConfigError(f"lr: {self.lr}, expected > 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer: {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction: {self.val_fraction}, expected in (0, 0.5)")
+        if self.patience < 0:
+            raise ConfigError(f"patience: {self.patience}, expected >= 0")
+
+
+@dataclass
+class TrainResult:
+    """A trained network, its IR export and the measured accuracies."""
+
+    model: IRModel
+    net: object  #: BinaryMLP or FloatMLP, with predict(samples)
+    float_test_accuracy: float
+    golden_test_accuracy: float
+    agreement: float  #: fraction of test samples where golden class == float model class
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
+    p[np.arange(n), y] -= 1
+    return loss, (p / n).astype(np.float32)
+
+
+def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
+    """Train ``cfg.method`` on ``data``, restore the best validation epoch, export to the IR."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(cfg.seed)
+    n_in = int(np.prod(data.image_shape))
+    sizes = (n_in, *cfg.hidden, data.n_classes)
+    net = BinaryMLP(sizes, rng, cfg.dropout_in, cfg.dropout_hidden) if cfg.method == "bnn" \
+        else FloatMLP(sizes, rng)
+    opt = OPTIMIZERS[cfg.optimizer]()
+    order = rng.permutation(len(data.x_train))
+    n_val = int(round(len(order) * cfg.val_fraction))
+    val_idx, tr_idx = order[:n_val], order[n_val:]
+    x_tr, y_tr = net.prepare(data.x_train[tr_idx]), data.y_train[tr_idx]
+    x_val_raw, y_val = data.x_train[val_idx], data.y_train[val_idx]
+    steps = (len(tr_idx) + cfg.batch_size - 1) // cfg.batch_size
+    total = cfg.epochs * steps
+    best = (-1.0, None, 0)
+    history = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, disable=not cfg.progress, desc=f"train {cfg.method}", unit="step", leave=False)
+    step = 0
+    for epoch in range(cfg.epochs):
+        perm = rng.permutation(len(tr_idx))
+        losses = []
+        for s in range(steps):
+            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            lr = cfg.lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * step / total)))  # cosine to lr/100
+            loss, dlogits = _softmax_xent(net.forward(x_tr[idx], train=True), y_tr[idx])
+            opt.step(net.params, net.backward(dlogits), lr)
+            net.post_step()
+            losses.append(loss)
+            step += 1
+            bar.update(1)
+        val_acc = float(np.mean(net.predict(x_val_raw) == y_val))
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val_acc})
+        bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.3f}", val=f"{val_acc:.4f}")
+        if val_acc > best[0]:
+            best = (val_acc, (copy.deepcopy(net.params), copy.deepcopy(net.state)), epoch + 1)
+        elif cfg.patience and epoch + 1 - best[2] >= cfg.patience:
+            break
+    bar.close()
+    net.params, net.state = best[1]
+    seconds = time.perf_counter() - t0
+    float_pred = net.predict(data.x_test)
+    meta = {"method": cfg.method, "seed": cfg.seed, "dataset": data.name, "best_epoch": best[2],
+            "epochs_run": len(history), "val_accuracy": best[0], "train_seconds": round(seconds, 2),
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
+                       if k != "progress"}}
+    if cfg.method == "bnn":
+        model = export_bnn(net, name, data.image_shape, meta)
+    else:
+        calib = data.x_train[tr_idx[:5000]]
+        model = export_int8(net, name, data.image_shape, calib, meta)
+    gold_pred = golden_predict(model, data.x_test)
+    res = TrainResult(model, net, float(np.mean(float_pred == data.y_test)),
+                      float(np.mean(gold_pred == data.y_test)), float(np.mean(gold_pred == float_pred)),
+                      seconds, history)
+    model.meta.update(float_test_accuracy=res.float_test_accuracy, golden_test_accuracy=res.golden_test_accuracy,
+                      golden_float_agreement=res.agreement, history=history)
+    return res
