@@ -92,7 +92,7 @@ def _print_sim(r, label: str = "") -> None:
     status = "BIT-EXACT" if r.bit_exact else f"MISMATCH ({r.mismatches} images, first at index {r.first_bad})"
     acc = f", RTL accuracy {100 * r.accuracy:.2f}%" if r.accuracy is not None else ""
     print(f"{label}{status}: {r.n_images - r.mismatches}/{r.n_images} images match golden classes and logits{acc}; "
-          f"{r.cycles_per_image:.1f} cycles/image, first result after {r.first_latency} cycles; "
+          f"{r.steady_cycles_per_image:.1f} cycles/image, first result after {r.first_latency} cycles; "
           f"simulated in {r.sim_seconds:.1f} s")
 
 

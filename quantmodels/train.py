@@ -111,7 +111,7 @@ def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
     best = (-1.0, None, 0)
     history = []
     t0 = time.perf_counter()
-    bar = tqdm(total=total, disable=not cfg.progress, desc=f"train {cfg.method}", unit="step", leave=False)
+    bar = tqdm(total=total, disable=None if cfg.progress else True, desc=f"train {cfg.method}", unit="step", leave=False)
     step = 0
     for epoch in range(cfg.epochs):
         perm = rng.permutation(len(tr_idx))

@@ -52,7 +52,7 @@ def random_mac_model(sizes=(12, 6, 3), seed=0, name="rand-mac") -> IRModel:
         layers.append(Layer(
             name=f"fc{i}", kind="mac", in_features=n_in, out_features=n_out, input_bits=8, weight_bits=8,
             output="argmax" if last else "requantize", output_bits=None if last else 8,
-            shift=0 if last else 8, weights=rng.integers(-128, 128, (n_out, n_in)),
+            shift=0 if last else 8, weights=rng.integers(-64, 64, (n_out, n_in)),
             bias=rng.integers(-2000, 2000, n_out)))
     return IRModel(name, "test", InputSpec(sizes[0], 8, "identity", None, (sizes[0],)), layers).validate()
 

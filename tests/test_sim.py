@@ -1,0 +1,79 @@
+"""Whole-network RTL regressions under Verilator (cocotb runner): bit-exact vs the golden model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lowbit.flow import make_hardware, simulate
+from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
+from quantmodels.ir import load_model
+from quantmodels.train import TrainConfig, train
+
+from conftest import REPO, random_mac_model, random_xnor_model
+
+pytestmark = pytest.mark.verilator
+SFC_MODEL = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
+
+
+@pytest.fixture(scope="module")
+def sfc_model(tmp_path_factory):
+    """The committed trained SFC W1A1 model, or (if absent) a one-epoch one."""
+    if (SFC_MODEL / "model.json").exists():
+        return load_model(SFC_MODEL)
+    from conftest import MNIST
+
+    if not MNIST.is_file():
+        pytest.skip("no MNIST")
+    d = load_mnist_npz(MNIST)
+    sub = Dataset("mnist", d.x_train[:10000], d.y_train[:10000], d.x_test, d.y_test)
+    return train(TrainConfig(method="bnn", hidden=(256, 256, 256), epochs=1, progress=False), sub).model
+
+
+def test_sfc_w1a1_mnist_bit_exact(sfc_model, mnist_path, tmp_path):
+    d = load_mnist_npz(mnist_path)
+    n = 300  # >= 200 MNIST test images through the SFC-size W1A1 network
+    h = make_hardware(sfc_model, None, tmp_path)
+    r = simulate(sfc_model, h, d.x_test[:n], d.y_test[:n])
+    assert r.n_images == n and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
+    assert r.accuracy > 0.85
+    # throughput: the slowest layer's cycles plus the pipeline, as the generator predicts
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+
+
+@pytest.mark.parametrize("method", ["bnn", "int8"])
+def test_demo_nets_bit_exact_all_test_images(method, tmp_path):
+    data = load_digits()
+    model = train(TrainConfig(method=method, hidden=(64, 64, 64), epochs=20, progress=False), data).model
+    h = make_hardware(model, None, tmp_path)
+    r = simulate(model, h, data.x_test, data.y_test)
+    assert r.n_images == len(data.x_test) == 359
+    assert r.mismatches == 0, f"first mismatch at image {r.first_bad}"
+    assert r.accuracy == pytest.approx(model.meta["golden_test_accuracy"])
+
+
+@pytest.mark.parametrize("make, fold", [(random_xnor_model, "pe=2,simd=4"),
+                                        (random_mac_model, "fc0:pe=3,simd=4;fc1:pe=3,simd=3")])
+def test_back_pressure_keeps_results(make, fold, tmp_path):
+    """40% of cycles without out_ready: every result still arrives once, in order, bit-exact."""
+    model = make()
+    rng = np.random.default_rng(1)
+    shape = (500, model.input.features)
+    x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
+    h = make_hardware(model, fold, tmp_path)
+    r = simulate(model, h, x, None, stall_pct=40)
+    assert r.n_images == 500 and r.mismatches == 0
+
+
+def test_regression_detects_a_wrong_model(tmp_path):
+    """The checker can fail: simulate hardware built from one model against another's golden."""
+    model = random_xnor_model((16, 8, 4), seed=0)
+    h = make_hardware(model, None, tmp_path)
+    other = random_xnor_model((16, 8, 4), seed=0)
+    other.layers[1].weights[0] = 1 - other.layers[1].weights[0]  # flip class 0's weights
+    x = np.random.default_rng(2).integers(0, 256, (200, 16)).astype(np.uint8)
+    r = simulate(other, h, x, None)
+    assert r.mismatches > 0 and r.first_bad is not None
+    assert not r.bit_exact

@@ -1,0 +1,121 @@
+"""NumPy training: golden integer model == float quantized model, folding rules, config errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
+from quantmodels.errors import ConfigError
+from quantmodels.export import fold_bn_thresholds
+from quantmodels.golden import golden_forward, golden_predict
+from quantmodels.nets import FloatMLP, bn_eval
+from quantmodels.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_digits()
+
+
+def test_bnn_digits_golden_equals_float(digits):
+    res = train(TrainConfig(method="bnn", hidden=(64, 64), epochs=15, progress=False, seed=3), digits)
+    float_pred = res.net.predict(digits.x_test)
+    gold_pred = golden_predict(res.model, digits.x_test)
+    np.testing.assert_array_equal(gold_pred, float_pred)  # 100% of the test set
+    assert res.agreement == 1.0
+    assert res.golden_test_accuracy > 0.75  # chance is 0.10
+    assert res.model.meta["seed"] == 3
+    # hidden activations are real data: both bit values occur
+    acts = golden_forward(res.model, digits.x_test).activations[0]
+    assert 0.05 < acts.mean() < 0.95
+
+
+def test_int8_digits(digits):
+    res = train(TrainConfig(method="int8", hidden=(64, 64), epochs=10, progress=False), digits)
+    assert res.golden_test_accuracy > 0.85
+    assert abs(res.golden_test_accuracy - res.float_test_accuracy) < 0.03  # PTQ costs little
+    L0 = res.model.layers[0]
+    assert L0.kind == "mac" and L0.weights.min() >= -127 and L0.weights.max() <= 127
+    assert golden_forward(res.model, digits.x_test).activations[0].max() > 0
+
+
+def test_seeded_runs_are_identical(digits):
+    cfg = dict(method="bnn", hidden=(32,), epochs=2, progress=False, seed=7)
+    a, b = train(TrainConfig(**cfg), digits), train(TrainConfig(**cfg), digits)
+    np.testing.assert_array_equal(a.model.layers[0].weights, b.model.layers[0].weights)
+    np.testing.assert_array_equal(a.model.layers[0].thresholds, b.model.layers[0].thresholds)
+
+
+def test_bnn_mnist_sfc_agreement_full_test_set(mnist_path):
+    d = load_mnist_npz(mnist_path)
+    sub = Dataset("mnist", d.x_train[:10000], d.y_train[:10000], d.x_test, d.y_test)
+    res = train(TrainConfig(method="bnn", hidden=(256, 256, 256), epochs=1, progress=False), sub)
+    gold = golden_predict(res.model, d.x_test)
+    np.testing.assert_array_equal(gold, res.net.predict(d.x_test))  # all 10,000 test images
+    assert res.golden_test_accuracy > 0.85
+
+
+def test_threshold_folding_signs():
+    rng = np.random.default_rng(0)
+    n_in, n_out = 40, 6
+    w = rng.integers(0, 2, (n_out, n_in)).astype(np.uint8)
+    gamma = np.array([1.5, -0.7, 0.0, 0.0, 2.0, -3.0], np.float32)
+    beta = np.array([0.3, 0.2, 0.5, -0.5, -100.0, 100.0], np.float32)
+    mean = rng.normal(0, 5, n_out).astype(np.float32)
+    var = rng.uniform(1, 30, n_out).astype(np.float32)
+    wf, t = fold_bn_thresholds(w, gamma, beta, mean, var)
+    x = rng.integers(0, 2, (500, n_in))
+    a = np.where(x, 1, -1) @ np.where(w, 1, -1).T
+    want = bn_eval(a, gamma, beta, mean, var) >= 0
+    p = x @ wf.T.astype(np.int64) + (1 - x) @ (1 - wf.T.astype(np.int64))
+    np.testing.assert_array_equal(p >= t[:, 0], want)
+    np.testing.assert_array_equal(wf[1], 1 - w[1])  # negative gamma flips the row
+    assert t[2, 0] == 0 and t[3, 0] == n_in + 1  # gamma == 0: constant 1 / constant 0
+    assert t[4, 0] == n_in + 1 and t[5, 0] == 0  # unreachable thresholds saturate
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(method="xnor9"), r"^method: 'xnor9', expected one of bnn, int8$"),
+    (dict(epochs=0), r"^epochs: 0, expected >= 1$"),
+    (dict(hidden=()), r"^hidden: \(\), expected one or more positive layer sizes$"),
+    (dict(lr=-1.0), r"^lr: -1.0, expected > 0$"),
+    (dict(optimizer="sgdx"), r"^optimizer: 'sgdx', expected one of adam, adamax$"),
+    (dict(batch_size=1), r"^batch_size: 1, expected >= 2"),
+])
+def test_config_errors(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        TrainConfig(**kw)
+
+
+def test_float_mlp_gradient_matches_central_differences():
+    rng = np.random.default_rng(0)
+    net = FloatMLP((5, 4, 3), rng)
+    for k in net.params:
+        net.params[k] = net.params[k].astype(np.float64)
+        net.params[k] += rng.normal(0, 0.1, net.params[k].shape)
+    x = rng.normal(0, 1, (7, 5))
+    y = rng.integers(0, 3, 7)
+
+    def loss() -> float:
+        z = net.forward(x)
+        z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(7), y] - np.log(np.exp(z).sum(1))).mean())
+
+    z = net.forward(x)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(7), y] -= 1
+    grads = net.backward(p / 7)
+    for k in ("W0", "b0", "W1"):
+        num = np.zeros_like(net.params[k])
+        it = np.nditer(num, flags=["multi_index"])
+        for _ in it:
+            i = it.multi_index
+            old = net.params[k][i]
+            net.params[k][i] = old + 1e-6
+            lp = loss()
+            net.params[k][i] = old - 1e-6
+            lm = loss()
+            net.params[k][i] = old
+            num[i] = (lp - lm) / 2e-6
+        np.testing.assert_allclose(grads[k], num, rtol=1e-4, atol=1e-7)
