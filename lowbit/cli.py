@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: method's default)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--dropout", type=float, default=None, help="dropout on input and hidden activations (bnn)")
     p.add_argument("--seed", type=int, default=0, help="random seed, recorded in model.json (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output model directory (default runs/<model>-<method>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

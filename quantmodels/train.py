@@ -18,7 +18,7 @@ from .optim import OPTIMIZERS
 
 METHODS = ("bnn", "int8")
 #: Per-method defaults (epochs, lr, batch): chosen on MNIST SFC; see benchmarks/results.
-DEFAULTS = {"bnn": {"epochs": 40, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.2, "dropout_hidden": 0.2},
+DEFAULTS = {"bnn": {"epochs": 60, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.1, "dropout_hidden": 0.1},
             "int8": {"epochs": 15, "lr": 1e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}}
 
 
