@@ -26,6 +26,7 @@ class Folding:
     cols: int  #: in_features
     pe: int  #: output channels computed in parallel
     simd: int  #: input elements consumed per cycle
+    planes: int = 1  #: bit_serial: (activation bit, weight bit) plane pairs per SIMD chunk
 
     def __post_init__(self) -> None:
         for fld in ("pe", "simd"):
@@ -48,7 +49,7 @@ class Folding:
     @property
     def cycles(self) -> int:
         """Compute cycles per input vector."""
-        return self.row_folds * self.col_folds
+        return self.row_folds * self.col_folds * self.planes
 
     @property
     def lanes(self) -> int:
@@ -56,6 +57,15 @@ class Folding:
 
     def __str__(self) -> str:
         return f"{self.name}:pe={self.pe},simd={self.simd}"
+
+
+def planes_for(layer: Layer) -> int:
+    """Cycles per SIMD chunk: input_bits*weight_bits for bit_serial, 1 for every parallel kind."""
+    return layer.input_bits * layer.weight_bits if layer.kind == "bit_serial" else 1
+
+
+def _make(layer: Layer, pe: int, simd: int) -> Folding:
+    return Folding(layer.name, layer.out_features, layer.in_features, pe, simd, planes_for(layer))
 
 
 def _divisors(n: int) -> list[int]:
@@ -72,7 +82,7 @@ def _fastest_within(layer: Layer, lanes: int) -> Folding:
             key = ((layer.out_features // pe) * (layer.in_features // simd), -simd)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
-    return Folding(layer.name, layer.out_features, layer.in_features, best[1], best[2])
+    return _make(layer, best[1], best[2])
 
 
 def _cheapest_within(layer: Layer, cycles: int) -> Folding:
@@ -80,13 +90,15 @@ def _cheapest_within(layer: Layer, cycles: int) -> Folding:
     best = None
     for pe in _divisors(layer.out_features):
         for simd in _divisors(layer.in_features):
-            c = (layer.out_features // pe) * (layer.in_features // simd)
+            c = (layer.out_features // pe) * (layer.in_features // simd) * planes_for(layer)
             if c > cycles:
                 continue
             key = (pe * simd, c, -simd)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
-    return Folding(layer.name, layer.out_features, layer.in_features, best[1], best[2])
+    if best is None:  # a bit-serial layer cannot be as fast: take its fastest folding
+        return _fastest_within(layer, layer.in_features * layer.out_features)
+    return _make(layer, best[1], best[2])
 
 
 def auto_folding(model: IRModel, lanes: int = AUTO_LANE_BUDGET) -> list[Folding]:
@@ -136,5 +148,5 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
     out = []
     for L, a in zip(model.layers, auto):
         f = per_layer.get(L.name, {})
-        out.append(Folding(L.name, L.out_features, L.in_features, f.get("pe", a.pe), f.get("simd", a.simd)))
+        out.append(_make(L, f.get("pe", a.pe), f.get("simd", a.simd)))
     return out

@@ -24,7 +24,8 @@ from amaranth.lib.wiring import In, Out
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer
 
-from .arith import bits_signed, mac_products, xnor_popcount
+from .arith import (accumulate_lanes, bit_plane_popcount, bits_signed, lut_product_lanes, mac_products,
+                    shift_add_lanes, shift_code_width, xnor_popcount)
 from .folding import Folding
 
 PIPELINE_CYCLES = 5  #: accept + S0..S3 + hand-over, on top of Folding.cycles
@@ -49,6 +50,23 @@ def _to_bits(v: int, width: int) -> int:
     return int(v) & ((1 << width) - 1)
 
 
+def weight_code_bits(layer: Layer) -> int:
+    """Bits per weight in the ROM: the shift_add code, else the IR's weight_bits."""
+    if layer.kind == "shift_add":
+        return shift_code_width(layer.max_exponent)[1]
+    return layer.weight_bits
+
+
+def encode_weight(layer: Layer, v: int) -> int:
+    """ROM code of one weight (two's complement bits, or {exponent, nonzero, sign} for shift_add)."""
+    if layer.kind == "shift_add":
+        eb, _ = shift_code_width(layer.max_exponent)
+        if v == 0:
+            return 0
+        return (abs(int(v)).bit_length() - 1) | (1 << eb) | ((1 << (eb + 1)) if v < 0 else 0)
+    return _to_bits(v, layer.weight_bits)
+
+
 class MatrixVectorUnit(wiring.Component):
     """One folded layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
@@ -68,7 +86,7 @@ class MatrixVectorUnit(wiring.Component):
     def weight_rom(self) -> list[int]:
         """Word rf*CF+cf = concat over PE p (LSB first) of concat over lanes of the weights."""
         L, f = self.layer, self.fold
-        wb = L.weight_bits
+        wb = weight_code_bits(L)
         words = []
         for rf in range(f.row_folds):
             for cf in range(f.col_folds):
@@ -76,7 +94,7 @@ class MatrixVectorUnit(wiring.Component):
                 for p in range(f.pe):
                     row = L.weights[rf * f.pe + p, cf * f.simd:(cf + 1) * f.simd]
                     for v in row:
-                        word |= _to_bits(v, wb) << pos
+                        word |= encode_weight(L, v) << pos
                         pos += wb
                 words.append(word)
         return words
@@ -106,9 +124,10 @@ class MatrixVectorUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L, f = self.layer, self.fold
-        ib, wb, W = L.input_bits, L.weight_bits, self.acc_w
+        ib, wb, W = L.input_bits, weight_code_bits(L), self.acc_w
         CF, RF, chunk_w = f.col_folds, f.row_folds, f.simd * ib
-        total = f.cycles
+        total = f.row_folds * f.col_folds  # ROM words; bit_serial spends f.planes cycles on each
+        serial = L.kind == "bit_serial"
 
         # weight ROM, synchronous read (block RAM friendly)
         m.submodules.wrom = wrom = Memory(shape=unsigned(f.pe * f.simd * wb), depth=total,
@@ -132,20 +151,33 @@ class MatrixVectorUnit(wiring.Component):
         accept = self.in_valid & ~busy
         issue = busy & ~issued_all
         src = Mux(cf == 0, buf, win)
+        # bit_serial: (activation bit pa, weight bit pb) plane pairs for every ROM word
+        pa = Signal(range(max(ib, 2)), name="plane_a")
+        pb = Signal(range(max(L.weight_bits, 2)), name="plane_b")
+        pb_last = (pb == L.weight_bits - 1) if serial else Const(1, 1)
+        plane_last = ((pa == ib - 1) & pb_last) if serial else Const(1, 1)
+        plane_first = ((pa == 0) & (pb == 0)) if serial else Const(1, 1)
         with m.If(accept):
             m.d.sync += [buf.eq(self.in_data), busy.eq(1), issued_all.eq(0), addr.eq(0), cf.eq(0),
-                         orf.eq(0), complete.eq(0)]
+                         orf.eq(0), complete.eq(0), pa.eq(0), pb.eq(0)]
         with m.Elif(issue):
-            m.d.sync += [addr.eq(addr + 1), win.eq(src >> chunk_w),
-                         cf.eq(Mux(cf == CF - 1, 0, cf + 1))]
-            with m.If(addr == total - 1):
-                m.d.sync += issued_all.eq(1)
+            if serial:
+                m.d.sync += pb.eq(Mux(pb_last, 0, pb + 1))
+                with m.If(pb_last):
+                    m.d.sync += pa.eq(Mux(pa == ib - 1, 0, pa + 1))
+            with m.If(plane_last):
+                m.d.sync += [addr.eq(addr + 1), win.eq(src >> chunk_w),
+                             cf.eq(Mux(cf == CF - 1, 0, cf + 1))]
+                with m.If(addr == total - 1):
+                    m.d.sync += issued_all.eq(1)
         m.d.comb += rd.addr.eq(addr)
 
         # S0 -> S1: chunk and flags travel alongside the ROM read
         v1, first1, last1 = Signal(), Signal(), Signal()
         chunk1 = Signal(chunk_w)
-        m.d.sync += [v1.eq(issue), first1.eq(cf == 0), last1.eq(cf == CF - 1), chunk1.eq(src[:chunk_w])]
+        pa1, pb1 = Signal.like(pa), Signal.like(pb)
+        m.d.sync += [v1.eq(issue), first1.eq((cf == 0) & plane_first), last1.eq((cf == CF - 1) & plane_last),
+                     chunk1.eq(src[:chunk_w]), pa1.eq(pa), pb1.eq(pb)]
 
         # S1 -> S2: lane products and adder trees per PE, registered
         v2, first2, last2 = Signal(), Signal(), Signal()
@@ -157,6 +189,14 @@ class MatrixVectorUnit(wiring.Component):
                 s = xnor_popcount(m, chunk1, wslice, f.simd, f"pe{p}")
             elif L.kind == "mac":
                 s = mac_products(m, chunk1, wslice, f.simd, ib, wb, f"pe{p}")
+            elif L.kind == "accumulate":
+                s = accumulate_lanes(m, chunk1, wslice, f.simd, ib, f"pe{p}")
+            elif L.kind == "shift_add":
+                s = shift_add_lanes(m, chunk1, wslice, f.simd, ib, L.max_exponent, f"pe{p}")
+            elif L.kind == "lut_product":
+                s = lut_product_lanes(m, chunk1, wslice, f.simd, ib, wb, L.products, f"pe{p}")
+            elif serial:
+                s = bit_plane_popcount(m, chunk1, wslice, f.simd, ib, wb, pa1, pb1, f"pe{p}")
             else:  # pragma: no cover - the IR refuses unknown kinds earlier
                 raise ConfigError(f"{L.name}: kind {L.kind!r} has no hardware unit yet")
             ps = Signal(signed(W), name=f"psum{p}")

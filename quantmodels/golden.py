@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
-from .ir import IRModel, Layer
+from .ir import DOT_PRODUCT_KINDS, IRModel, Layer
 
 
 def quantize_input(model: IRModel, samples: np.ndarray) -> np.ndarray:
@@ -31,8 +31,14 @@ def accumulate(layer: Layer, x: np.ndarray) -> np.ndarray:
     if layer.kind == "xnor_popcount":
         # popcount(xnor(x, w)) = #agreeing bits = x.w + (1-x).(1-w)
         return x @ w.T + (1 - x) @ (1 - w).T
-    if layer.kind == "mac":
+    if layer.kind in DOT_PRODUCT_KINDS:
         return x @ w.T
+    if layer.kind == "lut_product":
+        table = layer.products.astype(np.int64)
+        acc = np.zeros((len(x), layer.out_features), dtype=np.int64)
+        for c in np.unique(w):  # one pass per codebook entry actually used
+            acc += table[c][x] @ (w == c).T.astype(np.int64)
+        return acc
     raise NotImplementedError(layer.kind)
 
 

@@ -16,7 +16,21 @@ Arithmetic per layer kind (what the hardware must compute; the golden model in
     ``acc = popcount(xnor(x, w))`` in ``[0, in_features]`` (so the +-1 dot product
     is ``2*acc - in_features``).
 ``mac``
-    signed ``weight_bits`` weights, unsigned ``input_bits`` inputs, ``acc = w . x``.
+    signed ``weight_bits`` weights, unsigned ``input_bits`` inputs, ``acc = w . x``
+    (multiplier + accumulator hardware).
+``accumulate``
+    ternary weights in {-1, 0, +1} (``weight_bits`` = 2), unsigned inputs, ``acc = w . x``
+    computed by adding, subtracting or skipping each input (no multiplier).
+``shift_add``
+    weights in {0} U {+-2**e : 0 <= e <= weight_bits - 2} stored as their integer
+    values (``weight_bits`` signed bits); ``acc = w . x`` by barrel shift + add.
+``bit_serial``
+    signed ``weight_bits`` weights x unsigned ``input_bits`` inputs, ``acc = w . x``, computed
+    one (activation bit, weight bit) plane pair per cycle: AND + popcount + shift.
+``lut_product``
+    weights are codebook indices (``weight_bits``), inputs are level indices
+    (``input_bits``); ``acc = sum_j P[w_j, x_j]`` with the integer product table
+    ``<layer>.products`` of shape (2**weight_bits, 2**input_bits): lookups and adds only.
 
 Output stages:
 
@@ -41,15 +55,20 @@ import numpy as np
 from .atomic import atomic_write_json, atomic_write_npz
 from .errors import IRError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this loader reads: v1 (xnor_popcount, mac) is a subset of v2 (adds four kinds
+#: and the ``products`` array).
+READABLE_VERSIONS = (1, 2)
 FORMAT = "lowbit-ir"
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 
 #: Layer kinds the golden model and the hardware generators implement today.
-KINDS = ("xnor_popcount", "mac")
-#: Kinds reserved by the design (see DESIGN.md); refused with a clear message until implemented.
-RESERVED_KINDS = ("accumulate", "shift_add", "lut_product", "bit_serial")
+KINDS = ("xnor_popcount", "mac", "accumulate", "shift_add", "bit_serial", "lut_product")
+#: Kinds whose accumulator is the plain integer dot product w . x (they differ in hardware).
+DOT_PRODUCT_KINDS = ("mac", "accumulate", "shift_add", "bit_serial")
+#: Kinds named by the design but not implemented; refused with a clear message.
+RESERVED_KINDS: tuple[str, ...] = ()
 OUTPUT_TYPES = ("threshold", "requantize", "argmax")
 INPUT_QUANTIZERS = ("threshold", "identity")
 MAX_BITS = 16
@@ -89,6 +108,7 @@ class Layer:
     shift: int = 0  #: requantize only
     thresholds: np.ndarray | None = None  #: (out_features, 2**output_bits - 1)
     bias: np.ndarray | None = None  #: (out_features,)
+    products: np.ndarray | None = None  #: lut_product: (2**weight_bits, 2**input_bits) table
 
     @property
     def n_thresholds(self) -> int:
@@ -98,7 +118,19 @@ class Layer:
         """Inclusive integer range a weight may take."""
         if self.kind == "xnor_popcount":
             return 0, 1
+        if self.kind == "accumulate":
+            return -1, 1
+        if self.kind == "lut_product":
+            return 0, (1 << self.weight_bits) - 1
+        if self.kind == "shift_add":
+            m = 1 << (self.weight_bits - 2) if self.weight_bits >= 2 else 0
+            return -m if m else 0, m
         return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def max_exponent(self) -> int:
+        """shift_add: largest exponent e of a +-2**e weight."""
+        return max(0, self.weight_bits - 2)
 
     def input_range(self) -> tuple[int, int]:
         return 0, (1 << self.input_bits) - 1
@@ -107,6 +139,10 @@ class Layer:
         """Inclusive range of the accumulator over all possible inputs (not just these weights)."""
         if self.kind == "xnor_popcount":
             return 0, self.in_features
+        if self.kind == "lut_product":
+            p = self.products
+            lo, hi = (int(p.min()), int(p.max())) if p is not None and p.size else (0, 0)
+            return self.in_features * min(lo, 0), self.in_features * max(hi, 0)
         wlo, whi = self.weight_range()
         xhi = self.input_range()[1]
         return self.in_features * wlo * xhi, self.in_features * whi * xhi
@@ -135,6 +171,8 @@ class Layer:
             d[f"{self.name}.thresholds"] = self.thresholds
         if self.bias is not None:
             d[f"{self.name}.bias"] = self.bias
+        if self.products is not None:
+            d[f"{self.name}.products"] = self.products
         return d
 
 
@@ -226,8 +264,8 @@ def model_from_json(doc: Any, arrays: dict[str, np.ndarray], where: str = "model
     if fmt != FORMAT:
         raise IRError(f"{where}: format: {fmt!r}, expected {FORMAT!r}")
     ver = _req(doc, "schema_version", int, where)
-    if ver != SCHEMA_VERSION:
-        raise IRError(f"{where}: schema_version: {ver}, expected {SCHEMA_VERSION}")
+    if ver not in READABLE_VERSIONS:
+        raise IRError(f"{where}: schema_version: {ver}, expected one of {', '.join(map(str, READABLE_VERSIONS))}")
     inp = _req(doc, "input", dict, where)
     input_spec = InputSpec(
         features=_req(inp, "features", int, f"{where}: input"),
@@ -275,6 +313,7 @@ def model_from_json(doc: Any, arrays: dict[str, np.ndarray], where: str = "model
             weights=arr("weights", True),
             thresholds=arr("thresholds", otype == "threshold"),
             bias=arr("bias", otype == "requantize"),
+            products=arr("products", kind == "lut_product"),
         ))
     model = IRModel(name=str(doc.get("name", "model")), method=str(doc.get("method", "unknown")),
                     input=input_spec, layers=layers, meta=dict(doc.get("meta", {})))
@@ -319,6 +358,18 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
         if L.kind == "xnor_popcount" and (L.input_bits != 1 or L.weight_bits != 1):
             raise IRError(f"{lw}: kind 'xnor_popcount' needs input_bits=1 and weight_bits=1, "
                           f"got {L.input_bits} and {L.weight_bits}")
+        if L.kind == "accumulate" and L.weight_bits != 2:
+            raise IRError(f"{lw}.weight_bits: {L.weight_bits}, expected 2 for kind 'accumulate' (ternary)")
+        if L.kind == "shift_add" and L.weight_bits < 2:
+            raise IRError(f"{lw}.weight_bits: {L.weight_bits}, expected >= 2 for kind 'shift_add'")
+        if L.kind == "lut_product":
+            pshape = (1 << L.weight_bits, 1 << L.input_bits)
+            got = None if L.products is None else L.products.shape
+            if got != pshape:
+                raise IRError(f"{wfile}: {L.name}.products: shape {got}, expected {pshape} "
+                              f"(2**weight_bits x 2**input_bits)")
+            if np.abs(L.products).max(initial=0) >= 1 << 24:
+                raise IRError(f"{wfile}: {L.name}.products: values exceed +-2**24")
         if (L.output == "argmax") != last:
             raise IRError(f"{lw}.output.type: {L.output!r}, expected "
                           f"{'argmax' if last else 'threshold or requantize'} for "
@@ -334,6 +385,12 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
         if L.weights.size and (L.weights.min() < lo or L.weights.max() > hi):
             raise IRError(f"{wfile}: {L.name}.weights: values in [{L.weights.min()}, {L.weights.max()}], "
                           f"expected [{lo}, {hi}] for kind {L.kind!r} with weight_bits={L.weight_bits}")
+        if L.kind == "shift_add":
+            mag = np.abs(L.weights[L.weights != 0])
+            if mag.size and np.any(mag & (mag - 1)):
+                bad = int(mag[(mag & (mag - 1)) != 0][0])
+                raise IRError(f"{wfile}: {L.name}.weights: magnitude {bad} is not a power of two "
+                              f"(kind 'shift_add' takes 0 and +-2**e)")
         if L.output == "threshold":
             tshape = (L.out_features, L.n_thresholds)
             if L.thresholds is None or L.thresholds.shape != tshape:

@@ -65,3 +65,46 @@ def xnor_model() -> IRModel:
 @pytest.fixture
 def mac_model() -> IRModel:
     return random_mac_model()
+
+
+NEW_KINDS = ("accumulate", "shift_add", "bit_serial", "lut_product")
+
+
+def _random_weights(kind: str, wb: int, shape, rng) -> np.ndarray:
+    if kind == "accumulate":
+        return rng.choice([-1, 0, 1], size=shape, p=[0.35, 0.3, 0.35])
+    if kind == "shift_add":
+        e = rng.integers(0, wb - 1, shape)
+        return np.where(rng.random(shape) < 0.2, 0, rng.choice([-1, 1], size=shape) * (1 << e))
+    if kind == "lut_product":
+        return rng.integers(0, 1 << wb, shape)
+    return rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), shape)
+
+
+def random_kind_model(kind: str, sizes=(12, 6, 3), seed=0, hidden_bits=2) -> IRModel:
+    """Random two-layer net of one arithmetic kind, with data-driven thresholds/shifts so that
+    hidden outputs spread over all levels (uint8 inputs, hidden_bits-wide hidden activations)."""
+    from quantmodels.golden import accumulate
+
+    rng = np.random.default_rng(seed)
+    wbits = {"accumulate": 2, "shift_add": 4, "bit_serial": 3, "lut_product": 2}[kind]
+    probe = (rng.integers(0, 256, (400, sizes[0])) * (rng.random((400, sizes[0])) < 0.5))
+    layers, x, in_bits = [], probe, 8
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        last = i == len(sizes) - 2
+        products = None
+        if kind == "lut_product":
+            products = rng.integers(-50, 51, (1 << wbits, 1 << in_bits))
+        L = Layer(name=f"fc{i}", kind=kind, in_features=n_in, out_features=n_out, input_bits=in_bits,
+                  weight_bits=wbits, output="argmax" if last else "threshold",
+                  output_bits=None if last else hidden_bits,
+                  weights=_random_weights(kind, wbits, (n_out, n_in), rng), products=products)
+        if not last:
+            acc = accumulate(L, x)
+            q = np.linspace(0, 1, (1 << hidden_bits) + 1)[1:-1]
+            L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64)
+            x = (acc[:, :, None] >= L.thresholds[None]).sum(2)
+        layers.append(L)
+        in_bits = hidden_bits
+    return IRModel(f"rand-{kind}", "test", InputSpec(sizes[0], 8, "identity", None, (sizes[0],)),
+                   layers).validate()

@@ -60,7 +60,7 @@ def test_unknown_layer_kind(model_dir):
     doc["layers"][0]["kind"] = "quantum_mac"
     (model_dir / "model.json").write_text(json.dumps(doc))
     r = run_cli("verilog", model_dir)
-    assert_one_line_error(r, r"model\.json: layers\[0\]\.kind: 'quantum_mac', expected one of xnor_popcount, mac$")
+    assert_one_line_error(r, r"model\.json: layers\[0\]\.kind: 'quantum_mac', expected one of xnor_popcount, mac, accumulate, shift_add, bit_serial, lut_product$")
 
 
 def test_inconsistent_shapes(model_dir):

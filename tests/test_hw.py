@@ -110,3 +110,29 @@ def test_verilog_export_ports(tmp_path):
         assert re.search(rf"\b(input|output)\b.*\b{port}\b", text), port
     assert d.in_width == 16 and d.class_width == 2 and d.n_classes == 4
     assert (tmp_path / "hw.json").exists()
+
+
+# every arithmetic kind of the IR, automatic and narrow foldings
+@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+@pytest.mark.parametrize("spec", [None, "fc0:pe=2,simd=3;fc1:pe=1,simd=2"])
+def test_every_kind_bit_exact_amaranth_sim(kind, spec):
+    from conftest import random_kind_model
+
+    model = random_kind_model(kind)
+    rng = np.random.default_rng(9)
+    shape = (10, model.input.features)
+    x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
+    gold = golden_forward(model, x)
+    assert len(np.unique(gold.activations[0])) == 4  # hidden outputs use every 2-bit level
+    classes, logits = simulate_amaranth(model, parse_folding(model, spec), x, max_cycles=50000)
+    np.testing.assert_array_equal(logits, gold.logits)
+    np.testing.assert_array_equal(classes, gold.classes)
+
+
+def test_bit_serial_cycles_count_planes():
+    from conftest import random_kind_model
+
+    model = random_kind_model("bit_serial")
+    f = parse_folding(model, "fc0:pe=2,simd=3;fc1:pe=1,simd=2")
+    assert f[0].planes == 8 * 3 and f[0].cycles == (6 // 2) * (12 // 3) * 8 * 3
+    assert f[1].planes == 2 * 3

@@ -61,7 +61,7 @@ def _corrupt(tmp_path, edit_json=None, edit_arrays=None):
 
 def test_unknown_kind(tmp_path):
     d = _corrupt(tmp_path, lambda doc: doc["layers"][1].update(kind="conv_magic"))
-    with pytest.raises(IRError, match=r"^.*model\.json: layers\[1\]\.kind: 'conv_magic', expected one of xnor_popcount, mac$"):
+    with pytest.raises(IRError, match=r"^.*model\.json: layers\[1\]\.kind: 'conv_magic', expected one of xnor_popcount, mac, accumulate, shift_add, bit_serial, lut_product$"):
         load_model(d)
 
 

@@ -77,3 +77,18 @@ def test_regression_detects_a_wrong_model(tmp_path):
     r = simulate(other, h, x, None)
     assert r.mismatches > 0 and r.first_bad is not None
     assert not r.bit_exact
+
+
+@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+def test_every_kind_verilator_random(kind, tmp_path):
+    """Randomized weights, thresholds and inputs for each arithmetic kind, with back-pressure."""
+    from conftest import random_kind_model
+
+    model = random_kind_model(kind, sizes=(24, 8, 4), seed=11)
+    rng = np.random.default_rng(12)
+    shape = (400, 24)
+    x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
+    h = make_hardware(model, "fc0:pe=4,simd=6;fc1:pe=2,simd=4", tmp_path)
+    r = simulate(model, h, x, None, stall_pct=20)
+    assert r.n_images == 400 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
