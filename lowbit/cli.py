@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=1000, help="test images to simulate (default 1000; 0 = all)")
     p.add_argument("--stall", type=int, default=0, metavar="PCT",
                    help="percent of cycles with output back-pressure (default 0)")
+    p.add_argument("--gate-level", action="store_true",
+                   help="simulate Yosys's generic gate-level netlist instead of the RTL")
     p.add_argument("--out", type=Path, default=None, help="where sim.json goes (default <model>/hw)")
 
     p = sub.add_parser("report", help="area / fmax / energy / memory report for one or more models")

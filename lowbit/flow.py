@@ -148,10 +148,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     out = args.out or args.model / "hw"
     h = make_hardware(model, args.fold, out)
+    if args.gate_level:
+        from dataclasses import replace
+
+        from reports.gatelevel import gate_level_netlist
+
+        print("  yosys: synthesizing a generic gate-level netlist to simulate ...", flush=True)
+        h = replace(h, verilog=gate_level_netlist(h.verilog, h.ports.dut))
     r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall)
     _print_sim(r)
     doc = {**r.to_json(), "model": str(args.model), "verilog_sha256": h.design.sha256,
-           "seed": model.meta.get("seed")}
+           "seed": model.meta.get("seed"), "gate_level": bool(args.gate_level)}
     atomic_write_json(out / "sim.json", doc)
     print(f"results written to {out / 'sim.json'}")
     return 0 if r.bit_exact else 1
