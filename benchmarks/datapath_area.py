@@ -1,0 +1,136 @@
+"""Benchmark: measured area of the datapath units (Yosys synth_xilinx / synth_ice40, cell counts).
+
+Prints, side by side in one run:
+* LUT6 per input bit of an N-input popcount (balanced adder tree), N = 64 / 256 / 1024;
+* LUT6 per XNOR lane of a W1A1 matrix-vector unit (weights in ROM, thresholds, control);
+* every arithmetic kind on the same layer shape and folding, with the int8 MAC baseline
+  in LUTs and in DSPs.
+Writes benchmarks/results/datapath_area.json. Reference points (DESIGN.md): FINN about
+4.4 LUT6 per W1A1 lane; plain sum() about 2.2-2.4; LUT6 compressor trees about 1.4.
+
+    python benchmarks/datapath_area.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def popcount_verilog(n: int) -> str:
+    from amaranth.back import verilog
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hw.arith import adder_tree
+
+    class PopcountProbe(wiring.Component):
+        """Registered N-bit input -> registered popcount (so only the tree is combinational)."""
+
+        def __init__(self):
+            super().__init__({"x": In(n), "y": Out(n.bit_length())})
+
+        def elaborate(self, platform):
+            m = Module()
+            xr = Signal(n)
+            m.d.sync += xr.eq(self.x)
+            m.d.sync += self.y.eq(adder_tree(m, [xr[i] for i in range(n)], "pc"))
+            return m
+
+    return verilog.convert(PopcountProbe(), name="popcount")
+
+
+def layer(kind: str, n_in: int, n_out: int, rng) -> "object":
+    from quantmodels.ir import Layer
+
+    spec = {"xnor_popcount": (1, 1), "accumulate": (4, 2), "shift_add": (4, 4), "bit_serial": (4, 4),
+            "lut_product": (4, 3), "mac": (8, 8)}
+    ib, wb = spec[kind]
+    if kind == "xnor_popcount":
+        w = rng.integers(0, 2, (n_out, n_in))
+    elif kind == "accumulate":
+        w = rng.integers(-1, 2, (n_out, n_in))
+    elif kind == "shift_add":
+        w = rng.choice([-1, 1], (n_out, n_in)) * (1 << rng.integers(0, wb - 1, (n_out, n_in)))
+    elif kind == "lut_product":
+        w = rng.integers(0, 1 << wb, (n_out, n_in))
+    else:
+        w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), (n_out, n_in))
+    L = Layer(f"{kind}", kind, n_in, n_out, ib, wb, "threshold", w, output_bits=1,
+              products=rng.integers(-40, 41, (1 << wb, 1 << ib)) if kind == "lut_product" else None)
+    lo, hi = L.acc_range()
+    L.thresholds = rng.integers(lo // 4, hi // 4 + 1, (n_out, 1))
+    return L
+
+
+def mvu_verilog(L, pe: int, simd: int) -> str:
+    from amaranth.back import verilog
+
+    from hw.folding import Folding, planes_for
+    from hw.mvu import MatrixVectorUnit
+
+    f = Folding(L.name, L.out_features, L.in_features, pe, simd, planes_for(L))
+    return verilog.convert(MatrixVectorUnit(L, f), name="mvu", emit_src=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="skip the 1024-input popcount")
+    args = ap.parse_args()
+
+    from quantmodels.atomic import atomic_write_json
+    from reports.synth import synthesize
+    from sim.tools import tool_versions
+
+    rng = np.random.default_rng(0)
+    rows: dict = {"popcount": [], "mvu_w1a1": [], "kinds": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (64, 256) if args.quick else (64, 256, 1024):
+            p = Path(tmp) / f"pc{n}.v"
+            p.write_text(popcount_verilog(n))
+            s = synthesize(p, "popcount", "xilinx")
+            rows["popcount"].append({"inputs": n, "lut6": s.luts, "lut6_per_input": s.luts / n})
+            print(f"popcount {n:5d} inputs: {s.luts:6d} LUT6 = {s.luts / n:.2f} LUT6/input  (target <= 0.9)")
+        for pe, simd in ((4, 64), (16, 64)):
+            L = layer("xnor_popcount", 256, 64, rng)
+            p = Path(tmp) / f"mvu_{pe}_{simd}.v"
+            p.write_text(mvu_verilog(L, pe, simd))
+            s = synthesize(p, "mvu", "xilinx")
+            lanes = pe * simd
+            rows["mvu_w1a1"].append({"pe": pe, "simd": simd, "lanes": lanes, "lut6": s.luts, "ff": s.ffs,
+                                     "bram18": s.brams, "lut6_per_lane": s.luts / lanes})
+            print(f"W1A1 MVU 256x64 pe={pe:2d} simd={simd}: {s.luts:6d} LUT6, {s.ffs} FF, {s.brams} BRAM18 "
+                  f"= {s.luts / lanes:.2f} LUT6/lane  (FINN ~4.4)")
+        print(f"{'kind':>14} {'bits WxA':>9} {'LUT6':>7} {'FF':>6} {'DSP':>4} {'LUT6 (no DSP)':>14} "
+              f"{'cycles':>7} {'LUT6/lane':>9}")
+        for kind in ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac"):
+            L = layer(kind, 64, 16, rng)
+            p = Path(tmp) / f"{kind}.v"
+            p.write_text(mvu_verilog(L, 4, 16))
+            s = synthesize(p, "mvu", "xilinx")
+            s_nodsp = synthesize(p, "mvu", "xilinx-nodsp") if kind == "mac" else s
+            from hw.folding import planes_for
+
+            cycles = (16 // 4) * (64 // 16) * planes_for(L)
+            rows["kinds"].append({"kind": kind, "weight_bits": L.weight_bits, "input_bits": L.input_bits,
+                                  "lut6": s.luts, "ff": s.ffs, "dsp": s.dsps, "lut6_nodsp": s_nodsp.luts,
+                                  "cycles": cycles, "lut6_per_lane": s_nodsp.luts / 64})
+            print(f"{kind:>14} {L.weight_bits:>4}x{L.input_bits:<4} {s.luts:7d} {s.ffs:6d} {s.dsps:4d} "
+                  f"{s_nodsp.luts:14d} {cycles:7d} {s_nodsp.luts / 64:9.2f}")
+    rows["tool_versions"] = tool_versions()
+    rows["generated"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    out = REPO / "benchmarks/results/datapath_area.json"
+    atomic_write_json(out, rows)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
