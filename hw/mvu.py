@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer
 
-from .arith import (accumulate_lanes, bit_plane_popcount, bits_signed, lut_product_lanes, mac_products,
+from .arith import (POPCOUNT_STYLES, accumulate_lanes, bit_plane_popcount, bits_signed, lut_product_lanes, mac_products,
                     shift_add_lanes, shift_code_width, xnor_popcount)
 from .folding import Folding
 
@@ -70,7 +70,10 @@ def encode_weight(layer: Layer, v: int) -> int:
 class MatrixVectorUnit(wiring.Component):
     """One folded layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
-    def __init__(self, layer: Layer, fold: Folding):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+        if popcount not in POPCOUNT_STYLES:
+            raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
+        self.popcount = popcount
         if (fold.rows, fold.cols) != (layer.out_features, layer.in_features):
             raise ConfigError(f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
                               f"{layer.out_features}x{layer.in_features}")
@@ -186,7 +189,7 @@ class MatrixVectorUnit(wiring.Component):
         for p in range(f.pe):
             wslice = rd.data[p * f.simd * wb:(p + 1) * f.simd * wb]
             if L.kind == "xnor_popcount":
-                s = xnor_popcount(m, chunk1, wslice, f.simd, f"pe{p}")
+                s = xnor_popcount(m, chunk1, wslice, f.simd, f"pe{p}", self.popcount)
             elif L.kind == "mac":
                 s = mac_products(m, chunk1, wslice, f.simd, ib, wb, f"pe{p}")
             elif L.kind == "accumulate":
@@ -196,7 +199,7 @@ class MatrixVectorUnit(wiring.Component):
             elif L.kind == "lut_product":
                 s = lut_product_lanes(m, chunk1, wslice, f.simd, ib, wb, L.products, f"pe{p}")
             elif serial:
-                s = bit_plane_popcount(m, chunk1, wslice, f.simd, ib, wb, pa1, pb1, f"pe{p}")
+                s = bit_plane_popcount(m, chunk1, wslice, f.simd, ib, wb, pa1, pb1, f"pe{p}", self.popcount)
             else:  # pragma: no cover - the IR refuses unknown kinds earlier
                 raise ConfigError(f"{L.name}: kind {L.kind!r} has no hardware unit yet")
             ps = Signal(signed(W), name=f"psum{p}")

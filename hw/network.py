@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel
 
+from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .mvu import PIPELINE_CYCLES, MatrixVectorUnit
 
@@ -52,11 +53,14 @@ class Argmax(wiring.Component):
 class NetworkTop(wiring.Component):
     """The whole network: one MatrixVectorUnit per layer, then Argmax."""
 
-    def __init__(self, model: IRModel, foldings: list[Folding]):
+    def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree"):
+        if popcount not in POPCOUNT_STYLES:  # checked before any unit exists
+            self._MustUse__silence = True  # refused, never to be elaborated: no "unused" warning
+            raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         if len(foldings) != len(model.layers):
             raise ConfigError(f"folding: {len(foldings)} entries for {len(model.layers)} layers")
         self.model = model
-        self.units = [MatrixVectorUnit(L, f) for L, f in zip(model.layers, foldings)]
+        self.units = [MatrixVectorUnit(L, f, popcount) for L, f in zip(model.layers, foldings)]
         self.logit_width = self.units[-1].ob
         n = model.n_classes
         super().__init__({

@@ -20,6 +20,9 @@ EXIT_MISMATCH = 1
 
 
 def _add_fold(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--popcount", default="tree", choices=("tree", "lut6"),
+                   help="popcount circuit: 'tree' (balanced adders, portable, best on iCE40) or 'lut6' "
+                        "(6:3 counter compressor tree for 6-input-LUT devices; default tree)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, or omitted for an automatic, throughput-balanced choice")

@@ -62,14 +62,14 @@ class Hardware:
     latency_cycles: int | None
 
 
-def make_hardware(model: IRModel, fold: str | None, out_dir: Path) -> Hardware:
+def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree") -> Hardware:
     """Fold the model, generate Verilog into ``out_dir`` and describe its ports."""
     from hw.folding import parse_folding
     from hw.verilog import generate_verilog
     from sim.harness import HarnessPorts
 
     foldings = parse_folding(model, fold)
-    d = generate_verilog(model, foldings, out_dir)
+    d = generate_verilog(model, foldings, out_dir, popcount=popcount)
     ports = HarnessPorts(dut=d.top_name, in_width=d.in_width, class_width=d.class_width,
                          logits_width=d.logit_width * d.n_classes)
     return Hardware(d, Path(d.verilog_path), ports, int(d.cycles_per_image), d.latency_cycles)
@@ -132,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_verilog(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out)
+    h = make_hardware(model, args.fold, out, args.popcount)
     print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
           f"{h.cycles_per_image} cycles/image initiation interval")
     return 0
@@ -147,7 +147,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     data = dataset_for(model, args.data)
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out)
+    h = make_hardware(model, args.fold, out, args.popcount)
     if args.gate_level:
         from dataclasses import replace
 
@@ -164,11 +164,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0 if r.bit_exact else 1
 
 
-def _design_input(model_dir: Path, fold: str | None, out: Path):
+def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = "tree"):
     from reports.report import DesignInput
 
     model = load_model(model_dir)
-    h = make_hardware(model, fold, out / "designs" / model_dir.name)
+    h = make_hardware(model, fold, out / "designs" / model_dir.name, popcount)
     sim = None
     sj = model_dir / "hw" / "sim.json"
     if sj.exists():
@@ -193,7 +193,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reports.report import write_report
 
     targets = _targets(args.targets)
-    designs = [_design_input(m, args.fold, args.out) for m in args.models]
+    designs = [_design_input(m, args.fold, args.out, args.popcount) for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
     _print_report(paths)
     return 0

@@ -17,9 +17,9 @@ from sim.vectors import pack_rows
 from conftest import random_mac_model, random_xnor_model
 
 
-def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000):
+def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000, popcount="tree"):
     """Stream samples through NetworkTop with random output back-pressure; return classes, logits."""
-    top = NetworkTop(model, foldings)
+    top = NetworkTop(model, foldings, popcount)
     words = [int(h, 16) for h in pack_rows(quantize_input(model, samples), model.input.bits)]
     lw, n_cls = top.logit_width, model.n_classes
     rng = np.random.default_rng(seed)
@@ -136,3 +136,25 @@ def test_bit_serial_cycles_count_planes():
     f = parse_folding(model, "fc0:pe=2,simd=3;fc1:pe=1,simd=2")
     assert f[0].planes == 8 * 3 and f[0].cycles == (6 // 2) * (12 // 3) * 8 * 3
     assert f[1].planes == 2 * 3
+
+
+# popcount style "lut6": compressor tree of truth-table counters, for xnor and bit-serial kinds
+@pytest.mark.parametrize("make", ["xnor", "bit_serial"])
+def test_lut6_popcount_bit_exact(make):
+    from conftest import random_kind_model
+
+    model = random_xnor_model((40, 12, 4)) if make == "xnor" else random_kind_model("bit_serial")
+    rng = np.random.default_rng(3)
+    shape = (10, model.input.features)
+    x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
+    folds = parse_folding(model, None)
+    gold = golden_forward(model, x)
+    classes, logits = simulate_amaranth(model, folds, x, max_cycles=50000, popcount="lut6")
+    np.testing.assert_array_equal(logits, gold.logits)
+    np.testing.assert_array_equal(classes, gold.classes)
+
+
+def test_popcount_style_error():
+    model = random_xnor_model()
+    with pytest.raises(ConfigError, match=r"^popcount: 'wallace', expected one of tree, lut6$"):
+        NetworkTop(model, parse_folding(model, None), popcount="wallace")
