@@ -23,13 +23,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def popcount_verilog(n: int) -> str:
+def popcount_verilog(n: int, style: str = "tree") -> str:
     from amaranth.back import verilog
     from amaranth.hdl import Module, Signal
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 
-    from hw.arith import adder_tree
+    from hw.arith import popcount
 
     class PopcountProbe(wiring.Component):
         """Registered N-bit input -> registered popcount (so only the tree is combinational)."""
@@ -41,7 +41,7 @@ def popcount_verilog(n: int) -> str:
             m = Module()
             xr = Signal(n)
             m.d.sync += xr.eq(self.x)
-            m.d.sync += self.y.eq(adder_tree(m, [xr[i] for i in range(n)], "pc"))
+            m.d.sync += self.y.eq(popcount(m, [xr[i] for i in range(n)], "pc", style))
             return m
 
     return verilog.convert(PopcountProbe(), name="popcount")
@@ -70,14 +70,14 @@ def layer(kind: str, n_in: int, n_out: int, rng) -> "object":
     return L
 
 
-def mvu_verilog(L, pe: int, simd: int) -> str:
+def mvu_verilog(L, pe: int, simd: int, style: str = "tree") -> str:
     from amaranth.back import verilog
 
     from hw.folding import Folding, planes_for
     from hw.mvu import MatrixVectorUnit
 
     f = Folding(L.name, L.out_features, L.in_features, pe, simd, planes_for(L))
-    return verilog.convert(MatrixVectorUnit(L, f), name="mvu", emit_src=False)
+    return verilog.convert(MatrixVectorUnit(L, f, style), name="mvu", emit_src=False)
 
 
 def main() -> int:
@@ -92,22 +92,27 @@ def main() -> int:
     rng = np.random.default_rng(0)
     rows: dict = {"popcount": [], "mvu_w1a1": [], "kinds": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for n in (64, 256) if args.quick else (64, 256, 1024):
-            p = Path(tmp) / f"pc{n}.v"
-            p.write_text(popcount_verilog(n))
-            s = synthesize(p, "popcount", "xilinx")
-            rows["popcount"].append({"inputs": n, "lut6": s.luts, "lut6_per_input": s.luts / n})
-            print(f"popcount {n:5d} inputs: {s.luts:6d} LUT6 = {s.luts / n:.2f} LUT6/input  (target <= 0.9)")
-        for pe, simd in ((4, 64), (16, 64)):
-            L = layer("xnor_popcount", 256, 64, rng)
-            p = Path(tmp) / f"mvu_{pe}_{simd}.v"
-            p.write_text(mvu_verilog(L, pe, simd))
-            s = synthesize(p, "mvu", "xilinx")
-            lanes = pe * simd
-            rows["mvu_w1a1"].append({"pe": pe, "simd": simd, "lanes": lanes, "lut6": s.luts, "ff": s.ffs,
-                                     "bram18": s.brams, "lut6_per_lane": s.luts / lanes})
-            print(f"W1A1 MVU 256x64 pe={pe:2d} simd={simd}: {s.luts:6d} LUT6, {s.ffs} FF, {s.brams} BRAM18 "
-                  f"= {s.luts / lanes:.2f} LUT6/lane  (FINN ~4.4)")
+        for style in ("tree", "lut6"):
+            for n in (64, 256) if args.quick else (64, 256, 1024):
+                p = Path(tmp) / f"pc{n}_{style}.v"
+                p.write_text(popcount_verilog(n, style))
+                s = synthesize(p, "popcount", "xilinx")
+                i40 = synthesize(p, "popcount", "ice40")
+                rows["popcount"].append({"style": style, "inputs": n, "lut6": s.luts, "lut6_per_input": s.luts / n,
+                                         "ice40_lut4": i40.luts, "ice40_lut4_per_input": i40.luts / n})
+                print(f"popcount {style:>4} {n:5d} inputs: {s.luts:6d} LUT6 = {s.luts / n:.2f} LUT6/input "
+                      f"(target <= 0.9); iCE40 {i40.luts / n:.2f} LUT4/input")
+        for style in ("tree", "lut6"):
+            for pe, simd in ((4, 64), (16, 64)):
+                L = layer("xnor_popcount", 256, 64, rng)
+                p = Path(tmp) / f"mvu_{pe}_{simd}_{style}.v"
+                p.write_text(mvu_verilog(L, pe, simd, style))
+                s = synthesize(p, "mvu", "xilinx")
+                lanes = pe * simd
+                rows["mvu_w1a1"].append({"style": style, "pe": pe, "simd": simd, "lanes": lanes, "lut6": s.luts,
+                                         "ff": s.ffs, "bram18": s.brams, "lut6_per_lane": s.luts / lanes})
+                print(f"W1A1 MVU 256x64 {style:>4} pe={pe:2d} simd={simd}: {s.luts:6d} LUT6, {s.ffs} FF, "
+                      f"{s.brams} BRAM18 = {s.luts / lanes:.2f} LUT6/lane  (FINN ~4.4)")
         print(f"{'kind':>14} {'bits WxA':>9} {'LUT6':>7} {'FF':>6} {'DSP':>4} {'LUT6 (no DSP)':>14} "
               f"{'cycles':>7} {'LUT6/lane':>9}")
         for kind in ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac"):

@@ -35,10 +35,23 @@ def adder_tree(m: Module, terms: list[Value], name: str) -> Value:
 POPCOUNT_STYLES = ("tree", "lut6")
 
 
-def compressor_popcount(m: Module, bits: list[Value], name: str) -> Value:
+def _truth_table_counter(m: Module, inputs: list[Value], fn, n_out: int, name: str) -> Signal:
+    """``n_out``-bit function ``fn(v)`` of <= 6 input bits (v = their value, inputs[0] = LSB) as
+    truth tables: each output bit is a single 6-input function, i.e. one LUT6."""
+    c = Signal(n_out, name=name)
+    idx = Cat(*inputs)
+    for j in range(n_out):
+        table = sum(((fn(v) >> j) & 1) << v for v in range(1 << len(inputs)))
+        m.d.comb += c[j].eq(Const(table, 1 << len(inputs)).bit_select(idx, 1))
+    return c
+
+
+def compressor_popcount(m: Module, bits: list[Value], name: str,
+                        cols: dict[int, list[Value]] | None = None) -> Value:
     """Popcount by column compression with <=6-input counters, each output bit a truth table,
-    until every weight column holds at most two bits; then one carry-propagate add."""
-    cols: dict[int, list[Value]] = {0: list(bits)}
+    until every weight column holds at most two bits; then one carry-propagate add.
+    ``cols`` (weight -> bits) continues a compression that an earlier stage started."""
+    cols = {0: list(bits)} if cols is None else cols
     k = 0
     while max(len(v) for v in cols.values()) > 2:
         nxt: dict[int, list[Value]] = {}
@@ -48,12 +61,8 @@ def compressor_popcount(m: Module, bits: list[Value], name: str) -> Value:
                 g = col[i:i + 6]
                 i += len(g)
                 ob = len(g).bit_length()
-                c = Signal(ob, name=f"{name}_c{k}")
+                c = _truth_table_counter(m, g, lambda v: bin(v).count("1"), ob, f"{name}_c{k}")
                 k += 1
-                idx = Cat(*g)
-                for j in range(ob):
-                    table = sum(((bin(v).count("1") >> j) & 1) << v for v in range(1 << len(g)))
-                    m.d.comb += c[j].eq(Const(table, 1 << len(g)).bit_select(idx, 1))
                 for j in range(ob):
                     nxt.setdefault(w + j, []).append(c[j])
             nxt.setdefault(w, []).extend(col[i:])
@@ -76,6 +85,18 @@ def popcount(m: Module, bits: list[Value], name: str, style: str = "tree") -> Va
 
 def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: str = "tree") -> Value:
     """popcount(~(x ^ w)) over ``lanes`` bits: the +-1 dot product's agreement count."""
+    if style == "lut6" and lanes >= 3:
+        # first stage absorbs the XNORs: 3 lanes (x, w pairs: 6 inputs) -> a 2-bit count
+        cols: dict[int, list[Value]] = {0: [], 1: []}
+        for g in range(0, lanes - lanes % 3, 3):
+            ins = [b for i in range(g, g + 3) for b in (x[i], w[i])]
+            c = _truth_table_counter(m, ins, lambda v: sum(((v >> (2 * i)) & 1) == ((v >> (2 * i + 1)) & 1)
+                                                           for i in range(3)), 2, f"{name}_x{g // 3}")
+            cols[0].append(c[0])
+            cols[1].append(c[1])
+        for i in range(lanes - lanes % 3, lanes):
+            cols[0].append(~(x[i] ^ w[i]))
+        return compressor_popcount(m, [], name, cols)
     agree = Signal(lanes, name=f"{name}_xnor")
     m.d.comb += agree.eq(~(x ^ w))
     return popcount(m, [agree[i] for i in range(lanes)], name, style)
