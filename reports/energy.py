@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from quantmodels.ir import IRModel, Layer
 
 from .energy_constants import HOROWITZ_PJ as H
@@ -71,6 +73,22 @@ def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
     elif layer.kind == "mac":
         ops = {f"mult_{layer.weight_bits}x{layer.input_bits}": n_mac, f"add_{acc}b": n_mac}
         compute = n_mac * (mult_pj(layer.weight_bits, layer.input_bits) + add_pj(acc))
+    elif layer.kind == "accumulate":
+        nz = int(np.count_nonzero(layer.weights))  # zero weights are skipped: sparsity saves energy
+        ops = {f"add_sub_{acc}b": nz, "skipped": n_mac - nz}
+        compute = nz * add_pj(acc)
+    elif layer.kind == "shift_add":
+        nz = int(np.count_nonzero(layer.weights))
+        ops = {"shift": nz, f"add_{acc}b": nz, "skipped": n_mac - nz}
+        compute = nz * (add_pj(layer.input_bits + layer.max_exponent) + add_pj(acc))
+    elif layer.kind == "bit_serial":
+        planes = layer.input_bits * layer.weight_bits
+        ops = {"and_1b": n_mac * planes, "popcount_bit_adds": n_mac * planes}
+        compute = n_mac * planes * H["int_add_8"] / 8 * 2
+    elif layer.kind == "lut_product":
+        ops = {"table_lookup": n_mac, f"add_{acc}b": n_mac}
+        pbits = max(1, int(np.abs(layer.products).max()).bit_length() + 1)
+        compute = n_mac * (add_pj(pbits) + add_pj(acc))
     else:  # pragma: no cover - validated IR never gets here
         raise NotImplementedError(layer.kind)
     n_out = layer.out_features
@@ -84,7 +102,7 @@ def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
         ops["argmax_compares"] = n_out - 1
         compute += (n_out - 1) * add_pj(acc)
     mem = layer_memory(layer)
-    memory = (mem.weight_bits + mem.threshold_bits + mem.bias_bits) * sram_bit
+    memory = mem.total_bits * sram_bit
     return LayerEnergy(layer.name, layer.kind, compute, memory, ops)
 
 

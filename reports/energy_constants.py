@@ -32,6 +32,12 @@ DERIVED_RULES = {
     "popcount_n": "n-input popcount tree: about n one-bit full-adder cells, n * 0.03/8 pJ",
     "int_mult_nxm": "n x m-bit multiply: 0.2 pJ * (n*m)/64 (array multiplier area ~ n*m; "
                     "matches 32x32 = 3.2 vs 3.1 in the table)",
+    "skip_zero_weights": "accumulate / shift_add: a zero weight costs nothing (its add is skipped)",
+    "shift": "barrel shift of an n-bit value: taken equal to an n-bit add",
+    "bit_plane": "bit_serial: per (activation bit, weight bit) plane, one 1-bit AND and one popcount "
+                 "bit-add per weight, each 0.03/8 pJ",
+    "table_lookup": "lut_product: reading one entry of the tiny product table taken equal to an add "
+                    "of the entry's width (it is a LUT, not an SRAM)",
     "sram_read_bit": "one stored bit read: the 64-bit read energy of the smallest listed SRAM "
                      "at least as large as the model's memory, divided by 64",
 }

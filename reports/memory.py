@@ -21,12 +21,13 @@ class LayerMemory:
     weight_bits: int
     threshold_bits: int
     bias_bits: int
+    table_bits: int  #: lut_product's product table
     float32_bits: int  #: same layer in float32: weights + one bias/affine per neuron
     int8_bits: int  #: same layer in int8 with int32 biases
 
     @property
     def total_bits(self) -> int:
-        return self.weight_bits + self.threshold_bits + self.bias_bits
+        return self.weight_bits + self.threshold_bits + self.bias_bits + self.table_bits
 
 
 def layer_memory(layer: Layer) -> LayerMemory:
@@ -39,7 +40,11 @@ def layer_memory(layer: Layer) -> LayerMemory:
     bias = 0
     if layer.bias is not None:
         bias = layer.out_features * value_bits(int(layer.bias.min()), int(layer.bias.max()))
-    return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias,
+    table = 0
+    if layer.products is not None:
+        p = layer.products
+        table = p.size * value_bits(int(p.min()), int(p.max()))
+    return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias, table,
                        float32_bits=32 * (n_w + layer.out_features),
                        int8_bits=8 * n_w + 32 * layer.out_features)
 

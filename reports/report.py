@@ -92,7 +92,7 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
         layers.append({"design": design.label, "layer": L.name, "kind": L.kind,
                        "in": L.in_features, "out": L.out_features,
                        "weight_bits": lm.weight_bits, "threshold_bits": lm.threshold_bits,
-                       "bias_bits": lm.bias_bits, **{k: v for k, v in le.items() if k not in ("layer", "kind")}})
+                       "bias_bits": lm.bias_bits, "table_bits": lm.table_bits, **{k: v for k, v in le.items() if k not in ("layer", "kind")}})
     return {"row": row, "layers": layers, "raw": raw}
 
 

@@ -43,3 +43,20 @@ def test_binary_cheaper_than_int8_same_shape():
     assert xnor_ops["xnor_1b"] == 64 * 32
     assert pytest.approx(model_energy(random_xnor_model(sizes))[0].compute_pj, rel=1e-9) == \
         64 * 32 * 2 * HOROWITZ_PJ["int_add_8"] / 8 + 32 * add_pj(value_bits(0, 64))
+
+
+@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+def test_every_kind_has_energy_and_memory(kind):
+    from conftest import random_kind_model
+
+    m = random_kind_model(kind)
+    e = model_energy(m)
+    assert all(x.compute_pj > 0 and x.memory_pj > 0 for x in e)
+    mem = model_memory(m)
+    assert mem.layers[0].weight_bits == m.layers[0].weights.size * m.layers[0].weight_bits
+    if kind == "lut_product":
+        assert mem.layers[0].table_bits == m.layers[0].products.size * value_bits(
+            int(m.layers[0].products.min()), int(m.layers[0].products.max()))
+    if kind == "accumulate":  # skipped zero weights cost nothing
+        nz = int((m.layers[0].weights != 0).sum())
+        assert e[0].ops["skipped"] == m.layers[0].weights.size - nz > 0
