@@ -29,7 +29,8 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="lowbit", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="lowbit", description="Low-precision networks from NumPy training to "
+                                 "bit-exact, FPGA-ready Verilog, with area/energy/memory reports.")
     ap.add_argument("--version", action="version", version="lowbit 0.1.0")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output directory (default <model>/hw)")
 
     p = sub.add_parser("sim", help="bit-exact Verilator regression of the generated network against the golden model")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help="IR model directory (model.json + weights.npz)")
     _add_fold(p)
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--images", type=int, default=1000, help="test images to simulate (default 1000; 0 = all)")
