@@ -85,7 +85,8 @@ def simulate(model: IRModel, hwd: Hardware, samples: np.ndarray, labels: np.ndar
     b = build_simulator(hwd.verilog, hwd.ports, depth=depth)
     print(f"  verilator: {'reused cached build' if b.cached else f'built in {b.seconds:.1f} s'}; "
           f"streaming {len(samples)} images ...", flush=True)
-    return run_regression(b, model, samples, labels, stall_pct=stall_pct)
+    return run_regression(b, model, samples, labels, stall_pct=stall_pct,
+                          expected_cycles=hwd.cycles_per_image + (hwd.latency_cycles or 0))
 
 
 def _print_sim(r, label: str = "") -> None:

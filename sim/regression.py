@@ -164,8 +164,12 @@ def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int
 
 def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
                    labels: np.ndarray | None = None, stall_pct: int = 0,
-                   workdir: str | Path | None = None) -> RegressionResult:
-    """Stream ``samples`` (raw uint8) through the compiled network; compare with golden."""
+                   workdir: str | Path | None = None, expected_cycles: int | None = None) -> RegressionResult:
+    """Stream ``samples`` (raw uint8) through the compiled network; compare with golden.
+
+    ``expected_cycles`` (the generator's cycles/image) bounds the run: a hung design fails
+    after 10x the expected time instead of simulating for hours.
+    """
     from cocotb_tools.runner import get_results, get_runner
 
     n = len(samples)
@@ -183,8 +187,10 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
     for p in (resp, res_json):
         p.unlink(missing_ok=True)
     write_hex(stim, pack_rows(x, model.input.bits))
-    # generous bound: every layer fully serial plus slack; the harness stops at n outputs
-    max_cycles = 1000 + n * 100 * max(1, sum(L.in_features * L.out_features for L in model.layers) // 64)
+    # the harness stops at n outputs; this only bounds a hung design (stalls slow it down too)
+    per_image = expected_cycles or sum(L.in_features * L.out_features * L.input_bits * L.weight_bits
+                                       for L in model.layers)
+    max_cycles = 10_000 + 10 * (n + len(model.layers)) * per_image * (100 // max(1, 100 - stall_pct))
     runner = get_runner("verilator")
     t0 = time.perf_counter()
     xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
