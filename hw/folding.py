@@ -15,6 +15,10 @@ from quantmodels.ir import IRModel, Layer
 #: Lanes (PE*SIMD) the automatic folding allows the most expensive layer. The same budget
 #: for every kind keeps a binarized net and its int8 baseline at the same throughput.
 AUTO_LANE_BUDGET = 256
+#: Cycles a matrix-vector unit adds to its compute cycles per vector (accept, 3 pipeline
+#: stages, hand-over): the initiation interval of a layer is Folding.cycles + this.
+PIPELINE_CYCLES = 5
+DEFAULT_CLOCK_MHZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,24 @@ def auto_folding(model: IRModel, lanes: int = AUTO_LANE_BUDGET) -> list[Folding]
     return [_cheapest_within(L, target) for L in model.layers]
 
 
+def folding_for_throughput(model: IRModel, frames_per_s: float,
+                           clock_mhz: float = DEFAULT_CLOCK_MHZ) -> list[Folding]:
+    """Fewest lanes per layer that sustain ``frames_per_s`` at ``clock_mhz`` (FINN-style balancing)."""
+    if frames_per_s <= 0 or clock_mhz <= 0:
+        raise ConfigError(f"--fold: fps={frames_per_s:g}, clock_mhz={clock_mhz:g}: both must be > 0")
+    budget = int(clock_mhz * 1e6 // frames_per_s) - PIPELINE_CYCLES
+    out = []
+    for L in model.layers:
+        best = _fastest_within(L, L.in_features * L.out_features)
+        if best.cycles > budget:
+            raise ConfigError(f"{L.name}: needs at least {best.cycles + PIPELINE_CYCLES} cycles/frame "
+                              f"(fully parallel), {frames_per_s:g} frames/s at {clock_mhz:g} MHz allows "
+                              f"{budget + PIPELINE_CYCLES}")
+        out.append(_cheapest_within(L, budget))
+    return out
+
+
+_THROUGHPUT = re.compile(r"^\s*fps\s*=\s*([0-9.eE+]+)\s*(?:,\s*clock_mhz\s*=\s*([0-9.eE+]+)\s*)?$")
 _FIELD = re.compile(r"^\s*(pe|simd)\s*=\s*(\d+)\s*$")
 
 
@@ -127,7 +149,14 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
 
     ``None`` or ``"auto"``: :func:`auto_folding`. ``"pe=16,simd=49"``: the same for every layer
     (a missing field keeps the automatic choice). ``"fc0:pe=16,simd=49;fc3:pe=10"``: per layer.
+    ``"fps=1e6,clock_mhz=100"``: :func:`folding_for_throughput` (clock defaults to 100 MHz).
     """
+    if spec is not None and (m := _THROUGHPUT.match(spec)):
+        try:
+            fps, clk = float(m.group(1)), float(m.group(2) or DEFAULT_CLOCK_MHZ)
+        except ValueError:
+            raise ConfigError(f"--fold: {spec!r}: fps and clock_mhz must be numbers") from None
+        return folding_for_throughput(model, fps, clk)
     auto = auto_folding(model)
     if spec is None or spec.strip() in ("", "auto"):
         return auto

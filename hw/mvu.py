@@ -28,7 +28,6 @@ from .arith import (POPCOUNT_STYLES, accumulate_lanes, bit_plane_popcount, bits_
                     shift_add_lanes, shift_code_width, xnor_popcount)
 from .folding import Folding
 
-PIPELINE_CYCLES = 5  #: accept + S0..S3 + hand-over, on top of Folding.cycles
 
 
 def acc_width(layer: Layer) -> int:

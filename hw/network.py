@@ -14,8 +14,8 @@ from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel
 
 from .arith import POPCOUNT_STYLES
-from .folding import Folding
-from .mvu import PIPELINE_CYCLES, MatrixVectorUnit
+from .folding import PIPELINE_CYCLES, Folding
+from .mvu import MatrixVectorUnit
 
 
 class Argmax(wiring.Component):

@@ -25,7 +25,8 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                         "(6:3 counter compressor tree for 6-input-LUT devices; default tree)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
-                        "per layer, or omitted for an automatic, throughput-balanced choice")
+                        "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "
+                        "or omitted for an automatic, balanced choice")
 
 
 def build_parser() -> argparse.ArgumentParser:

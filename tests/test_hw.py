@@ -158,3 +158,20 @@ def test_popcount_style_error():
     model = random_xnor_model()
     with pytest.raises(ConfigError, match=r"^popcount: 'wallace', expected one of tree, lut6$"):
         NetworkTop(model, parse_folding(model, None), popcount="wallace")
+
+
+def test_folding_for_target_frame_rate():
+    from hw.folding import PIPELINE_CYCLES
+
+    model = random_xnor_model((784, 256, 256, 10))
+    folds = parse_folding(model, "fps=500000,clock_mhz=100")  # 200 cycles per frame
+    budget = 200 - PIPELINE_CYCLES
+    assert all(f.cycles <= budget for f in folds)
+    # fewest lanes: the next smaller PE or SIMD divisor would miss the frame rate
+    for f in folds:
+        for pe, simd in ((f.pe - 1, f.simd), (f.pe, f.simd - 1)):
+            if pe >= 1 and simd >= 1 and f.rows % pe == 0 and f.cols % simd == 0 and pe * simd < f.lanes:
+                assert (f.rows // pe) * (f.cols // simd) > budget
+    with pytest.raises(ConfigError, match=r"^fc0: needs at least 6 cycles/frame \(fully parallel\), "
+                                          r"1e\+08 frames/s at 100 MHz allows 1$"):
+        parse_folding(model, "fps=1e8")
