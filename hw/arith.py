@@ -6,7 +6,7 @@ takes minutes to convert (and Yosys re-balances it anyway).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
 
 def adder_tree(m: Module, terms: list[Value], name: str) -> Value:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from quantmodels.atomic import atomic_write_json
-from sim.tools import ToolError, cache_dir, nextpnr_cmd, tool_versions
+from sim.tools import cache_dir, nextpnr_cmd, tool_versions
 
 from .synth import synthesize
 
