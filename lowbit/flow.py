@@ -16,10 +16,11 @@ from quantmodels.atomic import atomic_write_json
 from quantmodels.datasets import Dataset, load_dataset
 from quantmodels.errors import ConfigError, DataError
 from quantmodels.ir import IRModel, load_model, save_model
+from quantmodels.methods import REGISTRY
 
 #: Network presets (hidden layer sizes), the FINN/Brevitas MLP family.
 PRESETS = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
-METHODS = ("bnn", "int8")
+METHODS = tuple(REGISTRY)
 #: Harness stimulus depth: fixed so the Verilator build is reused for any image count up to it.
 SIM_DEPTH = 10000
 
