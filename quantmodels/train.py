@@ -46,6 +46,8 @@ class TrainConfig:
     dropout_in: float | None = None  #: dropout on the input (None: method default)
     dropout_hidden: float | None = None  #: dropout on hidden activations
     checkpoint_dir: str | None = None  #: write the best epoch here (checkpoint.npz + .json) as it improves
+    blas_threads: int | None = 1  #: BLAS threads while training (None: library default); batch-100 layers
+    #: are small, so one thread is fastest and avoids oversubscription on a shared machine
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -79,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer: {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction: {self.val_fraction}, expected in (0, 0.5)")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ConfigError(f"blas_threads: {self.blas_threads}, expected >= 1 or None")
         if self.patience < 0:
             raise ConfigError(f"patience: {self.patience}, expected >= 0")
         self.options = dict(self.options)
@@ -113,6 +117,13 @@ def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
 
 def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
     """Train ``cfg.method`` on ``data``, restore the best validation epoch, export to the IR."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(cfg.blas_threads, user_api="blas"):
+        return _train(cfg, data, name)
+
+
+def _train(cfg: TrainConfig, data: Dataset, name: str) -> TrainResult:
     from tqdm import tqdm
 
     method = get_method(cfg.method)
