@@ -5,6 +5,8 @@ Forward: ``w_b = sign(w)`` (deterministic) or ``w_b = +1`` with probability
 Backward: the gradient w.r.t. ``w_b`` updates the real ``w`` (identity STE); ``w`` is clipped to
 [-1, 1] after each update. Hidden activations are k-bit unsigned (``act_bits``, default 4),
 folded into multi-thresholds. Exported to ``accumulate`` (add / subtract, no multiplier).
+Stochastic mode learns only once the latent weights approach +-1: use ``lr`` about 3e-2 and
+30+ epochs (digits: 91% after 30 epochs with batch 50, 9% with the default lr 3e-3).
 """
 from __future__ import annotations
 
