@@ -87,3 +87,38 @@ def test_bitnet_twin_has_no_export(digits):
 def test_dorefa_config_errors(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         DoReFaMLP((4, 2), np.random.default_rng(0), **kw)
+
+
+# ------------------------------------------------------------------------------ LUT (Baluja)
+def test_lut_golden_equals_float_tables_only(digits):
+    from quantmodels.lut_mlp import LutMLP
+
+    net = fit(LutMLP((64, 48, 32, 10), np.random.default_rng(2), codebook_bits=4, level_bits=3,
+                     table_bits=12, cluster_every=20), digits, 8)
+    model = net.export("t", digits.image_shape, {"seed": 2})
+    assert [L.kind for L in model.layers] == ["lut_product"] * 3
+    assert model.layers[0].products.shape == (16, 256) and model.layers[1].products.shape == (16, 8)
+    assert np.abs(model.layers[1].products).max() <= 2047
+    np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
+    gold = golden_forward(model, digits.x_test)
+    np.testing.assert_array_equal(gold.logits, net.logits(digits.x_test))  # same integer logits
+    assert len(np.unique(gold.activations[0])) >= 6  # levels are varied
+    assert len(np.unique(model.layers[0].weights)) >= 12  # most codebook entries used
+    assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.85
+
+
+def test_lut_autoencoder_close_to_float_twin(digits):
+    from quantmodels.lut_mlp import LutMLP, train_autoencoder
+
+    err = {}
+    for q in (True, False):
+        net = LutMLP((64, 32, 64), np.random.default_rng(0), task="autoencode", quantize=q, cluster_every=20)
+        hist = train_autoencoder(net, digits.x_train, epochs=15, lr=3e-3, seed=0, batch_size=32)
+        assert hist[-1] < hist[0]
+        rec = net.reconstruct(digits.x_test)
+        err[q] = float(np.mean((rec - digits.x_test.reshape(len(rec), -1) / 255.0) ** 2))
+    baseline = float(np.var(digits.x_test / 255.0))  # predicting the mean pixel
+    assert err[False] < 0.5 * baseline and err[True] < 0.6 * baseline
+    assert err[True] < 1.5 * err[False]
+    with pytest.raises(ConfigError, match="^lut: only the quantized classifier has an IR export"):
+        net.export("t", digits.image_shape, {})
