@@ -161,9 +161,16 @@ def product_table(codebook: np.ndarray, levels: np.ndarray, scale: float) -> np.
 def table_accumulate(table: np.ndarray, w_idx: np.ndarray, x_idx: np.ndarray) -> np.ndarray:
     """acc[n, o] = sum_j table[w_idx[o, j], x_idx[n, j]]: lookups and additions only.
 
-    Loops over input levels (the golden ``lut_product`` loops over codebook entries), so the
-    two are independent implementations of the same integer sum."""
-    acc = np.zeros((len(x_idx), w_idx.shape[0]), dtype=np.int64)
-    for a in np.unique(x_idx):
-        acc += (x_idx == a).astype(np.int64) @ table[:, a][w_idx].T
-    return acc
+    One pass per input level or per codebook entry, whichever are fewer; each pass is a 0/1
+    selection matrix product done in float64 BLAS, exact while |acc| < 2**53 (checked)."""
+    n_codes, n_lv = table.shape
+    if np.abs(table).max(initial=0) * w_idx.shape[1] >= 2 ** 53:
+        raise OverflowError("table_accumulate: accumulator could exceed 2**53")
+    acc = np.zeros((len(x_idx), w_idx.shape[0]), dtype=np.float64)
+    if n_lv <= n_codes:
+        for a in np.unique(x_idx):
+            acc += (x_idx == a).astype(np.float64) @ table[:, a][w_idx].T.astype(np.float64)
+    else:
+        for c in np.unique(w_idx):
+            acc += table[c][x_idx].astype(np.float64) @ (w_idx == c).T.astype(np.float64)
+    return acc.astype(np.int64)

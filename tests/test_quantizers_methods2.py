@@ -203,15 +203,16 @@ def test_levels_and_product_table():
     np.testing.assert_allclose(p / s, np.outer(cb, lv), atol=0.5 / s)
 
 
-def test_table_accumulate_equals_golden_lut_product():
+@pytest.mark.parametrize("wbits, ibits", [(3, 5), (5, 3)])  # loop over codes / over levels
+def test_table_accumulate_equals_golden_lut_product(wbits, ibits):
     from quantmodels.golden import accumulate
     from quantmodels.ir import Layer
 
     rng = np.random.default_rng(6)
-    table = rng.integers(-300, 300, (8, 32))
-    w = rng.integers(0, 8, (5, 40))
-    x = rng.integers(0, 32, (50, 40))
-    L = Layer("fc0", "lut_product", 40, 5, 5, 3, "argmax", w, products=table)
+    table = rng.integers(-300, 300, (1 << wbits, 1 << ibits))
+    w = rng.integers(0, 1 << wbits, (5, 40))
+    x = rng.integers(0, 1 << ibits, (50, 40))
+    L = Layer("fc0", "lut_product", 40, 5, ibits, wbits, "argmax", w, products=table)
     got = discretize.table_accumulate(table, w, x)
     np.testing.assert_array_equal(got, accumulate(L, x))
     want = np.array([[table[w[o], x[n]].sum() for o in range(5)] for n in range(50)])
