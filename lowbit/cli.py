@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+from quantmodels.arch import PRESETS as ARCH_PRESETS
 from quantmodels.errors import LowbitError
+from quantmodels.methods import REGISTRY
+from quantmodels.optim import OPTIMIZERS
 from sim.tools import ToolError
 
 from . import flow
@@ -39,10 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits",
                    help="'digits' (embedded 8x8 digits), an MNIST .npz (x_train, y_train, x_test, y_test) "
                         "or a directory with the four MNIST IDX files (default: digits)")
-    p.add_argument("--model", default=None, choices=sorted(flow.PRESETS),
-                   help="network preset (hidden sizes); default: demo for digits, sfc otherwise")
+    p.add_argument("--model", default=None, choices=sorted(ARCH_PRESETS),
+                   help="network preset: " + "; ".join(f"{k} = {v}" for k, v in ARCH_PRESETS.items())
+                   + " (default: tfc for digits, sfc otherwise)")
     p.add_argument("--hidden", default=None, help="hidden layer sizes, e.g. 256,256,256 (overrides --model)")
-    p.add_argument("--method", default="bnn", choices=flow.METHODS, help="quantization method (default bnn)")
+    p.add_argument("--arch", default=None,
+                   help="architecture tokens (overrides --model/--hidden): fN dense, cNkK[sS][pP] conv, "
+                        "pK[sS] max-pool after a conv, e.g. 'c16k3p1,p2,c32k3p1,p2,f64'")
+    p.add_argument("--method", default="bnn", choices=flow.METHODS,
+                   help="quantization method (default bnn): "
+                        + "; ".join(f"{m.name}: {m.doc}" for m in REGISTRY.values()))
+    p.add_argument("--wbits", type=int, default=None, help="weight bits (default: the method's)")
+    p.add_argument("--abits", type=int, default=None, help="hidden activation bits (default: the method's)")
+    p.add_argument("--opt", action="append", metavar="NAME=VALUE",
+                   help="method option, repeatable: " + "; ".join(
+                       f"{m.name}: " + ", ".join(f"{o.name} ({o.doc}, default {o.default})" for o in m.options)
+                       for m in REGISTRY.values() if m.options))
+    p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
+                   help="optimizer (default adam; shift_adamax = BNN's shift-based AdaMax)")
+    p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without improvement (0 = off)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="directory for the best-epoch checkpoint (checkpoint.npz + .json), updated as training improves")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: method's default)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)

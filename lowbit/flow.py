@@ -16,17 +16,24 @@ from quantmodels.atomic import atomic_write_json
 from quantmodels.datasets import Dataset, load_dataset
 from quantmodels.errors import ConfigError, DataError
 from quantmodels.ir import IRModel, load_model, save_model
+from quantmodels.arch import PRESETS as ARCH_PRESETS
+from quantmodels.arch import Dense, parse_arch
+from quantmodels.methods import REGISTRY
 
-#: Network presets (hidden layer sizes), the FINN/Brevitas MLP family.
-PRESETS = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
-METHODS = ("bnn", "int8")
+#: MLP presets as hidden layer sizes (the FINN/Brevitas family), from quantmodels.arch.PRESETS.
+PRESETS = {k: tuple(i.out for i in parse_arch(v)) for k, v in ARCH_PRESETS.items()
+           if all(isinstance(i, Dense) for i in parse_arch(v))}
+METHODS = tuple(REGISTRY)
 #: Harness stimulus depth: fixed so the Verilator build is reused for any image count up to it.
 SIM_DEPTH = 10000
 
 
 # ----------------------------------------------------------------------------------- helpers
 
-def _hidden(args: argparse.Namespace, data: Dataset) -> tuple[int, ...]:
+def _arch(args: argparse.Namespace, data: Dataset) -> str | tuple[int, ...]:
+    """--arch (preset or tokens), else --hidden sizes, else the --model preset (tfc on digits, sfc otherwise)."""
+    if args.arch:
+        return args.arch
     if args.hidden:
         try:
             sizes = tuple(int(s) for s in args.hidden.split(",") if s.strip())
@@ -35,8 +42,18 @@ def _hidden(args: argparse.Namespace, data: Dataset) -> tuple[int, ...]:
         if not sizes or min(sizes) < 1:
             raise ConfigError(f"--hidden: {args.hidden!r}, expected positive layer sizes")
         return sizes
-    preset = args.model or ("tfc" if data.name == "digits" else "sfc")
-    return PRESETS[preset]
+    return args.model or ("tfc" if data.name == "digits" else "sfc")
+
+
+def _options(specs: list[str] | None) -> dict[str, str]:
+    """--opt name=value pairs -> dict (values are parsed and checked by the method)."""
+    opts = {}
+    for spec in specs or ():
+        name, eq, value = spec.partition("=")
+        if not eq or not name.strip():
+            raise ConfigError(f"--opt: {spec!r}, expected name=value, e.g. stochastic=1")
+        opts[name.strip()] = value.strip()
+    return opts
 
 
 def dataset_for(model: IRModel, data: str | None) -> Dataset:
@@ -99,20 +116,28 @@ def _print_sim(r, label: str = "") -> None:
 
 # ----------------------------------------------------------------------------------- commands
 
-def train_and_save(method: str, hidden: tuple[int, ...], data: Dataset, data_source: str, out: Path,
+def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, data_source: str, out: Path,
                    seed: int, epochs: int | None = None, batch_size: int | None = None,
                    lr: float | None = None, progress: bool = True, name: str | None = None,
-                   dropout: float | None = None) -> IRModel:
+                   dropout: float | None = None, weight_bits: int | None = None, act_bits: int | None = None,
+                   options: dict | None = None, optimizer: str = "adam", patience: int = 0,
+                   checkpoint: Path | None = None) -> IRModel:
+    """Train ``method`` on ``hidden`` (sizes, or an arch preset/token string), save the IR to ``out``."""
     from quantmodels.train import TrainConfig, train
 
     kw = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, dropout_in=dropout,
-                                dropout_hidden=dropout).items() if v is not None}
-    cfg = TrainConfig(method=method, hidden=hidden, seed=seed, progress=progress, **kw)
+                                dropout_hidden=dropout, weight_bits=weight_bits, act_bits=act_bits,
+                                checkpoint_dir=None if checkpoint is None else str(checkpoint)).items()
+          if v is not None}
+    kw.update({"arch": hidden} if isinstance(hidden, str) else {"hidden": hidden})
+    cfg = TrainConfig(method=method, seed=seed, progress=progress, options=options or {}, optimizer=optimizer,
+                      patience=patience, **kw)
     res = train(cfg, data, name=name or out.name)
     model = res.model
     model.meta["data_source"] = data_source
     save_model(model, out)
-    print(f"trained {method} {data.image_shape}->{'-'.join(map(str, hidden))}->{data.n_classes} on {data.name}: "
+    bits = f"W{cfg.weight_bits}A{cfg.act_bits}"
+    print(f"trained {method} {bits} {data.image_shape}->[{cfg.arch}]->{data.n_classes} on {data.name}: "
           f"float test accuracy {100 * res.float_test_accuracy:.2f}%, golden integer "
           f"{100 * res.golden_test_accuracy:.2f}%, agreement {100 * res.agreement:.2f}%, "
           f"{res.seconds:.1f} s (seed {seed})")
@@ -123,10 +148,13 @@ def train_and_save(method: str, hidden: tuple[int, ...], data: Dataset, data_sou
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
     src = args.data if args.data == "digits" else str(Path(args.data).resolve())
-    hidden = _hidden(args, data)
-    out = args.out or Path("runs") / f"{args.model or ('tfc' if data.name == 'digits' else 'sfc')}-{args.method}"
-    train_and_save(args.method, hidden, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
-                   progress=not args.quiet, dropout=args.dropout)
+    arch = _arch(args, data)
+    options = _options(args.opt)
+    label = args.model or ("custom" if args.arch or args.hidden else ("tfc" if data.name == "digits" else "sfc"))
+    out = args.out or Path("runs") / f"{label}-{args.method}"
+    train_and_save(args.method, arch, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
+                   progress=not args.quiet, dropout=args.dropout, weight_bits=args.wbits, act_bits=args.abits,
+                   options=options, optimizer=args.optimizer, patience=args.patience, checkpoint=args.checkpoint)
     return 0
 
 

@@ -1,15 +1,21 @@
 """Export trained NumPy networks to the integer IR.
 
-BNN threshold folding (exact by construction)
----------------------------------------------
-A hidden neuron outputs 1 iff ``bn_eval(a) >= 0`` where ``a = 2p - N`` is the +-1 dot product
-and ``p`` the popcount of agreeing bits. Instead of rearranging the batch-norm formula
-algebraically (whose float rounding could disagree with the float model at the boundary),
-we evaluate the *same* float64 ``bn_eval`` at every possible popcount ``p = 0..N`` and take
-the smallest ``p`` that yields 1 as the integer threshold ``T`` (``N + 1`` if none does).
-For ``gamma < 0`` the function decreases in ``p``; the neuron's weight row is flipped
-(``w -> 1 - w`` turns ``p`` into ``N - p``) so that every neuron is ``p >= T``.
-Hence the integer model reproduces the float eval-mode model bit for bit.
+Generic exact export (every QuantNet method)
+--------------------------------------------
+Per hidden block the integer weight codes and scales come from the method's quantizer
+(``Wq = alpha * codes``). The IR accumulator ``acc`` relates to the integer dot product
+``D = u . codes`` of the eval pass by ``D = 2 acc - n`` (xnor_popcount, n = fan-in; inputs and
+weights are bits encoding +-1) or ``D = acc`` (dot-product kinds, unsigned input levels).
+Each channel's output level ``f(acc) = block.level_of_D(D(acc))`` is THE function the float
+model's eval pass applies (float64: per-channel scale, XNOR-Net K, batch norm, activation
+rounding). :func:`quantmodels.thresholds.exact_thresholds` finds the integer thresholds by
+binary search over the channel's accumulator range (``[0, n]`` for xnor, ``[sum(min(c, 0)),
+sum(max(c, 0))] * (2**input_bits - 1)`` for dot products) and flips decreasing channels
+(inverted bits / negated weights). The last layer's ``D`` is a common positive affine map of
+``acc`` for every class, so ``argmax(acc) == argmax(D)`` with the same first-index tie rule.
+Hence golden == float eval on every input, by construction.
+
+BN threshold folding for explicit parameters: :func:`fold_bn_thresholds` (same search).
 
 int8 post-training quantization
 -------------------------------
@@ -20,46 +26,68 @@ of two scale chosen from the 99.99th percentile of the float activations on trai
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from .ir import InputSpec, IRModel, Layer
-from .nets import INPUT_THRESHOLD, BinaryMLP, FloatMLP, bn_eval
+from .ir import ConvSpec, InputSpec, IRModel, Layer
+from .nets import FloatMLP, bn_eval
+from .thresholds import exact_thresholds
 
 
 def fold_bn_thresholds(w_bits: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
                        var: np.ndarray, name: str = "layer") -> tuple[np.ndarray, np.ndarray]:
-    """Fold eval-mode BN + sign into (possibly row-flipped) weight bits and thresholds (out, 1)."""
+    """Fold eval-mode BN + sign (``bn_eval(2p - n) >= 0``) into (possibly row-flipped) weight
+    bits and popcount thresholds (out, 1)."""
     n_out, n = w_bits.shape
-    orient = np.where(gamma < 0, -1, 1)
-    p = np.arange(n + 1)
-    a = orient[:, None] * (2 * p[None, :] - n)  # pre-activation reached at popcount p (flipped rows)
-    ok = bn_eval(a, gamma[:, None], beta[:, None], mean[:, None], var[:, None]) >= 0
-    first = np.where(ok.any(axis=1), ok.argmax(axis=1), n + 1)
-    monotone = ok == (p[None, :] >= first[:, None])
-    if not monotone.all():  # float rounding made bn_eval non-monotone: threshold cannot be exact
-        bad = np.flatnonzero(~monotone.all(axis=1))
-        warnings.warn(f"{name}: batch norm not monotone in the popcount for neurons {bad[:5].tolist()}")
-    wb = np.where(orient[:, None] < 0, 1 - w_bits, w_bits)
-    return wb.astype(np.uint8), first.astype(np.int32)[:, None]
+
+    def f(p: np.ndarray) -> np.ndarray:
+        return (bn_eval(2 * p - n, gamma, beta, mean, var) >= 0).astype(np.int64)
+
+    t, flip = exact_thresholds(f, np.zeros(n_out, np.int64), np.full(n_out, n, np.int64), 2, n, name)
+    wb = np.where(flip[:, None], 1 - w_bits, w_bits)
+    return wb.astype(np.uint8), t.astype(np.int32)
 
 
-def export_bnn(net: BinaryMLP, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
-    """BinaryMLP -> IR with xnor_popcount layers, threshold stages and an argmax output."""
+def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
+    """QuantNet -> IR (see the module docstring), validated."""
+    method, opts, kind, wbits = net.method, net.opts, net.kind, net.ir_weight_bits
     layers = []
-    for i in range(net.n_layers):
-        w = (net.params[f"W{i}"] >= 0).astype(np.uint8)  # bit 1 encodes +1 (sign(0) = +1)
-        n_out, n_in = w.shape
-        if i < net.n_layers - 1:
-            w, t = fold_bn_thresholds(w, net.params[f"gamma{i}"], net.params[f"beta{i}"],
-                                      net.state[f"mean{i}"], net.state[f"var{i}"], f"fc{i}")
-            layers.append(Layer(f"fc{i}", "xnor_popcount", n_in, n_out, 1, 1, "threshold", w,
-                                output_bits=1, thresholds=t))
+    in_bits, in_features = net.input_q.bits, int(np.prod(net.in_shape))
+    for b in net.blocks:
+        codes, _ = b.wq.codes(net.params[f"{b.name}.W"], net.params)
+        n = b.fan_in
+        xor = kind == "xnor_popcount"
+        if b.in_act.bipolar != xor:
+            raise ValueError(f"{b.name}: kind {kind!r} with {'bipolar' if b.in_act.bipolar else 'unsigned'} inputs")
+        conv = None
+        if b.geom is not None:
+            g = b.geom
+            conv = ConvSpec(g.in_shape, (g.k, g.k), g.stride, g.pad, (b.pool.k, b.pool.s) if b.pool else (1, 1))
+        out_features = int(np.prod(b.out_shape))
+        if b.last:
+            layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "argmax",
+                                method.ir_weights(codes, opts), conv=conv))
+            break
+        if xor:
+            lo, hi, reflect = np.zeros(b.out, np.int64), np.full(b.out, n, np.int64), n
         else:
-            layers.append(Layer(f"fc{i}", "xnor_popcount", n_in, n_out, 1, 1, "argmax", w))
-    inp = InputSpec(net.sizes[0], 1, "threshold", INPUT_THRESHOLD, tuple(image_shape))
-    return IRModel(name, "bnn", inp, layers, meta).validate()
+            xmax = (1 << in_bits) - 1
+            lo = np.minimum(codes, 0).sum(1) * xmax
+            hi = np.maximum(codes, 0).sum(1) * xmax
+            reflect = 0
+        ps = b.pre_scale()
+
+        def f(acc: np.ndarray, b=b, ps=ps, xor=xor, n=n) -> np.ndarray:
+            return b.level_of_D(2 * acc - n if xor else acc, ps)
+
+        T, flip = exact_thresholds(f, lo, hi, 1 << b.act.bits, reflect, b.name)
+        w = np.where(flip[:, None], -codes, codes)
+        layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "threshold",
+                            method.ir_weights(w, opts), output_bits=b.act.bits, thresholds=T, conv=conv))
+        in_bits, in_features = b.act.bits, out_features
+    q = net.input_q
+    inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, q.threshold if q.bipolar else None,
+                    tuple(image_shape))
+    return IRModel(name, method.name, inp, layers, meta).validate()
 
 
 def export_int8(net: FloatMLP, name: str, image_shape: tuple[int, ...], calib: np.ndarray,

@@ -1,7 +1,10 @@
-"""Optimizers over dicts of NumPy parameters: Adam and AdaMax (Kingma & Ba, ICLR 2015)."""
+"""Optimizers over dicts of NumPy parameters: Adam and AdaMax (Kingma & Ba, ICLR 2015), and
+shift-based AdaMax (Hubara et al. 2016)."""
 from __future__ import annotations
 
 import numpy as np
+
+from .quantizers import ap2
 
 
 class Adam:
@@ -42,3 +45,22 @@ class AdaMax(Adam):
 
 
 OPTIMIZERS = {"adam": Adam, "adamax": AdaMax}
+
+
+class ShiftAdaMax(Adam):
+    """Shift-based AdaMax (Hubara et al. 2016, Alg. 4): AdaMax with the division by u replaced
+    by a multiplication with AP2(1/u), i.e. a binary shift."""
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        self.t += 1
+        c1 = 1 - self.b1 ** self.t
+        for k, g in grads.items():
+            m = self.m.setdefault(k, np.zeros_like(g))
+            u = self.v.setdefault(k, np.zeros_like(g))
+            m *= self.b1
+            m += (1 - self.b1) * g
+            np.maximum(self.b2 * u, np.abs(g), out=u)
+            params[k] -= (lr / c1) * m * ap2(1.0 / (u + self.eps)).astype(m.dtype)
+
+
+OPTIMIZERS["shift_adamax"] = ShiftAdaMax

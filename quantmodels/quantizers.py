@@ -1,8 +1,22 @@
-"""Quantizers as named forward / straight-through-estimator pairs.
+"""Quantizers as named forward / straight-through-estimator (STE) pairs, plus the activation
+and input quantizers of :class:`quantmodels.net.QuantNet`.
 
 ``sign``: forward sign(x) with sign(0) = +1 (the bit 1 encodes +1); backward the
 "hard tanh" STE of Courbariaux/Hubara et al., "Binarized Neural Networks" (NIPS 2016):
 the gradient passes unchanged where |x| <= 1 and is cancelled elsewhere.
+
+``ap2``: the power-of-two approximation AP2(x) = sign(x) 2**round(log2|x|) of the same paper
+(shift-based batch norm and AdaMax) and of Lin et al., "Neural networks with few
+multiplications" (ICLR 2016), where it rounds layer inputs in the backward pass.
+
+Activation quantizers map a real pre-activation ``y`` to an integer **level** ``L`` (what the
+IR carries between layers) and a real **value** ``v = scale * u(L)`` (what the next float layer
+multiplies), where ``u(L)`` is an integer. Exact rounding rules (also used by export):
+
+* :class:`SignAct` (1 bit, bipolar): ``L = 1 if y >= 0 else 0``, ``u = 2L - 1``, scale 1.
+* :class:`UniformAct` (k bits, unsigned; DoReFa-style clipped ReLU, Zhou et al. 2016):
+  ``L = floor(clip(y, 0, 1) * n + 1/2)`` with ``n = 2**k - 1`` (halves round up), ``u = L``,
+  scale ``1/n``; STE passes the gradient where ``0 <= y <= 1``.
 """
 from __future__ import annotations
 
@@ -19,6 +33,20 @@ def ste_sign_grad(x: np.ndarray, grad: np.ndarray) -> np.ndarray:
     return grad * (np.abs(x) <= 1)
 
 
+def ap2(x: np.ndarray) -> np.ndarray:
+    """AP2(x) = sign(x) * 2**round(log2|x|); AP2(0) = 0 (power-of-two approximation)."""
+    x = np.asarray(x)
+    mag = np.abs(x)
+    with np.errstate(divide="ignore"):
+        e = np.round(np.log2(np.where(mag > 0, mag, 1)))
+    return np.where(mag > 0, np.sign(x) * np.exp2(e), 0).astype(x.dtype, copy=False)
+
+
+def hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    """clip((x + 1) / 2, 0, 1): BinaryConnect's probability of sampling +1."""
+    return np.clip((x + 1) * 0.5, 0, 1)
+
+
 def binarize_input(samples: np.ndarray, threshold: int) -> np.ndarray:
     """Raw uint8 samples -> {-1, +1} float32 (pixel >= threshold -> +1), flattened."""
     x = samples.reshape(len(samples), -1)
@@ -26,3 +54,72 @@ def binarize_input(samples: np.ndarray, threshold: int) -> np.ndarray:
 
 
 QUANTIZERS = {"sign": (sign, ste_sign_grad)}
+
+
+class SignAct:
+    """1-bit bipolar activation: level ``y >= 0``, value ``2L - 1``; STE cancels where |y| > 1."""
+
+    bits = 1
+    scale = 1.0
+    bipolar = True
+
+    def u(self, level: np.ndarray) -> np.ndarray:
+        return 2 * level - 1
+
+    def level(self, y: np.ndarray) -> np.ndarray:
+        return (y >= 0).astype(np.int64)
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        self._y = y
+        return sign(y)
+
+    def backward(self, dv: np.ndarray) -> np.ndarray:
+        return ste_sign_grad(self._y, dv)
+
+
+class UniformAct:
+    """k-bit unsigned activation on [0, 1]: ``L = floor(clip(y,0,1)*n + 1/2)``, value ``L/n``."""
+
+    bipolar = False
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.n = (1 << bits) - 1
+        self.scale = 1.0 / self.n
+
+    def u(self, level: np.ndarray) -> np.ndarray:
+        return level
+
+    def level(self, y: np.ndarray) -> np.ndarray:
+        return np.floor(np.clip(y, 0.0, 1.0) * self.n + 0.5).astype(np.int64)
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        self._y = y
+        return (np.floor(np.clip(y, 0, 1) * self.n + 0.5) / self.n).astype(y.dtype, copy=False)
+
+    def backward(self, dv: np.ndarray) -> np.ndarray:
+        return dv * ((self._y >= 0) & (self._y <= 1))
+
+
+def make_act(bits: int):
+    """The activation quantizer for ``bits``: sign for 1 bit, uniform [0, 1] otherwise."""
+    return SignAct() if bits == 1 else UniformAct(bits)
+
+
+class InputQuant:
+    """Raw uint8 pixels -> first-layer levels: ``threshold`` (bit, bipolar value 2b - 1, as the
+    IR's threshold input) or ``identity`` (8-bit level = pixel, value pixel / 255)."""
+
+    def __init__(self, kind: str, threshold: int = 128):
+        self.kind = kind
+        self.threshold = threshold
+        self.bits = 1 if kind == "threshold" else 8
+        self.bipolar = kind == "threshold"
+        self.scale = 1.0 if self.bipolar else 1.0 / 255.0
+
+    def level(self, samples: np.ndarray) -> np.ndarray:
+        x = np.asarray(samples)
+        return (x >= self.threshold).astype(np.int64) if self.bipolar else x.astype(np.int64)
+
+    def u(self, level: np.ndarray) -> np.ndarray:
+        return 2 * level - 1 if self.bipolar else level

@@ -1,25 +1,29 @@
 """Seeded minibatch training with a progress bar, best-epoch checkpoint and early stopping,
-followed by export to the integer IR and a golden-vs-float agreement check."""
+followed by export to the integer IR and a golden-vs-float agreement check.
+
+The method (``TrainConfig.method``) is a plug-in from :mod:`quantmodels.methods`; it builds the
+network (a :class:`quantmodels.net.QuantNet` for quantized methods) and exports it.
+"""
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
+from .arch import arch_from_hidden, parse_arch
+from .checkpoint import save_checkpoint
 from .datasets import Dataset
 from .errors import ConfigError
-from .export import export_bnn, export_int8
 from .golden import golden_predict
-from .ir import IRModel
-from .nets import BinaryMLP, FloatMLP
+from .ir import MAX_BITS, IRModel
+from .methods import REGISTRY, get_method
 from .optim import OPTIMIZERS
 
-METHODS = ("bnn", "int8")
-#: Per-method defaults (epochs, lr, batch): chosen on MNIST SFC; see benchmarks/results.
-DEFAULTS = {"bnn": {"epochs": 60, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.1, "dropout_hidden": 0.1},
-            "int8": {"epochs": 15, "lr": 1e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}}
+METHODS = tuple(REGISTRY)
+#: Per-method defaults (epochs, lr, batch, dropout), declared by each method plug-in.
+DEFAULTS = {name: m.defaults for name, m in REGISTRY.items()}
 
 
 @dataclass
@@ -27,22 +31,28 @@ class TrainConfig:
     """Training hyper-parameters; validated on construction, before any training starts."""
 
     method: str = "bnn"  #: one of METHODS
-    hidden: tuple[int, ...] = (256, 256, 256)  #: hidden layer sizes
+    hidden: tuple[int, ...] = (256, 256, 256)  #: hidden layer sizes (used when arch is None)
+    arch: str | None = None  #: preset (tfc, sfc, lfc, cnn) or tokens like "c16k3p1,p2,f64"; overrides hidden
+    weight_bits: int | None = None  #: None: the method's default
+    act_bits: int | None = None  #: hidden activation bits; None: the method's default
+    options: dict[str, Any] = field(default_factory=dict)  #: method options (see the method's docs)
     epochs: int | None = None  #: None: the method's default
     batch_size: int | None = None
     lr: float | None = None  #: peak learning rate (cosine decay to lr/100)
-    seed: int = 0  #: seeds init, shuffling and the validation split
-    optimizer: str = "adam"  #: adam or adamax
+    seed: int = 0  #: seeds init, shuffling, dropout, stochastic quantizers and the validation split
+    optimizer: str = "adam"  #: adam, adamax or shift_adamax
     val_fraction: float = 0.1  #: carved from train for the best-epoch checkpoint
     patience: int = 0  #: early stopping after this many epochs without improvement (0 = off)
-    dropout_in: float | None = None  #: bnn: dropout on the binarized input (None: method default)
-    dropout_hidden: float | None = None  #: bnn: dropout on hidden binary activations
+    dropout_in: float | None = None  #: dropout on the input (None: method default)
+    dropout_hidden: float | None = None  #: dropout on hidden activations
+    checkpoint_dir: str | None = None  #: write the best epoch here (checkpoint.npz + .json) as it improves
+    blas_threads: int | None = 1  #: BLAS threads while training (None: library default); batch-100 layers
+    #: are small, so one thread is fastest and avoids oversubscription on a shared machine
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method: {self.method!r}, expected one of {', '.join(METHODS)}")
-        d = DEFAULTS[self.method]
+        method = get_method(self.method)
+        d = method.defaults
         self.epochs = d["epochs"] if self.epochs is None else self.epochs
         self.lr = d["lr"] if self.lr is None else self.lr
         self.batch_size = d["batch_size"] if self.batch_size is None else self.batch_size
@@ -52,9 +62,16 @@ class TrainConfig:
             if not 0 <= getattr(self, k) < 1:
                 raise ConfigError(f"{k}: {getattr(self, k)}, expected in [0, 1)")
         self.hidden = tuple(int(h) for h in self.hidden)
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"hidden: {self.hidden}, expected one or more positive layer sizes")
-        if self.epochs < 1:
+        if self.arch is None:
+            if not self.hidden or min(self.hidden) < 1:
+                raise ConfigError(f"hidden: {self.hidden}, expected one or more positive layer sizes")
+            self.arch = arch_from_hidden(self.hidden)
+        parse_arch(self.arch)
+        for k in ("weight_bits", "act_bits"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_BITS):
+                raise ConfigError(f"{k}: {v!r}, expected an integer in 1..{MAX_BITS}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs: {self.epochs}, expected >= 1")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size: {self.batch_size}, expected >= 2 (batch norm needs a batch)")
@@ -64,8 +81,15 @@ class TrainConfig:
             raise ConfigError(f"optimizer: {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction: {self.val_fraction}, expected in (0, 0.5)")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ConfigError(f"blas_threads: {self.blas_threads}, expected >= 1 or None")
         if self.patience < 0:
             raise ConfigError(f"patience: {self.patience}, expected >= 0")
+        self.options = dict(self.options)
+        method.configure(self)  # method options, weight/act bits (fills defaults)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k != "progress"}
 
 
 @dataclass
@@ -73,7 +97,7 @@ class TrainResult:
     """A trained network, its IR export and the measured accuracies."""
 
     model: IRModel
-    net: object  #: BinaryMLP or FloatMLP, with predict(samples)
+    net: object  #: QuantNet or FloatMLP, with predict(samples)
     float_test_accuracy: float
     golden_test_accuracy: float
     agreement: float  #: fraction of test samples where golden class == float model class
@@ -93,13 +117,19 @@ def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
 
 def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
     """Train ``cfg.method`` on ``data``, restore the best validation epoch, export to the IR."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(cfg.blas_threads, user_api="blas"):
+        return _train(cfg, data, name)
+
+
+def _train(cfg: TrainConfig, data: Dataset, name: str) -> TrainResult:
     from tqdm import tqdm
 
+    method = get_method(cfg.method)
+    parse_arch(cfg.arch, data.image_shape)  # geometry errors before any work
     rng = np.random.default_rng(cfg.seed)
-    n_in = int(np.prod(data.image_shape))
-    sizes = (n_in, *cfg.hidden, data.n_classes)
-    net = BinaryMLP(sizes, rng, cfg.dropout_in, cfg.dropout_hidden) if cfg.method == "bnn" \
-        else FloatMLP(sizes, rng)
+    net = method.build(cfg, data.image_shape, data.n_classes, rng)
     opt = OPTIMIZERS[cfg.optimizer]()
     order = rng.permutation(len(data.x_train))
     n_val = int(round(len(order) * cfg.val_fraction))
@@ -108,7 +138,7 @@ def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
     x_val_raw, y_val = data.x_train[val_idx], data.y_train[val_idx]
     steps = (len(tr_idx) + cfg.batch_size - 1) // cfg.batch_size
     total = cfg.epochs * steps
-    best = (-1.0, None, 0)
+    best_acc, best_epoch, best = -1.0, 0, None
     history = []
     t0 = time.perf_counter()
     bar = tqdm(total=total, disable=None if cfg.progress else True, desc=f"train {cfg.method}", unit="step", leave=False)
@@ -130,27 +160,32 @@ def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
         val_acc = float(np.mean(net.predict(x_val_raw) == y_val))
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val_acc})
         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.3f}", val=f"{val_acc:.4f}")
-        if val_acc > best[0]:
-            best = (val_acc, (copy.deepcopy(net.params), copy.deepcopy(net.state)), epoch + 1)
-        elif cfg.patience and epoch + 1 - best[2] >= cfg.patience:
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            best = ({k: v.copy() for k, v in net.params.items()}, {k: v.copy() for k, v in net.state.items()})
+            if cfg.checkpoint_dir:
+                save_checkpoint(cfg.checkpoint_dir, *best, {"method": cfg.method, "seed": cfg.seed, "epoch": epoch + 1,
+                                                            "val_accuracy": val_acc, "config": cfg.to_json()})
+        elif cfg.patience and epoch + 1 - best_epoch >= cfg.patience:
             break
     bar.close()
-    net.params, net.state = best[1]
+    for k, v in best[0].items():  # in place: layers hold references to the parameter dicts
+        net.params[k][...] = v
+    for k, v in best[1].items():
+        net.state[k][...] = v
     seconds = time.perf_counter() - t0
     float_pred = net.predict(data.x_test)
-    meta = {"method": cfg.method, "seed": cfg.seed, "dataset": data.name, "best_epoch": best[2],
-            "epochs_run": len(history), "val_accuracy": best[0], "train_seconds": round(seconds, 2),
-            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
-                       if k != "progress"}}
-    if cfg.method == "bnn":
-        model = export_bnn(net, name, data.image_shape, meta)
-    else:
-        calib = data.x_train[tr_idx[:5000]]
-        model = export_int8(net, name, data.image_shape, calib, meta)
+    meta = {"method": cfg.method, "seed": cfg.seed, "dataset": data.name, "epochs": cfg.epochs,
+            "best_epoch": best_epoch, "epochs_run": len(history), "val_accuracy": best_acc,
+            "train_seconds": round(seconds, 2), "config": cfg.to_json()}
+    meta.update(method.extra_meta(net))
+    calib = data.x_train[tr_idx[:5000]]
+    model = method.export(net, cfg, name, data.image_shape, meta, calib)
     gold_pred = golden_predict(model, data.x_test)
     res = TrainResult(model, net, float(np.mean(float_pred == data.y_test)),
                       float(np.mean(gold_pred == data.y_test)), float(np.mean(gold_pred == float_pred)),
                       seconds, history)
     model.meta.update(float_test_accuracy=res.float_test_accuracy, golden_test_accuracy=res.golden_test_accuracy,
-                      golden_float_agreement=res.agreement, history=history)
+                      golden_float_agreement=res.agreement, history=history,
+                      wall_seconds=round(time.perf_counter() - t0, 2))
     return res

@@ -1,0 +1,165 @@
+"""Layer arithmetic with hand-written backward passes (vectorised NumPy, channels-last).
+
+* :func:`im2col` / :func:`col2im`: (N, H, W, C) images <-> (N, OH, OW, k*k*C) patches in
+  ``(ky, kx, c)`` order, any stride and padding; padding reads a given value (the value of
+  input code 0, as the IR's conv2d rule prescribes).
+* :class:`MaxPool2d`: window k, stride s, no padding, floor output size; the gradient goes to
+  the first maximum of each window.
+* :class:`BatchNorm`: per-channel batch norm over every axis but the last, optionally
+  shift-based (Hubara et al. 2016: AP2 of gamma and of 1/std). Its :meth:`BatchNorm.eval64`
+  is THE eval-mode formula the float model and the threshold export both evaluate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .quantizers import ap2
+
+BN_EPS = 1e-4
+BN_MOMENTUM = 0.1
+
+
+@dataclass(frozen=True)
+class ConvGeom:
+    """Square-kernel convolution geometry on an (H, W, C) input."""
+
+    in_shape: tuple[int, int, int]
+    k: int
+    stride: int = 1
+    pad: int = 0
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        h, w, _ = self.in_shape
+        return (h + 2 * self.pad - self.k) // self.stride + 1, (w + 2 * self.pad - self.k) // self.stride + 1
+
+    @property
+    def fan_in(self) -> int:
+        return self.k * self.k * self.in_shape[2]
+
+
+def im2col(x: np.ndarray, g: ConvGeom, pad_value: float = 0.0) -> np.ndarray:
+    """(N, H, W, C) -> (N, OH, OW, k*k*C) patches in (ky, kx, c) order."""
+    n, (oh, ow), k, s, p = len(x), g.out_hw, g.k, g.stride, g.pad
+    if p:
+        x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=pad_value)
+    sn, sh, sw, sc = x.strides
+    view = np.lib.stride_tricks.as_strided(x, (n, oh, ow, k, k, x.shape[3]),
+                                           (sn, sh * s, sw * s, sh, sw, sc), writeable=False)
+    return view.reshape(n, oh, ow, k * k * x.shape[3])
+
+
+def col2im(dp: np.ndarray, g: ConvGeom) -> np.ndarray:
+    """Adjoint of :func:`im2col`: (N, OH, OW, k*k*C) patch gradients -> (N, H, W, C)."""
+    h, w, c = g.in_shape
+    k, s, p = g.k, g.stride, g.pad
+    n, oh, ow, _ = dp.shape
+    dx = np.zeros((n, h + 2 * p, w + 2 * p, c), dp.dtype)
+    d6 = dp.reshape(n, oh, ow, k, k, c)
+    for ky in range(k):  # k*k strided adds, each vectorised over images, positions, channels
+        for kx in range(k):
+            dx[:, ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s, :] += d6[:, :, :, ky, kx, :]
+    return dx[:, p:p + h, p:p + w, :]
+
+
+class MaxPool2d:
+    """Max-pool over (N, H, W, C): window ``k``, stride ``s``, no padding, floor output size."""
+
+    def __init__(self, k: int, s: int | None = None):
+        self.k, self.s = k, s or k
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return (h - self.k) // self.s + 1, (w - self.k) // self.s + 1
+
+    def _windows(self, x: np.ndarray):
+        ph, pw = self.out_hw(x.shape[1], x.shape[2])
+        s = self.s
+        for dy in range(self.k):
+            for dx in range(self.k):
+                yield dy, dx, x[:, dy:dy + s * (ph - 1) + 1:s, dx:dx + s * (pw - 1) + 1:s, :]
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        out = None
+        arg = None
+        for i, (_, _, v) in enumerate(self._windows(x)):
+            if out is None:
+                out, arg = v.copy(), np.zeros(v.shape, np.int32)
+            else:
+                better = v > out  # strict: ties keep the first window offset
+                out = np.where(better, v, out)
+                arg = np.where(better, i, arg)
+        if train:
+            self._cache = (x.shape, arg)
+        return out
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        shape, arg = self._cache
+        dx = np.zeros(shape, dy.dtype)
+        ph, pw = arg.shape[1:3]
+        s = self.s
+        for i, (oy, ox, _) in enumerate(self._windows(dx)):
+            dx[:, oy:oy + s * (ph - 1) + 1:s, ox:ox + s * (pw - 1) + 1:s, :] += np.where(arg == i, dy, 0)
+        return dx
+
+
+class BatchNorm:
+    """Batch norm over the last axis; ``shift=True`` uses AP2(gamma), AP2(1/std) and the
+    variance estimate mean(C * AP2(C)) of shift-based BN (Hubara et al. 2016, Alg. 3).
+
+    Parameters live in the shared dict ``params`` under ``<name>.gamma`` / ``<name>.beta``,
+    running statistics in ``state`` under ``<name>.mean`` / ``<name>.var``.
+    """
+
+    def __init__(self, name: str, n: int, params: dict, state: dict, shift: bool = False):
+        self.name, self.shift = name, shift
+        self.params, self.state = params, state
+        params[f"{name}.gamma"] = np.ones(n, np.float32)
+        params[f"{name}.beta"] = np.zeros(n, np.float32)
+        state[f"{name}.mean"] = np.zeros(n, np.float32)
+        state[f"{name}.var"] = np.ones(n, np.float32)
+
+    def _gamma(self) -> np.ndarray:
+        g = self.params[f"{self.name}.gamma"]
+        return ap2(g) if self.shift else g
+
+    def forward(self, a: np.ndarray, train: bool) -> np.ndarray:
+        if not train:
+            return self.eval64(a).astype(np.float32)
+        a2 = a.reshape(-1, a.shape[-1])
+        mu = a2.mean(0)
+        c = a2 - mu
+        var = (c * ap2(c)).mean(0) if self.shift else (c * c).mean(0)
+        inv = 1.0 / np.sqrt(var + BN_EPS)
+        if self.shift:
+            inv = ap2(inv)
+        ahat = c * inv
+        y = self._gamma() * ahat + self.params[f"{self.name}.beta"]
+        m, n = BN_MOMENTUM, len(a2)
+        st = self.state
+        st[f"{self.name}.mean"] = ((1 - m) * st[f"{self.name}.mean"] + m * mu).astype(np.float32)
+        st[f"{self.name}.var"] = ((1 - m) * st[f"{self.name}.var"] + m * var * n / max(n - 1, 1)).astype(np.float32)
+        self._cache = (ahat, inv, a.shape)
+        return y.reshape(a.shape)
+
+    def backward(self, dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Exact BN backward; the shift variant passes gradients straight through AP2."""
+        ahat, inv, shape = self._cache
+        dy2 = dy.reshape(-1, shape[-1])
+        grads = {f"{self.name}.gamma": np.sum(dy2 * ahat, 0), f"{self.name}.beta": np.sum(dy2, 0)}
+        dah = dy2 * self._gamma()
+        n = len(dah)
+        da = inv / n * (n * dah - dah.sum(0) - ahat * np.sum(dah * ahat, 0))
+        return da.reshape(shape).astype(np.float32, copy=False), grads
+
+    def eval64(self, a: np.ndarray) -> np.ndarray:
+        """Eval-mode BN in float64 (channels on the last axis): the single formula shared by the
+        float model's eval pass and the exact threshold export."""
+        p, st, nm = self.params, self.state, self.name
+        g = p[f"{nm}.gamma"].astype(np.float64)
+        inv = 1.0 / np.sqrt(st[f"{nm}.var"].astype(np.float64) + BN_EPS)
+        if self.shift:
+            g, inv = ap2(g), ap2(inv)
+        return g * ((np.asarray(a, np.float64) - st[f"{nm}.mean"].astype(np.float64)) * inv) \
+            + p[f"{nm}.beta"].astype(np.float64)

@@ -1,0 +1,200 @@
+"""The method plug-in interface: what a low-precision training method must say.
+
+How a method plugs in
+---------------------
+Write ``quantmodels/methods/<name>.py`` with a subclass of :class:`Method` and register an
+instance in ``quantmodels/methods/__init__.py`` (``REGISTRY``). A method declares
+
+* ``name``, ``doc`` (one line for ``--method`` help);
+* the IR ``kind`` of its layers and the ``input`` quantizer ("threshold": 1 bit, bipolar;
+  "identity": raw 8-bit pixels as value/255), both possibly depending on its options
+  (override :meth:`Method.kind_for` / :meth:`Method.input_for`);
+* the ``weight_bits`` and ``act_bits`` it supports (tuples; the first entry or
+  ``default_act_bits`` is the default), checked by :meth:`Method.configure` before training;
+* ``options``: typed :class:`Option` entries (CLI ``--opt name=value``), validated up front;
+* ``defaults``: epochs, lr, batch size, dropout;
+* :meth:`Method.quantizer`: a :class:`WeightQuantizer` per layer that maps latent float weights
+  ``W`` to ``Wq = alpha[:, None] * codes`` (forward, training) with an STE backward, and to the
+  integer ``codes`` + float64 ``alpha`` used by the exact eval pass and the export;
+* ``clip_weights`` (BinaryConnect's [-1, 1] clipping after each update) and
+  ``input_scale`` (XNOR-Net's activation scale K).
+
+Activations are quantized by :func:`quantmodels.quantizers.make_act` (sign for 1 bit, uniform
+[0, 1] for k bits); batch norm follows every hidden layer. Export is generic
+(:mod:`quantmodels.export`): per-channel scales, K and batch norm fold into exact integer
+thresholds. Methods needing a different network or export (e.g. ``int8``) override
+:meth:`Method.build` and :meth:`Method.export`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..quantizers import ste_sign_grad
+
+#: IR weight_bits fixed by the kind (other kinds store the method's weight_bits).
+KIND_WEIGHT_BITS = {"xnor_popcount": 1, "accumulate": 2}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A typed method option; the default's type is the option's type."""
+
+    name: str
+    default: Any
+    doc: str
+    choices: tuple | None = None
+    lo: float | None = None  #: inclusive bounds for numbers
+    hi: float | None = None
+
+    def parse(self, value: Any, method: str) -> Any:
+        """Convert (CLI strings too) and check ``value``; ConfigError with one line otherwise."""
+        where = f"option {self.name!r} of method {method!r}"
+        typ = type(self.default)
+        try:
+            if typ is bool and isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError
+                v: Any = value.lower() in ("1", "true", "yes", "on")
+            elif typ is bool:
+                if value not in (0, 1, True, False):
+                    raise ValueError
+                v = bool(value)
+            else:
+                v = typ(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {value!r}, expected a {typ.__name__}") from None
+        if self.choices is not None and v not in self.choices:
+            raise ConfigError(f"{where}: {v!r}, expected one of {', '.join(map(str, self.choices))}")
+        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+            raise ConfigError(f"{where}: {v!r}, expected in [{self.lo}, {self.hi}]")
+        return v
+
+
+class WeightQuantizer:
+    """Latent weights ``W`` (out, fan_in) -> ``Wq = alpha[:, None] * codes``.
+
+    The base class is the binary sign quantizer with unit scale and the BNN STE (gradient
+    passes where |W| <= 1). Subclasses override :meth:`quantize` (codes and alpha, float) and
+    :meth:`grad` (the STE); ``init_params`` may add trainable parameters (names prefixed with
+    the layer name) whose gradients ``grad`` returns as well.
+    """
+
+    def __init__(self, name: str, opts: dict[str, Any], per_channel: bool, bits: int,
+                 rng: np.random.Generator):
+        self.name, self.opts, self.per_channel, self.bits, self.rng = name, opts, per_channel, bits, rng
+
+    def init_params(self, W: np.ndarray, params: dict[str, np.ndarray]) -> None:
+        """Add extra trainable parameters to ``params`` (none by default)."""
+
+    def quantize(self, W: np.ndarray, params: dict, train: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, alpha (out,)) with ``codes`` integer-valued; ``train`` may sample stochastically."""
+        return np.where(W >= 0, 1.0, -1.0).astype(W.dtype), np.ones(len(W), W.dtype)
+
+    def grad(self, W: np.ndarray, dWq: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+        """STE: gradients of latent W (and extra parameters) from the gradient of Wq."""
+        return {f"{self.name}.W": ste_sign_grad(W, dWq)}
+
+    # -- shared plumbing
+    def forward(self, W: np.ndarray, params: dict, train: bool) -> np.ndarray:
+        codes, alpha = self.quantize(W, params, train)
+        self._cache = (codes, alpha)
+        return (alpha[:, None] * codes).astype(np.float32)
+
+    def codes(self, W: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Deterministic integer codes (int64) and float64 scales for eval and export."""
+        c, a = self.quantize(W, params, False)
+        return np.rint(c).astype(np.int64), np.asarray(a, np.float64)
+
+    def layer_alpha(self, a: np.ndarray) -> np.ndarray:
+        """Per-channel scale, or its mean broadcast when the layer needs one shared scale."""
+        return a if self.per_channel else np.full_like(a, a.mean())
+
+
+class Method:
+    """Base class of the method plug-ins (see the module docstring)."""
+
+    name = ""
+    doc = ""
+    kind = "accumulate"
+    input = "identity"
+    weight_bits: tuple[int, ...] = (1,)
+    act_bits: tuple[int, ...] = tuple(range(2, 9))
+    default_act_bits = 4
+    options: tuple[Option, ...] = ()
+    defaults = {"epochs": 30, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+    clip_weights = False
+    input_scale = False
+    quantizer_class: type[WeightQuantizer] = WeightQuantizer
+
+    # -- what may depend on options
+    def kind_for(self, opts: dict[str, Any]) -> str:
+        return self.kind
+
+    def input_for(self, opts: dict[str, Any]) -> str:
+        return self.input
+
+    def input_scale_for(self, opts: dict[str, Any]) -> bool:
+        """XNOR-Net activation scale K on hidden layers after the first."""
+        return self.input_scale
+
+    def act_bits_for(self, opts: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+        """(allowed act_bits, default)."""
+        return self.act_bits, self.default_act_bits
+
+    def ir_weight_bits(self, cfg) -> int:
+        return KIND_WEIGHT_BITS.get(self.kind_for(cfg.options), cfg.weight_bits)
+
+    def ir_weights(self, codes: np.ndarray, opts: dict[str, Any]) -> np.ndarray:
+        """Integer codes -> the IR's weight encoding (xnor_popcount: bit 1 = +1)."""
+        return (codes > 0).astype(np.int64) if self.kind_for(opts) == "xnor_popcount" else codes
+
+    # -- configuration, checked before any training
+    def configure(self, cfg) -> None:
+        """Fill defaults into ``cfg`` (options, weight_bits, act_bits) and check them."""
+        known = {o.name: o for o in self.options}
+        for k in cfg.options:
+            if k not in known:
+                names = ", ".join(known) or "none"
+                raise ConfigError(f"option {k!r}: unknown for method {self.name!r}, expected one of {names}")
+        cfg.options = {o.name: o.parse(cfg.options.get(o.name, o.default), self.name) for o in self.options}
+        if cfg.weight_bits is None:
+            cfg.weight_bits = self.weight_bits[0]
+        if cfg.weight_bits not in self.weight_bits:
+            raise ConfigError(f"weight_bits: {cfg.weight_bits}, expected {_set(self.weight_bits)} "
+                              f"for method {self.name!r}")
+        allowed, default = self.act_bits_for(cfg.options)
+        if cfg.act_bits is None:
+            cfg.act_bits = default
+        if cfg.act_bits not in allowed:
+            raise ConfigError(f"act_bits: {cfg.act_bits}, expected {_set(allowed)} for method {self.name!r}"
+                              + (" with these options" if self.options else ""))
+
+    def quantizer(self, name: str, cfg, per_channel: bool, rng: np.random.Generator) -> WeightQuantizer:
+        return self.quantizer_class(name, cfg.options, per_channel, cfg.weight_bits, rng)
+
+    # -- network and export (generic; int8 overrides)
+    def build(self, cfg, image_shape: tuple[int, ...], n_classes: int, rng: np.random.Generator):
+        from ..arch import parse_arch
+        from ..net import QuantNet
+
+        return QuantNet(parse_arch(cfg.arch, image_shape), self, cfg, image_shape, n_classes, rng)
+
+    def export(self, net, cfg, name: str, image_shape: tuple[int, ...], meta: dict, calib: np.ndarray):
+        from ..export import export_quantnet
+
+        return export_quantnet(net, name, image_shape, meta)
+
+    def extra_meta(self, net) -> dict[str, Any]:
+        """Method-specific facts for model.json meta (e.g. the sparsity reached)."""
+        return {}
+
+
+def _set(values: tuple[int, ...]) -> str:
+    v = sorted(values)
+    if len(v) > 2 and v == list(range(v[0], v[-1] + 1)):
+        return f"{v[0]}..{v[-1]}"
+    return " or ".join(map(str, v))

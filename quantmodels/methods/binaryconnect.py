@@ -1,0 +1,38 @@
+"""BinaryConnect: Courbariaux, Bengio, David, "BinaryConnect" (NIPS 2015).
+
+Forward: ``w_b = sign(w)`` (deterministic) or ``w_b = +1`` with probability
+``hard_sigmoid(w) = clip((w + 1) / 2, 0, 1)`` (stochastic, training only; eval uses sign).
+Backward: the gradient w.r.t. ``w_b`` updates the real ``w`` (identity STE); ``w`` is clipped to
+[-1, 1] after each update. Hidden activations are k-bit unsigned (``act_bits``, default 4),
+folded into multi-thresholds. Exported to ``accumulate`` (add / subtract, no multiplier).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..quantizers import hard_sigmoid
+from .base import Method, Option, WeightQuantizer
+
+
+class BinaryConnectQuantizer(WeightQuantizer):
+    def quantize(self, W, params, train):
+        if train and self.opts["stochastic"]:
+            codes = np.where(self.rng.random(W.shape, dtype=np.float32) < hard_sigmoid(W), 1.0, -1.0)
+        else:
+            codes = np.where(W >= 0, 1.0, -1.0)
+        return codes.astype(W.dtype), np.ones(len(W), W.dtype)
+
+    def grad(self, W, dWq, params):
+        return {f"{self.name}.W": dWq}
+
+
+class BinaryConnect(Method):
+    name = "binaryconnect"
+    doc = "BinaryConnect: binary weights (det./stochastic), k-bit activations -> accumulate"
+    kind = "accumulate"
+    weight_bits = (1,)
+    default_act_bits = 4
+    options = (Option("stochastic", False, "sample +1 with probability hard_sigmoid(w) during training"),)
+    defaults = {"epochs": 30, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+    clip_weights = True
+    quantizer_class = BinaryConnectQuantizer

@@ -1,0 +1,37 @@
+"""int8 baseline: float32 ReLU MLP training, then post-training quantization to 8-bit ``mac``
+layers (see :func:`quantmodels.export.export_int8`). Its float accuracy is the float32 baseline."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Method
+
+
+class Int8(Method):
+    name = "int8"
+    doc = "float32 training + int8 post-training quantization -> mac (the baseline)"
+    kind = "mac"
+    weight_bits = (8,)
+    act_bits = (8,)
+    default_act_bits = 8
+    defaults = {"epochs": 15, "lr": 1e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+
+    def configure(self, cfg) -> None:
+        super().configure(cfg)
+        from ..arch import Dense, parse_arch
+
+        if not all(isinstance(i, Dense) for i in parse_arch(cfg.arch)):
+            raise ConfigError(f"arch: {cfg.arch!r} has convolutions, expected dense layers only for method 'int8'")
+
+    def build(self, cfg, image_shape, n_classes, rng):
+        from ..arch import parse_arch
+        from ..nets import FloatMLP
+
+        hidden = tuple(i.out for i in parse_arch(cfg.arch))
+        return FloatMLP((int(np.prod(image_shape)), *hidden, n_classes), rng)
+
+    def export(self, net, cfg, name, image_shape, meta, calib):
+        from ..export import export_int8
+
+        return export_int8(net, name, image_shape, calib, meta)
