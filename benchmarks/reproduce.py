@@ -75,15 +75,18 @@ def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | N
 
 def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None) -> dict:
     from quantmodels.methods2 import PLUGINS, build, fit
+    from quantmodels.train import TrainConfig, train
 
     base, opts = MINE[method]
     d = PLUGINS[base].defaults
     ep = epochs or d["epochs"]
     sizes = (int(np.prod(data.image_shape)), *NETS[net], data.n_classes)
-    res = fit(build(base, sizes, seed, **opts), data, ep, d["lr"], d["batch_size"], seed, name=f"{net}-{method}")
+    res = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
+                            weight_bits=opts.get("weight_bits"), act_bits=opts.get("act_bits")), data,
+                name=f"{net}-{method}")
     m = res.model
     row = {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
-           "agreement": res.agreement, "epochs": ep, "best_epoch": res.best_epoch, "options": opts,
+           "agreement": res.agreement, "epochs": ep, "best_epoch": m.meta["best_epoch"], "options": opts,
            **bits(m), **memory(m), "history": res.history}
     if base in ("bitnet", "lut"):  # the twin: same net, same seed and epochs, unquantized
         twin = fit(build(base, sizes, seed, quantize=False), data, ep, d["lr"], d["batch_size"], seed, export=False)
@@ -91,7 +94,7 @@ def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None
         row["twin"] = {"float_test_accuracy": twin.float_test_accuracy, "best_val_accuracy": tbest,
                        "best_epoch": twin.best_epoch, "history": twin.history}
         if base == "bitnet":
-            reach = [h["epoch"] for h in res.history if h["val_accuracy"] >= tbest]
+            reach = [h["epoch"] for h in res.history if h["val_accuracy"] >= tbest]  # same val split
             row["epochs_to_twin_best"] = reach[0] if reach else None
             row["bits_per_layer"] = m.meta["bits_per_layer"]
             row["bits_per_weight"] = m.meta["bits_per_weight"]

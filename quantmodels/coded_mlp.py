@@ -27,7 +27,9 @@ import numpy as np
 from . import bitnet, dorefa
 from .errors import ConfigError
 from .ir import InputSpec, IRModel, Layer
-from .nets import BN_EPS, BN_MOMENTUM, INPUT_THRESHOLD, bn_eval
+from .layers import BN_EPS, BN_MOMENTUM
+from .net import INPUT_THRESHOLD
+from .nets import bn_eval
 from .threshold_search import search_thresholds
 
 
@@ -249,15 +251,17 @@ class BitNetMLP(CodedMLP):
     method = "bitnet"
 
     def __init__(self, sizes, rng, act_bits: int = 4, init_bits: int = 8, lam_q: float = 1.0,
-                 lam_b: float = 0.01, quantize: bool = True):
+                 lam_b: float = 0.01, quantize: bool = True, bits_every: int = 500):
         dorefa.check_bits(act_bits, "act_bits")
         dorefa.check_bits(init_bits, "init_bits")
         for k, v in (("lam_q", lam_q), ("lam_b", lam_b)):
             if not v >= 0:
                 raise ConfigError(f"{k}: {v}, expected >= 0")
         super().__init__(sizes, rng, init_bits, act_bits, binary_input=False)
-        self.quantize, self.lam_q, self.lam_b = quantize, lam_q, lam_b
-        self.bits = [init_bits] * self.n_layers
+        self.quantize, self.lam_q, self.lam_b, self.bits_every = quantize, lam_q, lam_b, bits_every
+        self.steps = 0
+        # bit widths live in ``state`` so that best-epoch checkpoints restore them with the weights
+        self.state["bits"] = np.full(self.n_layers, init_bits, np.int64)
         self.n_total = sum(a * b for a, b in zip(sizes, sizes[1:]))
         self._qz: dict[int, bitnet.Quantized] = {}
         for i in range(self.n_layers):
@@ -265,6 +269,20 @@ class BitNetMLP(CodedMLP):
             lo, hi = float(w.min()), float(w.max())
             self.params[f"log_s{i}"] = np.array([np.log((hi - lo) / ((1 << init_bits) - 1))], np.float32)
             self.params[f"t{i}"] = np.array([lo], np.float32)
+
+    @property
+    def bits(self) -> list[int]:
+        return [int(b) for b in self.state["bits"]]
+
+    @bits.setter
+    def bits(self, value: list[int]) -> None:
+        self.state["bits"][...] = value
+
+    def post_step(self) -> None:
+        """The MDL step on the bit widths every ``bits_every`` optimizer steps."""
+        self.steps += 1
+        if self.steps % self.bits_every == 0:
+            self.update_bits()
 
     def scale(self, i: int) -> float:
         return float(np.exp(np.float64(self.params[f"log_s{i}"][0])))
@@ -312,7 +330,7 @@ class BitNetMLP(CodedMLP):
             nb, ns = bitnet.choose_bits(self.params[f"W{i}"].astype(np.float64), self.scale(i),
                                         float(self.params[f"t{i}"][0]), self.bits[i], self.n_total,
                                         self.lam_q, self.lam_b)
-            self.bits[i] = nb
+            self.state["bits"][i] = nb
             self.params[f"log_s{i}"][0] = np.float32(np.log(ns))
 
     def bits_per_weight(self) -> float:

@@ -38,7 +38,8 @@ PLUGINS: dict[str, MethodPlugin] = {
                            {"weight_bits": 2, "act_bits": 2, "grad_bits": None},
                            "DoReFa-Net k-bit weights / activations (/ gradients), arXiv:1606.06160"),
     "bitnet": MethodPlugin("bitnet", BitNetMLP, {"epochs": 20, "lr": 3e-3, "batch_size": 100},
-                           {"act_bits": 4, "init_bits": 8, "lam_q": 1.0, "lam_b": 0.01, "quantize": True},
+                           {"act_bits": 4, "init_bits": 8, "lam_q": 1.0, "lam_b": 0.01, "quantize": True,
+                            "bits_every": 500},
                            "BitNet bit-regularised integer weights, per-layer bits, arXiv:1708.04788"),
     "lut": MethodPlugin("lut", LutMLP, {"epochs": 20, "lr": 2e-3, "batch_size": 100},
                         {"codebook_bits": 6, "level_bits": 5, "table_bits": 16, "cluster_every": 100,
@@ -99,7 +100,7 @@ def fit(net, data: Dataset, epochs: int, lr: float, batch_size: int, seed: int,
         raise ConfigError(f"lr: {lr}, expected > 0")
     if batch_size < 2:
         raise ConfigError(f"batch_size: {batch_size}, expected >= 2 (batch norm needs a batch)")
-    rng = np.random.default_rng(seed + 1)  # net init uses default_rng(seed)
+    rng = net.rng  # as quantmodels.train: the init generator, then the split (same split for a twin)
     order = rng.permutation(len(data.x_train))
     n_val = int(round(len(order) * val_fraction))
     val_idx, tr_idx = order[:n_val], order[n_val:]
@@ -124,8 +125,6 @@ def fit(net, data: Dataset, epochs: int, lr: float, batch_size: int, seed: int,
             opt.step(net.params, net.backward((p / len(idx)).astype(np.float32)), cur)
             net.post_step()
             step += 1
-        if isinstance(net, BitNetMLP):
-            net.update_bits()  # the MDL step on the bit widths, once per epoch
         net.cache = []
         val = float(np.mean(val_predict(net, data.x_train[val_idx]) == data.y_train[val_idx]))
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val}

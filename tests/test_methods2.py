@@ -61,8 +61,8 @@ def test_dorefa_w2a2_beats_w1a1_and_grad_bits(digits):
 
 
 def test_bitnet_golden_equals_float_and_bits_shrink(digits):
-    net = BitNetMLP((64, 48, 32, 10), np.random.default_rng(1), act_bits=3, lam_b=0.05)
-    fit(net, digits, 8, hook=lambda ep: net.update_bits())
+    net = BitNetMLP((64, 48, 32, 10), np.random.default_rng(1), act_bits=3, lam_b=0.05, bits_every=20)
+    fit(net, digits, 8)
     assert max(net.bits) < 8  # the regulariser removed bits
     assert net.bits_per_weight() < 8
     model = net.export("t", digits.image_shape, {"seed": 1})
@@ -122,3 +122,20 @@ def test_lut_autoencoder_close_to_float_twin(digits):
     assert err[True] < 1.5 * err[False]
     with pytest.raises(ConfigError, match="^lut: only the quantized classifier has an IR export"):
         net.export("t", digits.image_shape, {})
+
+
+@pytest.mark.parametrize("method, wb, ab", [("dorefa", 2, 2), ("bitnet", 6, 3), ("lut", 4, 3)])
+def test_registered_methods_train_and_export_exactly(digits, method, wb, ab):
+    from quantmodels.train import TrainConfig, train
+
+    res = train(TrainConfig(method=method, hidden=(32,), weight_bits=wb, act_bits=ab, epochs=3, seed=5,
+                            progress=False), digits)
+    assert res.agreement == 1.0 and res.golden_test_accuracy > 0.4  # 3 epochs; chance is 0.1
+    assert res.model.method == method and res.model.meta["seed"] == 5
+
+
+def test_registered_methods_refuse_conv(digits):
+    from quantmodels.train import TrainConfig, train
+
+    with pytest.raises(ConfigError, match=r"^arch: 'c4k3,f16', expected dense layers only \(fN,...\) for method 'lut'$"):
+        train(TrainConfig(method="lut", arch="c4k3,f16", epochs=1, progress=False), digits)
