@@ -75,7 +75,7 @@ def test_threshold_folding_signs():
 
 
 @pytest.mark.parametrize("kw, msg", [
-    (dict(method="xnor9"), r"^method: 'xnor9', expected one of bnn, binaryconnect, xnor, ternary, pow2, int8$"),
+    (dict(method="xnor9"), r"^method: 'xnor9', expected one of bnn, binaryconnect, xnor, ternary, pow2, int8, dorefa, bitnet, lut$"),
     (dict(epochs=0), r"^epochs: 0, expected >= 1$"),
     (dict(hidden=()), r"^hidden: \(\), expected one or more positive layer sizes$"),
     (dict(lr=-1.0), r"^lr: -1.0, expected > 0$"),

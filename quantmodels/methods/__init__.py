@@ -12,6 +12,7 @@ from .base import Method, Option, WeightQuantizer
 from .binaryconnect import BinaryConnect
 from .bnn import BNN
 from .int8 import Int8
+from .methods2 import BitNet, DoReFa, Lut
 from .pow2 import Pow2
 from .ternary import Ternary
 from .xnor import XNOR
@@ -34,7 +35,7 @@ def get_method(name: str) -> Method:
     return REGISTRY[name]
 
 
-_BUILTIN = (BNN(), BinaryConnect(), XNOR(), Ternary(), Pow2(), Int8())
+_BUILTIN = (BNN(), BinaryConnect(), XNOR(), Ternary(), Pow2(), Int8(), DoReFa(), BitNet(), Lut())
 for _m in _BUILTIN:
     register(_m)
 

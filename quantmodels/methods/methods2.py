@@ -1,0 +1,89 @@
+"""The dorefa, bitnet and lut methods as plug-ins of the registry.
+
+They override :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the networks are
+MLP-only classes with their own exact export (:mod:`quantmodels.coded_mlp`,
+:mod:`quantmodels.lut_mlp`); arithmetic and rounding rules are documented there and in
+:mod:`quantmodels.dorefa`, :mod:`quantmodels.bitnet`, :mod:`quantmodels.discretize`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Method, Option
+
+
+def _mlp_sizes(method: str, cfg, image_shape, n_classes) -> tuple[int, ...]:
+    from ..arch import Dense, parse_arch
+
+    items = parse_arch(cfg.arch, image_shape)
+    if not all(isinstance(i, Dense) for i in items):
+        raise ConfigError(f"arch: {cfg.arch!r}, expected dense layers only (fN,...) for method {method!r}")
+    return (int(np.prod(image_shape)), *(i.out for i in items), n_classes)
+
+
+class _MLPMethod(Method):
+    def export(self, net, cfg, name, image_shape, meta, calib):
+        return net.export(name, image_shape, meta)
+
+
+class DoReFa(_MLPMethod):
+    name = "dorefa"
+    doc = ("DoReFa-Net: tanh-normalised k-bit weights (odd codes, k+1 signed bits), k-bit clipped [0,1] "
+           "activations, optional noisy k-bit gradients -> bit_serial (W1A1: xnor_popcount)")
+    weight_bits = tuple(range(2, 9)) + (1,)
+    act_bits = tuple(range(1, 9))
+    default_act_bits = 2
+    options = (Option("grad_bits", 0, "k-bit gradients with noise (0 = full precision)", lo=0, hi=8),)
+    defaults = {"epochs": 20, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+
+    def build(self, cfg, image_shape, n_classes, rng):
+        from ..coded_mlp import DoReFaMLP
+
+        return DoReFaMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, cfg.weight_bits, cfg.act_bits,
+                         cfg.options["grad_bits"] or None)
+
+
+class BitNet(_MLPMethod):
+    name = "bitnet"
+    doc = ("BitNet: per-layer learnable scale + translation (integer zero point folded into the codes), "
+           "per-layer bit widths chosen by an MDL regulariser -> bit_serial")
+    weight_bits = tuple(range(8, 0, -1))  #: the initial bit width of every layer (training may lower it)
+    act_bits = tuple(range(1, 9))
+    default_act_bits = 4
+    options = (Option("lam_q", 1.0, "weight of the relative quantization error", lo=0.0, hi=1e6),
+               Option("lam_b", 0.01, "weight of the bits/weight term", lo=0.0, hi=1e6),
+               Option("bits_every", 500, "steps between MDL bit-width updates", lo=1, hi=10 ** 9))
+    defaults = {"epochs": 20, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+
+    def build(self, cfg, image_shape, n_classes, rng):
+        from ..coded_mlp import BitNetMLP
+
+        o = cfg.options
+        return BitNetMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, act_bits=cfg.act_bits,
+                         init_bits=cfg.weight_bits, lam_q=o["lam_q"], lam_b=o["lam_b"], bits_every=o["bits_every"])
+
+    def extra_meta(self, net):
+        return {"bits_per_layer": net.bits, "bits_per_weight": net.bits_per_weight()}
+
+
+class Lut(_MLPMethod):
+    name = "lut"
+    doc = ("Baluja et al. 2018: codebook weights (periodic k-means), level activations, integer product "
+           "tables; inference = lookups + adds -> lut_product")
+    weight_bits = (6, 4, 5, 7, 8)  #: codebook index bits (2**bits entries)
+    act_bits = (5, 2, 3, 4, 6)  #: level bits (2**bits activation levels)
+    default_act_bits = 5
+    options = (Option("table_bits", 16, "signed bits per product-table entry", lo=4, hi=24),
+               Option("cluster_every", 100, "steps between codebook re-clusterings", lo=1, hi=10 ** 9))
+    defaults = {"epochs": 20, "lr": 2e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+
+    def build(self, cfg, image_shape, n_classes, rng):
+        from ..lut_mlp import LutMLP
+
+        return LutMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, codebook_bits=cfg.weight_bits,
+                      level_bits=cfg.act_bits, table_bits=cfg.options["table_bits"],
+                      cluster_every=cfg.options["cluster_every"])
+
+    def extra_meta(self, net):
+        return {"codebook_size": 1 << net.cb_bits, "levels": net.n_levels}

@@ -1,0 +1,141 @@
+"""DoReFa / BitNet / LUT networks: golden integer model == eval-mode float model, exported IR."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantmodels.coded_mlp import BitNetMLP, DoReFaMLP
+from quantmodels.datasets import load_digits
+from quantmodels.errors import ConfigError
+from quantmodels.golden import golden_forward, golden_predict
+from quantmodels.optim import Adam
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def fit(net, data, epochs: int, lr: float = 3e-3, seed: int = 0, batch: int = 64, hook=None):
+    """Plain seeded minibatch Adam on cross-entropy (test helper only)."""
+    rng = np.random.default_rng(seed)
+    x, y = net.prepare(data.x_train), data.y_train
+    opt = Adam()
+    for ep in range(epochs):
+        perm = rng.permutation(len(x))
+        for s in range(0, len(x) - 1, batch):
+            idx = perm[s:s + batch]
+            z = net.forward(x[idx])
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            p[np.arange(len(idx)), y[idx]] -= 1
+            opt.step(net.params, net.backward((p / len(idx)).astype(np.float32)), lr)
+            net.post_step()
+        if hook:
+            hook(ep)
+    return net
+
+
+@pytest.mark.parametrize("wb, ab", [(1, 1), (2, 2), (3, 1), (1, 3), (4, 4)])  # weight bits, act bits
+def test_dorefa_golden_equals_float(digits, wb, ab):
+    net = fit(DoReFaMLP((64, 48, 32, 10), np.random.default_rng(wb * 10 + ab), wb, ab), digits, 6)
+    model = net.export("t", digits.image_shape, {"seed": 0})
+    kinds = {L.kind for L in model.layers}
+    assert kinds == ({"xnor_popcount"} if wb == ab == 1 else {"bit_serial"})
+    if kinds == {"bit_serial"}:
+        assert model.layers[1].weight_bits == (wb + 1 if wb > 1 else 2)
+    np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
+    acts = golden_forward(model, digits.x_test).activations[0]
+    assert len(np.unique(acts)) == 1 << ab  # every level is used
+    assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.6
+
+
+def test_dorefa_w2a2_beats_w1a1_and_grad_bits(digits):
+    acc = {}
+    for wb in (1, 2):
+        net = fit(DoReFaMLP((64, 64, 10), np.random.default_rng(0), wb, wb), digits, 8)
+        acc[wb] = np.mean(net.predict(digits.x_test) == digits.y_test)
+    assert acc[2] > acc[1] - 0.02
+    g = fit(DoReFaMLP((64, 64, 10), np.random.default_rng(0), 2, 2, grad_bits=6), digits, 8)
+    assert np.mean(g.predict(digits.x_test) == digits.y_test) > 0.8
+
+
+def test_bitnet_golden_equals_float_and_bits_shrink(digits):
+    net = BitNetMLP((64, 48, 32, 10), np.random.default_rng(1), act_bits=3, lam_b=0.05, bits_every=20)
+    fit(net, digits, 8)
+    assert max(net.bits) < 8  # the regulariser removed bits
+    assert net.bits_per_weight() < 8
+    model = net.export("t", digits.image_shape, {"seed": 1})
+    assert model.meta["bits_per_layer"] == net.bits
+    for L, b in zip(model.layers, net.bits):
+        assert L.kind == "bit_serial" and b <= L.weight_bits <= b + 1
+    np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
+    assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.8
+
+
+def test_bitnet_twin_has_no_export(digits):
+    net = BitNetMLP((64, 10), np.random.default_rng(0), quantize=False)
+    with pytest.raises(ConfigError, match="^bitnet: the unregularised float twin"):
+        net.export("t", digits.image_shape, {})
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(weight_bits=0), r"^weight_bits: 0, expected an integer 1\.\.8$"),
+    (dict(act_bits=9), r"^act_bits: 9, expected an integer 1\.\.8$"),
+    (dict(grad_bits=0), r"^grad_bits: 0, expected an integer 1\.\.8$"),
+])
+def test_dorefa_config_errors(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        DoReFaMLP((4, 2), np.random.default_rng(0), **kw)
+
+
+# ------------------------------------------------------------------------------ LUT (Baluja)
+def test_lut_golden_equals_float_tables_only(digits):
+    from quantmodels.lut_mlp import LutMLP
+
+    net = fit(LutMLP((64, 48, 32, 10), np.random.default_rng(2), codebook_bits=4, level_bits=3,
+                     table_bits=12, cluster_every=20), digits, 8)
+    model = net.export("t", digits.image_shape, {"seed": 2})
+    assert [L.kind for L in model.layers] == ["lut_product"] * 3
+    assert model.layers[0].products.shape == (16, 256) and model.layers[1].products.shape == (16, 8)
+    assert np.abs(model.layers[1].products).max() <= 2047
+    np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
+    gold = golden_forward(model, digits.x_test)
+    np.testing.assert_array_equal(gold.logits, net.logits(digits.x_test))  # same integer logits
+    assert len(np.unique(gold.activations[0])) >= 6  # levels are varied
+    assert len(np.unique(model.layers[0].weights)) >= 12  # most codebook entries used
+    assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.85
+
+
+def test_lut_autoencoder_close_to_float_twin(digits):
+    from quantmodels.lut_mlp import LutMLP, train_autoencoder
+
+    err = {}
+    for q in (True, False):
+        net = LutMLP((64, 32, 64), np.random.default_rng(0), task="autoencode", quantize=q, cluster_every=20)
+        hist = train_autoencoder(net, digits.x_train, epochs=15, lr=3e-3, seed=0, batch_size=32)
+        assert hist[-1] < hist[0]
+        rec = net.reconstruct(digits.x_test)
+        err[q] = float(np.mean((rec - digits.x_test.reshape(len(rec), -1) / 255.0) ** 2))
+    baseline = float(np.var(digits.x_test / 255.0))  # predicting the mean pixel
+    assert err[False] < 0.5 * baseline and err[True] < 0.6 * baseline
+    assert err[True] < 1.5 * err[False]
+    with pytest.raises(ConfigError, match="^lut: only the quantized classifier has an IR export"):
+        net.export("t", digits.image_shape, {})
+
+
+@pytest.mark.parametrize("method, wb, ab", [("dorefa", 2, 2), ("bitnet", 6, 3), ("lut", 4, 3)])
+def test_registered_methods_train_and_export_exactly(digits, method, wb, ab):
+    from quantmodels.train import TrainConfig, train
+
+    res = train(TrainConfig(method=method, hidden=(32,), weight_bits=wb, act_bits=ab, epochs=3, seed=5,
+                            progress=False), digits)
+    assert res.agreement == 1.0 and res.golden_test_accuracy > 0.4  # 3 epochs; chance is 0.1
+    assert res.model.method == method and res.model.meta["seed"] == 5
+
+
+def test_registered_methods_refuse_conv(digits):
+    from quantmodels.train import TrainConfig, train
+
+    with pytest.raises(ConfigError, match=r"^arch: 'c4k3,f16', expected dense layers only \(fN,...\) for method 'lut'$"):
+        train(TrainConfig(method="lut", arch="c4k3,f16", epochs=1, progress=False), digits)

@@ -1,0 +1,45 @@
+"""benchmarks/reproduce.py: one atomic JSON per run, resumable, Markdown + JSON table."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from quantmodels.errors import ConfigError
+
+_SPEC = importlib.util.spec_from_file_location("reproduce", Path(__file__).resolve().parents[1] / "benchmarks/reproduce.py")
+reproduce = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(reproduce)
+
+
+def test_reproduce_slice_is_resumable(mnist_path, tmp_path, capsys):
+    args = ["--data", str(mnist_path), "--methods", "dorefa-w1a1,dorefa-w2a2", "--nets", "tfc", "--seeds", "0",
+            "--epochs", "1", "--train-subset", "3000", "--out", str(tmp_path)]
+    assert reproduce.main(args) == 0
+    runs = sorted((tmp_path / "runs").glob("*.json"))
+    assert [p.name for p in runs] == ["dorefa-w1a1_tfc_s0_e1-n3000.json", "dorefa-w2a2_tfc_s0_e1-n3000.json"]
+    row = json.loads(runs[1].read_text())
+    assert row["agreement"] == 1.0 and 0.5 < row["golden_test_accuracy"] <= 1.0
+    assert row["weight_bits"] == [3, 3, 3, 3] and row["act_bits"] == [2, 2, 2] and row["seed"] == 0
+    mtime = runs[0].stat().st_mtime_ns
+    capsys.readouterr()
+    assert reproduce.main(args) == 0
+    out = capsys.readouterr().out
+    assert "skip dorefa-w1a1_tfc_s0_e1-n3000.json (done)" in out
+    assert runs[0].stat().st_mtime_ns == mtime  # not rerun
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "REDUCED RUN" in md and "| dorefa-w2a2 | tfc |" in md and "above dorefa-w1a1 tfc" in md
+    table = json.loads((tmp_path / "reproduction.json").read_text())
+    assert set(table["rows"]) == {"dorefa-w1a1/tfc", "dorefa-w2a2/tfc"}
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--methods", "dorefa9"], r"^--methods: 'dorefa9', expected some of "),
+    (["--nets", "xfc"], r"^--nets: 'xfc', expected some of tfc, sfc, lfc$"),
+    (["--seeds", "a"], r"^--seeds: 'a', expected comma-separated integers$"),
+])
+def test_reproduce_bad_options(args, msg, tmp_path):
+    with pytest.raises(ConfigError, match=msg):
+        reproduce.main(args + ["--out", str(tmp_path)])
