@@ -10,7 +10,7 @@ with ``in_scale`` = 1/255 for raw uint8 pixels, 1 for binarized pixels, 1/(2**A 
 hidden levels. Training uses batch statistics and the STE of :mod:`quantmodels.dorefa`; the
 eval forward computes exactly the formula above in float64 (acc is an exact small integer),
 and export folds it into integer thresholds by exact search
-(:mod:`quantmodels.threshold_search`), so golden == float model on every sample. The last
+(:mod:`quantmodels.thresholds`), so golden == float model on every sample. The last
 layer's logits are ``alpha * scale * in_scale * acc`` with a positive multiplier, so the class
 is the argmax of the integer ``acc`` (first index on ties, as in the golden model).
 
@@ -30,7 +30,7 @@ from .ir import InputSpec, IRModel, Layer
 from .layers import BN_EPS, BN_MOMENTUM
 from .net import INPUT_THRESHOLD
 from .nets import bn_eval
-from .threshold_search import search_thresholds
+from .thresholds import exact_thresholds
 
 
 class CodedMLP:
@@ -194,9 +194,10 @@ class CodedMLP:
             if not last:
                 fl = flip
 
-                def f(acc_t: np.ndarray, i=i, s=s, fl=fl) -> np.ndarray:  # (out, m) -> levels
-                    return self.level(i, s, (fl[:, None] * acc_t).T.astype(np.float64)).T
-                out["thresholds"] = search_thresholds(f, lo, hi, 1 << self.ab)
+                def f(acc: np.ndarray, i=i, s=s, fl=fl) -> np.ndarray:  # (m, out) -> levels
+                    return self.level(i, s, (fl[None, :] * acc).astype(np.float64))
+                # f is non-decreasing by construction (fl oriented each row), so no flip comes back
+                out["thresholds"], _ = exact_thresholds(f, lo, hi, 1 << self.ab, 0, name=f"fc{i}")
             if xnor:
                 w = (codes > 0).astype(np.uint8)
                 if last:

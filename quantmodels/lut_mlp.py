@@ -27,7 +27,7 @@ import numpy as np
 from . import discretize as dz
 from .errors import ConfigError
 from .ir import InputSpec, IRModel, Layer
-from .threshold_search import search_thresholds
+from .thresholds import exact_thresholds
 
 TASKS = ("classify", "autoencode")
 
@@ -170,7 +170,7 @@ class LutMLP:
                 break
             lo = table.min(1)[idx].sum(1)
             hi = table.max(1)[idx].sum(1)
-            t = search_thresholds(lambda a, i=i, s=s: self.level(i, s, a.T).T, lo, hi, self.n_levels)
+            t, _ = exact_thresholds(lambda a, i=i, s=s: self.level(i, s, a), lo, hi, self.n_levels, 0, name=f"fc{i}")
             layers.append(Layer(f"fc{i}", "lut_product", n_in, n_out, in_bits, self.cb_bits, "threshold", idx,
                                 output_bits=self.lv_bits, thresholds=t, products=table))
         meta = dict(meta, codebook_size=1 << self.cb_bits, levels=self.n_levels, table_bits=self.table_bits)
