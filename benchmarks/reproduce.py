@@ -74,13 +74,10 @@ def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | N
 
 
 def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None) -> dict:
-    from quantmodels.methods2 import PLUGINS, build, fit
-    from quantmodels.train import TrainConfig, train
+    from quantmodels.train import DEFAULTS, TrainConfig, train
 
     base, opts = MINE[method]
-    d = PLUGINS[base].defaults
-    ep = epochs or d["epochs"]
-    sizes = (int(np.prod(data.image_shape)), *NETS[net], data.n_classes)
+    ep = epochs or DEFAULTS[base]["epochs"]
     res = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
                             weight_bits=opts.get("weight_bits"), act_bits=opts.get("act_bits")), data,
                 name=f"{net}-{method}")
@@ -89,10 +86,12 @@ def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None
            "agreement": res.agreement, "epochs": ep, "best_epoch": m.meta["best_epoch"], "options": opts,
            **bits(m), **memory(m), "history": res.history}
     if base in ("bitnet", "lut"):  # the twin: same net, same seed and epochs, unquantized
-        twin = fit(build(base, sizes, seed, quantize=False), data, ep, d["lr"], d["batch_size"], seed, export=False)
+        twin = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
+                                 options={"quantize": False}), data, export=False)
         tbest = max(h["val_accuracy"] for h in twin.history)
         row["twin"] = {"float_test_accuracy": twin.float_test_accuracy, "best_val_accuracy": tbest,
-                       "best_epoch": twin.best_epoch, "history": twin.history}
+                       "best_epoch": next(h["epoch"] for h in twin.history if h["val_accuracy"] == tbest),
+                       "history": twin.history}
         if base == "bitnet":
             reach = [h["epoch"] for h in res.history if h["val_accuracy"] >= tbest]  # same val split
             row["epochs_to_twin_best"] = reach[0] if reach else None

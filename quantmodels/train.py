@@ -96,7 +96,7 @@ class TrainConfig:
 class TrainResult:
     """A trained network, its IR export and the measured accuracies."""
 
-    model: IRModel
+    model: IRModel | None  #: None when trained with export=False (float twins)
     net: object  #: QuantNet or FloatMLP, with predict(samples)
     float_test_accuracy: float
     golden_test_accuracy: float
@@ -115,15 +115,18 @@ def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     return loss, (p / n).astype(np.float32)
 
 
-def train(cfg: TrainConfig, data: Dataset, name: str = "model") -> TrainResult:
-    """Train ``cfg.method`` on ``data``, restore the best validation epoch, export to the IR."""
+def train(cfg: TrainConfig, data: Dataset, name: str = "model", export: bool = True) -> TrainResult:
+    """Train ``cfg.method`` on ``data``, restore the best validation epoch, export to the IR.
+
+    ``export=False`` stops after training (for float twins that have no integer form): the
+    result has ``model=None`` and NaN golden figures."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(cfg.blas_threads, user_api="blas"):
-        return _train(cfg, data, name)
+        return _train(cfg, data, name, export)
 
 
-def _train(cfg: TrainConfig, data: Dataset, name: str) -> TrainResult:
+def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainResult:
     from tqdm import tqdm
 
     method = get_method(cfg.method)
@@ -179,6 +182,9 @@ def _train(cfg: TrainConfig, data: Dataset, name: str) -> TrainResult:
             "best_epoch": best_epoch, "epochs_run": len(history), "val_accuracy": best_acc,
             "train_seconds": round(seconds, 2), "config": cfg.to_json()}
     meta.update(method.extra_meta(net))
+    if not export:
+        return TrainResult(None, net, float(np.mean(float_pred == data.y_test)), float("nan"), float("nan"),
+                           seconds, history)
     calib = data.x_train[tr_idx[:5000]]
     model = method.export(net, cfg, name, data.image_shape, meta, calib)
     gold_pred = golden_predict(model, data.x_test)

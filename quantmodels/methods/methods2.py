@@ -53,7 +53,8 @@ class BitNet(_MLPMethod):
     default_act_bits = 4
     options = (Option("lam_q", 1.0, "weight of the relative quantization error", lo=0.0, hi=1e6),
                Option("lam_b", 0.01, "weight of the bits/weight term", lo=0.0, hi=1e6),
-               Option("bits_every", 500, "steps between MDL bit-width updates", lo=1, hi=10 ** 9))
+               Option("bits_every", 500, "steps between MDL bit-width updates", lo=1, hi=10 ** 9),
+               Option("quantize", True, "False: the unregularised float twin (trains, no IR export)"))
     defaults = {"epochs": 20, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
 
     def build(self, cfg, image_shape, n_classes, rng):
@@ -61,9 +62,12 @@ class BitNet(_MLPMethod):
 
         o = cfg.options
         return BitNetMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, act_bits=cfg.act_bits,
-                         init_bits=cfg.weight_bits, lam_q=o["lam_q"], lam_b=o["lam_b"], bits_every=o["bits_every"])
+                         init_bits=cfg.weight_bits, lam_q=o["lam_q"], lam_b=o["lam_b"], bits_every=o["bits_every"],
+                         quantize=o["quantize"])
 
     def extra_meta(self, net):
+        if not net.quantize:
+            return {}
         return {"bits_per_layer": net.bits, "bits_per_weight": net.bits_per_weight()}
 
 
@@ -75,7 +79,8 @@ class Lut(_MLPMethod):
     act_bits = (5, 2, 3, 4, 6)  #: level bits (2**bits activation levels)
     default_act_bits = 5
     options = (Option("table_bits", 16, "signed bits per product-table entry", lo=4, hi=24),
-               Option("cluster_every", 100, "steps between codebook re-clusterings", lo=1, hi=10 ** 9))
+               Option("cluster_every", 100, "steps between codebook re-clusterings", lo=1, hi=10 ** 9),
+               Option("quantize", True, "False: the float twin (trains, no IR export)"))
     defaults = {"epochs": 20, "lr": 2e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
 
     def build(self, cfg, image_shape, n_classes, rng):
@@ -83,7 +88,7 @@ class Lut(_MLPMethod):
 
         return LutMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, codebook_bits=cfg.weight_bits,
                       level_bits=cfg.act_bits, table_bits=cfg.options["table_bits"],
-                      cluster_every=cfg.options["cluster_every"])
+                      cluster_every=cfg.options["cluster_every"], quantize=cfg.options["quantize"])
 
     def extra_meta(self, net):
         return {"codebook_size": 1 << net.cb_bits, "levels": net.n_levels}
