@@ -102,12 +102,13 @@ def _print_sim(r, label: str = "") -> None:
 def train_and_save(method: str, hidden: tuple[int, ...], data: Dataset, data_source: str, out: Path,
                    seed: int, epochs: int | None = None, batch_size: int | None = None,
                    lr: float | None = None, progress: bool = True, name: str | None = None,
-                   dropout: float | None = None) -> IRModel:
+                   dropout: float | None = None, extra: dict | None = None) -> IRModel:
+    """Train, export and save one model; ``extra``: further TrainConfig fields (e.g. bit widths)."""
     from quantmodels.train import TrainConfig, train
 
     kw = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, dropout_in=dropout,
                                 dropout_hidden=dropout).items() if v is not None}
-    cfg = TrainConfig(method=method, hidden=hidden, seed=seed, progress=progress, **kw)
+    cfg = TrainConfig(method=method, hidden=hidden, seed=seed, progress=progress, **kw, **(extra or {}))
     res = train(cfg, data, name=name or out.name)
     model = res.model
     model.meta["data_source"] = data_source
@@ -212,6 +213,25 @@ def _print_report(paths: dict) -> None:
     print("(energy is MODELLED from op counts x Horowitz ISSCC 2014 45 nm; LUT/fmax are MEASURED by Yosys/nextpnr)")
     for k in ("html", "csv", "json", "png"):
         print(f"  {k}: {paths[k]}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Validate the sweep config (and options) completely, then run or resume the sweep."""
+    from .sweep import run_sweep
+    from .sweep_config import load_sweep_config
+
+    if args.jobs is not None and args.jobs < 0:
+        raise ConfigError(f"--jobs: {args.jobs}, expected >= 0 (0 = every core)")
+    cfg = load_sweep_config(args.config)
+    out = args.out or cfg.out or Path("runs") / "sweep" / args.config.stem
+    r = run_sweep(cfg, out, jobs=args.jobs, dask=args.dask, pnr=False if args.no_pnr else None,
+                  progress=not args.quiet)
+    for k in ("csv", "json", "layers_csv", "timings_csv", "html"):
+        print(f"  {k}: {r.paths[k]}")
+    if r.mismatching_points:
+        print(f"sweep: {r.mismatching_points} design point(s) NOT bit-exact against the golden model")
+        return 1
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
