@@ -143,14 +143,14 @@ class _Reader:
 def _check_keys(r: _Reader) -> None:
     for section, body in r.doc.items():
         if section not in _SECTIONS:
-            raise r.fail(section, "[table]" if isinstance(body, dict) else body,
-                         f"one of the tables {', '.join(f'[{s}]' for s in _SECTIONS)}")
+            raise ConfigError(f"{r.path}: {section}: unknown table, expected "
+                              f"{', '.join(f'[{s}]' for s in _SECTIONS)}")
         if not isinstance(body, dict):
             raise r.fail(section, body, "a table")
         for k in body:
             if k not in _SECTIONS[section]:
-                raise r.fail(f"{section}.{k}", body[k], f"no such key; [{section}] takes "
-                             f"{', '.join(sorted(_SECTIONS[section]))}")
+                raise ConfigError(f"{r.path}: {section}.{k}: unknown key, expected one of "
+                                  f"{', '.join(sorted(_SECTIONS[section]))}")
 
 
 def _network(r: _Reader, key: str, v: Any) -> tuple[str, tuple[int, ...]]:
@@ -272,8 +272,8 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, Path(out) if out else None,
                       tuple(dict.fromkeys(meth)), bits["weight_bits"], bits["act_bits"], networks, folds,
                       tuple(dict.fromkeys(targets)), jobs, dask, data.image_shape, data.n_classes, doc)
-    pts, _ = cfg.points()
+    pts, skipped = cfg.points()
     if not pts:
-        raise ConfigError(f"{path}: axes: no valid design point (every method x weight_bits x act_bits "
-                          f"combination is unsupported; see lowbit/methods.py)")
+        raise ConfigError(f"{path}: axes: no valid design point, expected at least one method x weight_bits "
+                          f"x act_bits combination a method trains (e.g. {skipped[0]['reason']})")
     return cfg

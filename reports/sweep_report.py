@@ -68,7 +68,7 @@ def _scatter(df: pd.DataFrame, name: str, col: str, xlabel: str, mask: np.ndarra
         base = m in BASELINE_METHODS
         ax.scatter(cost[sel], acc[sel], marker=_MARKERS[i % len(_MARKERS)], s=60 if base else 36,
                    c=[colours[v] for v in df.loc[sel, colour_by]], edgecolors="k" if base else "none",
-                   alpha=0.85, label=f"{m} (int8 multiplier baseline)" if base else m)
+                   alpha=0.85, label=f"{m} (multiplier baseline)" if base else m)
     groups = df.groupby("target").indices if name == "luts" else {None: np.arange(len(df))}
     for g, idx in groups.items():
         idx = np.asarray(idx)
