@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "rerun with the same directory to resume")
     p.add_argument("--jobs", type=int, default=None, help="parallel local tasks (default: [parallel] jobs; 0 = every core)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
-                   help="run the tasks on a Dask distributed scheduler, e.g. tcp://host:8786 (shared filesystem)")
+                   help="run the tasks on a Dask distributed scheduler, e.g. tcp://host:8786 (workers must see the "
+                        "output directory: shared filesystem), or 'local' for a local cluster of --jobs processes")
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import shlex
 import time
 from dataclasses import asdict, dataclass, field
@@ -337,10 +338,14 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
     log(f"sweep: {len(points)} design points ({len(trains)} models, {len(hws)} hardware variants, "
         f"{len(skipped)} grid combinations skipped); to run: "
         + ", ".join(f"{s} {len(pending[s])} (cached {stats[s]['cached']})" for s in STAGES))
-    client = None
+    client, cluster = None, None
     if dask:
-        from distributed import Client
+        from distributed import Client, LocalCluster
 
+        if dask == "local":  # a throw-away cluster of worker processes on this machine
+            cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            dask = cluster.scheduler_address
         client = Client(dask)
         log(f"sweep: running on the Dask cluster at {dask}")
     try:
@@ -359,6 +364,8 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
     finally:
         if client is not None:
             client.close()
+        if cluster is not None:
+            cluster.close()
     log("sweep: " + "; ".join(f"{s}: ran {v['ran']}, cached {v['cached']}, skipped {v['skipped']}"
                               for s, v in stats.items()))
     return _finish(cfg, out, points, pkeys, skipped, stats, pnr, log)

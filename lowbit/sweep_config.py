@@ -8,6 +8,8 @@ Layout (see ``examples/sweep_digits.toml``)::
 
     [sweep]  dataset, seeds (or seed), epochs, sim_images, pnr, popcount, out
     [axes]   method, weight_bits, act_bits, network, fold, target   (lists; the grid is their product)
+    [[grid]] optional sub-grids: each takes [axes] keys, missing ones come from [axes]; the
+             sweep is the union of the sub-grids (e.g. bnn at W1A1 plus dorefa at W2A2 and W4A4)
     [parallel] jobs, dask
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ _SECTIONS = {
     "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "pnr", "popcount", "out"},
     "axes": {"method", "weight_bits", "act_bits", "network", "fold", "target"},
     "parallel": {"jobs", "dask"},
+    "grid": set(),  # [[grid]]: an array of tables with [axes] keys, checked by _grid
 }
 
 
@@ -67,6 +70,18 @@ class Point:
     target: str
 
 
+@dataclass(frozen=True)
+class Grid:
+    """One product grid of axes (``[axes]``, or a ``[[grid]]`` table overriding some of them)."""
+
+    methods: tuple[str, ...]
+    weight_bits: tuple[int | None, ...]
+    act_bits: tuple[int | None, ...]
+    networks: tuple[tuple[str, tuple[int, ...]], ...]
+    folds: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
 @dataclass
 class SweepConfig:
     """A validated sweep configuration."""
@@ -79,12 +94,7 @@ class SweepConfig:
     pnr: bool
     popcount: str
     out: Path | None
-    methods: tuple[str, ...]
-    weight_bits: tuple[int | None, ...]
-    act_bits: tuple[int | None, ...]
-    networks: tuple[tuple[str, tuple[int, ...]], ...]
-    folds: tuple[str, ...]
-    targets: tuple[str, ...]
+    grids: tuple[Grid, ...]
     jobs: int
     dask: str | None
     image_shape: tuple[int, ...] = ()
@@ -92,22 +102,28 @@ class SweepConfig:
     raw: dict = field(default_factory=dict)  #: the TOML document, recorded in sweep.json
 
     def points(self) -> tuple[list[Point], list[dict]]:
-        """The grid in a fixed order, and the skipped combinations with their reasons."""
+        """The grids' points in a fixed order (duplicates dropped), and the skipped combinations."""
         pts: list[Point] = []
+        seen: set = set()
         skipped: list[dict] = []
-        for seed, (label, hidden), method, wb, ab in itertools.product(
-                self.seeds, self.networks, self.methods, self.weight_bits, self.act_bits):
-            kw, reason = method_bits(method, wb, ab)
-            if reason:
-                skipped.append({"seed": seed, "network": label, "method": method, "weight_bits": wb,
-                                "act_bits": ab, "reason": reason})
-                continue
-            ts = TrainSpec(self.dataset, seed, label, hidden, method, wb, ab, self.epochs,
-                           tuple(sorted(kw.items())))
-            for fold in self.folds:
-                hw = HwSpec(ts, fold, self.popcount)
-                for target in self.targets:
-                    pts.append(Point(len(pts), hw, target))
+        for g in self.grids:
+            for seed, (label, hidden), method, wb, ab in itertools.product(
+                    self.seeds, g.networks, g.methods, g.weight_bits, g.act_bits):
+                kw, reason = method_bits(method, wb, ab)
+                if reason:
+                    s = {"seed": seed, "network": label, "method": method, "weight_bits": wb, "act_bits": ab,
+                         "reason": reason}
+                    if s not in skipped:
+                        skipped.append(s)
+                    continue
+                ts = TrainSpec(self.dataset, seed, label, hidden, method, wb, ab, self.epochs,
+                               tuple(sorted(kw.items())))
+                for fold in g.folds:
+                    hw = HwSpec(ts, fold, self.popcount)
+                    for target in g.targets:
+                        if (hw, target) not in seen:
+                            seen.add((hw, target))
+                            pts.append(Point(len(pts), hw, target))
         return pts, skipped
 
 
@@ -145,6 +161,8 @@ def _check_keys(r: _Reader) -> None:
         if section not in _SECTIONS:
             raise ConfigError(f"{r.path}: {section}: unknown table, expected "
                               f"{', '.join(f'[{s}]' for s in _SECTIONS)}")
+        if section == "grid":
+            continue
         if not isinstance(body, dict):
             raise r.fail(section, body, "a table")
         for k in body:
@@ -196,10 +214,48 @@ def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes:
     return spec.strip()
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep TOML file; nothing is trained or built here."""
+def _grid(r: _Reader, axes: dict, where: str, n_in: int, n_classes: int) -> Grid:
+    """Validate one grid's axes; keys in messages are ``axes.<name>[i]`` or ``grid[k].<name>[i]``."""
     from reports.synth import TARGETS
 
+    def items(name: str, default: list | None = None) -> list:
+        v = axes.get(name, default)
+        if v is None:
+            raise ConfigError(f"{r.path}: {where}.{name}: missing, expected a non-empty list")
+        v = v if isinstance(v, list) else [v]
+        if not v:
+            raise r.fail(f"{where}.{name}", v, "a non-empty list")
+        return v
+
+    for k in axes:
+        if k not in _SECTIONS["axes"]:
+            raise ConfigError(f"{r.path}: {where}.{k}: unknown key, expected one of "
+                              f"{', '.join(sorted(_SECTIONS['axes']))}")
+    methods = known_methods()
+    meth = []
+    for i, m in enumerate(items("method")):
+        if m not in methods:
+            raise r.fail(f"{where}.method[{i}]", m, f"one of {', '.join(methods)}")
+        meth.append(m)
+    bits = {}
+    for name in ("weight_bits", "act_bits"):
+        bits[name] = (None,) if axes.get(name) is None else tuple(dict.fromkeys(
+            r.int_(f"{where}.{name}[{i}]", b, 1, MAX_BITS) for i, b in enumerate(items(name))))
+    networks = tuple(dict.fromkeys(_network(r, f"{where}.network[{i}]", v)
+                                   for i, v in enumerate(items("network", ["tfc"]))))
+    folds = tuple(dict.fromkeys(_check_fold(r, f"{where}.fold[{i}]", f, networks, n_in, n_classes)
+                                for i, f in enumerate(items("fold", ["auto"]))))
+    targets = []
+    for i, t in enumerate(items("target", ["ice40"])):
+        if t not in TARGETS:
+            raise r.fail(f"{where}.target[{i}]", t, f"one of {', '.join(TARGETS)}")
+        targets.append(t)
+    return Grid(tuple(dict.fromkeys(meth)), bits["weight_bits"], bits["act_bits"], networks, folds,
+                tuple(dict.fromkeys(targets)))
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep TOML file; nothing is trained or built here."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -243,35 +299,21 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     if out is not None and (not isinstance(out, str) or not out):
         raise r.fail("sweep.out", out, "a directory path")
 
-    methods = known_methods()
-    meth = []
-    for i, m in enumerate(r.list_("axes", "method")):
-        if m not in methods:
-            raise r.fail(f"axes.method[{i}]", m, f"one of {', '.join(methods)}")
-        meth.append(m)
-    bits = {}
-    for name in ("weight_bits", "act_bits"):
-        raw = r.get("axes", name)
-        bits[name] = (None,) if raw is None else tuple(dict.fromkeys(
-            r.int_(f"axes.{name}[{i}]", b, 1, MAX_BITS) for i, b in enumerate(r.list_("axes", name))))
-    networks = tuple(dict.fromkeys(_network(r, f"axes.network[{i}]", v)
-                                   for i, v in enumerate(r.list_("axes", "network", ["tfc"]))))
     n_in = int(np.prod(data.image_shape))
-    folds = tuple(dict.fromkeys(_check_fold(r, f"axes.fold[{i}]", f, networks, n_in, data.n_classes)
-                                for i, f in enumerate(r.list_("axes", "fold", ["auto"]))))
-    targets = []
-    for i, t in enumerate(r.list_("axes", "target", ["ice40"])):
-        if t not in TARGETS:
-            raise r.fail(f"axes.target[{i}]", t, f"one of {', '.join(TARGETS)}")
-        targets.append(t)
-
+    base = doc.get("axes", {})
+    tables = doc.get("grid", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise r.fail("grid", tables, "[[grid]] tables")
+    if tables:
+        grids = tuple(_grid(r, {**base, **t}, f"grid[{i}]", n_in, data.n_classes) for i, t in enumerate(tables))
+    else:
+        grids = (_grid(r, base, "axes", n_in, data.n_classes),)
     jobs = r.int_("parallel.jobs", r.get("parallel", "jobs", 0), 0)
     dask = r.get("parallel", "dask")
     if dask is not None and (not isinstance(dask, str) or not dask.strip()):
-        raise r.fail("parallel.dask", dask, "a Dask scheduler address like 'tcp://host:8786'")
+        raise r.fail("parallel.dask", dask, "a Dask scheduler address like 'tcp://host:8786' or 'local'")
     cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, Path(out) if out else None,
-                      tuple(dict.fromkeys(meth)), bits["weight_bits"], bits["act_bits"], networks, folds,
-                      tuple(dict.fromkeys(targets)), jobs, dask, data.image_shape, data.n_classes, doc)
+                      grids, jobs, dask, data.image_shape, data.n_classes, doc)
     pts, skipped = cfg.points()
     if not pts:
         raise ConfigError(f"{path}: axes: no valid design point, expected at least one method x weight_bits "

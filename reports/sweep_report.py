@@ -84,10 +84,10 @@ def _scatter(df: pd.DataFrame, name: str, col: str, xlabel: str, mask: np.ndarra
             "memory": [("memory_float32_bits", "float32"), ("memory_int8_bits", "int8")]}.get(name, [])
     for rcol, rlabel in refs:
         if rcol in df.columns:
-            for j, (net, v) in enumerate(df.groupby("network")[rcol].first().items()):
+            for net, v in df.groupby("network")[rcol].first().items():
                 ax.axvline(float(v), color="grey", ls=":" if "int8" in rlabel else "-.", lw=1)
-                ax.annotate(f"{rlabel} {net}", (float(v), ax.get_ylim()[0]), rotation=90, fontsize=7,
-                            va="bottom", ha="right", color="dimgrey")
+                ax.text(float(v), 0.03, f" {rlabel} {net}", rotation=90, fontsize=7, va="bottom", ha="right",
+                        color="dimgrey", transform=ax.get_xaxis_transform())
     if (cost > 0).all() and len(cost) and cost.max() / max(cost.min(), 1e-12) > 20 or refs:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel, fontsize=9)
