@@ -86,17 +86,17 @@ class Grid:
 class SweepConfig:
     """A validated sweep configuration."""
 
-    path: Path
-    dataset: str
-    seeds: tuple[int, ...]
-    epochs: int | None
-    sim_images: int
-    pnr: bool
-    popcount: str
-    out: Path | None
-    grids: tuple[Grid, ...]
-    jobs: int
-    dask: str | None
+    path: Path  #: the TOML file (relative paths in it are relative to its directory)
+    dataset: str  #: "digits" or an absolute path to MNIST (.npz or IDX directory)
+    seeds: tuple[int, ...]  #: one model per seed; recorded in every row
+    epochs: int | None  #: None: each method's default
+    sim_images: int  #: bit-exactness sample: the first N test images, 0 mismatches expected
+    pnr: bool  #: nextpnr place-and-route for iCE40 targets
+    popcount: str  #: popcount circuit, one of POPCOUNTS
+    out: Path | None  #: output directory ([sweep] out); the CLI's --out wins
+    grids: tuple[Grid, ...]  #: [axes] alone, or one Grid per [[grid]] table
+    jobs: int  #: parallel local tasks, 0 = every core
+    dask: str | None  #: Dask scheduler address or "local"
     image_shape: tuple[int, ...] = ()
     n_classes: int = 10
     raw: dict = field(default_factory=dict)  #: the TOML document, recorded in sweep.json
