@@ -40,14 +40,25 @@ def _plt():
     return plt
 
 
+def _model_representatives(df: pd.DataFrame) -> np.ndarray:
+    """One row per trained model (its fewest-LUT hardware): energy and memory are properties of
+    the model, so its fold/target variants would otherwise all tie on those fronts."""
+    if "train_key" not in df.columns:
+        return np.arange(len(df))
+    luts = df["measured_luts"].astype(float).fillna(np.inf) if "measured_luts" in df else pd.Series(0.0, df.index)
+    reps = [int(np.asarray(idx)[np.argmin(luts.to_numpy()[idx])]) for idx in df.groupby("train_key", sort=False).indices.values()]
+    return np.array(sorted(reps), dtype=int)
+
+
 def front_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per plot, which rows are Pareto-optimal (LUT fronts are per target: LUT4 != LUT6)."""
+    """Per plot, which rows are Pareto-optimal: LUT fronts per target (LUT4 != LUT6) over every
+    hardware variant; energy and memory fronts over one representative row per model."""
     out: dict[str, np.ndarray] = {}
     acc = df["test_accuracy"].astype(float).to_numpy() if len(df) else np.zeros(0)
     for name, col, _, _ in PLOTS:
         m = np.zeros(len(df), dtype=bool)
         if col in df.columns and len(df):
-            groups = df.groupby("target").indices if name == "luts" else {"all": np.arange(len(df))}
+            groups = df.groupby("target").indices if name == "luts" else {"models": _model_representatives(df)}
             for idx in groups.values():
                 idx = np.asarray(idx)
                 m[idx] = pareto_mask(df[col].astype(float).to_numpy()[idx], acc[idx])
@@ -69,7 +80,7 @@ def _scatter(df: pd.DataFrame, name: str, col: str, xlabel: str, mask: np.ndarra
         ax.scatter(cost[sel], acc[sel], marker=_MARKERS[i % len(_MARKERS)], s=60 if base else 36,
                    c=[colours[v] for v in df.loc[sel, colour_by]], edgecolors="k" if base else "none",
                    alpha=0.85, label=f"{m} (multiplier baseline)" if base else m)
-    groups = df.groupby("target").indices if name == "luts" else {None: np.arange(len(df))}
+    groups = df.groupby("target").indices if name == "luts" else {None: _model_representatives(df)}
     for g, idx in groups.items():
         idx = np.asarray(idx)
         order = idx[pareto_front_order(cost.to_numpy()[idx], acc.to_numpy()[idx])]

@@ -277,3 +277,19 @@ def test_grid_tables_union_their_points(tmp_path):
                  '[[grid]]\nmethod = ["bnn", "nope"]\n')
     with pytest.raises(ConfigError, match=r"^.*g\.toml: grid\[1\]\.method\[1\]: 'nope', expected one of "):
         load_sweep_config(p)
+
+
+def test_model_level_fronts_keep_one_row_per_model():
+    """Energy/memory do not depend on fold or target: one representative (fewest LUTs) per model."""
+    from reports.sweep_report import front_masks
+
+    df = pd.DataFrame({"train_key": ["a", "a", "b", "b", "c"], "target": ["ice40", "xilinx"] * 2 + ["ice40"],
+                       "test_accuracy": [0.8, 0.8, 0.9, 0.9, 0.85],
+                       "model_energy_pj": [10.0, 10.0, 50.0, 50.0, 60.0],
+                       "memory_bits": [100, 100, 800, 800, 400],
+                       "measured_luts": [500, 400, 900, 950, 300]})
+    f = front_masks(df)
+    assert f["energy"].tolist() == [False, True, True, False, False]  # c: costlier and worse than b
+    assert f["memory"].tolist() == [False, True, True, False, True]   # c: between a and b
+    # per target over every variant: on ice40, c (300 LUTs, 0.85) beats a's 500-LUT variant
+    assert f["luts"].tolist() == [False, True, True, True, True]
