@@ -20,7 +20,7 @@ a few cycles of handshake.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -297,10 +297,16 @@ class MatrixVectorUnit(wiring.Component):
             with m.If(core.out_last):
                 m.d.sync += complete.eq(1)
 
-        # hand-over to the output register
-        give = complete & (~ovalid | self.out_ready)
-        with m.If(give):
-            m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
-        with m.Elif(self.out_ready):
-            m.d.sync += ovalid.eq(0)
+        hand_over(m, complete, res, obuf, ovalid, busy, self.out_ready)
         return m
+
+
+def hand_over(m: Module, complete: Signal, res: Signal, obuf: Signal, ovalid: Signal, busy: Signal,
+              out_ready: Value) -> None:
+    """Move a finished result into the output register once it is free (back-pressure safe) and
+    release the unit for the next input vector."""
+    give = complete & (~ovalid | out_ready)
+    with m.If(give):
+        m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
+    with m.Elif(out_ready):
+        m.d.sync += ovalid.eq(0)
