@@ -33,11 +33,25 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quantmodels.errors import ConfigError
-from quantmodels.ir import Layer
+from quantmodels.ir import ConvSpec, Layer
 
 from .folding import Folding
-from .mvu import MatrixVectorCore, hand_over
+from .mvu import hand_over, make_core, refuse
+
+
+def pool_tables(conv: ConvSpec) -> tuple[int, list[int], list[int]]:
+    """(buffers, per conv row: mask of buffers it updates, mask of buffers it completes).
+    Pool row py lives in buffer py % buffers; its window is conv rows [py*s, py*s + k)."""
+    k, s = conv.pool
+    oh, _ = conv.conv_hw
+    ph, _ = conv.out_hw
+    nb = -(-k // s)
+    upd, done = [0] * oh, [0] * oh
+    for py in range(ph):
+        for oy in range(py * s, py * s + k):
+            upd[oy] |= 1 << (py % nb)
+        done[py * s + k - 1] |= 1 << (py % nb)
+    return nb, upd, done
 
 
 class ConvolutionUnit(wiring.Component):
@@ -46,31 +60,17 @@ class ConvolutionUnit(wiring.Component):
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
         if layer.conv is None:
-            raise ConfigError(f"{layer.name}: op 'dense' has no windows; use hw.mvu.MatrixVectorUnit")
+            raise refuse(self, f"{layer.name}: op 'dense' has no windows; use hw.mvu.MatrixVectorUnit")
         if fold.positions != layer.positions:
-            raise ConfigError(f"{layer.name}: folding is for {fold.positions} positions, layer has "
-                              f"{layer.positions}")
-        self.core = MatrixVectorCore(layer, fold, popcount)  # validates popcount and folding
+            raise refuse(self, f"{layer.name}: folding is for {fold.positions} positions, layer has "
+                               f"{layer.positions}")
+        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * self.ob),
         })
-
-    def pool_tables(self) -> tuple[int, list[int], list[int]]:
-        """(buffers, per conv row: mask of buffers it updates, mask of buffers it completes).
-        Pool row py lives in buffer py % buffers; its window is conv rows [py*s, py*s + k)."""
-        k, s = self.conv.pool
-        oh, _ = self.conv.conv_hw
-        ph, _ = self.conv.out_hw
-        nb = -(-k // s)
-        upd, done = [0] * oh, [0] * oh
-        for py in range(ph):
-            for oy in range(py * s, py * s + k):
-                upd[oy] |= 1 << (py % nb)
-            done[py * s + k - 1] |= 1 << (py % nb)
-        return nb, upd, done
 
     def elaborate(self, platform):
         m = Module()
@@ -153,7 +153,7 @@ class ConvolutionUnit(wiring.Component):
         k, s = c.pool
         _, pw = c.out_hw
         oc = L.rows
-        nb, upd, done = self.pool_tables()
+        nb, upd, done = pool_tables(c)
         upd_now = Array([Const(v, nb) for v in upd])[oy]
         done_now = Array([Const(v, nb) for v in done])[oy]
         col_hit = [(ox >= px * s) & (ox < px * s + k) for px in range(pw)]

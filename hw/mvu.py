@@ -70,6 +70,20 @@ def encode_weight(layer: Layer, v: int) -> int:
     return _to_bits(v, layer.weight_bits)
 
 
+def refuse(unit: wiring.Component, message: str) -> ConfigError:
+    """The error for a unit refused in its constructor (never to be elaborated: no "unused" warning)."""
+    unit._MustUse__silence = True
+    return ConfigError(message)
+
+
+def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str) -> "MatrixVectorCore":
+    """The datapath of ``unit``; a refused folding or popcount refuses the unit too."""
+    try:
+        return MatrixVectorCore(layer, fold, popcount)
+    except ConfigError as e:
+        raise refuse(unit, str(e)) from None
+
+
 class MatrixVectorCore(wiring.Component):
     """Lane arithmetic, accumulators and output stage of one folded layer, fed a chunk per step.
 
@@ -83,10 +97,10 @@ class MatrixVectorCore(wiring.Component):
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
         if popcount not in POPCOUNT_STYLES:
-            raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
+            raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         if (fold.rows, fold.cols) != (layer.rows, layer.cols):
-            raise ConfigError(f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
-                              f"{layer.rows}x{layer.cols}")
+            raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
+                               f"{layer.rows}x{layer.cols}")
         self.layer, self.fold, self.popcount = layer, fold, popcount
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
@@ -255,8 +269,8 @@ class MatrixVectorUnit(wiring.Component):
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
-            raise ConfigError(f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
-        self.core = MatrixVectorCore(layer, fold, popcount)  # validates popcount and folding
+            raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
+        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         super().__init__({

@@ -148,3 +148,20 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
     inp = InputSpec(feats, 1, "threshold", 128, tuple(in_shape)) if xnor else \
         InputSpec(feats, 8, "identity", None, tuple(in_shape))
     return IRModel(f"rand-cnn-{kind}", "test", inp, layers).validate()
+
+
+def conv_model_as(model: IRModel, kind: str) -> IRModel:
+    """The same network with every layer's arithmetic done by ``kind`` ("mac" or "bit_serial"):
+    an accumulate CNN's ternary weights fit 2-bit signed weights, so the golden results are the
+    same integers computed by other hardware."""
+    from dataclasses import replace
+
+    return IRModel(f"{model.name}-as-{kind}", model.method, model.input,
+                   [replace(L, kind=kind) for L in model.layers], dict(model.meta)).validate()
+
+
+def mnist_cnn_model(seed: int = 0) -> IRModel:
+    """MNIST-size W1A1 CNN with random weights: 28x28x1 -> conv 16 3x3 + pool 2 (13x13x16)
+    -> conv 32 3x3 + pool 2 (5x5x32) -> dense 10."""
+    return random_conv_model("xnor_popcount", in_shape=(28, 28, 1), channels=(16, 32), kernel=3, stride=1,
+                             padding=0, pool=(2, 2), n_classes=10, seed=seed)
