@@ -116,7 +116,8 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
 
     ``kind`` "xnor_popcount" gives a W1A1 net on thresholded pixels; "accumulate" a ternary net on
     uint8 pixels with 2-bit hidden activations. Thresholds are quantiles of the real accumulator
-    over random sparse images, so every output level occurs."""
+    over random sparse images, so every output level occurs. ``stride``, ``padding`` and ``pool``
+    may also be lists with one entry per conv layer (mixed geometries in one network)."""
     from quantmodels.golden import accumulate, im2col, max_pool
     from quantmodels.ir import ConvSpec
 
@@ -127,8 +128,11 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
     probe = rng.integers(0, 256, (200, feats)) * (rng.random((200, feats)) < 0.5)
     x = (probe >= 128).astype(np.int64) if xnor else probe
     layers, shape = [], tuple(in_shape)
+    def per_layer(v, i):
+        return v[i] if isinstance(v, list) else v
+
     for i, ch in enumerate(channels):
-        conv = ConvSpec(shape, (kernel, kernel), stride, padding, pool)
+        conv = ConvSpec(shape, (kernel, kernel), per_layer(stride, i), per_layer(padding, i), per_layer(pool, i))
         w = rng.integers(0, 2, (ch, conv.patch)) if xnor else rng.choice([-1, 0, 1], (ch, conv.patch))
         ph, pw = conv.out_hw
         L = Layer(name=f"conv{i}", kind=kind, in_features=int(np.prod(shape)), out_features=ph * pw * ch,
