@@ -1,7 +1,8 @@
 """Folding: how many output channels (PE) and input elements (SIMD) a layer handles per cycle.
 
 A layer of ``rows`` outputs and ``cols`` inputs takes (rows/PE)*(cols/SIMD) cycles per
-vector. Foldings are validated where they are made, so an impossible one never reaches
+vector, times the bit planes of a bit-serial layer, times the output positions of a conv
+layer (its window generator streams positions back to back into the same datapath). Foldings are validated where they are made, so an impossible one never reaches
 the generators.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from quantmodels.errors import ConfigError
 from quantmodels.golden import golden_forward
 from quantmodels.ir import save_model
 
-from conftest import MNIST, conv_model_as, mnist_cnn_model, random_conv_model
+from conftest import conv_model_as, mnist_cnn_model, random_conv_model
 from test_hw import simulate_amaranth
 
 
@@ -156,9 +156,9 @@ def lowbit(*args, cwd):
 
 @pytest.mark.verilator
 def test_cli_verilog_and_sim_on_cnn_model(mnist_path, tmp_path):
-    """`lowbit verilog` and `lowbit sim --data mnist.npz` on a saved 28x28x1 CNN model directory."""
-    model = random_conv_model("xnor_popcount", in_shape=(28, 28, 1), channels=(4,), stride=2, padding=1,
-                              pool=(2, 2), n_classes=10, seed=2)
+    """`lowbit verilog` and `lowbit sim --data mnist.npz` on a saved 28x28x1 CNN model directory
+    (the MNIST-size CNN at the automatic folding: the Verilator build is shared with the test above)."""
+    model = mnist_cnn_model()
     save_model(model, tmp_path / "cnn")
     out = lowbit("verilog", "cnn", cwd=tmp_path)
     assert (tmp_path / "cnn" / "hw" / "lowbit_net.v").exists() and "cycles/image" in out
