@@ -4,11 +4,15 @@ Prints, side by side in one run:
 * LUT6 per input bit of an N-input popcount (balanced adder tree), N = 64 / 256 / 1024;
 * LUT6 per XNOR lane of a W1A1 matrix-vector unit (weights in ROM, thresholds, control);
 * every arithmetic kind on the same layer shape and folding, with the int8 MAC baseline
-  in LUTs and in DSPs.
+  in LUTs and in DSPs;
+* a conv layer (W1A1 and ternary accumulate; 16x16x8 input, 16 channels 3x3, padding 1,
+  max-pool 2) as a ConvolutionUnit, next to the same weight matrix as a dense unit (the shared
+  datapath alone) and to a random-access patch mux (image register + positions:1 mux per
+  patch bit), the windowing scheme the shift registers replace.
 Writes benchmarks/results/datapath_area.json. Reference points (DESIGN.md): FINN about
 4.4 LUT6 per W1A1 lane; plain sum() about 2.2-2.4; LUT6 compressor trees about 1.4.
 
-    python benchmarks/datapath_area.py [--quick]
+    python benchmarks/datapath_area.py [--quick] [--conv-only]
 """
 from __future__ import annotations
 
@@ -80,10 +84,122 @@ def mvu_verilog(L, pe: int, simd: int, style: str = "tree") -> str:
     return verilog.convert(MatrixVectorUnit(L, f, style), name="mvu", emit_src=False)
 
 
+def conv_layer(kind: str, rng, in_shape=(16, 16, 8), channels: int = 16, pool=(2, 2)):
+    """A 3x3 padding-1 conv layer of ``kind`` with ascending random thresholds."""
+    from quantmodels.ir import ConvSpec, Layer
+
+    conv = ConvSpec(in_shape, (3, 3), 1, 1, pool)
+    xnor = kind == "xnor_popcount"
+    ib, wb, ob = (1, 1, 1) if xnor else (2, 2, 2)
+    w = rng.integers(0, 2, (channels, conv.patch)) if xnor else rng.integers(-1, 2, (channels, conv.patch))
+    ph, pw = conv.out_hw
+    L = Layer(f"conv_{kind}", kind, int(np.prod(in_shape)), ph * pw * channels, ib, wb, "threshold", w,
+              output_bits=ob, conv=conv)
+    lo, hi = L.acc_range()
+    L.thresholds = np.sort(rng.integers(lo // 4, hi // 4 + 1, (channels, (1 << ob) - 1)), axis=1)
+    return L
+
+
+def conv_verilog(L, pe: int, simd: int) -> str:
+    from amaranth.back import verilog
+
+    from hw.conv import ConvolutionUnit
+    from hw.folding import Folding, planes_for
+
+    f = Folding(L.name, L.rows, L.cols, pe, simd, planes_for(L), L.positions)
+    return verilog.convert(ConvolutionUnit(L, f), name="conv", emit_src=False)
+
+
+def as_dense(L):
+    """The conv layer's weight matrix as a dense layer: the shared datapath without windowing."""
+    from dataclasses import replace
+
+    return replace(L, in_features=L.cols, out_features=L.rows, conv=None)
+
+
+def patch_mux_verilog(L) -> str:
+    """Alternative windowing, for comparison only: image register + a positions:1 mux per patch bit."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Array, Cat, Const, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    c = L.conv
+    h, w, ch = c.in_shape
+    kh, kw = c.kernel
+    oh, ow = c.conv_hw
+    ib, p, s = L.input_bits, c.padding, c.stride
+
+    class PatchMux(wiring.Component):
+        def __init__(self):
+            super().__init__({"img": In(h * w * ch * ib), "load": In(1), "pos": In(range(oh * ow)),
+                              "patch": Out(L.cols * ib)})
+
+        def elaborate(self, platform):
+            m = Module()
+            reg = Signal(h * w * ch * ib)
+            with m.If(self.load):
+                m.d.sync += reg.eq(self.img)
+
+            def px(y, x):
+                if 0 <= y < h and 0 <= x < w:
+                    i = (y * w + x) * ch * ib
+                    return reg[i:i + ch * ib]
+                return Const(0, ch * ib)
+
+            patches = [Cat(*[px(oy * s - p + ky, ox * s - p + kx) for ky in range(kh) for kx in range(kw)])
+                       for oy in range(oh) for ox in range(ow)]
+            m.d.sync += self.patch.eq(Array(patches)[self.pos])
+            return m
+
+    return verilog.convert(PatchMux(), name="patchmux", emit_src=False)
+
+
+def conv_rows(tmp: str) -> list[dict]:
+    """Conv units vs the dense datapath alone vs a patch-mux window, synth_xilinx and synth_ice40."""
+    from reports.synth import synthesize
+
+    rng = np.random.default_rng(1)
+    out = []
+    print(f"{'conv 16x16x8 -> 16 ch 3x3 p1 pool2':>40} {'LUT6':>7} {'FF':>6} {'iCE40 LUT4':>10} {'FF':>6} {'cycles':>7}")
+    for kind in ("xnor_popcount", "accumulate"):
+        L = conv_layer(kind, rng)
+        pe, simd = 4, 24
+        cycles = L.positions * (L.rows // pe) * (L.cols // simd)
+        for what, text, top in (("conv unit", conv_verilog(L, pe, simd), "conv"),
+                                ("dense datapath alone", mvu_verilog(as_dense(L), pe, simd), "mvu"),
+                                ("patch mux (alternative)", patch_mux_verilog(L), "patchmux")):
+            path = Path(tmp) / f"{kind}_{top}.v"
+            path.write_text(text)
+            x, i40 = synthesize(path, top, "xilinx"), synthesize(path, top, "ice40")
+            out.append({"kind": kind, "unit": what, "pe": pe, "simd": simd, "image_bits": L.in_features * L.input_bits,
+                        "lut6": x.luts, "ff": x.ffs, "bram18": x.brams, "ice40_lut4": i40.luts, "ice40_ff": i40.ffs,
+                        "cycles": cycles if top != "patchmux" else None})
+            print(f"{kind + ' ' + what:>40} {x.luts:7d} {x.ffs:6d} {i40.luts:10d} {i40.ffs:6d} "
+                  f"{cycles if top != 'patchmux' else '':>7}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the 1024-input popcount")
+    ap.add_argument("--conv-only", action="store_true",
+                    help="only the conv section (merged into the existing results file)")
     args = ap.parse_args()
+    out = REPO / "benchmarks/results/datapath_area.json"
+    if args.conv_only:
+        import json
+
+        from quantmodels.atomic import atomic_write_json
+        from sim.tools import tool_versions
+
+        rows = json.loads(out.read_text()) if out.exists() else {}
+        with tempfile.TemporaryDirectory() as tmp:
+            rows["conv"] = conv_rows(tmp)
+        rows["conv_tool_versions"] = tool_versions()
+        atomic_write_json(out, rows)
+        print(f"written {out}")
+        return 0
 
     from quantmodels.atomic import atomic_write_json
     from reports.synth import synthesize
@@ -129,9 +245,9 @@ def main() -> int:
                                   "cycles": cycles, "lut6_per_lane": s_nodsp.luts / 64})
             print(f"{kind:>14} {L.weight_bits:>4}x{L.input_bits:<4} {s.luts:7d} {s.ffs:6d} {s.dsps:4d} "
                   f"{s_nodsp.luts:14d} {cycles:7d} {s_nodsp.luts / 64:9.2f}")
+        rows["conv"] = conv_rows(tmp)
     rows["tool_versions"] = tool_versions()
     rows["generated"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    out = REPO / "benchmarks/results/datapath_area.json"
     atomic_write_json(out, rows)
     print(f"written {out}")
     return 0

@@ -1,7 +1,8 @@
 """Folding: how many output channels (PE) and input elements (SIMD) a layer handles per cycle.
 
 A layer of ``rows`` outputs and ``cols`` inputs takes (rows/PE)*(cols/SIMD) cycles per
-vector. Foldings are validated where they are made, so an impossible one never reaches
+vector, times the bit planes of a bit-serial layer, times the output positions of a conv
+layer (its window generator streams positions back to back into the same datapath). Foldings are validated where they are made, so an impossible one never reaches
 the generators.
 """
 from __future__ import annotations
@@ -106,11 +107,18 @@ def _cheapest_within(layer: Layer, cycles: int) -> Folding:
     return _make(layer, best[1], best[2])
 
 
+def floor_cycles(layer: Layer) -> int:
+    """Cycles of the fully parallel folding: one pass per conv position (times the bit planes)."""
+    return layer.positions * planes_for(layer)
+
+
 def auto_folding(model: IRModel, lanes: int = AUTO_LANE_BUDGET) -> list[Folding]:
     """Throughput-balanced folding: the largest layer gets ``lanes`` lanes at most; every other
-    layer gets the fewest lanes that keep it no slower than that layer."""
+    layer gets the fewest lanes that keep it no slower than that layer. A layer that cannot keep
+    that pace even fully parallel (a conv layer with many positions, a bit-serial one) sets the
+    pace instead, so no layer spends lanes on a frame rate the network cannot reach."""
     big = max(model.layers, key=lambda L: L.macs)
-    target = _fastest_within(big, lanes).cycles
+    target = max([_fastest_within(big, lanes).cycles] + [floor_cycles(L) for L in model.layers])
     return [_cheapest_within(L, target) for L in model.layers]
 
 

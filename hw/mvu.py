@@ -1,13 +1,17 @@
 """Folded matrix-vector unit for one IR layer, with its integer output stage.
 
-Dataflow per input vector (whole vectors move over valid/ready handshakes):
+:class:`MatrixVectorCore` is the datapath shared by the dense unit here and the
+convolution unit (:mod:`hw.conv`): it takes one SIMD chunk per ``step`` and walks the weight
+matrix pass after pass (row folds outer, column folds inner, bit planes innermost):
 
-    accept -> for rf in row folds: for cf in col folds:            (issue, 1 per cycle)
-                 S0: weight ROM address = rf*CF + cf; input chunk cf registered
-                 S1: ROM word ready -> PE lane products + adder trees (registered)
-                 S2: per-PE accumulators (cleared on cf == 0)
-                 S3: at cf == CF-1: output stage per PE (threshold / requantize / logit),
-                     shifted into the result register
+    step -> S0: weight ROM address = rf*CF + cf; input chunk registered
+            S1: ROM word ready -> PE lane products + adder trees (registered)
+            S2: per-PE accumulators (cleared on cf == 0)
+            S3: at cf == CF-1: output stage per PE (threshold / requantize / logit) on ``out_*``
+
+:class:`MatrixVectorUnit` (dense) feeds it the whole input vector chunk by chunk, once:
+
+    accept -> CF*RF*planes steps back to back -> results shifted into the result register
            -> result moves to the output register when it is free (back-pressure safe)
 
 The input register is released as soon as the result is handed over, so consecutive
@@ -16,7 +20,7 @@ a few cycles of handshake.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -66,24 +70,45 @@ def encode_weight(layer: Layer, v: int) -> int:
     return _to_bits(v, layer.weight_bits)
 
 
-class MatrixVectorUnit(wiring.Component):
-    """One folded layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
+def refuse(unit: wiring.Component, message: str) -> ConfigError:
+    """The error for a unit refused in its constructor (never to be elaborated: no "unused" warning)."""
+    unit._MustUse__silence = True
+    return ConfigError(message)
+
+
+def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str) -> "MatrixVectorCore":
+    """The datapath of ``unit``; a refused folding or popcount refuses the unit too."""
+    try:
+        return MatrixVectorCore(layer, fold, popcount)
+    except ConfigError as e:
+        raise refuse(unit, str(e)) from None
+
+
+class MatrixVectorCore(wiring.Component):
+    """Lane arithmetic, accumulators and output stage of one folded layer, fed a chunk per step.
+
+    ``step`` issues the chunk for the current (row fold, col fold, plane); ``chunk_first`` says
+    the core is at column fold 0 (the caller presents a fresh input vector's first chunk),
+    ``chunk_done`` that this step consumes the chunk (the caller moves to the next one) and
+    ``pass_done`` that it ends a pass over the whole weight matrix. Counters wrap, so passes
+    follow each other without a gap. ``out_valid`` marks the PE outputs of row fold ``out_rf``
+    (``out_last``: the last row fold of a pass), 4 cycles after the pass's last step.
+    """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
         if popcount not in POPCOUNT_STYLES:
-            raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
-        self.popcount = popcount
-        if layer.conv is not None:  # the sliding-window unit is not built yet
-            raise ConfigError(f"{layer.name}: op 'conv2d' has no hardware unit yet (dense layers only)")
+            raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         if (fold.rows, fold.cols) != (layer.rows, layer.cols):
-            raise ConfigError(f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
-                              f"{layer.rows}x{layer.cols}")
-        self.layer, self.fold = layer, fold
+            raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
+                               f"{layer.rows}x{layer.cols}")
+        self.layer, self.fold, self.popcount = layer, fold, popcount
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
         super().__init__({
-            "in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
-            "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * self.ob),
+            "step": In(1), "chunk": In(fold.simd * layer.input_bits),
+            "chunk_first": Out(1), "chunk_done": Out(1), "pass_done": Out(1),
+            "out_valid": Out(1), "out_last": Out(1), "out_rf": Out(range(max(fold.row_folds, 2))),
+            "out_data": Out(fold.pe * self.ob),
         })
 
     # ------------------------------------------------------------------ ROM contents
@@ -129,7 +154,7 @@ class MatrixVectorUnit(wiring.Component):
         m = Module()
         L, f = self.layer, self.fold
         ib, wb, W = L.input_bits, weight_code_bits(L), self.acc_w
-        CF, RF, chunk_w = f.col_folds, f.row_folds, f.simd * ib
+        CF, RF = f.col_folds, f.row_folds
         total = f.row_folds * f.col_folds  # ROM words; bit_serial spends f.planes cycles on each
         serial = L.kind == "bit_serial"
 
@@ -138,50 +163,34 @@ class MatrixVectorUnit(wiring.Component):
                                           init=self.weight_rom())
         rd = wrom.read_port(domain="sync")
 
-        buf = Signal(L.in_features * ib, name="in_buf")
-        win = Signal(L.in_features * ib, name="in_work")
-        busy = Signal()
-        issued_all = Signal()
         addr = Signal(range(max(total, 2)))
         cf = Signal(range(max(CF, 2)))
-        res = Signal(L.out_features * self.ob, name="result")
-        obuf = Signal(L.out_features * self.ob, name="out_buf")
-        ovalid = Signal()
-        complete = Signal()
         orf = Signal(range(max(RF, 2)))
-
-        m.d.comb += [self.in_ready.eq(~busy), self.out_valid.eq(ovalid), self.out_data.eq(obuf)]
-
-        accept = self.in_valid & ~busy
-        issue = busy & ~issued_all
-        src = Mux(cf == 0, buf, win)
+        step = self.step
         # bit_serial: (activation bit pa, weight bit pb) plane pairs for every ROM word
         pa = Signal(range(max(ib, 2)), name="plane_a")
         pb = Signal(range(max(L.weight_bits, 2)), name="plane_b")
         pb_last = (pb == L.weight_bits - 1) if serial else Const(1, 1)
         plane_last = ((pa == ib - 1) & pb_last) if serial else Const(1, 1)
         plane_first = ((pa == 0) & (pb == 0)) if serial else Const(1, 1)
-        with m.If(accept):
-            m.d.sync += [buf.eq(self.in_data), busy.eq(1), issued_all.eq(0), addr.eq(0), cf.eq(0),
-                         orf.eq(0), complete.eq(0), pa.eq(0), pb.eq(0)]
-        with m.Elif(issue):
+        m.d.comb += [self.chunk_first.eq(cf == 0), self.chunk_done.eq(plane_last),
+                     self.pass_done.eq(plane_last & (addr == total - 1))]
+        with m.If(step):
             if serial:
                 m.d.sync += pb.eq(Mux(pb_last, 0, pb + 1))
                 with m.If(pb_last):
                     m.d.sync += pa.eq(Mux(pa == ib - 1, 0, pa + 1))
             with m.If(plane_last):
-                m.d.sync += [addr.eq(addr + 1), win.eq(src >> chunk_w),
+                m.d.sync += [addr.eq(Mux(addr == total - 1, 0, addr + 1)),
                              cf.eq(Mux(cf == CF - 1, 0, cf + 1))]
-                with m.If(addr == total - 1):
-                    m.d.sync += issued_all.eq(1)
         m.d.comb += rd.addr.eq(addr)
 
         # S0 -> S1: chunk and flags travel alongside the ROM read
         v1, first1, last1 = Signal(), Signal(), Signal()
-        chunk1 = Signal(chunk_w)
+        chunk1 = Signal(len(self.chunk))
         pa1, pb1 = Signal.like(pa), Signal.like(pb)
-        m.d.sync += [v1.eq(issue), first1.eq((cf == 0) & plane_first), last1.eq((cf == CF - 1) & plane_last),
-                     chunk1.eq(src[:chunk_w]), pa1.eq(pa), pb1.eq(pb)]
+        m.d.sync += [v1.eq(step), first1.eq((cf == 0) & plane_first), last1.eq((cf == CF - 1) & plane_last),
+                     chunk1.eq(self.chunk), pa1.eq(pa), pb1.eq(pb)]
 
         # S1 -> S2: lane products and adder trees per PE, registered
         v2, first2, last2 = Signal(), Signal(), Signal()
@@ -248,15 +257,70 @@ class MatrixVectorUnit(wiring.Component):
                 else:
                     m.d.comb += y.eq(acc)
             outs.append(y[:self.ob])
+        m.d.comb += [self.out_valid.eq(v3), self.out_rf.eq(orf), self.out_last.eq(orf == RF - 1),
+                     self.out_data.eq(Cat(*outs))]
         with m.If(v3):
-            m.d.sync += [res.eq(Cat(res[f.pe * self.ob:], *outs)), orf.eq(orf + 1)]
-            with m.If(orf == RF - 1):
+            m.d.sync += orf.eq(Mux(orf == RF - 1, 0, orf + 1))
+        return m
+
+
+class MatrixVectorUnit(wiring.Component):
+    """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
+
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+        if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
+            raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
+        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
+        self.layer, self.fold = layer, fold
+        self.ob = self.core.ob
+        super().__init__({
+            "in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
+            "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * self.ob),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, f, core = self.layer, self.fold, self.core
+        m.submodules.core = core
+        chunk_w = f.simd * L.input_bits
+
+        buf = Signal(L.in_features * L.input_bits, name="in_buf")
+        win = Signal(L.in_features * L.input_bits, name="in_work")
+        busy = Signal()
+        issued_all = Signal()
+        res = Signal(L.out_features * self.ob, name="result")
+        obuf = Signal(L.out_features * self.ob, name="out_buf")
+        ovalid = Signal()
+        complete = Signal()
+
+        m.d.comb += [self.in_ready.eq(~busy), self.out_valid.eq(ovalid), self.out_data.eq(obuf)]
+
+        accept = self.in_valid & ~busy
+        issue = busy & ~issued_all
+        src = Mux(core.chunk_first, buf, win)
+        m.d.comb += [core.step.eq(issue), core.chunk.eq(src[:chunk_w])]
+        with m.If(accept):
+            m.d.sync += [buf.eq(self.in_data), busy.eq(1), issued_all.eq(0), complete.eq(0)]
+        with m.Elif(issue & core.chunk_done):
+            m.d.sync += win.eq(src >> chunk_w)
+            with m.If(core.pass_done):
+                m.d.sync += issued_all.eq(1)
+
+        with m.If(core.out_valid):
+            m.d.sync += res.eq(Cat(res[f.pe * self.ob:], core.out_data))
+            with m.If(core.out_last):
                 m.d.sync += complete.eq(1)
 
-        # hand-over to the output register
-        give = complete & (~ovalid | self.out_ready)
-        with m.If(give):
-            m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
-        with m.Elif(self.out_ready):
-            m.d.sync += ovalid.eq(0)
+        hand_over(m, complete, res, obuf, ovalid, busy, self.out_ready)
         return m
+
+
+def hand_over(m: Module, complete: Signal, res: Signal, obuf: Signal, ovalid: Signal, busy: Signal,
+              out_ready: Value) -> None:
+    """Move a finished result into the output register once it is free (back-pressure safe) and
+    release the unit for the next input vector."""
+    give = complete & (~ovalid | out_ready)
+    with m.If(give):
+        m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
+    with m.Elif(out_ready):
+        m.d.sync += ovalid.eq(0)

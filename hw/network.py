@@ -15,6 +15,7 @@ from quantmodels.ir import IRModel
 
 from .arith import POPCOUNT_STYLES
 from .folding import PIPELINE_CYCLES, Folding
+from .conv import ConvolutionUnit
 from .mvu import MatrixVectorUnit
 
 
@@ -51,7 +52,8 @@ class Argmax(wiring.Component):
 
 
 class NetworkTop(wiring.Component):
-    """The whole network: one MatrixVectorUnit per layer, then Argmax."""
+    """The whole network: one unit per layer (ConvolutionUnit for conv2d, MatrixVectorUnit for
+    dense; both add PIPELINE_CYCLES to their Folding.cycles), then Argmax."""
 
     def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree"):
         if popcount not in POPCOUNT_STYLES:  # checked before any unit exists
@@ -60,7 +62,8 @@ class NetworkTop(wiring.Component):
         if len(foldings) != len(model.layers):
             raise ConfigError(f"folding: {len(foldings)} entries for {len(model.layers)} layers")
         self.model = model
-        self.units = [MatrixVectorUnit(L, f, popcount) for L, f in zip(model.layers, foldings)]
+        self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount)
+                      for L, f in zip(model.layers, foldings)]
         self.logit_width = self.units[-1].ob
         n = model.n_classes
         super().__init__({

@@ -56,6 +56,11 @@ def _options(specs: list[str] | None) -> dict[str, str]:
     return opts
 
 
+def _grey(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W, 1) channels-last and (H, W) are the same greyscale images (a CNN's input vs MNIST)."""
+    return tuple(shape[:-1]) if len(shape) == 3 and shape[-1] == 1 else tuple(shape)
+
+
 def dataset_for(model: IRModel, data: str | None) -> Dataset:
     """The dataset given on the command line, or the one recorded at training time."""
     spec = data or model.meta.get("data_source")
@@ -63,7 +68,7 @@ def dataset_for(model: IRModel, data: str | None) -> Dataset:
         raise DataError("no dataset: pass --data (the model does not record meta.data_source)")
     ds = load_dataset(spec)
     shape = tuple(model.input.source_shape)
-    if shape and ds.image_shape != shape:
+    if shape and _grey(ds.image_shape) != _grey(shape):
         raise DataError(f"{spec}: images of shape {ds.image_shape}, but the model expects {shape}")
     return ds
 

@@ -116,7 +116,8 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
 
     ``kind`` "xnor_popcount" gives a W1A1 net on thresholded pixels; "accumulate" a ternary net on
     uint8 pixels with 2-bit hidden activations. Thresholds are quantiles of the real accumulator
-    over random sparse images, so every output level occurs."""
+    over random sparse images, so every output level occurs. ``stride``, ``padding`` and ``pool``
+    may also be lists with one entry per conv layer (mixed geometries in one network)."""
     from quantmodels.golden import accumulate, im2col, max_pool
     from quantmodels.ir import ConvSpec
 
@@ -127,8 +128,11 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
     probe = rng.integers(0, 256, (200, feats)) * (rng.random((200, feats)) < 0.5)
     x = (probe >= 128).astype(np.int64) if xnor else probe
     layers, shape = [], tuple(in_shape)
+    def per_layer(v, i):
+        return v[i] if isinstance(v, list) else v
+
     for i, ch in enumerate(channels):
-        conv = ConvSpec(shape, (kernel, kernel), stride, padding, pool)
+        conv = ConvSpec(shape, (kernel, kernel), per_layer(stride, i), per_layer(padding, i), per_layer(pool, i))
         w = rng.integers(0, 2, (ch, conv.patch)) if xnor else rng.choice([-1, 0, 1], (ch, conv.patch))
         ph, pw = conv.out_hw
         L = Layer(name=f"conv{i}", kind=kind, in_features=int(np.prod(shape)), out_features=ph * pw * ch,
@@ -148,3 +152,20 @@ def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=
     inp = InputSpec(feats, 1, "threshold", 128, tuple(in_shape)) if xnor else \
         InputSpec(feats, 8, "identity", None, tuple(in_shape))
     return IRModel(f"rand-cnn-{kind}", "test", inp, layers).validate()
+
+
+def conv_model_as(model: IRModel, kind: str) -> IRModel:
+    """The same network with every layer's arithmetic done by ``kind`` ("mac" or "bit_serial"):
+    an accumulate CNN's ternary weights fit 2-bit signed weights, so the golden results are the
+    same integers computed by other hardware."""
+    from dataclasses import replace
+
+    return IRModel(f"{model.name}-as-{kind}", model.method, model.input,
+                   [replace(L, kind=kind) for L in model.layers], dict(model.meta)).validate()
+
+
+def mnist_cnn_model(seed: int = 0) -> IRModel:
+    """MNIST-size W1A1 CNN with random weights: 28x28x1 -> conv 16 3x3 + pool 2 (13x13x16)
+    -> conv 32 3x3 + pool 2 (5x5x32) -> dense 10."""
+    return random_conv_model("xnor_popcount", in_shape=(28, 28, 1), channels=(16, 32), kernel=3, stride=1,
+                             padding=0, pool=(2, 2), n_classes=10, seed=seed)

@@ -100,13 +100,3 @@ def test_conv_validation_errors(tmp_path):
     (d / "model.json").write_text(json.dumps(doc))
     with pytest.raises(IRError, match=r"layers\[0\]\.op: 'conv3d', expected one of dense, conv2d$"):
         load_model(d)
-
-
-def test_conv_hardware_refused_clearly():
-    from hw.folding import parse_folding
-    from hw.network import NetworkTop
-    from quantmodels.errors import ConfigError
-
-    m = random_conv_model()
-    with pytest.raises(ConfigError, match=r"^conv0: op 'conv2d' has no hardware unit yet"):
-        NetworkTop(m, parse_folding(m, None))
