@@ -56,7 +56,8 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
                 "brams": count(lambda c: c.startswith("SB_RAM40")), "dsps": count(lambda c: c == "SB_MAC16"),
                 "carries": count(lambda c: c == "SB_CARRY")}
     if fam == "xilinx":
-        return {"luts": count(lambda c: c.startswith("LUT") and c[3:].isdigit()),
+        # LUT1..LUT6 and LUT6_2 (two outputs, one physical LUT6) count one LUT each
+        return {"luts": count(lambda c: c.startswith("LUT") and (c[3:].isdigit() or c == "LUT6_2")),
                 "ffs": count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE")),
                 "brams": count(lambda c: c.startswith("RAMB18")) + 2 * count(lambda c: c.startswith("RAMB36")),
                 "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY"))}
