@@ -35,6 +35,7 @@ def run_cli(*args, cwd, env=None):
                           cwd=cwd, env=env, timeout=1200)
 
 
+@pytest.mark.icarus
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog (Icarus Verilog) not on PATH")
 def test_cli_sim_icarus_bit_exact(tmp_path):
     """`lowbit sim --simulator icarus` with the xilinx popcount cells and back-pressure."""
