@@ -130,3 +130,14 @@ def test_synthesis_keeps_cells_on_xilinx_and_maps_models_elsewhere(tmp_path):
     for target in ("ice40", "generic"):
         s = synthesize(p, "pc", target, use_cache=False)
         assert s.luts > 0 and not any(c in s.cells for c in PRIMITIVES), s.cells
+
+
+def test_models_added_only_for_instantiated_cells():
+    from sim.build import with_models
+
+    plain = "module a(input x, output y);\n  assign y = x;\nendmodule\n"
+    cells = "module b(input x, output y);\n  LUT6_2 #(\n    .INIT(64'h1)\n  ) u (.I0(x), .O6(y));\nendmodule\n"
+    assert instantiated(plain) == [] and with_models({"dut.v": plain}) == {"dut.v": plain}
+    assert instantiated(cells) == ["LUT6_2"]
+    srcs = with_models({"dut.v": cells})
+    assert list(srcs) == ["dut.v", "LUT6_2.v"] and "module LUT6_2" in srcs["LUT6_2.v"]
