@@ -57,8 +57,9 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
                 "brams": count(lambda c: c.startswith("SB_RAM40")), "dsps": count(lambda c: c == "SB_MAC16"),
                 "carries": count(lambda c: c == "SB_CARRY")}
     if fam == "xilinx":
-        # LUT1..LUT6 and LUT6_2 (two outputs, one physical LUT6) count one LUT each
-        return {"luts": count(lambda c: c.startswith("LUT") and (c[3:].isdigit() or c == "LUT6_2")),
+        # LUT1..LUT6 and LUT6_2 (two outputs, one physical LUT6) count one LUT each; so does
+        # INV, which the fabric implements as a LUT1
+        return {"luts": count(lambda c: c == "INV" or (c.startswith("LUT") and (c[3:].isdigit() or c == "LUT6_2"))),
                 "ffs": count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE")),
                 "brams": count(lambda c: c.startswith("RAMB18")) + 2 * count(lambda c: c.startswith("RAMB36")),
                 "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY"))}
@@ -86,7 +87,8 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     cdir = cache_dir() / "synth" / key
     cfile = cdir / "result.json"
     if use_cache and cfile.exists():
-        return SynthResult(**json.loads(cfile.read_text()))
+        doc = json.loads(cfile.read_text())
+        return SynthResult(**{**doc, **_classify(target, doc["cells"])})  # counting rules may have changed
     cdir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working directory: run in a temp dir with relative paths
     with tempfile.TemporaryDirectory(prefix="lowbit-yosys-") as tmp:
