@@ -1,7 +1,8 @@
 """Benchmark: measured area of the datapath units (Yosys synth_xilinx / synth_ice40, cell counts).
 
-Prints, side by side in one run:
-* LUT6 per input bit of an N-input popcount (balanced adder tree), N = 64 / 256 / 1024;
+Prints, side by side in one run (popcount styles tree / lut6 / xilinx, hw.arith.POPCOUNT_STYLES):
+* LUT6 per input bit of an N-input popcount, N = 64 / 256 / 1024 (CARRY4 and FF beside);
+* LUT6 per lane of an N-lane XNOR-popcount with runtime weights (XNOR + its share of the tree);
 * LUT6 per XNOR lane of a W1A1 matrix-vector unit (weights in ROM, thresholds, control);
 * every arithmetic kind on the same layer shape and folding, with the int8 MAC baseline
   in LUTs and in DSPs;
@@ -27,28 +28,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def popcount_verilog(n: int, style: str = "tree") -> str:
+STYLES = ("tree", "lut6", "xilinx")  # hw.arith.POPCOUNT_STYLES, in the printed order
+
+
+def popcount_verilog(n: int, style: str = "tree", xnor: bool = False) -> str:
+    """Registered N-input popcount (or N-lane XNOR-popcount with runtime weights) probe."""
     from amaranth.back import verilog
-    from amaranth.hdl import Module, Signal
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
 
-    from hw.arith import popcount
+    from hw.probes import PopcountBank
 
-    class PopcountProbe(wiring.Component):
-        """Registered N-bit input -> registered popcount (so only the tree is combinational)."""
-
-        def __init__(self):
-            super().__init__({"x": In(n), "y": Out(n.bit_length())})
-
-        def elaborate(self, platform):
-            m = Module()
-            xr = Signal(n)
-            m.d.sync += xr.eq(self.x)
-            m.d.sync += self.y.eq(popcount(m, [xr[i] for i in range(n)], "pc", style))
-            return m
-
-    return verilog.convert(PopcountProbe(), name="popcount")
+    return verilog.convert(PopcountBank([n], style, xnor=xnor, registered=True), name="popcount", emit_src=False)
 
 
 def layer(kind: str, n_in: int, n_out: int, rng) -> "object":
@@ -206,19 +195,32 @@ def main() -> int:
     from sim.tools import tool_versions
 
     rng = np.random.default_rng(0)
-    rows: dict = {"popcount": [], "mvu_w1a1": [], "kinds": []}
+    rows: dict = {"popcount": [], "xnor_popcount": [], "mvu_w1a1": [], "kinds": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for style in ("tree", "lut6"):
-            for n in (64, 256) if args.quick else (64, 256, 1024):
-                p = Path(tmp) / f"pc{n}_{style}.v"
-                p.write_text(popcount_verilog(n, style))
-                s = synthesize(p, "popcount", "xilinx")
-                i40 = synthesize(p, "popcount", "ice40")
-                rows["popcount"].append({"style": style, "inputs": n, "lut6": s.luts, "lut6_per_input": s.luts / n,
-                                         "ice40_lut4": i40.luts, "ice40_lut4_per_input": i40.luts / n})
-                print(f"popcount {style:>4} {n:5d} inputs: {s.luts:6d} LUT6 = {s.luts / n:.2f} LUT6/input "
-                      f"(target <= 0.9); iCE40 {i40.luts / n:.2f} LUT4/input")
-        for style in ("tree", "lut6"):
+        sizes = (64, 256) if args.quick else (64, 256, 1024)
+        for xnor in (False, True):
+            what = "xnor-popcount (runtime weights), LUT6 per lane" if xnor else "popcount, LUT6 per input bit"
+            print(f"{what} on synth_xilinx (target <= {'1.5' if xnor else '0.9'}); CARRY4 and FF beside")
+            print(f"{'inputs':>7} " + " ".join(f"{st:>26}" for st in STYLES))
+            for n in sizes:
+                cells = []
+                for style in STYLES:
+                    p = Path(tmp) / f"pc{n}_{style}_{int(xnor)}.v"
+                    p.write_text(popcount_verilog(n, style, xnor))
+                    s = synthesize(p, "popcount", "xilinx")
+                    row = {"style": style, "inputs": n, "xnor": xnor, "lut6": s.luts, "lut6_per_input": s.luts / n,
+                           "carry4": s.carries, "ff": s.ffs, "cells": s.cells}
+                    if not xnor:
+                        i40 = synthesize(p, "popcount", "ice40")
+                        row.update(ice40_lut4=i40.luts, ice40_lut4_per_input=i40.luts / n, ice40_carry=i40.carries)
+                    rows["xnor_popcount" if xnor else "popcount"].append(row)
+                    cells.append(f"{s.luts:5d} = {s.luts / n:4.2f}/in {s.carries:3d}C4 {s.ffs:4d}FF")
+                print(f"{n:7d} " + " ".join(f"{c:>26}" for c in cells))
+        for r in rows["popcount"]:
+            print(f"  iCE40 popcount {r['style']:>6} {r['inputs']:5d}: {r['ice40_lut4_per_input']:.2f} LUT4/input "
+                  f"({r['ice40_carry']} SB_CARRY)" + (" (xilinx cells synthesized from lowbit's models)"
+                                                       if r["style"] == "xilinx" else ""))
+        for style in STYLES:
             for pe, simd in ((4, 64), (16, 64)):
                 L = layer("xnor_popcount", 256, 64, rng)
                 p = Path(tmp) / f"mvu_{pe}_{simd}_{style}.v"
@@ -226,9 +228,10 @@ def main() -> int:
                 s = synthesize(p, "mvu", "xilinx")
                 lanes = pe * simd
                 rows["mvu_w1a1"].append({"style": style, "pe": pe, "simd": simd, "lanes": lanes, "lut6": s.luts,
-                                         "ff": s.ffs, "bram18": s.brams, "lut6_per_lane": s.luts / lanes})
-                print(f"W1A1 MVU 256x64 {style:>4} pe={pe:2d} simd={simd}: {s.luts:6d} LUT6, {s.ffs} FF, "
-                      f"{s.brams} BRAM18 = {s.luts / lanes:.2f} LUT6/lane  (FINN ~4.4)")
+                                         "ff": s.ffs, "bram18": s.brams, "carry4": s.carries,
+                                         "lut6_per_lane": s.luts / lanes})
+                print(f"W1A1 MVU 256x64 {style:>6} pe={pe:2d} simd={simd}: {s.luts:6d} LUT6, {s.carries} CARRY4, "
+                      f"{s.ffs} FF, {s.brams} BRAM18 = {s.luts / lanes:.2f} LUT6/lane  (FINN ~4.4)")
         print(f"{'kind':>14} {'bits WxA':>9} {'LUT6':>7} {'FF':>6} {'DSP':>4} {'LUT6 (no DSP)':>14} "
               f"{'cycles':>7} {'LUT6/lane':>9}")
         for kind in ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
+from .xilinx_popcount import xilinx_popcount, xilinx_xnor_popcount
+
 
 def adder_tree(m: Module, terms: list[Value], name: str) -> Value:
     """Sum of ``terms`` as a balanced binary tree of comb adders (width grows one bit per level)."""
@@ -32,7 +34,10 @@ def adder_tree(m: Module, terms: list[Value], name: str) -> Value:
 #: iCE40). "lut6": compressor tree of 6:3 counters written as 6-input truth tables, so each
 #: counter output bit is one LUT6 (measured 1.21 LUT6/input vs 1.62 for "tree" at 256 inputs
 #: on synth_xilinx, but 3.6 vs 2.0 LUT4/input on iCE40: pick it for 6-input-LUT devices).
-POPCOUNT_STYLES = ("tree", "lut6")
+#: "xilinx": carry-chain counters from explicitly instantiated LUT6_2 + CARRY4 cells
+#: (hw/xilinx_popcount.py); Xilinx 7-series only in practice: other targets synthesize the
+#: cells from lowbit's behavioural models as plain logic (correct but larger).
+POPCOUNT_STYLES = ("tree", "lut6", "xilinx")
 
 
 def _truth_table_counter(m: Module, inputs: list[Value], fn, n_out: int, name: str) -> Signal:
@@ -80,11 +85,15 @@ def popcount(m: Module, bits: list[Value], name: str, style: str = "tree") -> Va
     """Number of ones among ``bits`` in the given style (see POPCOUNT_STYLES)."""
     if style == "lut6" and len(bits) >= 3:
         return compressor_popcount(m, bits, name)
+    if style == "xilinx" and bits:
+        return xilinx_popcount(m, bits, name)
     return adder_tree(m, bits, name)
 
 
 def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: str = "tree") -> Value:
     """popcount(~(x ^ w)) over ``lanes`` bits: the +-1 dot product's agreement count."""
+    if style == "xilinx":
+        return xilinx_xnor_popcount(m, x, w, lanes, name)
     if style == "lut6" and lanes >= 3:
         # first stage absorbs the XNORs: 3 lanes (x, w pairs: 6 inputs) -> a 2-bit count
         cols: dict[int, list[Value]] = {0: [], 1: []}

