@@ -34,6 +34,9 @@ from .vectors import pack_rows, read_hex, unpack_responses, write_hex
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--output-split", "0",
                   "--x-initial", "fast", "-CFLAGS", "-O1", "--no-public-flat-rw", "--public-depth", "1"]
 TEST_MODULE = "sim.tb_network"
+#: Extra Verilator option of traced builds: per-bit toggle counts (SAIF) for activity energy.
+#: Traced builds hash to their own cache entries, so untraced regressions keep their speed.
+TRACE_ARGS = ["--trace-saif"]
 
 
 class SimulationError(ToolError):
@@ -50,6 +53,7 @@ class SimBuild:
     key: str  #: content hash of the sources + options
     cached: bool  #: True if an earlier build was reused
     seconds: float  #: build wall time (0 when cached)
+    trace: bool = False  #: built with TRACE_ARGS: run_regression can write a SAIF toggle file
 
 
 @dataclass
@@ -82,11 +86,12 @@ class RegressionResult:
 
 
 def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
-                    verbose: bool = False, naive: bool = False) -> SimBuild:
+                    verbose: bool = False, naive: bool = False, trace: bool = False) -> SimBuild:
     """Compile ``verilog`` + harness with Verilator (cached by content hash).
 
     ``naive=True`` builds the bare network instead, for :func:`run_naive` (the
-    one-await-per-cycle reference testbench the benchmarks compare against).
+    one-await-per-cycle reference testbench the benchmarks compare against). ``trace=True``
+    compiles in SAIF tracing (see TRACE_ARGS) for activity measurements.
     """
     from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
 
@@ -94,13 +99,14 @@ def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000
     vtext = Path(verilog).read_text()
     htext = "// naive: no harness\n" if naive else harness_verilog(ports, depth)
     top = ports.dut if naive else HARNESS_TOP
-    key = hashlib.sha256("\0".join([vtext, htext, " ".join(VERILATOR_ARGS),
+    args = VERILATOR_ARGS + (TRACE_ARGS if trace else [])
+    key = hashlib.sha256("\0".join([vtext, htext, " ".join(args),
                                     tool_versions().get("verilator", ""),
                                     tool_versions().get("cocotb", "")]).encode()).hexdigest()[:20]
     bdir = cache_dir() / "verilator" / key
     stamp = bdir / "lowbit.built"
     if stamp.exists():
-        return SimBuild(bdir, ports, depth, key, True, 0.0)
+        return SimBuild(bdir, ports, depth, key, True, 0.0, trace)
     bdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=bdir.parent))
     (tmp / "dut.v").write_text(vtext)
@@ -111,7 +117,7 @@ def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000
     log = tmp / "build.log"
     try:
         runner.build(sources=sources, hdl_toplevel=top,
-                     build_dir=tmp, build_args=VERILATOR_ARGS, timescale=("1ns", "1ps"),
+                     build_dir=tmp, build_args=args, timescale=("1ns", "1ps"), waves=trace,
                      verbose=verbose, log_file=log)
     except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError
         tail = log.read_text()[-2000:] if log.exists() else ""
@@ -125,7 +131,7 @@ def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000
         shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use theirs
         if not stamp.exists():
             raise
-    return SimBuild(bdir, ports, depth, key, False, secs)
+    return SimBuild(bdir, ports, depth, key, False, secs, trace)
 
 
 def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int, float, float]:
@@ -164,11 +170,13 @@ def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int
 
 def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
                    labels: np.ndarray | None = None, stall_pct: int = 0,
-                   workdir: str | Path | None = None, expected_cycles: int | None = None) -> RegressionResult:
+                   workdir: str | Path | None = None, expected_cycles: int | None = None,
+                   trace_file: str | Path | None = None) -> RegressionResult:
     """Stream ``samples`` (raw uint8) through the compiled network; compare with golden.
 
     ``expected_cycles`` (the generator's cycles/image) bounds the run: a hung design fails
-    after 10x the expected time instead of simulating for hours.
+    after 10x the expected time instead of simulating for hours. ``trace_file`` (needs a
+    ``trace=True`` build) receives the SAIF toggle counts of the whole run.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -177,6 +185,8 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
         raise SimulationError("run_regression: no samples to simulate")
     if n > build.depth:
         raise SimulationError(f"run_regression: {n} samples exceed the harness depth {build.depth}")
+    if trace_file is not None and not build.trace:
+        raise SimulationError("run_regression: trace_file needs a simulator built with trace=True")
     activate_tools()
     gold = golden_forward(model, samples)
     x = quantize_input(model, samples)
@@ -199,6 +209,8 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
                       plusargs=[f"+LOWBIT_STIM={stim}", f"+LOWBIT_RESP={resp}", f"+LOWBIT_N={n}",
                                 f"+LOWBIT_STALL={stall_pct}"],
                       extra_env={"LOWBIT_RESULT": str(res_json), "LOWBIT_MAX_CYCLES": str(max_cycles)},
+                      waves=trace_file is not None,
+                      test_args=["--trace-file", str(Path(trace_file).resolve())] if trace_file is not None else [],
                       log_file=wdir / "sim.log")
     sim_secs = time.perf_counter() - t0
     n_tests, n_fail = get_results(xml)
