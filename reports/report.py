@@ -83,14 +83,15 @@ def _estimates(design: DesignInput, targets: tuple[str, ...]) -> dict[str, list[
 
 
 def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"), pnr: bool = True,
-            progress: Callable[[str], None] = _default_progress) -> dict:
+            progress: Callable[[str], None] = _default_progress, per_layer_area: bool = True) -> dict:
     """All figures for one design: a flat summary row + per-layer rows + raw tool results.
 
     Measured columns start with ``measured_``, modelled ones with ``model_``. Per target:
     flattened cell counts (``measured_<t>_luts`` ...), per-layer counts with the hierarchy
     kept (layer rows; their sum is ``measured_<t>_luts_hier_sum``) and, where calibrated,
     the analytic estimate (``model_est_<t>_luts`` ...). Timing per nextpnr family among the
-    targets. Activity energy when ``design.activity_samples`` is given.
+    targets. Activity energy when ``design.activity_samples`` is given. ``per_layer_area=False``
+    skips the hierarchical Yosys run (one per target), e.g. for sweeps that need totals only.
     """
     m = design.model
     lc = design.layer_cycles
@@ -113,6 +114,8 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
         raw["synth"][t] = s.to_json()
         for k in AREA_KEYS:
             row[f"measured_{t}_{k}"] = getattr(s, k)
+        if not per_layer_area:
+            continue
         la = layer_area(design.verilog, design.ports.dut, t)
         raw["layer_area"][t] = la
         row[f"measured_{t}_luts_hier_sum"] = sum(v["luts"] for v in la.values())
@@ -257,7 +260,8 @@ def write_report(designs: list[DesignInput], out_dir: str | Path, targets: tuple
     layers = pd.DataFrame([lr for r in results for lr in r["layers"]])
     if len(df) > 1:
         base = df.iloc[-1]  # the last design is the baseline (the int8 MAC net)
-        for col in ("measured_xilinx_luts", "measured_ice40_luts", "model_energy_pj", "memory_bits"):
+        for col in ("measured_xilinx_luts", "measured_ice40_luts", "measured_ecp5_luts", "model_energy_pj",
+                    "model_energy_activity_pj", "memory_bits"):
             if col in df.columns and base.get(col):
                 df[f"{col}_vs_{base['design']}"] = df[col] / base[col]
     meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "tool_versions": tool_versions(),
