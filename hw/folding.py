@@ -26,11 +26,12 @@ class Folding:
     """PE x SIMD folding of one layer (validated on construction)."""
 
     name: str  #: layer name, for messages
-    rows: int  #: out_features
-    cols: int  #: in_features
+    rows: int  #: weight-matrix rows: out_features (dense) or output channels (conv2d)
+    cols: int  #: weight-matrix cols: in_features (dense) or kh*kw*C (conv2d)
     pe: int  #: output channels computed in parallel
     simd: int  #: input elements consumed per cycle
     planes: int = 1  #: bit_serial: (activation bit, weight bit) plane pairs per SIMD chunk
+    positions: int = 1  #: conv2d: output positions, each one pass over the weight matrix
 
     def __post_init__(self) -> None:
         for fld in ("pe", "simd"):
@@ -53,7 +54,7 @@ class Folding:
     @property
     def cycles(self) -> int:
         """Compute cycles per input vector."""
-        return self.row_folds * self.col_folds * self.planes
+        return self.positions * self.row_folds * self.col_folds * self.planes
 
     @property
     def lanes(self) -> int:
@@ -69,7 +70,7 @@ def planes_for(layer: Layer) -> int:
 
 
 def _make(layer: Layer, pe: int, simd: int) -> Folding:
-    return Folding(layer.name, layer.out_features, layer.in_features, pe, simd, planes_for(layer))
+    return Folding(layer.name, layer.rows, layer.cols, pe, simd, planes_for(layer), layer.positions)
 
 
 def _divisors(n: int) -> list[int]:
@@ -79,11 +80,11 @@ def _divisors(n: int) -> list[int]:
 def _fastest_within(layer: Layer, lanes: int) -> Folding:
     """Fewest cycles with pe*simd <= lanes (ties: wider SIMD, i.e. fewer accumulators)."""
     best = None
-    for pe in _divisors(layer.out_features):
-        for simd in _divisors(layer.in_features):
+    for pe in _divisors(layer.rows):
+        for simd in _divisors(layer.cols):
             if pe * simd > lanes:
                 continue
-            key = ((layer.out_features // pe) * (layer.in_features // simd), -simd)
+            key = ((layer.rows // pe) * (layer.cols // simd), -simd)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
     return _make(layer, best[1], best[2])
@@ -92,23 +93,23 @@ def _fastest_within(layer: Layer, lanes: int) -> Folding:
 def _cheapest_within(layer: Layer, cycles: int) -> Folding:
     """Fewest lanes reaching <= cycles (ties: wider SIMD)."""
     best = None
-    for pe in _divisors(layer.out_features):
-        for simd in _divisors(layer.in_features):
-            c = (layer.out_features // pe) * (layer.in_features // simd) * planes_for(layer)
+    for pe in _divisors(layer.rows):
+        for simd in _divisors(layer.cols):
+            c = layer.positions * (layer.rows // pe) * (layer.cols // simd) * planes_for(layer)
             if c > cycles:
                 continue
             key = (pe * simd, c, -simd)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
     if best is None:  # a bit-serial layer cannot be as fast: take its fastest folding
-        return _fastest_within(layer, layer.in_features * layer.out_features)
+        return _fastest_within(layer, layer.rows * layer.cols)
     return _make(layer, best[1], best[2])
 
 
 def auto_folding(model: IRModel, lanes: int = AUTO_LANE_BUDGET) -> list[Folding]:
     """Throughput-balanced folding: the largest layer gets ``lanes`` lanes at most; every other
     layer gets the fewest lanes that keep it no slower than that layer."""
-    big = max(model.layers, key=lambda L: L.in_features * L.out_features)
+    big = max(model.layers, key=lambda L: L.macs)
     target = _fastest_within(big, lanes).cycles
     return [_cheapest_within(L, target) for L in model.layers]
 
@@ -121,7 +122,7 @@ def folding_for_throughput(model: IRModel, frames_per_s: float,
     budget = int(clock_mhz * 1e6 // frames_per_s) - PIPELINE_CYCLES
     out = []
     for L in model.layers:
-        best = _fastest_within(L, L.in_features * L.out_features)
+        best = _fastest_within(L, L.rows * L.cols)
         if best.cycles > budget:
             raise ConfigError(f"{L.name}: needs at least {best.cycles + PIPELINE_CYCLES} cycles/frame "
                               f"(fully parallel), {frames_per_s:g} frames/s at {clock_mhz:g} MHz allows "

@@ -73,9 +73,11 @@ class MatrixVectorUnit(wiring.Component):
         if popcount not in POPCOUNT_STYLES:
             raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         self.popcount = popcount
-        if (fold.rows, fold.cols) != (layer.out_features, layer.in_features):
+        if layer.conv is not None:  # the sliding-window unit is not built yet
+            raise ConfigError(f"{layer.name}: op 'conv2d' has no hardware unit yet (dense layers only)")
+        if (fold.rows, fold.cols) != (layer.rows, layer.cols):
             raise ConfigError(f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
-                              f"{layer.out_features}x{layer.in_features}")
+                              f"{layer.rows}x{layer.cols}")
         self.layer, self.fold = layer, fold
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)

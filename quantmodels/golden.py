@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
-from .ir import DOT_PRODUCT_KINDS, IRModel, Layer
+from .ir import DOT_PRODUCT_KINDS, ConvSpec, IRModel, Layer
 
 
 def quantize_input(model: IRModel, samples: np.ndarray) -> np.ndarray:
@@ -26,7 +26,7 @@ def quantize_input(model: IRModel, samples: np.ndarray) -> np.ndarray:
 
 
 def accumulate(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """The kind-specific accumulator: (N, in) integer inputs -> (N, out) int64."""
+    """The kind-specific accumulator: (N, cols) integer inputs -> (N, rows) int64."""
     w = layer.weights.astype(np.int64)
     if layer.kind == "xnor_popcount":
         # popcount(xnor(x, w)) = #agreeing bits = x.w + (1-x).(1-w)
@@ -35,11 +35,53 @@ def accumulate(layer: Layer, x: np.ndarray) -> np.ndarray:
         return x @ w.T
     if layer.kind == "lut_product":
         table = layer.products.astype(np.int64)
-        acc = np.zeros((len(x), layer.out_features), dtype=np.int64)
+        acc = np.zeros((len(x), layer.rows), dtype=np.int64)
         for c in np.unique(w):  # one pass per codebook entry actually used
             acc += table[c][x] @ (w == c).T.astype(np.int64)
         return acc
     raise NotImplementedError(layer.kind)
+
+
+def im2col(conv: ConvSpec, x: np.ndarray) -> np.ndarray:
+    """(N, H*W*C) channels-last codes -> (N, OH*OW, kh*kw*C) patches in (ky, kx, c) order,
+    positions outside the image read code 0 (see the IR's conv2d rule)."""
+    h, w, c = conv.in_shape
+    kh, kw = conv.kernel
+    p, s = conv.padding, conv.stride
+    oh, ow = conv.conv_hw
+    img = np.asarray(x).reshape(len(x), h, w, c)
+    if p:
+        img = np.pad(img, ((0, 0), (p, p), (p, p), (0, 0)))  # code 0
+    # strided view (N, OH, OW, kh, kw, C) without copying, then one copy into patch rows
+    sn, sh, sw, sc = img.strides
+    view = np.lib.stride_tricks.as_strided(img, (len(img), oh, ow, kh, kw, c),
+                                           (sn, sh * s, sw * s, sh, sw, sc), writeable=False)
+    return view.reshape(len(img), oh * ow, kh * kw * c)
+
+
+def max_pool(conv: ConvSpec, y: np.ndarray, channels: int) -> np.ndarray:
+    """(N, OH*OW*channels) levels -> (N, PH*PW*channels): max over each pool window."""
+    k, s = conv.pool
+    oh, ow = conv.conv_hw
+    if (k, s) == (1, 1):
+        return y
+    ph, pw = conv.out_hw
+    img = y.reshape(len(y), oh, ow, channels)
+    out = np.full((len(y), ph, pw, channels), np.iinfo(np.int64).min, dtype=np.int64)
+    for dy in range(k):  # k*k strided slices: vectorised over images, positions and channels
+        for dx in range(k):
+            np.maximum(out, img[:, dy:dy + s * (ph - 1) + 1:s, dx:dx + s * (pw - 1) + 1:s, :], out=out)
+    return out.reshape(len(y), -1)
+
+
+def layer_forward(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """One layer of integer inference: (N, in_features) -> (N, out_features)."""
+    if layer.conv is None:
+        return output_stage(layer, accumulate(layer, x))
+    n = len(x)
+    patches = im2col(layer.conv, x).reshape(-1, layer.cols)
+    y = output_stage(layer, accumulate(layer, patches)).reshape(n, -1)
+    return max_pool(layer.conv, y, layer.rows)
 
 
 def output_stage(layer: Layer, acc: np.ndarray) -> np.ndarray:
@@ -67,7 +109,7 @@ def golden_forward(model: IRModel, samples: np.ndarray, *, quantized: bool = Fal
     x = samples.astype(np.int64) if quantized else quantize_input(model, samples)
     acts = []
     for layer in model.layers:
-        x = output_stage(layer, accumulate(layer, x))
+        x = layer_forward(layer, x)
         acts.append(x)
     # np.argmax returns the first maximum: the hardware's tie rule too
     return GoldenResult(classes=np.argmax(x, axis=1).astype(np.int64), logits=x, activations=acts)

@@ -41,6 +41,21 @@ Output stages:
     ``y = clip((acc + bias) >> shift, 0, 2**bits - 1)`` (arithmetic shift = floor).
 ``argmax``
     last layer only: ``logits = acc (+ bias if present)``, class = first index of the maximum.
+
+Layer ops (schema v3):
+
+``dense`` (default)
+    the weight matrix (rows = out_features, cols = in_features) acts on the whole input vector.
+``conv2d``
+    the input vector is an image ``conv.in_shape = (H, W, C)`` flattened channels-last
+    (index ``(y*W + x)*C + c``). Every output position ``(oy, ox)`` applies the weight matrix
+    (rows = out channels, cols = kh*kw*C) to the patch starting at
+    ``(oy*stride - padding, ox*stride - padding)``, flattened in ``(ky, kx, c)`` order;
+    positions outside the image read the input **code 0** (for xnor_popcount that is -1, for
+    unsigned activations 0: training pads the same way). The output stage is per channel;
+    then an optional max-pool (``conv.pool``: window and stride, no padding, floor size) takes
+    the maximum of the integer output levels, which equals pooling before a monotone output stage.
+    The output vector is ``(PH, PW, out_channels)`` flattened channels-last.
 """
 from __future__ import annotations
 
@@ -55,10 +70,10 @@ import numpy as np
 from .atomic import atomic_write_json, atomic_write_npz
 from .errors import IRError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Versions this loader reads: v1 (xnor_popcount, mac) is a subset of v2 (adds four kinds
-#: and the ``products`` array).
-READABLE_VERSIONS = (1, 2)
+#: and the ``products`` array), which is a subset of v3 (adds the conv2d op with fused max-pool).
+READABLE_VERSIONS = (1, 2, 3)
 FORMAT = "lowbit-ir"
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
@@ -71,6 +86,7 @@ DOT_PRODUCT_KINDS = ("mac", "accumulate", "shift_add", "bit_serial")
 RESERVED_KINDS: tuple[str, ...] = ()
 OUTPUT_TYPES = ("threshold", "requantize", "argmax")
 INPUT_QUANTIZERS = ("threshold", "identity")
+OPS = ("dense", "conv2d")
 MAX_BITS = 16
 
 
@@ -92,9 +108,62 @@ class InputSpec:
         return d
 
 
+@dataclass(frozen=True)
+class ConvSpec:
+    """Geometry of a conv2d layer (with an optional fused max-pool), validated on construction."""
+
+    in_shape: tuple[int, int, int]  #: (H, W, C) of the input image, channels-last
+    kernel: tuple[int, int]  #: (kh, kw)
+    stride: int = 1
+    padding: int = 0  #: zero-code padding on every side
+    pool: tuple[int, int] = (1, 1)  #: max-pool (window, stride); (1, 1) = no pooling
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "in_shape", tuple(int(v) for v in self.in_shape))
+        object.__setattr__(self, "kernel", tuple(int(v) for v in self.kernel))
+        object.__setattr__(self, "pool", tuple(int(v) for v in self.pool))
+        if len(self.in_shape) != 3 or min(self.in_shape) < 1:
+            raise IRError(f"conv.in_shape: {list(self.in_shape)}, expected [H, W, C] of positive integers")
+        if len(self.kernel) != 2 or min(self.kernel) < 1:
+            raise IRError(f"conv.kernel: {list(self.kernel)}, expected [kh, kw] of positive integers")
+        if self.stride < 1 or self.padding < 0:
+            raise IRError(f"conv: stride={self.stride}, padding={self.padding}, expected stride >= 1, padding >= 0")
+        if len(self.pool) != 2 or min(self.pool) < 1:
+            raise IRError(f"conv.pool: {list(self.pool)}, expected [window, stride] of positive integers")
+        oh, ow = self.conv_hw
+        if oh < 1 or ow < 1:
+            raise IRError(f"conv: kernel {list(self.kernel)} with padding {self.padding} does not fit "
+                          f"the input {list(self.in_shape)}")
+        if self.pool[0] > min(oh, ow):
+            raise IRError(f"conv.pool: window {self.pool[0]} exceeds the conv output {oh}x{ow}")
+
+    @property
+    def patch(self) -> int:
+        """Weights per output channel: kh*kw*C."""
+        return self.kernel[0] * self.kernel[1] * self.in_shape[2]
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        """(OH, OW) of the convolution before pooling."""
+        h, w, _ = self.in_shape
+        kh, kw = self.kernel
+        return ((h + 2 * self.padding - kh) // self.stride + 1, (w + 2 * self.padding - kw) // self.stride + 1)
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """(PH, PW) after the optional max-pool."""
+        oh, ow = self.conv_hw
+        k, s = self.pool
+        return ((oh - k) // s + 1, (ow - k) // s + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"in_shape": list(self.in_shape), "kernel": list(self.kernel), "stride": self.stride,
+                "padding": self.padding, "pool": list(self.pool)}
+
+
 @dataclass
 class Layer:
-    """One fully connected layer of the IR with its integer arrays."""
+    """One layer of the IR (dense, or conv2d when ``conv`` is set) with its integer arrays."""
 
     name: str
     kind: str  #: one of KINDS
@@ -109,6 +178,34 @@ class Layer:
     thresholds: np.ndarray | None = None  #: (out_features, 2**output_bits - 1)
     bias: np.ndarray | None = None  #: (out_features,)
     products: np.ndarray | None = None  #: lut_product: (2**weight_bits, 2**input_bits) table
+    conv: ConvSpec | None = None  #: conv2d geometry; None for a dense layer
+
+    @property
+    def op(self) -> str:
+        return "dense" if self.conv is None else "conv2d"
+
+    @property
+    def rows(self) -> int:
+        """Rows of the weight matrix: output channels (conv2d) or out_features (dense)."""
+        return self.weights.shape[0] if self.conv is not None else self.out_features
+
+    @property
+    def cols(self) -> int:
+        """Columns of the weight matrix (the fan-in of one accumulator): kh*kw*C or in_features."""
+        return self.conv.patch if self.conv is not None else self.in_features
+
+    @property
+    def positions(self) -> int:
+        """Times the weight matrix is applied per input: conv output positions, 1 for dense."""
+        if self.conv is None:
+            return 1
+        oh, ow = self.conv.conv_hw
+        return oh * ow
+
+    @property
+    def macs(self) -> int:
+        """Weight x input operations per inference."""
+        return self.positions * self.rows * self.cols
 
     @property
     def n_thresholds(self) -> int:
@@ -137,15 +234,16 @@ class Layer:
 
     def acc_range(self) -> tuple[int, int]:
         """Inclusive range of the accumulator over all possible inputs (not just these weights)."""
+        n = self.cols
         if self.kind == "xnor_popcount":
-            return 0, self.in_features
+            return 0, n
         if self.kind == "lut_product":
             p = self.products
             lo, hi = (int(p.min()), int(p.max())) if p is not None and p.size else (0, 0)
-            return self.in_features * min(lo, 0), self.in_features * max(hi, 0)
+            return n * min(lo, 0), n * max(hi, 0)
         wlo, whi = self.weight_range()
         xhi = self.input_range()[1]
-        return self.in_features * wlo * xhi, self.in_features * whi * xhi
+        return n * wlo * xhi, n * whi * xhi
 
     def logit_range(self) -> tuple[int, int]:
         """Range of the value entering the output stage (acc + bias where a bias exists)."""
@@ -161,9 +259,12 @@ class Layer:
             out["bits"] = self.output_bits
         if self.output == "requantize":
             out["shift"] = self.shift
-        return {"name": self.name, "kind": self.kind, "in_features": self.in_features,
-                "out_features": self.out_features, "input_bits": self.input_bits,
-                "weight_bits": self.weight_bits, "output": out}
+        d = {"name": self.name, "op": self.op, "kind": self.kind, "in_features": self.in_features,
+             "out_features": self.out_features, "input_bits": self.input_bits,
+             "weight_bits": self.weight_bits, "output": out}
+        if self.conv is not None:
+            d["conv"] = self.conv.to_json()
+        return d
 
     def arrays(self) -> dict[str, np.ndarray]:
         d = {f"{self.name}.weights": self.weights}
@@ -283,6 +384,21 @@ def model_from_json(doc: Any, arrays: dict[str, np.ndarray], where: str = "model
         if kind not in KINDS:
             extra = " (reserved, not implemented yet)" if kind in RESERVED_KINDS else ""
             raise IRError(f"{lw}.kind: {kind!r}{extra}, expected one of {', '.join(KINDS)}")
+        op = ld.get("op", "dense")
+        if op not in OPS:
+            raise IRError(f"{lw}.op: {op!r}, expected one of {', '.join(OPS)}")
+        conv = None
+        if op == "conv2d":
+            cd = _req(ld, "conv", dict, lw)
+            try:
+                conv = ConvSpec(in_shape=tuple(_req(cd, "in_shape", list, f"{lw}.conv")),
+                                kernel=tuple(_req(cd, "kernel", list, f"{lw}.conv")),
+                                stride=int(cd.get("stride", 1)), padding=int(cd.get("padding", 0)),
+                                pool=tuple(cd.get("pool", (1, 1))))
+            except (TypeError, ValueError) as e:
+                raise IRError(f"{lw}.conv: {cd!r} is malformed ({e})") from None
+            except IRError as e:
+                raise IRError(f"{lw}.{e}") from None
         out = _req(ld, "output", dict, lw)
         otype = _req(out, "type", str, f"{lw}.output")
         if otype not in OUTPUT_TYPES:
@@ -314,6 +430,7 @@ def model_from_json(doc: Any, arrays: dict[str, np.ndarray], where: str = "model
             thresholds=arr("thresholds", otype == "threshold"),
             bias=arr("bias", otype == "requantize"),
             products=arr("products", kind == "lut_product"),
+            conv=conv,
         ))
     model = IRModel(name=str(doc.get("name", "model")), method=str(doc.get("method", "unknown")),
                     input=input_spec, layers=layers, meta=dict(doc.get("meta", {})))
@@ -350,6 +467,17 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
         for fld in ("input_bits", "weight_bits"):
             if getattr(L, fld) > MAX_BITS:
                 raise IRError(f"{lw}.{fld}: {getattr(L, fld)}, expected <= {MAX_BITS}")
+        if L.conv is not None:
+            c = L.conv
+            if int(np.prod(c.in_shape)) != L.in_features:
+                raise IRError(f"{lw}.conv.in_shape: {list(c.in_shape)} has {int(np.prod(c.in_shape))} elements, "
+                              f"expected in_features={L.in_features}")
+            ph, pw = c.out_hw
+            if L.out_features != ph * pw * L.rows:
+                raise IRError(f"{lw}.out_features: {L.out_features}, expected {ph * pw * L.rows} "
+                              f"(= {ph}x{pw} positions x {L.rows} channels)")
+            if last:
+                raise IRError(f"{lw}.op: 'conv2d', expected 'dense' for the last (argmax) layer")
         if L.in_features != prev_features:
             raise IRError(f"{lw}.in_features: {L.in_features}, expected {prev_features} "
                           f"(= {prev_name} {'features' if i == 0 else 'out_features'})")
@@ -378,8 +506,8 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
             raise IRError(f"{lw}.output.bits: {L.output_bits}, expected 1..{MAX_BITS}")
         if L.output == "threshold" and (L.output_bits or 0) > 8:
             raise IRError(f"{lw}.output.bits: {L.output_bits}, expected <= 8 for a multi-threshold stage")
-        shape = (L.out_features, L.in_features)
-        if L.weights.shape != shape:
+        shape = (L.rows, L.cols)
+        if L.weights.ndim != 2 or (L.conv is None and L.weights.shape != shape) or L.weights.shape[1] != L.cols:
             raise IRError(f"{wfile}: {L.name}.weights: shape {L.weights.shape}, expected {shape}")
         lo, hi = L.weight_range()
         if L.weights.size and (L.weights.min() < lo or L.weights.max() > hi):
@@ -392,14 +520,14 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
                 raise IRError(f"{wfile}: {L.name}.weights: magnitude {bad} is not a power of two "
                               f"(kind 'shift_add' takes 0 and +-2**e)")
         if L.output == "threshold":
-            tshape = (L.out_features, L.n_thresholds)
+            tshape = (L.rows, L.n_thresholds)
             if L.thresholds is None or L.thresholds.shape != tshape:
                 got = None if L.thresholds is None else L.thresholds.shape
                 raise IRError(f"{wfile}: {L.name}.thresholds: shape {got}, expected {tshape}")
             if L.n_thresholds > 1 and np.any(np.diff(L.thresholds, axis=1) < 0):
                 raise IRError(f"{wfile}: {L.name}.thresholds: not ascending along each row")
-        if L.bias is not None and L.bias.shape != (L.out_features,):
-            raise IRError(f"{wfile}: {L.name}.bias: shape {L.bias.shape}, expected ({L.out_features},)")
+        if L.bias is not None and L.bias.shape != (L.rows,):
+            raise IRError(f"{wfile}: {L.name}.bias: shape {L.bias.shape}, expected ({L.rows},)")
         if L.output == "requantize" and not 0 <= L.shift <= 62:
             raise IRError(f"{lw}.output.shift: {L.shift}, expected 0..62")
         prev_features, prev_bits, prev_name = L.out_features, (L.output_bits or 0), f"layers[{i}]"

@@ -64,7 +64,7 @@ def _acc_bits(layer: Layer) -> int:
 
 def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
     """Operation counts and modelled energy for ``layer`` (per inference)."""
-    n_mac = layer.in_features * layer.out_features
+    n_mac = layer.macs
     acc = _acc_bits(layer)
     ops: dict[str, int] = {}
     if layer.kind == "xnor_popcount":
@@ -74,11 +74,11 @@ def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
         ops = {f"mult_{layer.weight_bits}x{layer.input_bits}": n_mac, f"add_{acc}b": n_mac}
         compute = n_mac * (mult_pj(layer.weight_bits, layer.input_bits) + add_pj(acc))
     elif layer.kind == "accumulate":
-        nz = int(np.count_nonzero(layer.weights))  # zero weights are skipped: sparsity saves energy
+        nz = layer.positions * int(np.count_nonzero(layer.weights))  # zero weights skipped: sparsity saves energy
         ops = {f"add_sub_{acc}b": nz, "skipped": n_mac - nz}
         compute = nz * add_pj(acc)
     elif layer.kind == "shift_add":
-        nz = int(np.count_nonzero(layer.weights))
+        nz = layer.positions * int(np.count_nonzero(layer.weights))
         ops = {"shift": nz, f"add_{acc}b": nz, "skipped": n_mac - nz}
         compute = nz * (add_pj(layer.input_bits + layer.max_exponent) + add_pj(acc))
     elif layer.kind == "bit_serial":
@@ -91,7 +91,7 @@ def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
         compute = n_mac * (add_pj(pbits) + add_pj(acc))
     else:  # pragma: no cover - validated IR never gets here
         raise NotImplementedError(layer.kind)
-    n_out = layer.out_features
+    n_out = layer.positions * layer.rows  # output-stage evaluations (before pooling)
     if layer.output == "threshold":
         ops["threshold_compares"] = n_out * layer.n_thresholds
         compute += n_out * layer.n_thresholds * add_pj(acc)
@@ -115,8 +115,8 @@ def model_energy(model: IRModel) -> list[LayerEnergy]:
 def float32_energy(model: IRModel) -> float:
     """Modelled energy (pJ) of the same layer shapes in float32 (fp mult + fp add per MAC,
     32-bit weights read from SRAM): the reference every report compares against."""
-    n_mac = sum(L.in_features * L.out_features for L in model.layers)
-    n_param = sum(L.in_features * L.out_features + L.out_features for L in model.layers)
+    n_mac = sum(L.macs for L in model.layers)
+    n_param = sum(L.rows * L.cols + L.rows for L in model.layers)
     bits = 32 * n_param
     return n_mac * (H["fp_mult_32"] + H["fp_add_32"]) + bits * sram_bit_pj(bits)
 

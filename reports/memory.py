@@ -31,22 +31,22 @@ class LayerMemory:
 
 
 def layer_memory(layer: Layer) -> LayerMemory:
-    n_w = layer.in_features * layer.out_features
+    n_w = layer.rows * layer.cols
     lo, hi = layer.acc_range()
     thr = 0
     if layer.output == "threshold":
         t = layer.thresholds
-        thr = layer.out_features * layer.n_thresholds * value_bits(min(lo, int(t.min())), max(hi, int(t.max())))
+        thr = layer.rows * layer.n_thresholds * value_bits(min(lo, int(t.min())), max(hi, int(t.max())))
     bias = 0
     if layer.bias is not None:
-        bias = layer.out_features * value_bits(int(layer.bias.min()), int(layer.bias.max()))
+        bias = layer.rows * value_bits(int(layer.bias.min()), int(layer.bias.max()))
     table = 0
     if layer.products is not None:
         p = layer.products
         table = p.size * value_bits(int(p.min()), int(p.max()))
     return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias, table,
-                       float32_bits=32 * (n_w + layer.out_features),
-                       int8_bits=8 * n_w + 32 * layer.out_features)
+                       float32_bits=32 * (n_w + layer.rows),
+                       int8_bits=8 * n_w + 32 * layer.rows)
 
 
 @dataclass

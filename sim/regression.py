@@ -198,8 +198,7 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
         p.unlink(missing_ok=True)
     write_hex(stim, pack_rows(x, model.input.bits))
     # the harness stops at n outputs; this only bounds a hung design (stalls slow it down too)
-    per_image = expected_cycles or sum(L.in_features * L.out_features * L.input_bits * L.weight_bits
-                                       for L in model.layers)
+    per_image = expected_cycles or sum(L.macs * L.input_bits * L.weight_bits for L in model.layers)
     max_cycles = 10_000 + 10 * (n + len(model.layers)) * per_image * (100 // max(1, 100 - stall_pct))
     runner = get_runner("verilator")
     t0 = time.perf_counter()

@@ -108,3 +108,43 @@ def random_kind_model(kind: str, sizes=(12, 6, 3), seed=0, hidden_bits=2) -> IRM
         in_bits = hidden_bits
     return IRModel(f"rand-{kind}", "test", InputSpec(sizes[0], 8, "identity", None, (sizes[0],)),
                    layers).validate()
+
+
+def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=(4, 6), kernel=3,
+                      stride=1, padding=1, pool=(2, 2), n_classes=3, seed=0) -> IRModel:
+    """Random CNN in the IR: conv2d layers (each with a fused max-pool) then a dense argmax layer.
+
+    ``kind`` "xnor_popcount" gives a W1A1 net on thresholded pixels; "accumulate" a ternary net on
+    uint8 pixels with 2-bit hidden activations. Thresholds are quantiles of the real accumulator
+    over random sparse images, so every output level occurs."""
+    from quantmodels.golden import accumulate, im2col, max_pool
+    from quantmodels.ir import ConvSpec
+
+    rng = np.random.default_rng(seed)
+    xnor = kind == "xnor_popcount"
+    in_bits, hid_bits, wbits = (1, 1, 1) if xnor else (8, 2, 2)
+    feats = int(np.prod(in_shape))
+    probe = rng.integers(0, 256, (200, feats)) * (rng.random((200, feats)) < 0.5)
+    x = (probe >= 128).astype(np.int64) if xnor else probe
+    layers, shape = [], tuple(in_shape)
+    for i, ch in enumerate(channels):
+        conv = ConvSpec(shape, (kernel, kernel), stride, padding, pool)
+        w = rng.integers(0, 2, (ch, conv.patch)) if xnor else rng.choice([-1, 0, 1], (ch, conv.patch))
+        ph, pw = conv.out_hw
+        L = Layer(name=f"conv{i}", kind=kind, in_features=int(np.prod(shape)), out_features=ph * pw * ch,
+                  input_bits=in_bits, weight_bits=wbits, output="threshold", output_bits=hid_bits,
+                  weights=w, conv=conv)
+        acc = accumulate(L, im2col(conv, x).reshape(-1, conv.patch))
+        q = np.linspace(0, 1, (1 << hid_bits) + 1)[1:-1]
+        L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64) + (1 if xnor else 0)
+        y = (acc[:, :, None] >= L.thresholds[None]).sum(2).reshape(len(x), -1)
+        x = max_pool(conv, y, ch)
+        layers.append(L)
+        shape, in_bits = (ph, pw, ch), hid_bits
+    n_in = int(np.prod(shape))
+    w = rng.integers(0, 2, (n_classes, n_in)) if xnor else rng.choice([-1, 0, 1], (n_classes, n_in))
+    layers.append(Layer(name="fc", kind=kind, in_features=n_in, out_features=n_classes, input_bits=in_bits,
+                        weight_bits=wbits, output="argmax", weights=w))
+    inp = InputSpec(feats, 1, "threshold", 128, tuple(in_shape)) if xnor else \
+        InputSpec(feats, 8, "identity", None, tuple(in_shape))
+    return IRModel(f"rand-cnn-{kind}", "test", inp, layers).validate()
