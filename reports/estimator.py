@@ -104,8 +104,8 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None)
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
         "rom": 0.0 if (uses_bram(layer, fold, target) if bram is None else bram) else _lut_cost(rom_w, words, k),
         "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, k) if n_t else 0.0,
-        "inb": layer.in_features * ib,
-        "outb": layer.out_features * out_width(layer),
+        "inb": layer.in_features * ib,  # the unit buffers the whole input vector
+        "outb": layer.rows * out_width(layer),
     }
 
 
@@ -176,6 +176,8 @@ def estimate(layer: Layer, folding: Folding, target: str) -> dict:
                           f" (calibrate with benchmarks/estimator_calibration.py)")
     if layer.kind not in KINDS:
         raise ConfigError(f"{layer.name}: kind {layer.kind!r}, expected one of {', '.join(KINDS)}")
+    if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
+        raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
     row = design_row(layer, folding, target)
     out: dict = {"target": target, "kind": layer.kind}
     for metric in METRICS:

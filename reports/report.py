@@ -161,8 +161,8 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
                 per_layer[name]["model_energy_activity_pj"] = act.energy_pj[name]
     layers = []
     for i, (L, lm, le) in enumerate(zip(m.layers, mem.layers, energy_table(m))):
-        layers.append({"design": design.label, "layer": L.name, "kind": L.kind,
-                       "in": L.in_features, "out": L.out_features,
+        layers.append({"design": design.label, "layer": L.name, "op": L.op, "kind": L.kind,
+                       "in": L.in_features, "out": L.out_features, "macs": L.macs,
                        "folding": str(design.foldings[i]) if design.foldings else None,
                        "cycles": lc[i] if lc else None,
                        "weight_bits": lm.weight_bits, "threshold_bits": lm.threshold_bits,
@@ -219,7 +219,7 @@ def _html(df: pd.DataFrame, layers: pd.DataFrame, png: bytes, meta: dict) -> str
     def table(frame: pd.DataFrame) -> str:
         return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0, classes="t")
 
-    ids = [c for c in ("design", "layer", "kind", "in", "out", "folding", "cycles") if c in layers.columns]
+    ids = [c for c in ("design", "layer", "op", "kind", "in", "out", "folding", "cycles") if c in layers.columns]
     l_meas = [c for c in layers.columns if c.startswith("measured_")]
     l_model = [c for c in layers.columns if c.startswith("model_")]
     l_mem = [c for c in ("weight_bits", "threshold_bits", "bias_bits", "table_bits") if c in layers.columns]
