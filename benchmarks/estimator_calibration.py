@@ -67,7 +67,7 @@ def synth_point(p: tuple, target: str, tmp: str) -> dict:
     return {"kind": kind, "target": target, "n_in": n_in, "n_out": n_out, "input_bits": ib, "weight_bits": wb,
             "pe": pe, "simd": simd, "rom_words": words, "rom_bits": words * f.lanes * weight_code_bits(L),
             "luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps, "synth_seconds": r.seconds,
-            "row": design_row(L, f, target, bram=r.brams > 0), "layer_seed": s}
+            "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
 
 
 def fit_bram_rule(rows: list[dict]) -> dict | None:
@@ -83,6 +83,13 @@ def fit_bram_rule(rows: list[dict]) -> dict | None:
             if best is None or wrong < best[0]:
                 best = (wrong, d, b)
     return {"min_depth": best[1], "min_bits": best[2], "misclassified": best[0], "points": len(rows)}
+
+
+def fit_dsp_rule(rows: list[dict]) -> int:
+    """Narrowest multiplier product (input_bits + 1 + weight_bits) that synthesis put in DSPs."""
+    widths = [r["input_bits"] + 1 + r["weight_bits"] for r in rows
+              if r["kind"] == "mac" and not r["target"].endswith("-nodsp") and r["dsps"] > 0]
+    return min(widths) if widths else 0
 
 
 def predict(coefs: dict, row: dict, metric: str) -> float:
@@ -112,12 +119,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, t, tmp) for p, t in jobs)
     synth_wall = time.perf_counter() - t0
-    coefficients, bram_rules, table, summary = {}, {}, [], []
+    coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []
     rng = np.random.default_rng(args.seed)
     for fam in fams:
         fr = [r for r in rows if r["target"].split("-")[0] == fam]
         coefs = fit(fr)
         coefficients[fam] = coefs
+        dsp_rules[fam] = fit_dsp_rule(fr)
         rule = fit_bram_rule(fr)
         if rule:
             bram_rules[fam] = rule
@@ -131,7 +139,7 @@ def main() -> int:
                     cv[i] = {m: predict(c, r["row"], m) for m in ("luts", "ffs")}
         for r, c in zip(fr, cv):
             est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs")}
-            kind = r["kind"] if not (r["kind"] == "mac" and r["target"].endswith("-nodsp")) else "mac_nodsp"
+            kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
             table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
                           "est_luts": est["luts"], "est_ffs": est["ffs"], "cv_luts": c["luts"], "cv_ffs": c["ffs"],
                           **{f"err_{m}_pct": 100 * (est[m] - r[m]) / max(r[m], 1) for m in ("luts", "ffs")},
@@ -158,6 +166,8 @@ def main() -> int:
     print(f"all: {len(table)} points; LUT |err| mean {all_l.mean():.1f}%, median {np.median(all_l):.1f}%, "
           f"within 10%: {np.mean(all_l <= 10) * 100:.0f}%; FF |err| mean {all_f.mean():.1f}%, "
           f"within 10%: {np.mean(all_f <= 10) * 100:.0f}%; synthesis wall {synth_wall:.0f} s")
+    for fam, w in dsp_rules.items():
+        print(f"{fam}: multipliers in DSPs from a {w}-bit product up")
     for fam, rule in bram_rules.items():
         print(f"{fam}: weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
               f"({rule['misclassified']}/{rule['points']} points misclassified)")
@@ -168,8 +178,11 @@ def main() -> int:
     coefficients = {**old.get("coefficients", {}), **coefficients}
     bram_rules = {**{f: r for f, r in old.get("bram_rule", {}).items() if f not in fams}, **bram_rules}
     meta["points_per_family"] = {**old.get("points_per_family", {}), **meta["points_per_family"]}
+    dsp_rules = {**old.get("dsp_min_product_bits", {}), **dsp_rules}
     atomic_write_json(CONSTANTS_FILE, {"coefficients": coefficients, "bram_rule": bram_rules,
-                                       "dsp_rule": "one DSP block per mac lane (pe*simd) on targets with DSPs",
+                                       "dsp_min_product_bits": dsp_rules,
+                                       "dsp_rule": "one DSP block per mac lane (pe*simd) when the product "
+                                                   "(input_bits + 1 + weight_bits) is >= dsp_min_product_bits",
                                        **meta})
     out = REPO / "benchmarks/results/estimator_calibration.json"
     if out.exists():  # keep the other families' rows

@@ -20,7 +20,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
 by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
 of many foldings per kind; its error table is in benchmarks/results/). DSPs follow a rule
-(one multiplier block per mac lane on targets with DSPs), BRAM a fitted threshold rule.
+(one multiplier block per mac lane when the product is wide enough, a fitted width), BRAM
+a fitted threshold rule.
 """
 from __future__ import annotations
 
@@ -70,17 +71,18 @@ def term_width(layer: Layer) -> int:
     return ib + wb + 1  # mac
 
 
-def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None) -> dict[str, float]:
+def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
+             dsp: bool | None = None) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
 
-    ``bram``: whether the weight ROM sits in block RAM (default: :func:`uses_bram`; the
-    calibration passes what synthesis did)."""
+    ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
+    (default: :func:`uses_bram`, :func:`uses_dsp`; the calibration passes what synthesis did)."""
     fam = _family(target)
     k = LUT_INPUTS.get(fam, 4)
     lanes, ib, wb = fold.lanes, layer.input_bits, weight_code_bits(layer)
     W = acc_width(layer)
     tw = term_width(layer)
-    dsp = layer.kind == "mac" and fam in DSP_TARGETS and not target.endswith("-nodsp")
+    dsp = uses_dsp(layer, target) if dsp is None else dsp
     if layer.kind == "xnor_popcount":
         lane = 1.0
     elif layer.kind == "accumulate":
@@ -109,17 +111,29 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None)
     }
 
 
-def unit_kind(layer: Layer, target: str) -> str:
+def uses_dsp(layer: Layer, target: str) -> bool:
+    """Whether Yosys maps the layer's multipliers to DSP blocks: a mac layer on a DSP target whose
+    product is at least ``dsp_min_product_bits`` wide (fitted; e.g. synth_ice40 -dsp leaves small
+    products in LUTs). The product of a zero-extended input and a signed weight has
+    input_bits + 1 + weight_bits bits."""
+    if layer.kind != "mac" or _family(target) not in DSP_TARGETS or target.endswith("-nodsp"):
+        return False
+    rule = _constants().get("dsp_min_product_bits", {}).get(_family(target), 0)
+    return layer.input_bits + 1 + layer.weight_bits >= rule
+
+
+def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
     """Kind name of the per-kind coefficients: ``mac_nodsp`` for multipliers built from LUTs."""
-    if layer.kind == "mac" and (_family(target) not in DSP_TARGETS or target.endswith("-nodsp")):
+    if layer.kind == "mac" and not (uses_dsp(layer, target) if dsp is None else dsp):
         return "mac_nodsp"
     return layer.kind
 
 
-def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None) -> dict[str, float]:
+def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
+               dsp: bool | None = None) -> dict[str, float]:
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
-    f = features(layer, fold, target, bram)
-    uk = unit_kind(layer, target)
+    f = features(layer, fold, target, bram, dsp)
+    uk = unit_kind(layer, target, dsp)
     return {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
 
 
