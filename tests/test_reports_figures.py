@@ -79,7 +79,7 @@ ESTIMATE_TOLERANCE = 0.25
 
 @pytest.mark.parametrize("kind,n_in,n_out,ib,wb,pe,simd", [
     ("xnor_popcount", 64, 16, 1, 1, 2, 32),  # not a calibration point: an unseen folding
-    ("accumulate", 32, 8, 2, 2, 2, 8),
+    ("accumulate", 32, 8, 4, 2, 4, 8),  # calibrated bit widths, unseen folding
 ])
 def test_estimator_close_to_synthesis(tmp_path, kind, n_in, n_out, ib, wb, pe, simd):
     if "ice40" not in calibrated_targets():
