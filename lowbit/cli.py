@@ -96,8 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="area / fmax / energy / memory report for one or more models")
     p.add_argument("models", type=Path, nargs="+", help="IR model directories; the last one is the baseline")
     _add_fold(p)
-    p.add_argument("--targets", default="ice40,xilinx", help="synthesis targets (default ice40,xilinx)")
+    p.add_argument("--targets", default="ice40,xilinx",
+                   help="synthesis targets, e.g. ice40,ecp5,xilinx,generic (default ice40,xilinx); "
+                        "nextpnr runs for the ice40/ecp5 ones")
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
+    p.add_argument("--data", default=None, help="dataset for the activity run (default: the one the model was trained on)")
+    p.add_argument("--activity-images", type=int, default=flow.ACTIVITY_IMAGES, metavar="N",
+                   help=f"test images in the traced simulation for activity energy (default {flow.ACTIVITY_IMAGES}; 0 = skip)")
     p.add_argument("--out", type=Path, default=Path("runs/report"), help="output directory (default runs/report)")
 
     p = sub.add_parser("sweep", help="resumable, cached, parallel design-space sweep: Pareto plots, CSV, HTML")

@@ -26,6 +26,8 @@ PRESETS = {k: tuple(i.out for i in parse_arch(v)) for k, v in ARCH_PRESETS.items
 METHODS = tuple(REGISTRY)
 #: Harness stimulus depth: fixed so the Verilator build is reused for any image count up to it.
 SIM_DEPTH = 10000
+#: Test images the traced (activity-energy) simulation of `lowbit report` and the demo runs by default.
+ACTIVITY_IMAGES = 8
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -82,6 +84,7 @@ class Hardware:
     ports: "object"  #: sim.harness.HarnessPorts
     cycles_per_image: int
     latency_cycles: int | None
+    foldings: list | None = None  #: hw.folding.Folding per layer
 
 
 def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree") -> Hardware:
@@ -94,7 +97,7 @@ def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str
     d = generate_verilog(model, foldings, out_dir, popcount=popcount)
     ports = HarnessPorts(dut=d.top_name, in_width=d.in_width, class_width=d.class_width,
                          logits_width=d.logit_width * d.n_classes)
-    return Hardware(d, Path(d.verilog_path), ports, int(d.cycles_per_image), d.latency_cycles)
+    return Hardware(d, Path(d.verilog_path), ports, int(d.cycles_per_image), d.latency_cycles, foldings)
 
 
 def simulate(model: IRModel, hwd: Hardware, samples: np.ndarray, labels: np.ndarray | None,
@@ -203,10 +206,22 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0 if r.bit_exact else 1
 
 
-def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = "tree"):
+def _activity_samples(model: IRModel, data: str | None, n: int) -> np.ndarray | None:
+    """The first ``n`` test images for the activity run; None (with a note) if no dataset is known."""
+    if n == 0:
+        return None
+    if not (data or model.meta.get("data_source")):
+        print(f"  {model.name}: no dataset recorded (pass --data) - activity energy skipped", flush=True)
+        return None
+    return dataset_for(model, data).x_test[:n]
+
+
+def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = "tree",
+                  data: str | None = None, activity_images: int = 0):
     from reports.report import DesignInput
 
     model = load_model(model_dir)
+    samples = _activity_samples(model, data, activity_images)  # data errors surface before any build
     h = make_hardware(model, fold, out / "designs" / model_dir.name, popcount)
     sim = None
     sj = model_dir / "hw" / "sim.json"
@@ -215,7 +230,8 @@ def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = 
         if doc.get("verilog_sha256") == h.design.sha256:
             sim = doc
     label = f"{model.name} ({'+'.join(sorted({L.kind for L in model.layers}))})"
-    return DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles, sim)
+    return DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles, sim,
+                       layer_cycles=list(h.design.layer_cycles), foldings=h.foldings, activity_samples=samples)
 
 
 def _targets(spec: str) -> tuple[str, ...]:
@@ -232,7 +248,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reports.report import write_report
 
     targets = _targets(args.targets)
-    designs = [_design_input(m, args.fold, args.out, args.popcount) for m in args.models]
+    if args.activity_images < 0:
+        raise ConfigError(f"--activity-images: {args.activity_images}, expected >= 0 (0 = no activity run)")
+    from reports.activity import ACTIVITY_DEPTH
+
+    if args.activity_images > ACTIVITY_DEPTH:
+        raise ConfigError(f"--activity-images: {args.activity_images}, expected at most {ACTIVITY_DEPTH}")
+    designs = [_design_input(m, args.fold, args.out, args.popcount, args.data, args.activity_images)
+               for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
     _print_report(paths)
     return 0
@@ -242,12 +265,14 @@ def _print_report(paths: dict) -> None:
     import pandas as pd
 
     df = pd.read_csv(paths["csv"])
-    cols = [c for c in ("design", "test_accuracy", "measured_ice40_luts", "measured_xilinx_luts",
-                        "measured_xilinx_dsps", "measured_ice40_fmax_mhz", "model_energy_pj",
+    cols = [c for c in ("design", "test_accuracy", "measured_ice40_luts", "measured_ecp5_luts",
+                        "measured_xilinx_luts", "measured_xilinx_dsps", "measured_ice40_fmax_mhz",
+                        "measured_ecp5_fmax_mhz", "model_energy_pj", "model_energy_activity_pj",
                         "memory_bits") if c in df.columns]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df[cols].to_string(index=False))
-    print("(energy is MODELLED from op counts x Horowitz ISSCC 2014 45 nm; LUT/fmax are MEASURED by Yosys/nextpnr)")
+    print("(energy is MODELLED from op counts x Horowitz ISSCC 2014 45 nm, and from simulated toggles; "
+          "LUT/fmax are MEASURED by Yosys/nextpnr)")
     for k in ("html", "csv", "json", "png"):
         print(f"  {k}: {paths[k]}")
 
@@ -300,7 +325,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from reports.report import DesignInput
 
     designs = [DesignInput(f"W1A1 {m}" if m == "bnn" else "int8 MAC baseline", models[m], hws[m].verilog,
-                           hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m].to_json())
+                           hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m].to_json(),
+                           layer_cycles=list(hws[m].design.layer_cycles), foldings=hws[m].foldings,
+                           activity_samples=data.x_test[:ACTIVITY_IMAGES])
                for m in ("bnn", "int8")]
     paths = write_report(designs, out / "report", ("ice40", "xilinx"), pnr=not args.no_pnr)
     _print_report(paths)

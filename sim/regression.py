@@ -37,6 +37,7 @@ class SimBuild:
     cached: bool  #: True if an earlier build was reused
     seconds: float  #: build wall time (0 when cached)
     simulator: str = "verilator"  #: sim.build.SIMULATORS
+    trace: bool = False  #: built with sim.build.TRACE_ARGS: run_regression can write a SAIF toggle file
 
 
 @dataclass
@@ -69,17 +70,19 @@ class RegressionResult:
 
 
 def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
-                    verbose: bool = False, naive: bool = False, simulator: str = "verilator") -> SimBuild:
+                    verbose: bool = False, naive: bool = False, simulator: str = "verilator",
+                    trace: bool = False) -> SimBuild:
     """Compile ``verilog`` + harness with ``simulator`` (Verilator or Icarus; cached by content hash).
 
     ``naive=True`` builds the bare network instead, for :func:`run_naive` (the
-    one-await-per-cycle reference testbench the benchmarks compare against).
+    one-await-per-cycle reference testbench the benchmarks compare against). ``trace=True``
+    compiles in SAIF tracing (sim.build.TRACE_ARGS) for activity measurements.
     """
     sources = {"dut.v": Path(verilog).read_text()}
     if not naive:
         sources["harness.v"] = harness_verilog(ports, depth)
-    c = compile_sources(sources, ports.dut if naive else HARNESS_TOP, simulator, verbose)
-    return SimBuild(c.build_dir, ports, depth, c.key, c.cached, c.seconds, simulator)
+    c = compile_sources(sources, ports.dut if naive else HARNESS_TOP, simulator, verbose, trace)
+    return SimBuild(c.build_dir, ports, depth, c.key, c.cached, c.seconds, simulator, trace)
 
 
 def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int, float, float]:
@@ -118,11 +121,13 @@ def run_naive(build: SimBuild, model: IRModel, samples: np.ndarray) -> tuple[int
 
 def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
                    labels: np.ndarray | None = None, stall_pct: int = 0,
-                   workdir: str | Path | None = None, expected_cycles: int | None = None) -> RegressionResult:
+                   workdir: str | Path | None = None, expected_cycles: int | None = None,
+                   trace_file: str | Path | None = None) -> RegressionResult:
     """Stream ``samples`` (raw uint8) through the compiled network; compare with golden.
 
     ``expected_cycles`` (the generator's cycles/image) bounds the run: a hung design fails
-    after 10x the expected time instead of simulating for hours.
+    after 10x the expected time instead of simulating for hours. ``trace_file`` (needs a
+    ``trace=True`` build) receives the SAIF toggle counts of the whole run.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -131,6 +136,8 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
         raise SimulationError("run_regression: no samples to simulate")
     if n > build.depth:
         raise SimulationError(f"run_regression: {n} samples exceed the harness depth {build.depth}")
+    if trace_file is not None and not build.trace:
+        raise SimulationError("run_regression: trace_file needs a simulator built with trace=True")
     activate_tools()
     gold = golden_forward(model, samples)
     x = quantize_input(model, samples)
@@ -152,6 +159,8 @@ def run_regression(build: SimBuild, model: IRModel, samples: np.ndarray,
                       plusargs=[f"+LOWBIT_STIM={stim}", f"+LOWBIT_RESP={resp}", f"+LOWBIT_N={n}",
                                 f"+LOWBIT_STALL={stall_pct}"],
                       extra_env={"LOWBIT_RESULT": str(res_json), "LOWBIT_MAX_CYCLES": str(max_cycles)},
+                      waves=trace_file is not None,
+                      test_args=["--trace-file", str(Path(trace_file).resolve())] if trace_file is not None else [],
                       log_file=wdir / "sim.log")
     sim_secs = time.perf_counter() - t0
     n_tests, n_fail = get_results(xml)

