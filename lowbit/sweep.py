@@ -235,7 +235,8 @@ def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool) -
     label = f"{ts.network} {ts.method}{bits} seed={ts.seed} fold={p.hw.fold} {p.target}"
     design = DesignInput(label, model, hdir / Path(hwj["verilog_path"]).name, ports,
                          int(hwj["cycles_per_image"]), hwj.get("latency_cycles"), sim)
-    res = collect(design, (p.target,), pnr=pnr and _pnr_applies(p.target), progress=lambda _m: None)
+    res = collect(design, (p.target,), pnr=pnr and _pnr_applies(p.target), progress=lambda _m: None,
+                  per_layer_area=False)  # totals only: the hierarchical per-layer run doubles synthesis
     cmd_train, cmd_verilog = regenerate_commands(p, tkey, hkey)
     tools = tool_versions()
     head = {"point": pkey, "design": label, "dataset": "digits" if ts.dataset == "digits" else ts.dataset,
