@@ -35,12 +35,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from quantmodels.ir import ConvSpec, Layer
 
 from .folding import Folding
-from .mvu import hand_over, make_core, refuse
+from .mvu import hand_over, make_core, refuse, vector_stream_ports
 
 
 def pool_tables(conv: ConvSpec) -> tuple[int, list[int], list[int]]:
@@ -71,10 +70,7 @@ class ConvolutionUnit(wiring.Component):
         self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
-        super().__init__({
-            "in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
-            "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * self.ob),
-        })
+        super().__init__(vector_stream_ports(layer, self.ob))
 
     def elaborate(self, platform):
         m = Module()

@@ -264,6 +264,13 @@ class MatrixVectorCore(wiring.Component):
         return m
 
 
+def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
+    """Signature members of a layer unit: the whole input vector in, the whole output vector out,
+    each over a valid/ready handshake."""
+    return {"in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
+            "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * out_bits)}
+
+
 class MatrixVectorUnit(wiring.Component):
     """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
@@ -273,10 +280,7 @@ class MatrixVectorUnit(wiring.Component):
         self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
-        super().__init__({
-            "in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
-            "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * self.ob),
-        })
+        super().__init__(vector_stream_ports(layer, self.ob))
 
     def elaborate(self, platform):
         m = Module()

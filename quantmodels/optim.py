@@ -41,26 +41,21 @@ class AdaMax(Adam):
             m *= self.b1
             m += (1 - self.b1) * g
             np.maximum(self.b2 * u, np.abs(g), out=u)
-            params[k] -= (lr / c1) * m / (u + self.eps)
+            params[k] -= (lr / c1) * self._direction(m, u)
+
+    def _direction(self, m: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return m / (u + self.eps)
 
 
 OPTIMIZERS = {"adam": Adam, "adamax": AdaMax}
 
 
-class ShiftAdaMax(Adam):
+class ShiftAdaMax(AdaMax):
     """Shift-based AdaMax (Hubara et al. 2016, Alg. 4): AdaMax with the division by u replaced
     by a multiplication with AP2(1/u), i.e. a binary shift."""
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
-        self.t += 1
-        c1 = 1 - self.b1 ** self.t
-        for k, g in grads.items():
-            m = self.m.setdefault(k, np.zeros_like(g))
-            u = self.v.setdefault(k, np.zeros_like(g))
-            m *= self.b1
-            m += (1 - self.b1) * g
-            np.maximum(self.b2 * u, np.abs(g), out=u)
-            params[k] -= (lr / c1) * m * ap2(1.0 / (u + self.eps)).astype(m.dtype)
+    def _direction(self, m: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return m * ap2(1.0 / (u + self.eps)).astype(m.dtype)
 
 
 OPTIMIZERS["shift_adamax"] = ShiftAdaMax
