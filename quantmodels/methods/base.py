@@ -94,9 +94,13 @@ class WeightQuantizer:
         """(codes, alpha (out,)) with ``codes`` integer-valued; ``train`` may sample stochastically."""
         return np.where(W >= 0, 1.0, -1.0).astype(W.dtype), np.ones(len(W), W.dtype)
 
+    #: STE flavour: True cancels the gradient where |W| > 1 (BNN); False passes it unchanged
+    #: (BinaryConnect, pow2: their latent weights are clipped or unbounded by design)
+    ste_cancel = True
+
     def grad(self, W: np.ndarray, dWq: np.ndarray, params: dict) -> dict[str, np.ndarray]:
         """STE: gradients of latent W (and extra parameters) from the gradient of Wq."""
-        return {f"{self.name}.W": ste_sign_grad(W, dWq)}
+        return {f"{self.name}.W": ste_sign_grad(W, dWq) if self.ste_cancel else dWq}
 
     # -- shared plumbing
     def forward(self, W: np.ndarray, params: dict, train: bool) -> np.ndarray:

@@ -24,8 +24,7 @@ class BinaryConnectQuantizer(WeightQuantizer):
             codes = np.where(W >= 0, 1.0, -1.0)
         return codes.astype(W.dtype), np.ones(len(W), W.dtype)
 
-    def grad(self, W, dWq, params):
-        return {f"{self.name}.W": dWq}
+    ste_cancel = False  # identity STE
 
 
 class BinaryConnect(Method):

@@ -29,8 +29,7 @@ class Pow2Quantizer(WeightQuantizer):
         alpha = np.broadcast_to(np.exp2(emin).reshape(-1), (len(W),))
         return codes.astype(W.dtype), alpha.astype(W.dtype)
 
-    def grad(self, W, dWq, params):
-        return {f"{self.name}.W": dWq}
+    ste_cancel = False  # identity STE
 
 
 class Pow2(Method):
