@@ -141,7 +141,16 @@ def level_index(u: np.ndarray, n_levels: int) -> np.ndarray:
     return np.round(np.clip(u, 0.0, 1.0) * (n_levels - 1)).astype(np.int64)
 
 
-INPUT_LEVELS = np.arange(256, dtype=np.float64) / 255.0  #: raw uint8 pixel p stands for p / 255
+def input_levels(bits: int) -> np.ndarray:
+    """Values of the first layer's input codes: code c = pixel >> (8 - bits) stands for c / (2**bits - 1).
+
+    With bits = 8 the code is the raw pixel p and stands for p / 255."""
+    return np.arange(1 << bits, dtype=np.float64) / ((1 << bits) - 1)
+
+
+def input_codes(samples: np.ndarray, bits: int) -> np.ndarray:
+    """(N, features) int64 input codes: the top ``bits`` bits of each uint8 sample."""
+    return samples.reshape(len(samples), -1).astype(np.int64) >> (8 - bits)
 
 
 def table_scale(codebook: np.ndarray, levels: np.ndarray, table_bits: int) -> float:

@@ -22,6 +22,8 @@ def quantize_input(model: IRModel, samples: np.ndarray) -> np.ndarray:
     x = x.reshape(len(x), -1)
     if model.input.quantizer == "threshold":
         return (x >= model.input.threshold).astype(np.int64)
+    if model.input.quantizer == "truncate":
+        return x.astype(np.int64) >> (8 - model.input.bits)
     return x.astype(np.int64)
 
 

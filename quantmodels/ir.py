@@ -70,10 +70,11 @@ import numpy as np
 from .atomic import atomic_write_json, atomic_write_npz
 from .errors import IRError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Versions this loader reads: v1 (xnor_popcount, mac) is a subset of v2 (adds four kinds
-#: and the ``products`` array), which is a subset of v3 (adds the conv2d op with fused max-pool).
-READABLE_VERSIONS = (1, 2, 3)
+#: and the ``products`` array), which is a subset of v3 (adds the conv2d op with fused max-pool),
+#: which is a subset of v4 (adds the ``truncate`` input quantizer).
+READABLE_VERSIONS = (1, 2, 3, 4)
 FORMAT = "lowbit-ir"
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
@@ -85,7 +86,9 @@ DOT_PRODUCT_KINDS = ("mac", "accumulate", "shift_add", "bit_serial")
 #: Kinds named by the design but not implemented; refused with a clear message.
 RESERVED_KINDS: tuple[str, ...] = ()
 OUTPUT_TYPES = ("threshold", "requantize", "argmax")
-INPUT_QUANTIZERS = ("threshold", "identity")
+#: threshold: x >= t -> 1 (bits = 1); identity: the uint8 as is (bits = 8);
+#: truncate: the top ``bits`` bits of the uint8, x >> (8 - bits) (bits = 1..8).
+INPUT_QUANTIZERS = ("threshold", "identity", "truncate")
 OPS = ("dense", "conv2d")
 MAX_BITS = 16
 
@@ -96,7 +99,7 @@ class InputSpec:
 
     features: int  #: length of the flattened input vector
     bits: int  #: bits per input element
-    quantizer: str  #: "threshold" (x >= threshold -> 1) or "identity" (uint8 as is)
+    quantizer: str  #: one of INPUT_QUANTIZERS: "threshold", "identity" or "truncate"
     threshold: int | None = None  #: for quantizer == "threshold"
     source_shape: tuple[int, ...] = ()  #: shape of one raw sample, e.g. (28, 28)
 
@@ -446,6 +449,8 @@ def _validate_model(m: IRModel, where: str, wfile: str = WEIGHTS_FILE) -> None:
         raise IRError(f"{where}: input: quantizer 'threshold' needs bits=1 and an integer threshold")
     if inp.quantizer == "identity" and inp.bits != 8:
         raise IRError(f"{where}: input.bits: {inp.bits}, expected 8 for quantizer 'identity' (raw uint8)")
+    if inp.quantizer == "truncate" and not 1 <= inp.bits <= 8:
+        raise IRError(f"{where}: input.bits: {inp.bits}, expected 1..8 for quantizer 'truncate' (top bits of a uint8)")
     if inp.source_shape and int(np.prod(inp.source_shape)) != inp.features:
         raise IRError(f"{where}: input.source_shape: {list(inp.source_shape)} has "
                       f"{int(np.prod(inp.source_shape))} elements, expected input.features={inp.features}")

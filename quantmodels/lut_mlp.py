@@ -13,7 +13,9 @@ Eval forward (the float model, identical arithmetic to the IR's ``lut_product``)
     logit = acc + round(S_i b_i)                   last layer: integer bias, argmax
 
 ``P_i = round(S_i C_i (x) levels)`` (:func:`quantmodels.discretize.product_table`), ``S_i`` a
-power of two (so ``acc / S_i`` is exact). Layer 0's levels are the 256 pixel values p / 255.
+power of two (so ``acc / S_i`` is exact). Layer 0 reads input codes ``c = pixel >> (8 - k)``
+(``input_bits`` k, the IR's ``truncate`` input quantizer; k = 8 is the raw pixel) standing for
+``c / (2**k - 1)``. Fewer input bits shrink the first layer's product table 2**(8-k)-fold.
 
 ``task="autoencode"``: the last layer also emits levels (reconstruction = level / (L - 1)) and
 the loss is the mean squared error. The IR ends in argmax, so an autoencoder is not exported:
@@ -39,9 +41,10 @@ class LutMLP:
 
     def __init__(self, sizes: tuple[int, ...], rng: np.random.Generator, codebook_bits: int = 6,
                  level_bits: int = 5, table_bits: int = 16, cluster_every: int = 100,
-                 task: str = "classify", quantize: bool = True):
+                 task: str = "classify", quantize: bool = True, input_bits: int = 8):
         checks = (("codebook_bits", codebook_bits, 1, 8), ("level_bits", level_bits, 1, 8),
-                  ("table_bits", table_bits, 4, 24), ("cluster_every", cluster_every, 1, 10 ** 9))
+                  ("table_bits", table_bits, 4, 24), ("cluster_every", cluster_every, 1, 10 ** 9),
+                  ("input_bits", input_bits, 1, 8))
         for k, v, lo, hi in checks:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"{k}: {v!r}, expected an integer {lo}..{hi}")
@@ -50,6 +53,7 @@ class LutMLP:
         self.sizes, self.rng, self.task, self.quantize = tuple(sizes), rng, task, quantize
         self.cb_bits, self.lv_bits, self.table_bits, self.cluster_every = codebook_bits, level_bits, table_bits, cluster_every
         self.n_levels = 1 << level_bits
+        self.input_bits = input_bits
         self.n_layers = len(sizes) - 1
         self.params: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
@@ -72,7 +76,7 @@ class LutMLP:
         return dz.nearest_index(self.params[f"W{i}"], self.state[f"codebook{i}"])
 
     def levels_in(self, i: int) -> np.ndarray:
-        return dz.INPUT_LEVELS if i == 0 else dz.act_levels(self.n_levels)
+        return dz.input_levels(self.input_bits) if i == 0 else dz.act_levels(self.n_levels)
 
     def tables(self, i: int) -> tuple[np.ndarray, float]:
         """Layer i's integer product table and its power-of-two scale."""
@@ -81,9 +85,10 @@ class LutMLP:
         return dz.product_table(cb, lv, s), s
 
     # ---------------------------------------------------------------------- training
-    @staticmethod
-    def prepare(samples: np.ndarray) -> np.ndarray:
-        return (samples.reshape(len(samples), -1) / np.float32(255.0)).astype(np.float32)
+    def prepare(self, samples: np.ndarray) -> np.ndarray:
+        """Training input: each input code's level value (pixel / 255 when input_bits = 8)."""
+        codes = dz.input_codes(samples, self.input_bits)
+        return (codes / np.float32((1 << self.input_bits) - 1)).astype(np.float32)
 
     def latent_weights(self) -> list[str]:
         return [f"W{i}" for i in range(self.n_layers)]
@@ -124,7 +129,7 @@ class LutMLP:
     # --------------------------------------------------------- eval (integer tables)
     def _eval(self, samples: np.ndarray) -> np.ndarray:
         """Last layer integer logits (classify) or output levels (autoencode)."""
-        x = samples.reshape(len(samples), -1).astype(np.int64)
+        x = dz.input_codes(samples, self.input_bits)
         for i in range(self.n_layers):
             table, s = self.tables(i)
             acc = dz.table_accumulate(table, self.weight_index(i), x)
@@ -162,7 +167,7 @@ class LutMLP:
             table, s = self.tables(i)
             idx = self.weight_index(i)
             n_out, n_in = idx.shape
-            in_bits = 8 if i == 0 else self.lv_bits
+            in_bits = self.input_bits if i == 0 else self.lv_bits
             if i == self.n_layers - 1:
                 bias = np.round(s * self.params[f"b{i}"].astype(np.float64)).astype(np.int64)
                 layers.append(Layer(f"fc{i}", "lut_product", n_in, n_out, in_bits, self.cb_bits, "argmax", idx,
@@ -174,8 +179,9 @@ class LutMLP:
             layers.append(Layer(f"fc{i}", "lut_product", n_in, n_out, in_bits, self.cb_bits, "threshold", idx,
                                 output_bits=self.lv_bits, thresholds=t, products=table))
         meta = dict(meta, codebook_size=1 << self.cb_bits, levels=self.n_levels, table_bits=self.table_bits)
-        return IRModel(name, "lut", InputSpec(self.sizes[0], 8, "identity", None, tuple(image_shape)),
-                       layers, meta).validate()
+        quantizer = "identity" if self.input_bits == 8 else "truncate"
+        inp = InputSpec(self.sizes[0], self.input_bits, quantizer, None, tuple(image_shape))
+        return IRModel(name, "lut", inp, layers, meta).validate()
 
 
 def train_autoencoder(net: LutMLP, x_train: np.ndarray, epochs: int, lr: float, seed: int,

@@ -104,3 +104,12 @@ def test_mac_weight_range(tmp_path):
     m.layers[0].weights[0, 0] = 300
     with pytest.raises(IRError, match=r"fc0\.weights: values in \[-?\d+, 300\], expected \[-128, 127\]"):
         m.validate()
+
+
+def test_truncate_input_quantizer_bits_checked(tmp_path):
+    d = _corrupt(tmp_path, lambda doc: doc["input"].update(quantizer="truncate", bits=9))
+    with pytest.raises(IRError, match=r"input\.bits: 9, expected 1\.\.8 for quantizer 'truncate'"):
+        load_model(d)
+    d = _corrupt(tmp_path / "b", lambda doc: doc["input"].update(quantizer="round"))
+    with pytest.raises(IRError, match=r"input\.quantizer: 'round', expected one of threshold, identity, truncate$"):
+        load_model(d)

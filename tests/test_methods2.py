@@ -7,7 +7,8 @@ import pytest
 from quantmodels.coded_mlp import BitNetMLP, DoReFaMLP
 from quantmodels.datasets import load_digits
 from quantmodels.errors import ConfigError
-from quantmodels.golden import golden_forward, golden_predict
+from quantmodels.ir import load_model, save_model
+from quantmodels.golden import golden_forward, golden_predict, quantize_input
 from quantmodels.optim import Adam
 
 
@@ -105,6 +106,23 @@ def test_lut_golden_equals_float_tables_only(digits):
     assert len(np.unique(gold.activations[0])) >= 6  # levels are varied
     assert len(np.unique(model.layers[0].weights)) >= 12  # most codebook entries used
     assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.85
+
+
+def test_lut_truncated_input_shrinks_first_table_and_stays_exact(digits, tmp_path):
+    from quantmodels.lut_mlp import LutMLP
+
+    net = fit(LutMLP((64, 32, 10), np.random.default_rng(3), codebook_bits=4, level_bits=3,
+                     cluster_every=20, input_bits=3), digits, 8)
+    model = net.export("t", digits.image_shape, {"seed": 3})
+    assert (model.input.quantizer, model.input.bits) == ("truncate", 3)
+    assert model.layers[0].input_bits == 3 and model.layers[0].products.shape == (16, 8)
+    x = quantize_input(model, digits.x_test)
+    assert x.max() == 7 and np.array_equal(x, digits.x_test.reshape(len(x), -1).astype(np.int64) // 32)
+    np.testing.assert_array_equal(golden_forward(model, digits.x_test).logits, net.logits(digits.x_test))
+    assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.8
+    save_model(model, tmp_path)
+    back = load_model(tmp_path)
+    assert (back.input.quantizer, back.input.bits) == ("truncate", 3)
 
 
 def test_lut_autoencoder_close_to_float_twin(digits):

@@ -39,10 +39,7 @@ def _check(model, digits, tmp_path):
     assert len(np.unique(gold)) >= 5  # a trained net, not a constant classifier
 
 
-# lut: the first layer reads raw 8-bit pixels, so every lane holds a 2**(4+8)-entry product
-# table; its Verilator build takes minutes, so it runs with the slow tests
-@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m == "lut" else m
-                                    for m in sorted(CASES)])
+@pytest.mark.parametrize("method", sorted(CASES))
 def test_every_method_rtl_bit_exact(method, digits, tmp_path):
     arch, extra = CASES[method]
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)

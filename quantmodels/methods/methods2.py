@@ -80,6 +80,8 @@ class Lut(_MLPMethod):
     default_act_bits = 5
     options = (Option("table_bits", 16, "signed bits per product-table entry", lo=4, hi=24),
                Option("cluster_every", 100, "steps between codebook re-clusterings", lo=1, hi=10 ** 9),
+               Option("input_bits", 4, "bits kept per input pixel (pixel >> (8 - k)); 8 = raw pixels, "
+                      "whose 256 levels make the first layer's product table 16x larger", lo=1, hi=8),
                Option("quantize", True, "False: the float twin (trains, no IR export)"))
     defaults = {"epochs": 20, "lr": 2e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
 
@@ -88,7 +90,8 @@ class Lut(_MLPMethod):
 
         return LutMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, codebook_bits=cfg.weight_bits,
                       level_bits=cfg.act_bits, table_bits=cfg.options["table_bits"],
-                      cluster_every=cfg.options["cluster_every"], quantize=cfg.options["quantize"])
+                      cluster_every=cfg.options["cluster_every"], quantize=cfg.options["quantize"],
+                      input_bits=cfg.options["input_bits"])
 
     def extra_meta(self, net):
         return {"codebook_size": 1 << net.cb_bits, "levels": net.n_levels}
