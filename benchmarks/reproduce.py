@@ -46,7 +46,8 @@ MINE = {"dorefa-w1a1": ("dorefa", {"weight_bits": 1, "act_bits": 1}),
 def all_methods() -> list[str]:
     from quantmodels.train import METHODS
 
-    return [m for m in METHODS] + list(MINE) + ["lut-ae"]
+    # dorefa runs as its W1A1 and W2A2 rows; bitnet and lut run with their twins (MINE)
+    return [m for m in METHODS if m not in MINE and m != "dorefa"] + list(MINE) + ["lut-ae"]
 
 
 def memory(model) -> dict:

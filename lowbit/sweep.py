@@ -83,9 +83,14 @@ def hw_key(hs: HwSpec) -> str:
                  "code": code_version("hw", "sim")})
 
 
-def point_key(p: Point, pnr: bool, sim_images: int) -> str:
-    return _key({"hw": hw_key(p.hw), "sim_images": sim_images, "target": p.target,
-                 "pnr": pnr and _pnr_applies(p.target), "code": code_version("reports")})
+def point_key(p: Point, pnr: bool, sim_images: int, synth: bool = True, activity_images: int = 0) -> str:
+    doc = {"hw": hw_key(p.hw), "sim_images": sim_images, "target": p.target,
+           "pnr": pnr and _pnr_applies(p.target), "code": code_version("reports")}
+    if not synth:  # a pre-screened point: its file must not pass for a synthesized one
+        doc["synth"] = False
+    if activity_images:
+        doc["activity_images"] = activity_images
+    return _key(doc)
 
 
 def _pnr_applies(target: str) -> bool:
@@ -197,19 +202,24 @@ def regenerate_commands(p: Point, tkey: str, hkey: str) -> tuple[str, str]:
 
 
 def _rename_target_columns(row: dict, target: str) -> dict:
-    """``measured_<target>_luts`` -> ``measured_luts``: one column per figure across targets."""
+    """``measured_<target>_luts`` -> ``measured_luts`` (and ``model_est_<target>_luts`` ->
+    ``model_est_luts``): one column per figure across targets."""
     out = {}
     for k, v in row.items():
-        for prefix in (f"measured_{target}_", "measured_ice40_"):
+        for prefix, new in ((f"measured_{target}_", "measured_"), ("measured_ice40_", "measured_"),
+                            (f"model_est_{target}_", "model_est_")):
             if k.startswith(prefix):
-                k = "measured_" + k[len(prefix):]
+                k = new + k[len(prefix):]
                 break
         out[k] = v
     return out
 
 
-def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool) -> TaskResult:
-    """Synthesize one point for its target and write every figure to ``points/<pkey>.json``."""
+def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool, synth: bool = True,
+               activity_images: int = 0) -> TaskResult:
+    """Synthesize one point for its target (or only estimate it, ``synth=False``), run the
+    activity trace on ``activity_images`` test images, and write every figure to ``points/<pkey>.json``."""
+    from hw.folding import parse_folding
     from quantmodels.ir import load_model
     from reports.report import DesignInput, collect
     from sim.harness import HarnessPorts
@@ -233,10 +243,16 @@ def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool) -
     bits = "" if ts.weight_bits is None and ts.act_bits is None else \
         f" W{ts.weight_bits or '-'}A{ts.act_bits or '-'}"
     label = f"{ts.network} {ts.method}{bits} seed={ts.seed} fold={p.hw.fold} {p.target}"
+    samples = load_data(ts.dataset).x_test[:activity_images] if activity_images else None
     design = DesignInput(label, model, hdir / Path(hwj["verilog_path"]).name, ports,
-                         int(hwj["cycles_per_image"]), hwj.get("latency_cycles"), sim)
-    res = collect(design, (p.target,), pnr=pnr and _pnr_applies(p.target), progress=lambda _m: None,
-                  per_layer_area=False)  # totals only: the hierarchical per-layer run doubles synthesis
+                         int(hwj["cycles_per_image"]), hwj.get("latency_cycles"), sim,
+                         layer_cycles=hwj.get("layer_cycles"),
+                         foldings=parse_folding(model, None if p.hw.fold == "auto" else p.hw.fold),
+                         activity_samples=samples)
+    with _captured(out_p, f"point-{pkey}"):
+        res = collect(design, (p.target,), pnr=pnr and _pnr_applies(p.target), progress=lambda _m: None,
+                      per_layer_area=False,  # totals only: the hierarchical per-layer run doubles synthesis
+                      synth=synth)
     cmd_train, cmd_verilog = regenerate_commands(p, tkey, hkey)
     tools = tool_versions()
     head = {"point": pkey, "design": label, "dataset": "digits" if ts.dataset == "digits" else ts.dataset,
@@ -323,22 +339,21 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
             f"{s['reason']}")
     tkeys = {p.index: train_key(p.hw.train) for p in points}
     hkeys = {p.index: hw_key(p.hw) for p in points}
-    pkeys = {p.index: point_key(p, pnr, cfg.sim_images) for p in points}
     sout = str(out)
     trains = {tkeys[p.index]: (sout, p.hw.train, tkeys[p.index]) for p in points}
     hws = {hkeys[p.index]: (sout, p.hw, tkeys[p.index], hkeys[p.index], cfg.sim_images) for p in points}
-    pts = {pkeys[p.index]: (sout, p, tkeys[p.index], hkeys[p.index], pkeys[p.index], pnr) for p in points}
     done = {"train": lambda k: (model_dir(out, k) / "model.json").exists(),
             "hw": lambda k: (hw_dir(out, k) / "sim.json").exists(),
             "point": lambda k: point_file(out, k).exists()}
-    stages = {"train": (task_train, trains), "hw": (task_hw, hws), "point": (task_point, pts)}
+    stages: dict[str, tuple[Callable, dict]] = {"train": (task_train, trains), "hw": (task_hw, hws)}
     stats = {s: {"ran": 0, "cached": 0, "skipped": 0} for s in STAGES}
-    pending = {s: [c for k, c in stages[s][1].items() if not done[s](k)] for s in STAGES}
-    for s in STAGES:
+    pending = {s: [c for k, c in stages[s][1].items() if not done[s](k)] for s in ("train", "hw")}
+    for s in ("train", "hw"):
         stats[s]["cached"] = len(stages[s][1]) - len(pending[s])
     log(f"sweep: {len(points)} design points ({len(trains)} models, {len(hws)} hardware variants, "
         f"{len(skipped)} grid combinations skipped); to run: "
-        + ", ".join(f"{s} {len(pending[s])} (cached {stats[s]['cached']})" for s in STAGES))
+        + ", ".join(f"{s} {len(pending[s])} (cached {stats[s]['cached']})" for s in ("train", "hw"))
+        + f", then up to {len(points)} synthesis points")
     client, cluster = None, None
     if dask:
         from distributed import Client, LocalCluster
@@ -349,10 +364,21 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
             dask = cluster.scheduler_address
         client = Client(dask)
         log(f"sweep: running on the Dask cluster at {dask}")
+    pkeys: dict[int, str] = {}
     try:
-        bar = tqdm(total=sum(len(v) for v in pending.values()), unit="task", disable=not progress,
-                   desc="sweep", dynamic_ncols=True)
+        bar = tqdm(total=sum(len(v) for v in pending.values()) + len(points), unit="task",
+                   disable=not progress, desc="sweep", dynamic_ncols=True)
         for s in STAGES:
+            if s == "point":  # known only now: pre-screening needs the trained models' accuracy
+                synth = _synthesis_plan(cfg, out, points, tkeys, log)
+                pkeys = {p.index: point_key(p, pnr, cfg.sim_images, p.index in synth, cfg.activity_images)
+                         for p in points}
+                stages["point"] = (task_point, {pkeys[p.index]: (sout, p, tkeys[p.index], hkeys[p.index],
+                                                                 pkeys[p.index], pnr, p.index in synth,
+                                                                 cfg.activity_images) for p in points})
+                pending["point"] = [c for k, c in stages["point"][1].items() if not done["point"](k)]
+                stats["point"]["cached"] = len(stages["point"][1]) - len(pending["point"])
+                bar.update(len(points) - len(pending["point"]))
             fn, _ = stages[s]
             bar.set_description(f"sweep [{s}]")
             it = _dask_map(client, fn, pending[s]) if client else _joblib_map(fn, pending[s], jobs)
@@ -370,6 +396,34 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
     log("sweep: " + "; ".join(f"{s}: ran {v['ran']}, cached {v['cached']}, skipped {v['skipped']}"
                               for s, v in stats.items()))
     return _finish(cfg, out, points, pkeys, skipped, stats, pnr, log)
+
+
+def _synthesis_plan(cfg: SweepConfig, out: Path, points: list[Point], tkeys: dict[int, str],
+                    log: Callable[[str], None]) -> set[int]:
+    """Indices of the points to synthesize: all, or the estimator's promising ones."""
+    if cfg.synthesize == "all":
+        return {p.index for p in points}
+    from hw.folding import parse_folding
+    from quantmodels.errors import ConfigError
+    from quantmodels.ir import load_model
+    from reports.estimator import estimate_model
+
+    from .prescreen import Candidate, promising
+
+    cands = []
+    for p in points:
+        model = load_model(model_dir(out, tkeys[p.index]))
+        try:
+            est = estimate_model(model.layers, parse_folding(model, None if p.hw.fold == "auto" else p.hw.fold),
+                                 p.target)["luts"]
+        except ConfigError:  # uncalibrated target, conv layers, or a fold the model cannot take
+            est = None
+        cands.append(Candidate(p.index, p.target, p.hw.train.method,
+                               float(model.meta.get("golden_test_accuracy", 0.0)), est))
+    keep = promising(cands, cfg.prescreen_margin)
+    log(f"sweep: pre-screen (estimator, margin {cfg.prescreen_margin:.0%}): synthesize {len(keep)} of "
+        f"{len(points)} points; {sum(c.est_luts is None for c in cands)} could not be estimated and are kept")
+    return keep
 
 
 def _finish(cfg: SweepConfig, out: Path, points: list[Point], pkeys: dict[int, str], skipped: list[dict],
@@ -397,7 +451,8 @@ def _finish(cfg: SweepConfig, out: Path, points: list[Point], pkeys: dict[int, s
     timings = [json.loads(f.read_text()) for f in sorted((out / "timings").glob("*.json"))] \
         if (out / "timings").exists() else []
     meta = {"config": str(cfg.path), "config_toml": cfg.raw, "seeds": list(cfg.seeds), "dataset": cfg.dataset,
-            "sim_images": cfg.sim_images, "pnr": pnr, "tool_versions": tool_versions(),
+            "sim_images": cfg.sim_images, "pnr": pnr, "activity_images": cfg.activity_images,
+            "synthesize": cfg.synthesize, "prescreen_margin": cfg.prescreen_margin, "tool_versions": tool_versions(),
             "code_versions": {s: code_version(*pk) for s, pk in
                               (("train", ("quantmodels",)), ("hw", ("hw", "sim")), ("point", ("reports",)))},
             "n_points": len(df), "skipped": skipped}

@@ -6,7 +6,8 @@ Every error names the TOML key, the value and what was expected, in one line::
 
 Layout (see ``examples/sweep_digits.toml``)::
 
-    [sweep]  dataset, seeds (or seed), epochs, sim_images, pnr, popcount, out
+    [sweep]  dataset, seeds (or seed), epochs, sim_images, activity_images, pnr, popcount, out,
+             synthesize ("all" or "promising": estimator pre-screening), prescreen_margin
     [axes]   method, weight_bits, act_bits, network, fold, target   (lists; the grid is their product)
     [[grid]] optional sub-grids: each takes [axes] keys, missing ones come from [axes]; the
              sweep is the union of the sub-grids (e.g. bnn at W1A1 plus dorefa at W2A2 and W4A4)
@@ -28,9 +29,11 @@ from .flow import PRESETS  # network presets: the same table ``lowbit train --mo
 from .methods import known_methods, method_bits
 
 POPCOUNTS = ("tree", "lut6")
+SYNTHESIZE = ("all", "promising")
 MAX_BITS = 16
 _SECTIONS = {
-    "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "pnr", "popcount", "out"},
+    "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "activity_images", "pnr", "popcount", "out",
+              "synthesize", "prescreen_margin"},
     "axes": {"method", "weight_bits", "act_bits", "network", "fold", "target"},
     "parallel": {"jobs", "dask"},
     "grid": set(),  # [[grid]]: an array of tables with [axes] keys, checked by _grid
@@ -100,6 +103,9 @@ class SweepConfig:
     image_shape: tuple[int, ...] = ()
     n_classes: int = 10
     raw: dict = field(default_factory=dict)  #: the TOML document, recorded in sweep.json
+    activity_images: int = 16  #: test images of the traced (activity-energy) Verilator run; 0 = none
+    synthesize: str = "all"  #: "promising": synthesize only points the estimator cannot rule out
+    prescreen_margin: float = 0.25  #: estimator error allowance of the pre-screen (lowbit.prescreen)
 
     def points(self) -> tuple[list[Point], list[dict]]:
         """The grids' points in a fixed order (duplicates dropped), and the skipped combinations."""
@@ -295,6 +301,16 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     popcount = r.get("sweep", "popcount", "tree")
     if popcount not in POPCOUNTS:
         raise r.fail("sweep.popcount", popcount, f"one of {', '.join(POPCOUNTS)}")
+    from reports.activity import ACTIVITY_DEPTH
+
+    activity_images = r.int_("sweep.activity_images", r.get("sweep", "activity_images", 16), 0,
+                             min(ACTIVITY_DEPTH, len(data.x_test)))
+    synthesize = r.get("sweep", "synthesize", "all")
+    if synthesize not in SYNTHESIZE:
+        raise r.fail("sweep.synthesize", synthesize, f"one of {', '.join(SYNTHESIZE)}")
+    margin = r.get("sweep", "prescreen_margin", 0.25)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
+        raise r.fail("sweep.prescreen_margin", margin, "a number in [0, 1)")
     out = r.get("sweep", "out")
     if out is not None and (not isinstance(out, str) or not out):
         raise r.fail("sweep.out", out, "a directory path")
@@ -313,7 +329,8 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     if dask is not None and (not isinstance(dask, str) or not dask.strip()):
         raise r.fail("parallel.dask", dask, "a Dask scheduler address like 'tcp://host:8786' or 'local'")
     cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, Path(out) if out else None,
-                      grids, jobs, dask, data.image_shape, data.n_classes, doc)
+                      grids, jobs, dask, data.image_shape, data.n_classes, doc, activity_images, synthesize,
+                      float(margin))
     pts, skipped = cfg.points()
     if not pts:
         raise ConfigError(f"{path}: axes: no valid design point, expected at least one method x weight_bits "

@@ -83,7 +83,8 @@ def _estimates(design: DesignInput, targets: tuple[str, ...]) -> dict[str, list[
 
 
 def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"), pnr: bool = True,
-            progress: Callable[[str], None] = _default_progress, per_layer_area: bool = True) -> dict:
+            progress: Callable[[str], None] = _default_progress, per_layer_area: bool = True,
+            synth: bool = True) -> dict:
     """All figures for one design: a flat summary row + per-layer rows + raw tool results.
 
     Measured columns start with ``measured_``, modelled ones with ``model_``. Per target:
@@ -92,6 +93,7 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
     the analytic estimate (``model_est_<t>_luts`` ...). Timing per nextpnr family among the
     targets. Activity energy when ``design.activity_samples`` is given. ``per_layer_area=False``
     skips the hierarchical Yosys run (one per target), e.g. for sweeps that need totals only.
+    ``synth=False`` runs no Yosys/nextpnr at all (the estimate still is): a sweep's pre-screened point.
     """
     m = design.model
     lc = design.layer_cycles
@@ -104,11 +106,12 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
                  "seed": m.meta.get("seed"),
                  "cycles_per_image": design.cycles_per_image,
                  "latency_cycles": design.latency_cycles,
-                 "slowest_layer_cycles": max(lc) if lc else None}
+                 "slowest_layer_cycles": max(lc) if lc else None,
+                 "synthesized": synth}
     raw: dict = {"synth": {}, "pnr": None, "pnr_by_family": {}, "layer_area": {}, "activity": None}
     per_layer: dict[str, dict] = {L.name: {} for L in m.layers}
     per_layer["argmax"] = {}
-    for t in targets:
+    for t in targets if synth else ():
         progress(f"  synthesizing {design.label} for {t} (yosys) ...")
         s = synthesize(design.verilog, design.ports.dut, t)
         raw["synth"][t] = s.to_json()
@@ -127,7 +130,7 @@ def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"),
             per_layer[L.name].update({f"model_est_{t}_{k}": e[k] for k in ("luts", "ffs", "brams", "dsps")})
         for k in ("luts", "ffs", "brams", "dsps"):  # layers only: the argmax stage is not modelled
             row[f"model_est_{t}_{k}"] = sum(e[k] for e in ests)
-    if pnr:
+    if pnr and synth:
         _timing(design, row, raw, targets, progress)
     if design.sim:
         row["measured_sim_images"] = design.sim["n_images"]

@@ -80,6 +80,10 @@ def _scatter(df: pd.DataFrame, name: str, col: str, xlabel: str, mask: np.ndarra
         ax.scatter(cost[sel], acc[sel], marker=_MARKERS[i % len(_MARKERS)], s=60 if base else 36,
                    c=[colours[v] for v in df.loc[sel, colour_by]], edgecolors="k" if base else "none",
                    alpha=0.85, label=f"{m} (multiplier baseline)" if base else m)
+    est = _prescreened(df)
+    if name == "luts" and est.any() and "model_est_luts" in df:
+        ax.scatter(df.loc[est, "model_est_luts"].astype(float), acc[est], marker="x", s=30, c="grey",
+                   label="pre-screened out, not synthesized (estimator LUTs, MODEL)")
     groups = df.groupby("target").indices if name == "luts" else {None: _model_representatives(df)}
     for g, idx in groups.items():
         idx = np.asarray(idx)
@@ -108,6 +112,13 @@ def _scatter(df: pd.DataFrame, name: str, col: str, xlabel: str, mask: np.ndarra
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _prescreened(df: pd.DataFrame) -> np.ndarray:
+    """Rows the sweep's estimator pre-screen left unsynthesized."""
+    if "synthesized" not in df or not len(df):
+        return np.zeros(len(df), dtype=bool)
+    return ~df["synthesized"].fillna(True).astype(bool).to_numpy()
 
 
 def _layer_bars(df: pd.DataFrame, layers: pd.DataFrame, designs: list[str]):
@@ -174,6 +185,15 @@ def _html(df: pd.DataFrame, layers: pd.DataFrame, meta: dict, pngs: dict[str, by
              f"integer model, classes and logits), 0 mismatches.</p>" if n_bad == 0 else
              f'<p class="bad">{n_bad} MISMATCHING images over {n_sim} simulated: see measured_sim_mismatches.</p>')
     skipped = pd.DataFrame(meta.get("skipped", []))
+    pre = _prescreened(df)
+    ecols = [c for c in ("design", "target", "test_accuracy", "model_est_luts", "model_est_ffs", "model_est_dsps",
+                         "model_energy_pj", "memory_bits") if c in df]
+    prescreen = (f"<h2>Pre-screened out (estimated, not synthesized)</h2><p>The sweep ran with "
+                 f"<code>synthesize = \"promising\"</code>: the analytic area estimator (a MODEL calibrated "
+                 f"against Yosys) showed these {int(pre.sum())} points dominated by a point at least as accurate "
+                 f"and cheaper by more than the {meta.get('prescreen_margin', 0):.0%} margin, so they were not "
+                 f"synthesized. They were still trained and simulated bit-exact.</p>{_table(df.loc[pre, ecols])}"
+                 if pre.any() else "")
     tools = ", ".join(f"{k} {v}" for k, v in meta.get("tool_versions", {}).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>lowbit sweep</title>
 <style>body{{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}}
@@ -199,6 +219,7 @@ LUT/DSP/BRAM counts and fmax are <b>measured</b> by Yosys/nextpnr on the generat
 <div class="model"><h2>Modelled energy (a MODEL, not a measurement)</h2>{_table(df[modelled])}</div>
 <h2>Memory (counted from the IR)</h2>{_table(df[memory])}
 <h2>Per layer</h2>{_table(layers)}
+{prescreen}
 <h2>Skipped combinations</h2>{_table(skipped) if len(skipped) else '<p>none</p>'}
 </body></html>"""
 

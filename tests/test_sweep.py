@@ -100,7 +100,9 @@ def test_sweep_end_to_end(ref):
     assert e["bnn"] < e["int8"] < df["model_energy_float32_pj"].iloc[0]
     assert 0.15 < df["test_accuracy"].min() and df["test_accuracy"].nunique() == 2
     layers = pd.read_csv(out / "layers.csv")
-    assert len(layers) == 2 * N_POINTS and set(layers["layer"]) == {"fc0", "fc1"}
+    # two network layers and the argmax stage (its toggles are part of the activity term)
+    assert len(layers) == 3 * N_POINTS and set(layers["layer"]) == {"fc0", "fc1", "argmax"}
+    assert layers.loc[layers.layer == "argmax", "model_energy_activity_pj"].gt(0).all()
     doc = json.loads((out / "sweep.json").read_text())
     assert len(doc["points"]) == N_POINTS and doc["meta"]["seeds"] == [3]
     for stem in ("accuracy_vs_energy", "accuracy_vs_luts", "accuracy_vs_memory", "per_layer"):
@@ -112,6 +114,12 @@ def test_sweep_end_to_end(ref):
     assert "Every point bit-exact" in page
     assert html_escaped(df["cmd_verilog"].iloc[0]) in page
     assert "timings" not in df.columns and not any("seconds" in c for c in df.columns)
+    # the activity term: a traced Verilator run of the first 16 test images per point, bit-exact
+    assert (df["measured_activity_images"] == 16).all() and df["measured_activity_bit_exact"].all()
+    assert (df["model_energy_activity_pj"] > 0).all() and df["synthesized"].all()
+    # the analytic estimate beside the measurement where the target is calibrated (ice40)
+    ice = df[df.target == "ice40"]
+    assert (ice["model_est_luts"] > 0).all() and df.loc[df.target == "xilinx", "model_est_luts"].isna().all()
 
 
 def html_escaped(s: str) -> str:
@@ -204,8 +212,10 @@ def _cfg(tmp_path, axes: str, sweep: str = 'dataset = "digits"') -> Path:
     ('method = ["bnn"]\nnetwork = ["8,x"]', "",
      "axes.network[0]: '8,x', expected a preset (tfc, sfc, lfc) or hidden sizes like \"64,64\""),
     ('method = ["bnn"]', "sim_images = 100000", "sweep.sim_images: 100000, expected an integer in 1..359"),
-    ('method = ["bnn"]', "epoch = 3", "sweep.epoch: unknown key, expected one of dataset, epochs, out, pnr, "
-     "popcount, seed, seeds, sim_images"),
+    ('method = ["bnn"]', "epoch = 3", "sweep.epoch: unknown key, expected one of activity_images, dataset, epochs, "
+     "out, pnr, popcount, prescreen_margin, seed, seeds, sim_images, synthesize"),
+    ('method = ["bnn"]', 'synthesize = "some"', "sweep.synthesize: 'some', expected one of all, promising"),
+    ('method = ["bnn"]', "prescreen_margin = 1.5", "sweep.prescreen_margin: 1.5, expected a number in [0, 1)"),
     ('method = ["bnn"]', "pnr = 1", "sweep.pnr: 1, expected true or false"),
     ('method = ["int8"]\nweight_bits = [2]', "",
      "axes: no valid design point, expected at least one method x weight_bits x act_bits combination a method "
@@ -293,3 +303,76 @@ def test_model_level_fronts_keep_one_row_per_model():
     assert f["memory"].tolist() == [False, True, True, False, True]   # c: between a and b
     # per target over every variant: on ice40, c (300 LUTs, 0.85) beats a's 500-LUT variant
     assert f["luts"].tolist() == [False, True, True, True, True]
+
+
+# ----------------------------------------------------------------------------- pre-screening
+
+def test_prescreen_rule_by_hand():
+    from lowbit.prescreen import Candidate, promising
+
+    c = [Candidate(0, "ice40", "bnn", 0.90, 100.0),
+         Candidate(1, "ice40", "bnn", 0.90, 400.0),     # as accurate, 4x the LUTs: dropped
+         Candidate(2, "ice40", "ternary", 0.91, 150.0),  # more accurate: kept
+         Candidate(3, "ice40", "bnn", 0.85, 160.0),      # dominated, but within the margin of 0's 100: kept
+         Candidate(4, "xilinx", "bnn", 0.80, 900.0),     # alone on its target: kept
+         Candidate(5, "ice40", "int8", 0.50, 9999.0),    # the baseline: always kept
+         Candidate(6, "ice40", "bnn", 0.10, None)]       # no estimate (e.g. conv): kept
+    assert promising(c, 0.25) == {0, 2, 3, 4, 5, 6}
+    assert promising(c, 0.0) == {0, 2, 4, 5, 6}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 50), st.integers(0, 20), st.sampled_from(["a", "b"])), min_size=1,
+                max_size=25), st.floats(0, 0.9))
+def test_prescreen_keeps_every_estimated_front_point(pts, margin):
+    """Whatever the margin, a point on its target's (estimate, accuracy) Pareto front is synthesized."""
+    from lowbit.prescreen import Candidate, promising
+
+    cands = [Candidate(i, t, "bnn", a / 20, float(c)) for i, (c, a, t) in enumerate(pts)]
+    keep = promising(cands, margin)
+    for t in ("a", "b"):
+        idx = [c.index for c in cands if c.target == t]
+        front = pareto_mask([cands[i].est_luts for i in idx], [cands[i].accuracy for i in idx])
+        assert {i for i, f in zip(idx, front) if f} <= keep
+    assert promising(cands, 0.0) <= keep  # a wider margin never drops more
+
+
+PRESCREEN_CONFIG = """
+[sweep]
+dataset = "digits"
+seeds = [4]
+epochs = 6
+sim_images = 20
+activity_images = 0
+pnr = false
+synthesize = "{mode}"
+
+[axes]
+method = ["bnn"]
+weight_bits = [1]
+act_bits = [1]
+network = ["8"]
+fold = ["pe=1,simd=8", "fc0:pe=8,simd=64;fc1:pe=10,simd=8"]   # folded vs fully parallel: same accuracy
+target = ["ice40"]
+"""
+
+
+def test_prescreen_sweep_skips_the_dominated_fold_and_synthesis_confirms(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(PRESCREEN_CONFIG.format(mode="promising"))
+    out = tmp_path / "out"
+    r = run_sweep(load_sweep_config(p), out, jobs=1, progress=False, log=lambda _m: None)
+    assert r.stats["point"]["ran"] == 2 and r.stats["hw"]["ran"] == 2
+    df = pd.read_csv(out / "sweep.csv")
+    assert df["synthesized"].tolist() == [True, False]  # the fully parallel fold is pre-screened out
+    assert df["measured_luts"].notna().tolist() == [True, False]
+    assert df["model_est_luts"].iloc[1] * 0.75 > df["model_est_luts"].iloc[0] * 1.25  # the 25 % margin rule
+    assert df["measured_sim_bit_exact"].all()  # still simulated bit-exact
+    assert "Pre-screened out (estimated, not synthesized)" in (out / "report.html").read_text()
+    # synthesizing everything confirms the estimator's call; the model and simulations are reused
+    p.write_text(PRESCREEN_CONFIG.format(mode="all"))
+    r = run_sweep(load_sweep_config(p), out, jobs=1, progress=False, log=lambda _m: None)
+    assert r.stats["train"]["cached"] == 1 and r.stats["hw"]["cached"] == 2
+    assert r.stats["point"] == {"ran": 1, "cached": 1, "skipped": 0}
+    df = pd.read_csv(out / "sweep.csv")
+    assert df["synthesized"].all() and df["measured_luts"].iloc[1] > 1.25 * df["measured_luts"].iloc[0]
