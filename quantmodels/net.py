@@ -4,6 +4,8 @@ Hidden block = dense or conv (im2col) with the method's quantized weights ``Wq =
 -> (XNOR-Net: times K) -> batch norm -> activation quantizer -> optional max-pool.
 Output block = dense with quantized weights times one positive learned scalar
 ``exp(log_alpha)`` (no bias, no per-class scale: the integer argmax is then exact).
+The method may replace every block's pre-activation gradient in the backward pass
+(:meth:`~quantmodels.methods.base.Method.grad_quantizer`, e.g. DoReFa's k-bit gradients).
 
 Two forward passes:
 
