@@ -1,24 +1,21 @@
 """MLPs whose weights are ``scale * integer codes`` and whose hidden activations are k-bit
-DoReFa levels: the DoReFa and BitNet methods, plus BitNet's unregularised float twin.
+DoReFa levels: the BitNet method and its unregularised float twin. (DoReFa itself is a plug-in
+of the generic :class:`~quantmodels.net.QuantNet`: :mod:`quantmodels.methods.dorefa`.)
 
 Layer i (hidden)::
 
     acc   = codes_i . x_i                      integers (x_i = input codes of the layer)
     level = round((2**A - 1) clip(bn_eval(acc * scale_i * in_scale_i), 0, 1))
 
-with ``in_scale`` = 1/255 for raw uint8 pixels, 1 for binarized pixels, 1/(2**A - 1) for
-hidden levels. Training uses batch statistics and the STE of :mod:`quantmodels.dorefa`; the
+with ``in_scale`` = 1/255 for raw uint8 pixels, 1/(2**A - 1) for hidden levels. Training uses batch statistics and the STE of :mod:`quantmodels.dorefa`; the
 eval forward computes exactly the formula above in float64 (acc is an exact small integer),
 and export folds it into integer thresholds by exact search
 (:mod:`quantmodels.thresholds`), so golden == float model on every sample. The last
 layer's logits are ``alpha * scale * in_scale * acc`` with a positive multiplier, so the class
 is the argmax of the integer ``acc`` (first index on ties, as in the golden model).
 
-IR mapping: W1A1 -> ``xnor_popcount`` with thresholded input bits; the {0,1} activations
-give ``codes . x = p - n_neg`` (p = popcount of agreeing bits, n_neg = number of -1 weights in
-the row), so thresholds are shifted by n_neg and the last layer gets the integer bias -n_neg.
-Otherwise ``bit_serial`` with raw uint8 input; ``weight_bits`` = the signed width of the codes'
-range (DoReFa k > 1: k + 1). A neuron with negative BN gamma has its codes negated.
+IR mapping: ``bit_serial`` with raw uint8 input; ``weight_bits`` = the signed width of the
+codes' range. A neuron with negative BN gamma has its codes negated.
 """
 from __future__ import annotations
 
@@ -28,7 +25,6 @@ from . import bitnet, dorefa
 from .errors import ConfigError
 from .ir import InputSpec, IRModel, Layer
 from .layers import BN_EPS, BN_MOMENTUM
-from .net import INPUT_THRESHOLD
 from .nets import bn_eval
 from .thresholds import exact_thresholds
 
@@ -38,12 +34,10 @@ class CodedMLP:
 
     method = "coded"
 
-    def __init__(self, sizes: tuple[int, ...], rng: np.random.Generator, weight_bits: int, act_bits: int,
-                 binary_input: bool):
+    def __init__(self, sizes: tuple[int, ...], rng: np.random.Generator, weight_bits: int, act_bits: int):
         self.sizes = tuple(sizes)
         self.rng = rng
         self.wb, self.ab = weight_bits, act_bits
-        self.binary_input = binary_input
         self.n_layers = len(sizes) - 1
         self.params: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
@@ -75,8 +69,6 @@ class CodedMLP:
     # ------------------------------------------------------------------------ training
     def prepare(self, samples: np.ndarray) -> np.ndarray:
         x = samples.reshape(len(samples), -1)
-        if self.binary_input:
-            return (x >= INPUT_THRESHOLD).astype(np.float32)
         return (x / np.float32(255.0)).astype(np.float32)
 
     def latent_weights(self) -> list[str]:
@@ -105,16 +97,12 @@ class CodedMLP:
             x = dorefa.quantize_act(y, self.ab)
         raise AssertionError("unreachable")
 
-    def transform_preact_grad(self, da: np.ndarray) -> np.ndarray:
-        """Hook on dL/d(pre-activation) (DoReFa's optional gradient quantization)."""
-        return da
-
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
         grads: dict[str, np.ndarray] = {}
         L = self.n_layers - 1
         x, wt, a, alpha = self.cache[-1]
         grads["log_alpha"] = np.array([np.sum(dlogits * a) * alpha], np.float32)
-        da = self.transform_preact_grad(dlogits * alpha)
+        da = dlogits * alpha
         grads.update(self.weight_backward(L, da.T @ x))
         dx = da @ wt
         for i in range(L - 1, -1, -1):
@@ -125,7 +113,6 @@ class CodedMLP:
             dah = dy * self.params[f"gamma{i}"]
             n = len(dah)
             da = inv / n * (n * dah - dah.sum(0) - ahat * np.sum(dah * ahat, 0))
-            da = self.transform_preact_grad(da)
             for k, v in self.weight_backward(i, da.T @ x).items():
                 grads[k] = grads.get(k, 0) + v
             if i > 0:
@@ -140,17 +127,17 @@ class CodedMLP:
     # ------------------------------------------------------------- eval (the float model)
     def input_codes(self, samples: np.ndarray) -> np.ndarray:
         x = samples.reshape(len(samples), -1)
-        return (x >= INPUT_THRESHOLD).astype(np.int64) if self.binary_input else x.astype(np.int64)
+        return x.astype(np.int64)
 
     def in_scale(self, i: int) -> float:
         if i > 0:
             return 1.0 / ((1 << self.ab) - 1)
-        return 1.0 if self.binary_input else 1.0 / 255.0
+        return 1.0 / 255.0
 
     def in_max(self, i: int) -> int:
         if i > 0:
             return (1 << self.ab) - 1
-        return 1 if self.binary_input else 255
+        return 255
 
     def level(self, i: int, s: float, acc: np.ndarray) -> np.ndarray:
         """Hidden layer i's output level for accumulator values acc (..., out), in float64."""
@@ -175,21 +162,19 @@ class CodedMLP:
 
     # -------------------------------------------------------------------------- export
     def export(self, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
-        xnor = self.binary_input and self.wb == 1 and self.ab == 1
         layers = []
         for i in range(self.n_layers):
             codes, s = self.weight_codes(i)
             codes = np.asarray(codes, np.int64)
             n_out, n_in = codes.shape
             last = i == self.n_layers - 1
-            in_bits = (1 if self.binary_input else 8) if i == 0 else self.ab
+            in_bits = 8 if i == 0 else self.ab
             if not last:
                 flip = np.where(self.params[f"gamma{i}"] < 0, -1, 1).astype(np.int64)
                 codes = codes * flip[:, None]
             xm = self.in_max(i)
             lo = (np.minimum(codes, 0).sum(1) * xm).astype(np.int64)
             hi = (np.maximum(codes, 0).sum(1) * xm).astype(np.int64)
-            n_neg = (codes < 0).sum(1).astype(np.int64)
             out = dict(output="argmax") if last else dict(output="threshold", output_bits=self.ab)
             if not last:
                 fl = flip
@@ -198,50 +183,13 @@ class CodedMLP:
                     return self.level(i, s, (fl[None, :] * acc).astype(np.float64))
                 # f is non-decreasing by construction (fl oriented each row), so no flip comes back
                 out["thresholds"], _ = exact_thresholds(f, lo, hi, 1 << self.ab, 0, name=f"fc{i}")
-            if xnor:
-                w = (codes > 0).astype(np.uint8)
-                if last:
-                    out["bias"] = -n_neg  # logits = p - n_neg = codes . x
-                else:
-                    out["thresholds"] = out["thresholds"] + n_neg[:, None]
-                layers.append(Layer(f"fc{i}", "xnor_popcount", n_in, n_out, 1, 1, weights=w, **out))
-            else:
-                clo, chi = self.code_range(i)
-                if not last and np.any(flip < 0):
-                    clo, chi = min(clo, -chi), max(chi, -clo)
-                wbits = bitnet.signed_width(clo, chi)
-                layers.append(Layer(f"fc{i}", "bit_serial", n_in, n_out, in_bits, wbits, weights=codes, **out))
-        inp = InputSpec(self.sizes[0], 1, "threshold", INPUT_THRESHOLD, tuple(image_shape)) if self.binary_input \
-            else InputSpec(self.sizes[0], 8, "identity", None, tuple(image_shape))
+            clo, chi = self.code_range(i)
+            if not last and np.any(flip < 0):
+                clo, chi = min(clo, -chi), max(chi, -clo)
+            wbits = bitnet.signed_width(clo, chi)
+            layers.append(Layer(f"fc{i}", "bit_serial", n_in, n_out, in_bits, wbits, weights=codes, **out))
+        inp = InputSpec(self.sizes[0], 8, "identity", None, tuple(image_shape))
         return IRModel(name, self.method, inp, layers, meta).validate()
-
-
-class DoReFaMLP(CodedMLP):
-    """DoReFa-Net (arXiv:1606.06160) MLP: k-bit tanh-normalised weights, k-bit clipped activations,
-    optional k-bit noisy gradients. W1A1 uses thresholded input bits (XNOR-popcount layers)."""
-
-    method = "dorefa"
-
-    def __init__(self, sizes, rng, weight_bits: int = 2, act_bits: int = 2, grad_bits: int | None = None):
-        dorefa.check_bits(weight_bits, "weight_bits")
-        dorefa.check_bits(act_bits, "act_bits")
-        if grad_bits is not None:
-            dorefa.check_bits(grad_bits, "grad_bits")
-        self.grad_bits = grad_bits
-        super().__init__(sizes, rng, weight_bits, act_bits, binary_input=weight_bits == 1 and act_bits == 1)
-
-    def weight_codes(self, i):
-        return dorefa.weight_codes(self.params[f"W{i}"].astype(np.float64), self.wb)
-
-    def weight_backward(self, i, g):
-        return {f"W{i}": dorefa.quantize_weights_grad(self.params[f"W{i}"], self.wb, g.astype(np.float32))}
-
-    def code_range(self, i):
-        m = (1 << self.wb) - 1 if self.wb > 1 else 1
-        return -m, m
-
-    def transform_preact_grad(self, da):
-        return da if self.grad_bits is None else dorefa.quantize_grad(da, self.grad_bits, self.rng)
 
 
 class BitNetMLP(CodedMLP):
@@ -258,7 +206,7 @@ class BitNetMLP(CodedMLP):
         for k, v in (("lam_q", lam_q), ("lam_b", lam_b)):
             if not v >= 0:
                 raise ConfigError(f"{k}: {v}, expected >= 0")
-        super().__init__(sizes, rng, init_bits, act_bits, binary_input=False)
+        super().__init__(sizes, rng, init_bits, act_bits)
         self.quantize, self.lam_q, self.lam_b, self.bits_every = quantize, lam_q, lam_b, bits_every
         self.steps = 0
         # bit widths live in ``state`` so that best-epoch checkpoints restore them with the weights

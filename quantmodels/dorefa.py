@@ -18,7 +18,11 @@ Weights, k = 1 (paper eq. 8): ``w_q = E(|w|) sign(w)``, sign(0) = +1, codes c = 
 d w_q / d w = 1 (the scale is a per-layer constant absorbed by the following batch norm).
 
 Activations (paper sec. 2.3): ``a_q = quantize_k(clip(x, 0, 1))``, integer code
-``a = round(M clip(x, 0, 1))`` in 0..M; STE gradient passes where 0 <= x <= 1.
+``a = round(M clip(x, 0, 1))`` in 0..M; STE gradient passes where 0 <= x <= 1. (The ``dorefa``
+method, :mod:`quantmodels.methods.dorefa`, uses the generic network's
+:class:`~quantmodels.quantizers.UniformAct`: the same levels and STE, but exact ties
+``M clip(x, 0, 1) = j + 1/2`` round up there instead of to even; the exported thresholds follow
+whichever rule the float model uses, so golden == float either way.)
 
 Gradients (paper eq. 12), optional: per sample ``m = max|dr|`` over all non-batch axes, then
 ``2 m [quantize_k(dr / (2 m) + 1/2 + N(k)) - 1/2]`` with ``N(k) = sigma / (2**k - 1)``,

@@ -5,14 +5,18 @@ Generic exact export (every QuantNet method)
 Per hidden block the integer weight codes and scales come from the method's quantizer
 (``Wq = alpha * codes``). The IR accumulator ``acc`` relates to the integer dot product
 ``D = u . codes`` of the eval pass by ``D = 2 acc - n`` (xnor_popcount, n = fan-in; inputs and
-weights are bits encoding +-1) or ``D = acc`` (dot-product kinds, unsigned input levels).
+weights are bits encoding +-1), ``D = acc - n_neg`` (xnor_popcount with unsigned {0, 1}
+inputs, the methods with ``bipolar_1bit = False``: popcount(xnor(x, w)) counts the agreeing
+bits, i.e. ``x . codes`` plus the row's number ``n_neg`` of -1 weights) or ``D = acc``
+(dot-product kinds, unsigned input levels).
 Each channel's output level ``f(acc) = block.level_of_D(D(acc))`` is THE function the float
 model's eval pass applies (float64: per-channel scale, XNOR-Net K, batch norm, activation
 rounding). :func:`quantmodels.thresholds.exact_thresholds` finds the integer thresholds by
 binary search over the channel's accumulator range (``[0, n]`` for xnor, ``[sum(min(c, 0)),
 sum(max(c, 0))] * (2**input_bits - 1)`` for dot products) and flips decreasing channels
 (inverted bits / negated weights). The last layer's ``D`` is a common positive affine map of
-``acc`` for every class, so ``argmax(acc) == argmax(D)`` with the same first-index tie rule.
+``acc`` for every class, so ``argmax(acc) == argmax(D)`` with the same first-index tie rule
+(for unsigned xnor inputs the per-class offset goes into the layer's bias, logits = ``D``).
 Hence golden == float eval on every input, by construction.
 
 BN threshold folding for explicit parameters: :func:`fold_bn_thresholds` (same search).
@@ -49,15 +53,21 @@ def fold_bn_thresholds(w_bits: np.ndarray, gamma: np.ndarray, beta: np.ndarray, 
 
 def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
     """QuantNet -> IR (see the module docstring), validated."""
-    method, opts, kind, wbits = net.method, net.opts, net.kind, net.ir_weight_bits
+    method, kind, wbits = net.method, net.kind, net.ir_weight_bits
     layers = []
     in_bits, in_features = net.input_q.bits, int(np.prod(net.in_shape))
     for b in net.blocks:
         codes, _ = b.wq.codes(net.params[f"{b.name}.W"], net.params)
         n = b.fan_in
         xor = kind == "xnor_popcount"
-        if b.in_act.bipolar != xor:
-            raise ValueError(f"{b.name}: kind {kind!r} with {'bipolar' if b.in_act.bipolar else 'unsigned'} inputs")
+        if b.in_act.bipolar and not xor:
+            raise ValueError(f"{b.name}: kind {kind!r} with bipolar inputs")
+        if xor and not b.in_act.bipolar:  # unsigned {0, 1} inputs: D = acc - n_neg
+            if b.in_act.bits != 1:
+                raise ValueError(f"{b.name}: kind {kind!r} with {b.in_act.bits}-bit inputs")
+            offset = (codes < 0).sum(1).astype(np.int64)
+        else:  # bipolar: D = 2 acc - n
+            offset = None
         conv = None
         if b.geom is not None:
             g = b.geom
@@ -65,7 +75,8 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
         out_features = int(np.prod(b.out_shape))
         if b.last:
             layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "argmax",
-                                method.ir_weights(codes, opts), conv=conv))
+                                method.ir_weights(codes, kind), conv=conv,
+                                bias=None if offset is None else -offset))
             break
         if xor:
             lo, hi, reflect = np.zeros(b.out, np.int64), np.full(b.out, n, np.int64), n
@@ -76,16 +87,18 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
             reflect = 0
         ps = b.pre_scale()
 
-        def f(acc: np.ndarray, b=b, ps=ps, xor=xor, n=n) -> np.ndarray:
-            return b.level_of_D(2 * acc - n if xor else acc, ps)
+        def f(acc: np.ndarray, b=b, ps=ps, xor=xor, n=n, offset=offset) -> np.ndarray:
+            if xor:
+                return b.level_of_D(2 * acc - n if offset is None else acc - offset, ps)
+            return b.level_of_D(acc, ps)
 
         T, flip = exact_thresholds(f, lo, hi, 1 << b.act.bits, reflect, b.name)
         w = np.where(flip[:, None], -codes, codes)
         layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "threshold",
-                            method.ir_weights(w, opts), output_bits=b.act.bits, thresholds=T, conv=conv))
+                            method.ir_weights(w, kind), output_bits=b.act.bits, thresholds=T, conv=conv))
         in_bits, in_features = b.act.bits, out_features
     q = net.input_q
-    inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, q.threshold if q.bipolar else None,
+    inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, q.threshold if q.kind == "threshold" else None,
                     tuple(image_shape))
     return IRModel(name, method.name, inp, layers, meta).validate()
 

@@ -108,15 +108,16 @@ class BatchNorm:
     """Batch norm over the last axis; ``shift=True`` uses AP2(gamma), AP2(1/std) and the
     variance estimate mean(C * AP2(C)) of shift-based BN (Hubara et al. 2016, Alg. 3).
 
-    Parameters live in the shared dict ``params`` under ``<name>.gamma`` / ``<name>.beta``,
+    Parameters live in the shared dict ``params`` under ``<name>.gamma`` / ``<name>.beta``
+    (initialised to 1 and ``beta``),
     running statistics in ``state`` under ``<name>.mean`` / ``<name>.var``.
     """
 
-    def __init__(self, name: str, n: int, params: dict, state: dict, shift: bool = False):
+    def __init__(self, name: str, n: int, params: dict, state: dict, shift: bool = False, beta: float = 0.0):
         self.name, self.shift = name, shift
         self.params, self.state = params, state
         params[f"{name}.gamma"] = np.ones(n, np.float32)
-        params[f"{name}.beta"] = np.zeros(n, np.float32)
+        params[f"{name}.beta"] = np.full(n, beta, np.float32)
         state[f"{name}.mean"] = np.zeros(n, np.float32)
         state[f"{name}.var"] = np.ones(n, np.float32)
 

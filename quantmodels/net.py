@@ -4,6 +4,8 @@ Hidden block = dense or conv (im2col) with the method's quantized weights ``Wq =
 -> (XNOR-Net: times K) -> batch norm -> activation quantizer -> optional max-pool.
 Output block = dense with quantized weights times one positive learned scalar
 ``exp(log_alpha)`` (no bias, no per-class scale: the integer argmax is then exact).
+The method may replace every block's pre-activation gradient in the backward pass
+(:meth:`~quantmodels.methods.base.Method.grad_quantizer`, e.g. DoReFa's k-bit gradients).
 
 Two forward passes:
 
@@ -44,6 +46,7 @@ class Block:
         if input_scale:
             state[f"{name}.K"] = np.ones(1, np.float32)
         self.qbackprop = False  # pow2: round layer inputs to powers of two for the weight gradient
+        self.grad_quant = None  # Method.grad_quantizer: map on the pre-activation gradient (DoReFa)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -94,7 +97,9 @@ class Block:
             dy = self.act.backward(dv)
             da, g = self.bn.backward(dy)
             grads.update(g)
-            da = da.reshape(-1, self.out)
+        if self.grad_quant is not None:  # per sample: (N, out) or (N, OH, OW, out)
+            da = self.grad_quant(da)
+        da = da.reshape(-1, self.out)
         if rowK is not None:
             da = da * rowK
         Pg = ap2(P) if self.qbackprop else P  # few multiplications: shifts only for dW
@@ -140,9 +145,9 @@ class QuantNet:
         self.state: dict[str, np.ndarray] = {}
         self.image_shape = tuple(image_shape)
         opts = self.opts = cfg.options
-        self.kind = method.kind_for(opts)
+        self.kind = method.kind_for(cfg)
         self.ir_weight_bits = method.ir_weight_bits(cfg)
-        self.input_q = InputQuant(method.input_for(opts), INPUT_THRESHOLD)
+        self.input_q = InputQuant(method.input_for(cfg), INPUT_THRESHOLD, method.bipolar_1bit)
         has_conv = any(isinstance(i, Conv) for i in items)
         shape: tuple[int, ...] = (*image_shape, 1)[:3] if has_conv else (int(np.prod(image_shape)),)
         if has_conv and len(image_shape) == 3:
@@ -160,9 +165,9 @@ class QuantNet:
                 geom = ConvGeom(shape, it.k, it.stride, it.pad)
                 nxt = items[j + 1] if j + 1 < len(items) else None
                 pool = MaxPool2d(nxt.k, nxt.stride) if isinstance(nxt, Pool) else None
-            act = make_act(cfg.act_bits)
+            act = make_act(cfg.act_bits, method.bipolar_1bit)
             b = Block(name, shape, it.out, geom, pool, in_act, act,
-                      BatchNorm(name, it.out, self.params, self.state, shift_bn),
+                      BatchNorm(name, it.out, self.params, self.state, shift_bn, method.bn_beta_init),
                       method.quantizer(name, cfg, True, rng), self.params, self.state, rng,
                       method.input_scale_for(opts) and bool(self.blocks))
             self.blocks.append(b)
@@ -171,9 +176,12 @@ class QuantNet:
         self.blocks.append(Block(name, shape, n_classes, None, None, in_act, None, None,
                                  method.quantizer(name, cfg, False, rng), self.params, self.state, rng,
                                  method.input_scale_for(opts) and bool(self.blocks)))
-        if opts.get("qbackprop"):
-            for b in self.blocks:
-                b.qbackprop = True
+        if method.out_scale_init is not None:
+            self.params[f"{name}.log_alpha"][:] = np.log(method.out_scale_init)
+        gq = method.grad_quantizer(cfg, rng)
+        for b in self.blocks:
+            b.qbackprop = bool(opts.get("qbackprop"))
+            b.grad_quant = gq
 
     # ------------------------------------------------------------------ training
     def prepare(self, samples: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ multiplies), where ``u(L)`` is an integer. Exact rounding rules (also used by ex
 * :class:`SignAct` (1 bit, bipolar): ``L = 1 if y >= 0 else 0``, ``u = 2L - 1``, scale 1.
 * :class:`UniformAct` (k bits, unsigned; DoReFa-style clipped ReLU, Zhou et al. 2016):
   ``L = floor(clip(y, 0, 1) * n + 1/2)`` with ``n = 2**k - 1`` (halves round up), ``u = L``,
-  scale ``1/n``; STE passes the gradient where ``0 <= y <= 1``.
+  scale ``1/n``; STE passes the gradient where ``0 <= y <= 1``. Also for k = 1 (levels {0, 1})
+  when a method asks for unsigned 1-bit activations (``bipolar_1bit = False``).
 """
 from __future__ import annotations
 
@@ -101,25 +102,26 @@ class UniformAct:
         return dv * ((self._y >= 0) & (self._y <= 1))
 
 
-def make_act(bits: int):
-    """The activation quantizer for ``bits``: sign for 1 bit, uniform [0, 1] otherwise."""
-    return SignAct() if bits == 1 else UniformAct(bits)
+def make_act(bits: int, bipolar: bool = True):
+    """The activation quantizer for ``bits``: sign for 1 bit (``bipolar``), uniform [0, 1] otherwise."""
+    return SignAct() if bits == 1 and bipolar else UniformAct(bits)
 
 
 class InputQuant:
-    """Raw uint8 pixels -> first-layer levels: ``threshold`` (bit, bipolar value 2b - 1, as the
-    IR's threshold input) or ``identity`` (8-bit level = pixel, value pixel / 255)."""
+    """Raw uint8 pixels -> first-layer levels: ``threshold`` (bit b = pixel >= threshold, as the
+    IR's threshold input; value 2b - 1 if ``bipolar``, else b) or ``identity`` (8-bit level =
+    pixel, value pixel / 255)."""
 
-    def __init__(self, kind: str, threshold: int = 128):
+    def __init__(self, kind: str, threshold: int = 128, bipolar: bool = True):
         self.kind = kind
         self.threshold = threshold
         self.bits = 1 if kind == "threshold" else 8
-        self.bipolar = kind == "threshold"
-        self.scale = 1.0 if self.bipolar else 1.0 / 255.0
+        self.bipolar = kind == "threshold" and bipolar
+        self.scale = 1.0 if kind == "threshold" else 1.0 / 255.0
 
     def level(self, samples: np.ndarray) -> np.ndarray:
         x = np.asarray(samples)
-        return (x >= self.threshold).astype(np.int64) if self.bipolar else x.astype(np.int64)
+        return (x >= self.threshold).astype(np.int64) if self.kind == "threshold" else x.astype(np.int64)
 
     def u(self, level: np.ndarray) -> np.ndarray:
         return 2 * level - 1 if self.bipolar else level

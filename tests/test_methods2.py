@@ -1,10 +1,11 @@
-"""DoReFa / BitNet / LUT networks: golden integer model == eval-mode float model, exported IR."""
+"""DoReFa (generic QuantNet plug-in, MLP and CNN) / BitNet / LUT networks: golden integer model ==
+eval-mode float model, exported IR."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from quantmodels.coded_mlp import BitNetMLP, DoReFaMLP
+from quantmodels.coded_mlp import BitNetMLP
 from quantmodels.datasets import load_digits
 from quantmodels.errors import ConfigError
 from quantmodels.ir import load_model, save_model
@@ -37,28 +38,108 @@ def fit(net, data, epochs: int, lr: float = 3e-3, seed: int = 0, batch: int = 64
     return net
 
 
+def dorefa_net(data, arch: str, wb: int, ab: int, seed: int, **options):
+    """A DoReFa QuantNet built by the registered method (as ``train`` does) and its config."""
+    from quantmodels.methods import get_method
+    from quantmodels.train import TrainConfig
+
+    cfg = TrainConfig(method="dorefa", arch=arch, weight_bits=wb, act_bits=ab, options=options, progress=False)
+    method = get_method("dorefa")
+    return method, cfg, method.build(cfg, data.image_shape, data.n_classes, np.random.default_rng(seed))
+
+
 @pytest.mark.parametrize("wb, ab", [(1, 1), (2, 2), (3, 1), (1, 3), (4, 4)])  # weight bits, act bits
 def test_dorefa_golden_equals_float(digits, wb, ab):
-    net = fit(DoReFaMLP((64, 48, 32, 10), np.random.default_rng(wb * 10 + ab), wb, ab), digits, 6)
-    model = net.export("t", digits.image_shape, {"seed": 0})
+    method, cfg, net = dorefa_net(digits, "f48,f32", wb, ab, seed=wb * 10 + ab)
+    fit(net, digits, 6)
+    model = method.export(net, cfg, "t", digits.image_shape, {"seed": 0}, None)
     kinds = {L.kind for L in model.layers}
     assert kinds == ({"xnor_popcount"} if wb == ab == 1 else {"bit_serial"})
     if kinds == {"bit_serial"}:
         assert model.layers[1].weight_bits == (wb + 1 if wb > 1 else 2)
+        assert model.input.quantizer == "identity" and model.layers[0].input_bits == 8
+        m = (1 << wb) - 1 if wb > 1 else 1  # odd codes in [-m, m]
+        for L in model.layers:
+            assert np.abs(L.weights).max() <= m and np.all(L.weights % 2 == 1)
+    else:
+        assert model.input.quantizer == "threshold" and model.layers[-1].bias is not None
     np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
     acts = golden_forward(model, digits.x_test).activations[0]
     assert len(np.unique(acts)) == 1 << ab  # every level is used
     assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.6
 
 
+def test_dorefa_weight_quantizer_is_the_paper_rule(digits):
+    """The plug-in's codes/scales and STE are those of :mod:`quantmodels.dorefa`."""
+    from quantmodels import dorefa
+
+    for wb in (1, 2, 4):
+        _, _, net = dorefa_net(digits, "f16", wb, 2, seed=wb)
+        b = net.blocks[0]
+        W = net.params[f"{b.name}.W"]
+        codes, alpha = b.wq.codes(W, net.params)
+        want, scale = dorefa.weight_codes(W.astype(np.float64), wb)
+        np.testing.assert_array_equal(codes, want)
+        np.testing.assert_allclose(alpha, scale, rtol=0, atol=0)
+        g = np.random.default_rng(0).normal(size=W.shape).astype(np.float32)
+        np.testing.assert_array_equal(b.wq.grad(W, g, net.params)[f"{b.name}.W"],
+                                      dorefa.quantize_weights_grad(W, wb, g))
+
+
 def test_dorefa_w2a2_beats_w1a1_and_grad_bits(digits):
     acc = {}
     for wb in (1, 2):
-        net = fit(DoReFaMLP((64, 64, 10), np.random.default_rng(0), wb, wb), digits, 8)
+        _, _, net = dorefa_net(digits, "f64", wb, wb, seed=0)
+        fit(net, digits, 8)
         acc[wb] = np.mean(net.predict(digits.x_test) == digits.y_test)
     assert acc[2] > acc[1] - 0.02
-    g = fit(DoReFaMLP((64, 64, 10), np.random.default_rng(0), 2, 2, grad_bits=6), digits, 8)
+    _, _, g = dorefa_net(digits, "f64", 2, 2, seed=0, grad_bits=6)
+    assert all(b.grad_quant is not None for b in g.blocks)
+    fit(g, digits, 8)
     assert np.mean(g.predict(digits.x_test) == digits.y_test) > 0.8
+
+
+def test_dorefa_cnn_exports_bit_serial_conv_exactly(digits, tmp_path):
+    from quantmodels.train import TrainConfig, train
+
+    res = train(TrainConfig(method="dorefa", arch="c4k3p1,p2,f16", weight_bits=2, act_bits=2, epochs=8, seed=1,
+                            progress=False), digits)
+    model = res.model
+    assert [(L.op, L.kind) for L in model.layers] == [("conv2d", "bit_serial"), ("dense", "bit_serial"),
+                                                      ("dense", "bit_serial")]
+    assert model.layers[0].weight_bits == 3 and model.layers[0].input_bits == 8
+    assert model.layers[0].conv.pool == (2, 2) and model.layers[0].conv.padding == 1
+    np.testing.assert_array_equal(golden_predict(model, digits.x_test), res.net.predict(digits.x_test))
+    assert res.agreement == 1.0 and res.golden_test_accuracy > 0.4  # 8x8 digits, 4 channels, 8 epochs
+    save_model(model, tmp_path / "m")
+    np.testing.assert_array_equal(golden_predict(load_model(tmp_path / "m"), digits.x_test),
+                                  res.net.predict(digits.x_test))
+
+
+def test_dorefa_w1a1_cnn_is_xnor_popcount_and_exact(digits):
+    """Unsigned {0, 1} activations and thresholded pixels: conv padding reads value 0 in the float
+    model and bit 0 in the IR; thresholds and the last layer's bias carry the -1-weight counts."""
+    from quantmodels.train import TrainConfig, train
+
+    res = train(TrainConfig(method="dorefa", arch="c4k3p1,p2,f16", weight_bits=1, act_bits=1, epochs=6, seed=2,
+                            progress=False), digits)
+    assert {L.kind for L in res.model.layers} == {"xnor_popcount"} and res.model.layers[0].op == "conv2d"
+    np.testing.assert_array_equal(golden_predict(res.model, digits.x_test), res.net.predict(digits.x_test))
+    assert res.agreement == 1.0 and len(np.unique(golden_predict(res.model, digits.x_test))) >= 5
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(weight_bits=9), r"^weight_bits: 9, expected 1\.\.8 for method 'dorefa'$"),
+    (dict(weight_bits=0), r"^weight_bits: 0, expected an integer in 1\.\.16$"),
+    (dict(act_bits=9), r"^act_bits: 9, expected 1\.\.8 for method 'dorefa' with these options$"),
+    (dict(options={"grad_bits": 9}), r"^option 'grad_bits' of method 'dorefa': 9, expected in \[0, 8\]$"),
+    (dict(options={"grad_bits": "x"}), r"^option 'grad_bits' of method 'dorefa': 'x', expected a int$"),
+])
+def test_dorefa_config_errors(kw, msg):
+    from quantmodels.train import TrainConfig
+
+    with pytest.raises(ConfigError, match=msg):
+        TrainConfig(method="dorefa", **kw)
 
 
 def test_bitnet_golden_equals_float_and_bits_shrink(digits):
@@ -78,16 +159,6 @@ def test_bitnet_twin_has_no_export(digits):
     net = BitNetMLP((64, 10), np.random.default_rng(0), quantize=False)
     with pytest.raises(ConfigError, match="^bitnet: the unregularised float twin"):
         net.export("t", digits.image_shape, {})
-
-
-@pytest.mark.parametrize("kw, msg", [
-    (dict(weight_bits=0), r"^weight_bits: 0, expected an integer 1\.\.8$"),
-    (dict(act_bits=9), r"^act_bits: 9, expected an integer 1\.\.8$"),
-    (dict(grad_bits=0), r"^grad_bits: 0, expected an integer 1\.\.8$"),
-])
-def test_dorefa_config_errors(kw, msg):
-    with pytest.raises(ConfigError, match=msg):
-        DoReFaMLP((4, 2), np.random.default_rng(0), **kw)
 
 
 # ------------------------------------------------------------------------------ LUT (Baluja)

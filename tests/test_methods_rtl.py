@@ -21,8 +21,9 @@ CASES = {m: ("f16,f16", {}) for m in METHODS}
 CASES["dorefa"] = ("f16,f16", {"weight_bits": 2, "act_bits": 2})
 CASES["bitnet"] = ("f16,f16", {"weight_bits": 3, "act_bits": 2})
 CASES["lut"] = ("f16,f16", {"weight_bits": 4, "act_bits": 2})
-# trained CNNs (conv2d + fused max-pool) of two arithmetic kinds
-CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16"), "binaryconnect-cnn": ("binaryconnect", "c4k3p1,p2,f16")}
+# trained CNNs (conv2d + fused max-pool) of three arithmetic kinds: case -> (method, arch, extras)
+CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16", {}), "binaryconnect-cnn": ("binaryconnect", "c4k3p1,p2,f16", {}),
+             "dorefa-cnn": ("dorefa", "c4k3p1,p2,f16", {"weight_bits": 2, "act_bits": 2})}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_every_method_rtl_bit_exact(method, digits, tmp_path):
 
 @pytest.mark.parametrize("case", sorted(CNN_CASES))
 def test_trained_cnn_rtl_bit_exact(case, digits, tmp_path):
-    method, arch = CNN_CASES[case]
-    res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False), digits)
+    method, arch, extra = CNN_CASES[case]
+    res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
     assert res.agreement == 1.0 and res.model.layers[0].op == "conv2d"
     _check(res.model, digits, tmp_path)

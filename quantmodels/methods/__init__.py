@@ -12,7 +12,8 @@ from .base import Method, Option, WeightQuantizer
 from .binaryconnect import BinaryConnect
 from .bnn import BNN
 from .int8 import Int8
-from .methods2 import BitNet, DoReFa, Lut
+from .dorefa import DoReFa
+from .methods2 import BitNet, Lut
 from .pow2 import Pow2
 from .ternary import Ternary
 from .xnor import XNOR

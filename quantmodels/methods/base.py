@@ -7,8 +7,13 @@ instance in ``quantmodels/methods/__init__.py`` (``REGISTRY``). A method declare
 
 * ``name``, ``doc`` (one line for ``--method`` help);
 * the IR ``kind`` of its layers and the ``input`` quantizer ("threshold": 1 bit, bipolar;
-  "identity": raw 8-bit pixels as value/255), both possibly depending on its options
-  (override :meth:`Method.kind_for` / :meth:`Method.input_for`);
+  "identity": raw 8-bit pixels as value/255), both possibly depending on its options and bit
+  widths (override :meth:`Method.kind_for` / :meth:`Method.input_for`, which get the
+  configured :class:`~quantmodels.train.TrainConfig`);
+* ``bipolar_1bit``: whether 1-bit activations and thresholded input pixels are the values
+  {-1, +1} (True, the default: BNN's sign) or {0, 1} (False: DoReFa's 1-bit quantize_k of a
+  clipped [0, 1] value; ``xnor_popcount`` export then adds the per-neuron count of -1 weights,
+  see :mod:`quantmodels.export`);
 * the ``weight_bits`` and ``act_bits`` it supports (tuples; the first entry or
   ``default_act_bits`` is the default), checked by :meth:`Method.configure` before training;
 * ``options``: typed :class:`Option` entries (CLI ``--opt name=value``), validated up front;
@@ -16,11 +21,17 @@ instance in ``quantmodels/methods/__init__.py`` (``REGISTRY``). A method declare
 * :meth:`Method.quantizer`: a :class:`WeightQuantizer` per layer that maps latent float weights
   ``W`` to ``Wq = alpha[:, None] * codes`` (forward, training) with an STE backward, and to the
   integer ``codes`` + float64 ``alpha`` used by the exact eval pass and the export;
-* ``clip_weights`` (BinaryConnect's [-1, 1] clipping after each update) and
-  ``input_scale`` (XNOR-Net's activation scale K).
+* ``clip_weights`` (BinaryConnect's [-1, 1] clipping after each update),
+  ``input_scale`` (XNOR-Net's activation scale K), ``bn_beta_init`` (initial batch norm
+  shift, e.g. 0.5 = the centre of a [0, 1] activation) and ``out_scale_init`` (initial value of
+  the output layer's learned logit scale; None = 1/sqrt(fan-in), right for +-1 weights);
+* :meth:`Method.ir_weight_bits`: the IR weight width when the codes need more than
+  ``weight_bits`` (DoReFa's odd codes: k + 1 signed bits);
+* :meth:`Method.grad_quantizer`: an optional map applied to every layer's pre-activation
+  gradient in the backward pass (DoReFa's k-bit noisy gradients; None = off).
 
-Activations are quantized by :func:`quantmodels.quantizers.make_act` (sign for 1 bit, uniform
-[0, 1] for k bits); batch norm follows every hidden layer. Export is generic
+Activations are quantized by :func:`quantmodels.quantizers.make_act` (sign for 1 bit unless
+``bipolar_1bit`` is False, uniform [0, 1] for k bits); batch norm follows every hidden layer. Export is generic
 (:mod:`quantmodels.export`): per-channel scales, K and batch norm fold into exact integer
 thresholds. Methods needing a different network or export (e.g. ``int8``) override
 :meth:`Method.build` and :meth:`Method.export`.
@@ -132,13 +143,18 @@ class Method:
     defaults = {"epochs": 30, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
     clip_weights = False
     input_scale = False
+    bipolar_1bit = True
+    bn_beta_init = 0.0
+    out_scale_init: float | None = None
     quantizer_class: type[WeightQuantizer] = WeightQuantizer
 
-    # -- what may depend on options
-    def kind_for(self, opts: dict[str, Any]) -> str:
+    # -- what may depend on options (kind and input also on the configured bit widths)
+    def kind_for(self, cfg) -> str:
+        """IR kind of every layer for the configured ``cfg`` (options, weight_bits, act_bits)."""
         return self.kind
 
-    def input_for(self, opts: dict[str, Any]) -> str:
+    def input_for(self, cfg) -> str:
+        """Input quantizer ("threshold" or "identity") for the configured ``cfg``."""
         return self.input
 
     def input_scale_for(self, opts: dict[str, Any]) -> bool:
@@ -150,11 +166,17 @@ class Method:
         return self.act_bits, self.default_act_bits
 
     def ir_weight_bits(self, cfg) -> int:
-        return KIND_WEIGHT_BITS.get(self.kind_for(cfg.options), cfg.weight_bits)
+        return KIND_WEIGHT_BITS.get(self.kind_for(cfg), cfg.weight_bits)
 
-    def ir_weights(self, codes: np.ndarray, opts: dict[str, Any]) -> np.ndarray:
-        """Integer codes -> the IR's weight encoding (xnor_popcount: bit 1 = +1)."""
-        return (codes > 0).astype(np.int64) if self.kind_for(opts) == "xnor_popcount" else codes
+    def ir_weights(self, codes: np.ndarray, kind: str) -> np.ndarray:
+        """Integer codes -> the IR's weight encoding for ``kind`` (xnor_popcount: bit 1 = +1)."""
+        return (codes > 0).astype(np.int64) if kind == "xnor_popcount" else codes
+
+    def grad_quantizer(self, cfg, rng: np.random.Generator):
+        """None, or a function ``g -> g'`` applied in the backward pass to each layer's gradient
+        of its pre-activation (shape (N, out) or (N, OH, OW, out), before the weight and input
+        gradients are formed from it)."""
+        return None
 
     # -- configuration, checked before any training
     def configure(self, cfg) -> None:

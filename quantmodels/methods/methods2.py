@@ -1,9 +1,10 @@
-"""The dorefa, bitnet and lut methods as plug-ins of the registry.
+"""The bitnet and lut methods as plug-ins of the registry.
 
 They override :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the networks are
 MLP-only classes with their own exact export (:mod:`quantmodels.coded_mlp`,
 :mod:`quantmodels.lut_mlp`); arithmetic and rounding rules are documented there and in
-:mod:`quantmodels.dorefa`, :mod:`quantmodels.bitnet`, :mod:`quantmodels.discretize`.
+:mod:`quantmodels.bitnet`, :mod:`quantmodels.discretize`. (``dorefa`` is a plug-in of the
+generic network, MLPs and CNNs: :mod:`quantmodels.methods.dorefa`.)
 """
 from __future__ import annotations
 
@@ -25,23 +26,6 @@ def _mlp_sizes(method: str, cfg, image_shape, n_classes) -> tuple[int, ...]:
 class _MLPMethod(Method):
     def export(self, net, cfg, name, image_shape, meta, calib):
         return net.export(name, image_shape, meta)
-
-
-class DoReFa(_MLPMethod):
-    name = "dorefa"
-    doc = ("DoReFa-Net: tanh-normalised k-bit weights (odd codes, k+1 signed bits), k-bit clipped [0,1] "
-           "activations, optional noisy k-bit gradients -> bit_serial (W1A1: xnor_popcount)")
-    weight_bits = tuple(range(2, 9)) + (1,)
-    act_bits = tuple(range(1, 9))
-    default_act_bits = 2
-    options = (Option("grad_bits", 0, "k-bit gradients with noise (0 = full precision)", lo=0, hi=8),)
-    defaults = {"epochs": 20, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
-
-    def build(self, cfg, image_shape, n_classes, rng):
-        from ..coded_mlp import DoReFaMLP
-
-        return DoReFaMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, cfg.weight_bits, cfg.act_bits,
-                         cfg.options["grad_bits"] or None)
 
 
 class BitNet(_MLPMethod):

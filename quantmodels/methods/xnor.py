@@ -42,11 +42,11 @@ class XNOR(Method):
     defaults = {"epochs": 30, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
     quantizer_class = XnorQuantizer
 
-    def kind_for(self, opts):
-        return "xnor_popcount" if opts.get("variant", "xnor") == "xnor" else "accumulate"
+    def kind_for(self, cfg):
+        return "xnor_popcount" if cfg.options.get("variant", "xnor") == "xnor" else "accumulate"
 
-    def input_for(self, opts):
-        return "threshold" if opts.get("variant", "xnor") == "xnor" else "identity"
+    def input_for(self, cfg):
+        return "threshold" if cfg.options.get("variant", "xnor") == "xnor" else "identity"
 
     def input_scale_for(self, opts):
         return opts.get("variant", "xnor") == "xnor"
