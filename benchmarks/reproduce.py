@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override every method's default (reduced run)")
     ap.add_argument("--train-subset", type=int, default=None, help="first N training images (reduced run)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: rebuild the table from the finished runs under <out>/runs")
     a = ap.parse_args(argv)
     known = all_methods()
     methods = a.methods.split(",") if a.methods else known
@@ -220,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--seeds: {a.seeds!r}, expected comma-separated integers") from None
     if a.epochs is not None and a.epochs < 1:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
-    data = load_mnist_npz(a.data)
-    if a.train_subset:
+    data = None if a.table_only else load_mnist_npz(a.data)
+    if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)
     tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}"
     runs_dir = a.out / "runs"
-    for m in methods:
+    for m in ([] if a.table_only else methods):
         for n in (["ae"] if m == "lut-ae" else nets):
             for s in seeds:
                 path = runs_dir / f"{m}_{n}_s{s}_{tag}.json"

@@ -39,11 +39,12 @@ STAGES = ("train", "hw", "point")
 
 @functools.cache
 def code_version(*packages: str) -> str:
-    """Hash of the Python sources of ``packages``: a code change invalidates that stage's cache."""
+    """Hash of the Python sources and JSON data files (e.g. the estimator's calibrated
+    constants) of ``packages``: a change invalidates that stage's cache."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for pkg in packages:
-        for f in sorted((root / pkg).glob("*.py")):
+        for f in sorted([*(root / pkg).glob("*.py"), *(root / pkg).glob("*.json")]):
             h.update(f"{pkg}/{f.name}\0".encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
