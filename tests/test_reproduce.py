@@ -33,6 +33,11 @@ def test_reproduce_slice_is_resumable(mnist_path, tmp_path, capsys):
     assert "REDUCED RUN" in md and "| dorefa-w2a2 | tfc |" in md and "above dorefa-w1a1 tfc" in md
     table = json.loads((tmp_path / "reproduction.json").read_text())
     assert set(table["rows"]) == {"dorefa-w1a1/tfc", "dorefa-w2a2/tfc"}
+    # --table-only trains nothing and rebuilds the same table from the finished runs
+    (tmp_path / "reproduction.md").unlink()
+    assert reproduce.main(args[2:] + ["--table-only"]) == 0  # no --data needed
+    assert runs[0].stat().st_mtime_ns == mtime
+    assert (tmp_path / "reproduction.md").read_text() == md
 
 
 @pytest.mark.parametrize("args, msg", [
