@@ -8,7 +8,7 @@ import pytest
 
 from quantmodels.errors import IRError
 from quantmodels.golden import golden_forward, quantize_input
-from quantmodels.ir import ConvSpec, load_model, save_model
+from quantmodels.ir import SCHEMA_VERSION, ConvSpec, load_model, save_model
 
 from conftest import random_conv_model
 
@@ -69,7 +69,7 @@ def test_conv_round_trip(tmp_path):
     m2 = load_model(tmp_path / "m")
     assert m2.layers[0].conv == m.layers[0].conv and m2.layers[0].op == "conv2d"
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["schema_version"] == 3 and doc["layers"][0]["conv"]["pool"] == [2, 2]
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["layers"][0]["conv"]["pool"] == [2, 2]
     x = np.random.default_rng(0).integers(0, 256, (5, m.input.features)).astype(np.uint8)
     np.testing.assert_array_equal(golden_forward(m2, x).logits, golden_forward(m, x).logits)
 
