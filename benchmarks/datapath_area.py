@@ -40,27 +40,15 @@ def popcount_verilog(n: int, style: str = "tree", xnor: bool = False) -> str:
     return verilog.convert(PopcountBank([n], style, xnor=xnor, registered=True), name="popcount", emit_src=False)
 
 
-def layer(kind: str, n_in: int, n_out: int, rng) -> "object":
-    from quantmodels.ir import Layer
+#: (input_bits, weight_bits) of each kind's probe layer
+PROBE_BITS = {"xnor_popcount": (1, 1), "accumulate": (4, 2), "shift_add": (4, 4), "bit_serial": (4, 4),
+              "lut_product": (4, 3), "mac": (8, 8)}
 
-    spec = {"xnor_popcount": (1, 1), "accumulate": (4, 2), "shift_add": (4, 4), "bit_serial": (4, 4),
-            "lut_product": (4, 3), "mac": (8, 8)}
-    ib, wb = spec[kind]
-    if kind == "xnor_popcount":
-        w = rng.integers(0, 2, (n_out, n_in))
-    elif kind == "accumulate":
-        w = rng.integers(-1, 2, (n_out, n_in))
-    elif kind == "shift_add":
-        w = rng.choice([-1, 1], (n_out, n_in)) * (1 << rng.integers(0, wb - 1, (n_out, n_in)))
-    elif kind == "lut_product":
-        w = rng.integers(0, 1 << wb, (n_out, n_in))
-    else:
-        w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), (n_out, n_in))
-    L = Layer(f"{kind}", kind, n_in, n_out, ib, wb, "threshold", w, output_bits=1,
-              products=rng.integers(-40, 41, (1 << wb, 1 << ib)) if kind == "lut_product" else None)
-    lo, hi = L.acc_range()
-    L.thresholds = rng.integers(lo // 4, hi // 4 + 1, (n_out, 1))
-    return L
+
+def layer(kind: str, n_in: int, n_out: int, rng) -> "object":
+    from reports.estimator import probe_layer
+
+    return probe_layer(kind, n_in, n_out, *PROBE_BITS[kind], rng, name=kind)
 
 
 def mvu_verilog(L, pe: int, simd: int, style: str = "tree") -> str:

@@ -172,7 +172,7 @@ def task_hw(out: str, hs: HwSpec, tkey: str, hkey: str, sim_images: int) -> Task
     t0 = time.perf_counter()
     model = load_model(model_dir(out_p, tkey))
     try:
-        h = make_hardware(model, None if hs.fold == "auto" else hs.fold, hdir, hs.popcount)
+        h = make_hardware(model, hs.fold_spec, hdir, hs.popcount)
     except ConfigError as e:  # e.g. fps= out of reach for this model's arithmetic
         atomic_write_json(hdir / "sim.json", {"skipped": str(e)})
         return TaskResult("hw", hkey, "skipped", note=str(e))
@@ -248,7 +248,7 @@ def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool, s
     design = DesignInput(label, model, hdir / Path(hwj["verilog_path"]).name, ports,
                          int(hwj["cycles_per_image"]), hwj.get("latency_cycles"), sim,
                          layer_cycles=hwj.get("layer_cycles"),
-                         foldings=parse_folding(model, None if p.hw.fold == "auto" else p.hw.fold),
+                         foldings=parse_folding(model, p.hw.fold_spec),
                          activity_samples=samples)
     with _captured(out_p, f"point-{pkey}"):
         res = collect(design, (p.target,), pnr=pnr and _pnr_applies(p.target), progress=lambda _m: None,
@@ -348,9 +348,15 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
             "point": lambda k: point_file(out, k).exists()}
     stages: dict[str, tuple[Callable, dict]] = {"train": (task_train, trains), "hw": (task_hw, hws)}
     stats = {s: {"ran": 0, "cached": 0, "skipped": 0} for s in STAGES}
-    pending = {s: [c for k, c in stages[s][1].items() if not done[s](k)] for s in ("train", "hw")}
-    for s in ("train", "hw"):
+    pending: dict[str, list] = {}
+
+    def plan(s: str) -> None:
+        """The stage's unfinished calls; the finished ones count as cached."""
+        pending[s] = [c for k, c in stages[s][1].items() if not done[s](k)]
         stats[s]["cached"] = len(stages[s][1]) - len(pending[s])
+
+    plan("train")
+    plan("hw")
     log(f"sweep: {len(points)} design points ({len(trains)} models, {len(hws)} hardware variants, "
         f"{len(skipped)} grid combinations skipped); to run: "
         + ", ".join(f"{s} {len(pending[s])} (cached {stats[s]['cached']})" for s in ("train", "hw"))
@@ -377,8 +383,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, jobs: int | None = None, dask: 
                 stages["point"] = (task_point, {pkeys[p.index]: (sout, p, tkeys[p.index], hkeys[p.index],
                                                                  pkeys[p.index], pnr, p.index in synth,
                                                                  cfg.activity_images) for p in points})
-                pending["point"] = [c for k, c in stages["point"][1].items() if not done["point"](k)]
-                stats["point"]["cached"] = len(stages["point"][1]) - len(pending["point"])
+                plan("point")
                 bar.update(len(points) - len(pending["point"]))
             fn, _ = stages[s]
             bar.set_description(f"sweep [{s}]")
@@ -411,12 +416,12 @@ def _synthesis_plan(cfg: SweepConfig, out: Path, points: list[Point], tkeys: dic
 
     from .prescreen import Candidate, promising
 
+    models = {k: load_model(model_dir(out, k)) for k in set(tkeys.values())}  # shared by folds and targets
     cands = []
     for p in points:
-        model = load_model(model_dir(out, tkeys[p.index]))
+        model = models[tkeys[p.index]]
         try:
-            est = estimate_model(model.layers, parse_folding(model, None if p.hw.fold == "auto" else p.hw.fold),
-                                 p.target)["luts"]
+            est = estimate_model(model.layers, parse_folding(model, p.hw.fold_spec), p.target)["luts"]
         except ConfigError:  # uncalibrated target, conv layers, or a fold the model cannot take
             est = None
         cands.append(Candidate(p.index, p.target, p.hw.train.method,

@@ -63,6 +63,11 @@ class HwSpec:
     fold: str
     popcount: str
 
+    @property
+    def fold_spec(self) -> str | None:
+        """The fold as :func:`hw.folding.parse_folding` takes it: None for "auto"."""
+        return None if self.fold == "auto" else self.fold
+
 
 @dataclass(frozen=True)
 class Point:

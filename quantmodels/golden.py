@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .discretize import input_codes
 from .errors import DataError
 from .ir import DOT_PRODUCT_KINDS, ConvSpec, IRModel, Layer
 
@@ -23,7 +24,7 @@ def quantize_input(model: IRModel, samples: np.ndarray) -> np.ndarray:
     if model.input.quantizer == "threshold":
         return (x >= model.input.threshold).astype(np.int64)
     if model.input.quantizer == "truncate":
-        return x.astype(np.int64) >> (8 - model.input.bits)
+        return input_codes(x, model.input.bits)
     return x.astype(np.int64)
 
 
