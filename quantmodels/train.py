@@ -149,6 +149,7 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
     for epoch in range(cfg.epochs):
         perm = rng.permutation(len(tr_idx))
         losses = []
+        t_epoch = time.perf_counter()
         for s in range(steps):
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             if len(idx) < 2:
@@ -160,8 +161,10 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
             losses.append(loss)
             step += 1
             bar.update(1)
+        t_epoch = time.perf_counter() - t_epoch  # the training steps alone, without validation
         val_acc = float(np.mean(net.predict(x_val_raw) == y_val))
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val_acc})
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val_acc,
+                        "train_seconds": round(t_epoch, 3), "train_images": int(len(tr_idx))})
         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.3f}", val=f"{val_acc:.4f}")
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch + 1
