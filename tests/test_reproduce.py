@@ -48,3 +48,29 @@ def test_reproduce_slice_is_resumable(mnist_path, tmp_path, capsys):
 def test_reproduce_bad_options(args, msg, tmp_path):
     with pytest.raises(ConfigError, match=msg):
         reproduce.main(args + ["--out", str(tmp_path)])
+
+
+def test_extended_runs_sit_beside_the_default_rows(tmp_path):
+    """Longer-than-default runs get their own ``method (N ep)`` row; reduced runs stay out."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def run(tag: str, seed: int, acc: float, epochs: int, extended: bool) -> None:
+        row = {"method": "bnn", "net": "tfc", "seed": seed, "epochs": epochs, "golden_test_accuracy": acc,
+               "agreement": 1.0, "wall_seconds": 1.0, "memory_ratio_vs_float32": 1 / 32,
+               "weight_bits": [1] * 4, "act_bits": [1] * 3, "extended": extended}
+        (runs / f"bnn_tfc_s{seed}_{tag}.json").write_text(json.dumps(row))
+
+    run("edef-nall", 0, 0.92, 60, False)
+    run("edef-nall", 1, 0.94, 60, False)
+    run("e200-nall", 0, 0.95, 200, True)
+    run("e5-nall", 0, 0.50, 5, False)  # a reduced run: never in the full-protocol table
+    assert reproduce.main(["--methods", "bnn", "--nets", "tfc", "--seeds", "0,1", "--table-only",
+                           "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "REDUCED" not in md
+    assert "| bnn | tfc | 93.00 ± 1.41 | [0, 1] | [60] |" in md and "missed by 0.00" not in md  # a mean on the anchor meets it
+    assert "| bnn (200 ep) | tfc | 95.00 ± 0.00 | [0] | [200] |" in md and "met (+2.00 pts)" in md
+    assert "50.00" not in md
+    # an --epochs run above the default is extended, below it reduced
+    assert reproduce.default_epochs("bnn") == 60
