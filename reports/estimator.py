@@ -55,6 +55,52 @@ def _lut_cost(width: int, depth: int, k: int) -> float:
     return width * max(1.0, depth / (1 << k))
 
 
+def fn_luts(n: int, fam: str) -> float:
+    """LUTs of one arbitrary ``n``-input boolean function: one LUT up to k inputs, else 2^(n-k)
+    LUTs (Shannon cofactors) joined by a mux tree; the mux levels are LUTs on ice40, free
+    wide-function muxes up to 6 inputs on ecp5 (PFUMX, L6MUX21) and 8 on xilinx (MUXF7/F8)."""
+    k = LUT_INPUTS.get(fam, 4)
+    if n <= 0:
+        return 0.0
+    if n <= k:
+        return 1.0
+    leaves = 2 ** (n - k)
+    free = {"ecp5": 6, "xilinx": 8}.get(fam, k)  # inputs covered by dedicated mux cells
+    return leaves + (2 ** (n - free) - 1 if n > free else 0)
+
+
+def adder_tree_bits(terms: int, width: int) -> int:
+    """Adder bits of hw.arith.adder_tree over ``terms`` equal-width terms (each node one bit
+    wider than its widest operand, an odd term passed up a level)."""
+    ws, bits = [width] * terms, 0
+    while len(ws) > 1:
+        nxt = [max(ws[i], ws[i + 1]) + 1 for i in range(0, len(ws) - 1, 2)]
+        bits += sum(nxt)
+        ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
+    return bits
+
+
+def rom_columns(layer: Layer, fold: Folding) -> int:
+    """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
+    columns, columns equal to one address bit or its complement, and duplicates of another
+    column cost nothing once Yosys maps the constant ROM to LUTs."""
+    from hw.mvu import encode_weight
+
+    wb = weight_code_bits(layer)
+    rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
+    w = np.asarray(layer.weights)
+    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
+    # word rf*CF + cf holds, per PE p and lane i, the code of weight (rf*pe + p, cf*simd + i)
+    codes = enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
+    bits = ((codes[:, :, None] >> np.arange(wb)) & 1).reshape(rf * cf, -1).T  # columns x words
+    words = rf * cf
+    trivial = {tuple([0] * words), tuple([1] * words)}
+    for a in range(max(1, (words - 1).bit_length())):
+        col = tuple((np.arange(words) >> a) & 1)
+        trivial |= {col, tuple(1 - np.array(col))}
+    return len({tuple(c) for c in bits} - trivial)
+
+
 def term_width(layer: Layer) -> int:
     """Width of one lane's term entering the adder tree (hw/arith.py)."""
     ib, wb = layer.input_bits, layer.weight_bits
@@ -71,6 +117,36 @@ def term_width(layer: Layer) -> int:
     return ib + wb + 1  # mac
 
 
+def shifter_muxes(in_bits: int, max_exp: int) -> int:
+    """2:1 mux inputs of the shift_add barrel shifter x << e (e in 0..max_exp): output bit j
+    selects among the shifts s with 0 <= j - s < in_bits."""
+    return sum(max(0, sum(1 for s in range(max_exp + 1) if 0 <= j - s < in_bits) - 1)
+               for j in range(in_bits + max_exp))
+
+
+def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, float]:
+    """(per-lane LUT work, per-SIMD-column work shared by the PEs) of the unit's lanes."""
+    ib, wb = layer.input_bits, layer.weight_bits
+    tw = term_width(layer)
+    if layer.kind == "xnor_popcount":
+        return 1.0, 0.0
+    if layer.kind == "accumulate":
+        return ib + 2.0, 0.0  # add / subtract / zero mux per term bit
+    if layer.kind == "shift_add":
+        # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
+        return float(shifter_muxes(ib, layer.max_exponent) + tw), 0.0
+    if layer.kind == "bit_serial":
+        return ib + layer.weight_bits + 1.0, 0.0  # two bit-selects and an AND
+    if layer.kind == "lut_product":
+        k = LUT_INPUTS.get(fam, 4)
+        if ib + wb <= k:  # the whole product table bit fits one LUT
+            return float(tw), 0.0
+        # Shannon split on the weight code: 2^wb functions of the activation (shared by the PEs
+        # that see the same activation) and, per lane, a 2^wb:1 mux selected by the weight
+        return float(tw * (2 ** wb - 1)), float(tw * (2 ** wb) * fn_luts(ib, fam))
+    return (0.0 if dsp else float(ib * wb)), 0.0
+
+
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
              dsp: bool | None = None) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
@@ -78,35 +154,24 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
     (default: :func:`uses_bram`, :func:`uses_dsp`; the calibration passes what synthesis did)."""
     fam = _family(target)
-    k = LUT_INPUTS.get(fam, 4)
-    lanes, ib, wb = fold.lanes, layer.input_bits, weight_code_bits(layer)
+    lanes = fold.lanes
     W = acc_width(layer)
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
-    if layer.kind == "xnor_popcount":
-        lane = 1.0
-    elif layer.kind == "accumulate":
-        lane = ib + 2.0
-    elif layer.kind == "shift_add":
-        lane = (ib + layer.max_exponent) * max(1, layer.max_exponent.bit_length())
-    elif layer.kind == "bit_serial":
-        lane = ib + layer.weight_bits + 1.0  # two bit-selects and an AND
-    elif layer.kind == "lut_product":
-        lane = _lut_cost(tw, 1 << (ib + wb), k)
-    else:
-        lane = 0.0 if dsp else float(ib * wb)
+    lane, shared = lane_cost(layer, fold, fam, dsp)
     words = fold.row_folds * fold.col_folds
-    rom_w = lanes * wb
     n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
+    in_bram = uses_bram(layer, fold, target) if bram is None else bram
     return {
         "const": 1.0,
         "lane": lanes * lane,
-        "tree": lanes * (tw + math.log2(max(2, fold.simd)) / 2),
+        "xdec": fold.simd * shared,
+        "tree": fold.pe * adder_tree_bits(fold.simd, tw),
         "acc": fold.pe * W,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
-        "rom": 0.0 if (uses_bram(layer, fold, target) if bram is None else bram) else _lut_cost(rom_w, words, k),
-        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, k) if n_t else 0.0,
-        "inb": layer.in_features * ib,  # the unit buffers the whole input vector
+        "rom": 0.0 if in_bram or words < 2 else rom_columns(layer, fold) * fn_luts((words - 1).bit_length(), fam),
+        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t else 0.0,
+        "inb": layer.in_features * layer.input_bits,  # the unit buffers the whole input vector
         "outb": layer.rows * out_width(layer),
     }
 
@@ -134,7 +199,10 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
     f = features(layer, fold, target, bram, dsp)
     uk = unit_kind(layer, target, dsp)
-    return {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
+    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
+    if f["xdec"]:
+        row[f"{uk}:xdec"] = f["xdec"]
+    return row
 
 
 def uses_bram(layer: Layer, fold: Folding, target: str) -> bool:
