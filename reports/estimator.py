@@ -171,7 +171,9 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
         "rom": 0.0 if in_bram or words < 2 else rom_columns(layer, fold) * fn_luts((words - 1).bit_length(), fam),
         "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t else 0.0,
-        "inb": layer.in_features * layer.input_bits,  # the unit buffers the whole input vector
+        # input window: a 2:1 mux per bit (fresh vector or shifted window); with one column fold
+        # the window is dead logic and the buffer feeds the lanes directly
+        "inb": layer.in_features * layer.input_bits if fold.col_folds > 1 else 0.0,
         "outb": layer.rows * out_width(layer),
     }
 
