@@ -124,6 +124,28 @@ def shifter_muxes(in_bits: int, max_exp: int) -> int:
                for j in range(in_bits + max_exp))
 
 
+def mux_luts(n: int, fam: str) -> float:
+    """LUTs of an n:1 multiplexer: n-1 2:1 muxes in LUT4s on ice40; LUT4 pairs joined by the
+    free PFUMX / L6MUX21 on ecp5 (MUXF7/F8 with LUT6 on xilinx)."""
+    if n <= 1:
+        return 0.0
+    if fam == "ecp5":
+        return max(1.0, n / 2)
+    if fam == "xilinx":
+        return max(1.0, n / 4)
+    return n - 1.0
+
+
+def pe_cost(layer: Layer, fold: Folding) -> float:
+    """Per-PE LUT work after the adder tree: bit_serial shifts its plane popcount by
+    a_bit + w_bit (a barrel shifter) and negates the weight's MSB plane."""
+    if layer.kind != "bit_serial":
+        return 0.0
+    pcw = max(1, fold.simd.bit_length())
+    ib, wb = layer.input_bits, layer.weight_bits
+    return float(shifter_muxes(pcw, ib + wb - 2) + pcw + ib + wb + 1)
+
+
 def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, float]:
     """(per-lane LUT work, per-SIMD-column work shared by the PEs) of the unit's lanes."""
     ib, wb = layer.input_bits, layer.weight_bits
@@ -135,8 +157,8 @@ def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, 
     if layer.kind == "shift_add":
         # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
         return float(shifter_muxes(ib, layer.max_exponent) + tw), 0.0
-    if layer.kind == "bit_serial":
-        return ib + layer.weight_bits + 1.0, 0.0  # two bit-selects and an AND
+    if layer.kind == "bit_serial":  # two bit-selects (ib:1 and wb:1 muxes) and an AND
+        return mux_luts(ib, fam) + mux_luts(wb, fam) + 1.0, 0.0
     if layer.kind == "lut_product":
         k = LUT_INPUTS.get(fam, 4)
         if ib + wb <= k:  # the whole product table bit fits one LUT
@@ -166,6 +188,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "const": 1.0,
         "lane": lanes * lane,
         "xdec": fold.simd * shared,
+        "post": fold.pe * pe_cost(layer, fold),
         "tree": fold.pe * adder_tree_bits(fold.simd, tw),
         "acc": fold.pe * W,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
@@ -202,8 +225,9 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     f = features(layer, fold, target, bram, dsp)
     uk = unit_kind(layer, target, dsp)
     row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
-    if f["xdec"]:
-        row[f"{uk}:xdec"] = f["xdec"]
+    for name in ("xdec", "post"):  # kinds with a shared activation decode / per-PE post-processing
+        if f[name]:
+            row[f"{uk}:{name}"] = f[name]
     return row
 
 
