@@ -42,7 +42,7 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xilinx": 6}
 #: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
-SHARED = ("tree", "acc", "thr", "rom", "prom", "inb", "outb")
+SHARED = ("tree", "acc", "thr", "rom", "romreg", "prom", "inb", "inbuf", "outb")
 METRICS = ("luts", "ffs")
 
 
@@ -184,6 +184,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     words = fold.row_folds * fold.col_folds
     n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
     in_bram = uses_bram(layer, fold, target) if bram is None else bram
+    cols = 0 if in_bram else rom_columns(layer, fold)
     return {
         "const": 1.0,
         "lane": lanes * lane,
@@ -192,11 +193,13 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "tree": fold.pe * adder_tree_bits(fold.simd, tw),
         "acc": fold.pe * W,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
-        "rom": 0.0 if in_bram or words < 2 else rom_columns(layer, fold) * fn_luts((words - 1).bit_length(), fam),
+        "rom": 0.0 if in_bram or words < 2 else cols * fn_luts((words - 1).bit_length(), fam),
+        "romreg": 0.0 if in_bram else cols,  # the ROM's read register (one FF per distinct column)
         "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t else 0.0,
         # input window: a 2:1 mux per bit (fresh vector or shifted window); with one column fold
         # the window is dead logic and the buffer feeds the lanes directly
         "inb": layer.in_features * layer.input_bits if fold.col_folds > 1 else 0.0,
+        "inbuf": layer.in_features * layer.input_bits,  # the input vector register itself
         "outb": layer.rows * out_width(layer),
     }
 
