@@ -6,16 +6,32 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 
 ==========  ==================================================================
 ``const``   control logic, per kind
-``lane``    per-lane work, per kind: XNOR, add/sub mux, barrel shifter, bit-plane
-            select, product table (2^(wb+ib) entries / 2^k-input LUT), multiplier
-``tree``    adder-tree bits: lanes x term width, shared by every kind
+``lane``    per-lane work, per kind: XNOR; add/sub mux (ib + 2); shift_add barrel-shifter
+            2:1 muxes + negation (term width); bit_serial ib:1 and wb:1 bit-select muxes
+            + AND; lut_product: one LUT per table bit when ib + wb <= k, else a 2^wb:1
+            weight mux per table bit; multiplier ib x wb (LUT mac); 0 with DSPs
+``xdec``    lut_product with ib + wb > k: the table's 2^wb functions of the activation,
+            per SIMD column (shared by the PEs that see the same activation)
+``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
+``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
+            terms of the term width (one bit wider per level), shared by every kind
 ``acc``     per-PE accumulator, pipeline and output registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
-``rom``     weight ROM held in LUTs: width x ceil(depth / 2^k)
-``prom``    threshold/bias ROM (combinational read, always LUTs): same rule
-``inb``     input buffer + shifting window: in_features x input bits
+``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
+            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
+``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
+``prom``    threshold/bias ROM (combinational read, always LUTs): pe x values x acc width
+            x ceil(depth / 2^k)
+``inb``     shifting input window (a 2:1 mux per bit): in_features x input bits when there
+            is more than one column fold, else 0 (the window is dead logic)
+``inbuf``   the input vector register: in_features x input bits
 ``outb``    result shift register + output register: out_features x output bits
 ==========  ==================================================================
+
+The ``lane``, ``xdec`` and ``post`` coefficients are per unit kind, the others shared. LUT
+counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family:
+k = 4 (6 on xilinx); the wide-function muxes of ecp5 (PFUMX, L6MUX21) and xilinx (MUXF7/8)
+are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
 by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
