@@ -8,9 +8,12 @@ reports/estimator_constants.json (the file the estimator loads), and prints + wr
 error table (estimate vs synthesis, % per point, per kind) to
 benchmarks/results/estimator_calibration.json. Also reports 5-fold cross-validated errors
 (points predicted by a fit that did not see them), the honest figure for unseen designs.
-Syntheses are cached (LOWBIT_CACHE), so a re-run only refits.
+Syntheses are cached (LOWBIT_CACHE), so a re-run on unchanged Verilog only refits. ``--refit``
+skips synthesis altogether: it refits on the measured counts already stored in the results file,
+each layer rebuilt from its seed for its features (for a change of the estimator's features; the
+file's ``measured`` field keeps the date of the syntheses).
 
-    python benchmarks/estimator_calibration.py [--jobs 2] [--families ice40,ecp5,xilinx] [--seed 0]
+    python benchmarks/estimator_calibration.py [--jobs 2] [--families ice40,ecp5,xilinx] [--seed 0] [--refit]
 """
 from __future__ import annotations
 
@@ -70,6 +73,21 @@ def synth_point(p: tuple, target: str, tmp: str) -> dict:
             "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
 
 
+def refit_point(rec: dict) -> dict:
+    """A stored calibration point (measured counts kept) with its features recomputed: the layer
+    is rebuilt from its seed, so a feature change needs no new synthesis."""
+    from hw.folding import Folding, planes_for
+    from reports.estimator import design_row, probe_layer
+
+    L = probe_layer(rec["kind"], rec["n_in"], rec["n_out"], rec["input_bits"], rec["weight_bits"],
+                    np.random.default_rng(rec["layer_seed"]))
+    f = Folding(L.name, rec["n_out"], rec["n_in"], rec["pe"], rec["simd"], planes_for(L))
+    keep = ("kind", "target", "n_in", "n_out", "input_bits", "weight_bits", "pe", "simd", "rom_words", "rom_bits",
+            "luts", "ffs", "brams", "dsps", "synth_seconds", "layer_seed")
+    return {**{k: rec[k] for k in keep},
+            "row": design_row(L, f, rec["target"], bram=rec["brams"] > 0, dsp=rec["dsps"] > 0)}
+
+
 def fit_bram_rule(rows: list[dict]) -> dict | None:
     """Smallest (min_depth, min_bits) thresholds that best separate ROMs Yosys put in BRAM."""
     if not any(r["brams"] > 0 for r in rows):
@@ -101,6 +119,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
     ap.add_argument("--families", default="ice40,ecp5,xilinx")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random calibration layers")
+    ap.add_argument("--refit", action="store_true",
+                    help="no synthesis: refit on the measured counts stored in "
+                         "benchmarks/results/estimator_calibration.json (features recomputed)")
     args = ap.parse_args()
     if args.jobs < 1:
         print(f"--jobs: {args.jobs}, expected >= 1", file=sys.stderr)
@@ -116,9 +137,18 @@ def main() -> int:
     t0 = time.perf_counter()
     jobs = [(p, fam) for fam in fams for p in pts] + [(p, f"{fam}-nodsp") for fam in fams for p in pts
                                                        if p[0] == "mac"]
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, t, tmp) for p, t in jobs)
-    synth_wall = time.perf_counter() - t0
+    prev_meta = {}
+    if args.refit:
+        prev = json.loads((REPO / "benchmarks/results/estimator_calibration.json").read_text())
+        recs = [r for r in prev["points"] if r["target"].split("-")[0] in fams]
+        rows = [refit_point(r) for r in recs]
+        synth_wall = prev.get("synth_wall_seconds", 0.0)
+        prev_meta = {"measured": prev.get("measured", prev.get("generated")),
+                     "measured_tool_versions": prev.get("measured_tool_versions", prev.get("tool_versions"))}
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, t, tmp) for p, t in jobs)
+        synth_wall = time.perf_counter() - t0
     coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []
     rng = np.random.default_rng(args.seed)
     for fam in fams:
@@ -172,7 +202,9 @@ def main() -> int:
         print(f"{fam}: weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
               f"({rule['misclassified']}/{rule['points']} points misclassified)")
     meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": args.seed, "tool_versions": tool_versions(),
-            "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams}}
+            "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams},
+            # when the syntheses ran (a --refit keeps the stored measurements and their date)
+            **(prev_meta or {"measured": time.strftime("%Y-%m-%d %H:%M:%S")})}
     # merge: a run over some families keeps the others' constants
     old = json.loads(CONSTANTS_FILE.read_text()) if CONSTANTS_FILE.exists() else {}
     coefficients = {**old.get("coefficients", {}), **coefficients}

@@ -6,16 +6,32 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 
 ==========  ==================================================================
 ``const``   control logic, per kind
-``lane``    per-lane work, per kind: XNOR, add/sub mux, barrel shifter, bit-plane
-            select, product table (2^(wb+ib) entries / 2^k-input LUT), multiplier
-``tree``    adder-tree bits: lanes x term width, shared by every kind
+``lane``    per-lane work, per kind: XNOR; add/sub mux (ib + 2); shift_add barrel-shifter
+            2:1 muxes + negation (term width); bit_serial ib:1 and wb:1 bit-select muxes
+            + AND; lut_product: one LUT per table bit when ib + wb <= k, else a 2^wb:1
+            weight mux per table bit; multiplier ib x wb (LUT mac); 0 with DSPs
+``xdec``    lut_product with ib + wb > k: the table's 2^wb functions of the activation,
+            per SIMD column (shared by the PEs that see the same activation)
+``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
+``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
+            terms of the term width (one bit wider per level), shared by every kind
 ``acc``     per-PE accumulator, pipeline and output registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
-``rom``     weight ROM held in LUTs: width x ceil(depth / 2^k)
-``prom``    threshold/bias ROM (combinational read, always LUTs): same rule
-``inb``     input buffer + shifting window: in_features x input bits
+``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
+            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
+``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
+``prom``    threshold/bias ROM (combinational read, always LUTs): pe x values x acc width
+            x ceil(depth / 2^k)
+``inb``     shifting input window (a 2:1 mux per bit): in_features x input bits when there
+            is more than one column fold, else 0 (the window is dead logic)
+``inbuf``   the input vector register: in_features x input bits
 ``outb``    result shift register + output register: out_features x output bits
 ==========  ==================================================================
+
+The ``lane``, ``xdec`` and ``post`` coefficients are per unit kind, the others shared. LUT
+counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family:
+k = 4 (6 on xilinx); the wide-function muxes of ecp5 (PFUMX, L6MUX21) and xilinx (MUXF7/8)
+are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
 by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
@@ -42,7 +58,7 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xilinx": 6}
 #: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
-SHARED = ("tree", "acc", "thr", "rom", "prom", "inb", "outb")
+SHARED = ("tree", "acc", "thr", "rom", "romreg", "prom", "inb", "inbuf", "outb")
 METRICS = ("luts", "ffs")
 
 
@@ -53,6 +69,52 @@ def _family(target: str) -> str:
 def _lut_cost(width: int, depth: int, k: int) -> float:
     """LUTs of a ``width`` x ``depth`` table in 2^k-input LUTs (one LUT per bit per 2^k words)."""
     return width * max(1.0, depth / (1 << k))
+
+
+def fn_luts(n: int, fam: str) -> float:
+    """LUTs of one arbitrary ``n``-input boolean function: one LUT up to k inputs, else 2^(n-k)
+    LUTs (Shannon cofactors) joined by a mux tree; the mux levels are LUTs on ice40, free
+    wide-function muxes up to 6 inputs on ecp5 (PFUMX, L6MUX21) and 8 on xilinx (MUXF7/F8)."""
+    k = LUT_INPUTS.get(fam, 4)
+    if n <= 0:
+        return 0.0
+    if n <= k:
+        return 1.0
+    leaves = 2 ** (n - k)
+    free = {"ecp5": 6, "xilinx": 8}.get(fam, k)  # inputs covered by dedicated mux cells
+    return leaves + (2 ** (n - free) - 1 if n > free else 0)
+
+
+def adder_tree_bits(terms: int, width: int) -> int:
+    """Adder bits of hw.arith.adder_tree over ``terms`` equal-width terms (each node one bit
+    wider than its widest operand, an odd term passed up a level)."""
+    ws, bits = [width] * terms, 0
+    while len(ws) > 1:
+        nxt = [max(ws[i], ws[i + 1]) + 1 for i in range(0, len(ws) - 1, 2)]
+        bits += sum(nxt)
+        ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
+    return bits
+
+
+def rom_columns(layer: Layer, fold: Folding) -> int:
+    """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
+    columns, columns equal to one address bit or its complement, and duplicates of another
+    column cost nothing once Yosys maps the constant ROM to LUTs."""
+    from hw.mvu import encode_weight
+
+    wb = weight_code_bits(layer)
+    rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
+    w = np.asarray(layer.weights)
+    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
+    # word rf*CF + cf holds, per PE p and lane i, the code of weight (rf*pe + p, cf*simd + i)
+    codes = enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
+    bits = ((codes[:, :, None] >> np.arange(wb)) & 1).reshape(rf * cf, -1).T  # columns x words
+    words = rf * cf
+    trivial = {tuple([0] * words), tuple([1] * words)}
+    for a in range(max(1, (words - 1).bit_length())):
+        col = tuple((np.arange(words) >> a) & 1)
+        trivial |= {col, tuple(1 - np.array(col))}
+    return len({tuple(c) for c in bits} - trivial)
 
 
 def term_width(layer: Layer) -> int:
@@ -71,6 +133,58 @@ def term_width(layer: Layer) -> int:
     return ib + wb + 1  # mac
 
 
+def shifter_muxes(in_bits: int, max_exp: int) -> int:
+    """2:1 mux inputs of the shift_add barrel shifter x << e (e in 0..max_exp): output bit j
+    selects among the shifts s with 0 <= j - s < in_bits."""
+    return sum(max(0, sum(1 for s in range(max_exp + 1) if 0 <= j - s < in_bits) - 1)
+               for j in range(in_bits + max_exp))
+
+
+def mux_luts(n: int, fam: str) -> float:
+    """LUTs of an n:1 multiplexer: n-1 2:1 muxes in LUT4s on ice40; LUT4 pairs joined by the
+    free PFUMX / L6MUX21 on ecp5 (MUXF7/F8 with LUT6 on xilinx)."""
+    if n <= 1:
+        return 0.0
+    if fam == "ecp5":
+        return max(1.0, n / 2)
+    if fam == "xilinx":
+        return max(1.0, n / 4)
+    return n - 1.0
+
+
+def pe_cost(layer: Layer, fold: Folding) -> float:
+    """Per-PE LUT work after the adder tree: bit_serial shifts its plane popcount by
+    a_bit + w_bit (a barrel shifter) and negates the weight's MSB plane."""
+    if layer.kind != "bit_serial":
+        return 0.0
+    pcw = max(1, fold.simd.bit_length())
+    ib, wb = layer.input_bits, layer.weight_bits
+    return float(shifter_muxes(pcw, ib + wb - 2) + pcw + ib + wb + 1)
+
+
+def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, float]:
+    """(per-lane LUT work, per-SIMD-column work shared by the PEs) of the unit's lanes."""
+    ib, wb = layer.input_bits, layer.weight_bits
+    tw = term_width(layer)
+    if layer.kind == "xnor_popcount":
+        return 1.0, 0.0
+    if layer.kind == "accumulate":
+        return ib + 2.0, 0.0  # add / subtract / zero mux per term bit
+    if layer.kind == "shift_add":
+        # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
+        return float(shifter_muxes(ib, layer.max_exponent) + tw), 0.0
+    if layer.kind == "bit_serial":  # two bit-selects (ib:1 and wb:1 muxes) and an AND
+        return mux_luts(ib, fam) + mux_luts(wb, fam) + 1.0, 0.0
+    if layer.kind == "lut_product":
+        k = LUT_INPUTS.get(fam, 4)
+        if ib + wb <= k:  # the whole product table bit fits one LUT
+            return float(tw), 0.0
+        # Shannon split on the weight code: 2^wb functions of the activation (shared by the PEs
+        # that see the same activation) and, per lane, a 2^wb:1 mux selected by the weight
+        return float(tw * (2 ** wb - 1)), float(tw * (2 ** wb) * fn_luts(ib, fam))
+    return (0.0 if dsp else float(ib * wb)), 0.0
+
+
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
              dsp: bool | None = None) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
@@ -78,35 +192,30 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
     (default: :func:`uses_bram`, :func:`uses_dsp`; the calibration passes what synthesis did)."""
     fam = _family(target)
-    k = LUT_INPUTS.get(fam, 4)
-    lanes, ib, wb = fold.lanes, layer.input_bits, weight_code_bits(layer)
+    lanes = fold.lanes
     W = acc_width(layer)
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
-    if layer.kind == "xnor_popcount":
-        lane = 1.0
-    elif layer.kind == "accumulate":
-        lane = ib + 2.0
-    elif layer.kind == "shift_add":
-        lane = (ib + layer.max_exponent) * max(1, layer.max_exponent.bit_length())
-    elif layer.kind == "bit_serial":
-        lane = ib + layer.weight_bits + 1.0  # two bit-selects and an AND
-    elif layer.kind == "lut_product":
-        lane = _lut_cost(tw, 1 << (ib + wb), k)
-    else:
-        lane = 0.0 if dsp else float(ib * wb)
+    lane, shared = lane_cost(layer, fold, fam, dsp)
     words = fold.row_folds * fold.col_folds
-    rom_w = lanes * wb
     n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
+    in_bram = uses_bram(layer, fold, target) if bram is None else bram
+    cols = 0 if in_bram else rom_columns(layer, fold)
     return {
         "const": 1.0,
         "lane": lanes * lane,
-        "tree": lanes * (tw + math.log2(max(2, fold.simd)) / 2),
+        "xdec": fold.simd * shared,
+        "post": fold.pe * pe_cost(layer, fold),
+        "tree": fold.pe * adder_tree_bits(fold.simd, tw),
         "acc": fold.pe * W,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
-        "rom": 0.0 if (uses_bram(layer, fold, target) if bram is None else bram) else _lut_cost(rom_w, words, k),
-        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, k) if n_t else 0.0,
-        "inb": layer.in_features * ib,  # the unit buffers the whole input vector
+        "rom": 0.0 if in_bram or words < 2 else cols * fn_luts((words - 1).bit_length(), fam),
+        "romreg": 0.0 if in_bram else cols,  # the ROM's read register (one FF per distinct column)
+        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t else 0.0,
+        # input window: a 2:1 mux per bit (fresh vector or shifted window); with one column fold
+        # the window is dead logic and the buffer feeds the lanes directly
+        "inb": layer.in_features * layer.input_bits if fold.col_folds > 1 else 0.0,
+        "inbuf": layer.in_features * layer.input_bits,  # the input vector register itself
         "outb": layer.rows * out_width(layer),
     }
 
@@ -134,7 +243,11 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
     f = features(layer, fold, target, bram, dsp)
     uk = unit_kind(layer, target, dsp)
-    return {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
+    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
+    for name in ("xdec", "post"):  # kinds with a shared activation decode / per-PE post-processing
+        if f[name]:
+            row[f"{uk}:{name}"] = f[name]
+    return row
 
 
 def uses_bram(layer: Layer, fold: Folding, target: str) -> bool:
