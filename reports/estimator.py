@@ -108,13 +108,13 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
     # word rf*CF + cf holds, per PE p and lane i, the code of weight (rf*pe + p, cf*simd + i)
     codes = enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
-    bits = ((codes[:, :, None] >> np.arange(wb)) & 1).reshape(rf * cf, -1).T  # columns x words
+    bits = ((codes[:, :, None] >> np.arange(wb)) & 1).reshape(rf * cf, -1).T.astype(np.uint8)  # columns x words
     words = rf * cf
-    trivial = {tuple([0] * words), tuple([1] * words)}
+    trivial = {np.zeros(words, np.uint8).tobytes(), np.ones(words, np.uint8).tobytes()}
     for a in range(max(1, (words - 1).bit_length())):
-        col = tuple((np.arange(words) >> a) & 1)
-        trivial |= {col, tuple(1 - np.array(col))}
-    return len({tuple(c) for c in bits} - trivial)
+        col = ((np.arange(words) >> a) & 1).astype(np.uint8)
+        trivial |= {col.tobytes(), (1 - col).tobytes()}
+    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - trivial)  # bytes: cheap to hash
 
 
 def term_width(layer: Layer) -> int:
