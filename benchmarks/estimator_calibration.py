@@ -41,6 +41,15 @@ GRID = [(32, 8, [(1, 8), (2, 16), (1, 32)]),
         (64, 32, [(4, 8), (8, 8), (2, 16)])]
 
 
+#: Deep weight ROMs, where Yosys may pick block RAM (the grid above never does): the BRAM rule
+#: is fitted on these, and they put network-sized layers (the TFC first layer is the last
+#: xnor row) into the LUT fit. (kind, in, out, pe, simd), default bits of the kind.
+BRAM_GRID = [("xnor_popcount", 128, 16, 1, 16), ("xnor_popcount", 256, 32, 2, 16),
+             ("xnor_popcount", 256, 64, 4, 8), ("xnor_popcount", 784, 64, 16, 16),
+             ("bit_serial", 64, 16, 1, 8), ("bit_serial", 128, 32, 2, 8),
+             ("accumulate", 256, 32, 2, 16), ("lut_product", 128, 32, 2, 8)]
+
+
 def points(seed: int) -> list[tuple]:
     """(kind, n_in, n_out, ib, wb, pe, simd, layer seed) of every calibration point."""
     out = []
@@ -49,6 +58,9 @@ def points(seed: int) -> list[tuple]:
             ib, wb = BITS[kind][si % 2]
             for pe, simd in folds:
                 out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
+    for kind, n_in, n_out, pe, simd in BRAM_GRID:
+        ib, wb = BITS[kind][0]
+        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
     return out
 
 

@@ -3,7 +3,7 @@
 For each (method, net, seed) one run: golden (integer IR) test accuracy, float model accuracy and
 their agreement, epochs, wall time, seed, bits and memory; one atomic JSON per run under
 ``<out>/runs/`` (a rerun skips finished ones, so the table is resumable). Then mean / std over
-seeds per (method, net), the paper / anchor figure beside it and whether it is met or missed
+seeds per (method, net), over every finished run of the protocol (not only the slice just run), the paper / anchor figure beside it and whether it is met or missed
 by how much: ``<out>/reproduction.json`` and ``<out>/reproduction.md``.
 
     python benchmarks/reproduce.py [--data MNIST.npz] [--methods bnn,dorefa-w2a2,...]
@@ -180,7 +180,8 @@ def aggregate(rows: list[dict], reduced: str) -> tuple[dict, str]:
     for r in rows:
         table.setdefault((row_label(r), r["net"]), []).append(r)
     agg = {}
-    for key, runs in sorted(table.items()):
+    order = {n: i for i, n in enumerate(NETS)}  # tfc, sfc, lfc: small to large
+    for key, runs in sorted(table.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)))):
         if key[0] == "lut-ae":
             continue
         accs = np.array([r["golden_test_accuracy"] for r in runs])
@@ -278,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_edef-nall.json"))]
         rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_e[0-9]*-nall.json")))
                  if r.get("extended")]
-    rows = [r for r in rows if r["method"] in methods and (r["net"] in nets or r["net"] == "ae") and r["seed"] in seeds]
+    # the table covers every finished run of the protocol, not only this invocation's selection, so
+    # that a run over one slice (say --nets lfc) never shrinks the committed table
     table, md = aggregate(rows, reduced)
-    meta = {"reduced": reduced, "methods": methods, "nets": nets, "seeds": seeds, "tag": tag,
+    meta = {"reduced": reduced, "tag": tag, "runs": len(rows),
+            "last_invocation": {"methods": methods, "nets": nets, "seeds": seeds},
             "numpy": np.__version__, "python": platform.python_version(), "cpus": os.cpu_count()}
     atomic_write_json(a.out / "reproduction.json", {"meta": meta, "rows": table})
     atomic_write_text(a.out / "reproduction.md", md)
