@@ -50,8 +50,25 @@ BRAM_GRID = [("xnor_popcount", 128, 16, 1, 16), ("xnor_popcount", 256, 32, 2, 16
              ("accumulate", 256, 32, 2, 16), ("lut_product", 128, 32, 2, 8)]
 
 
+#: Bit widths real networks use beyond the grid's: 8-bit pixels into a bit_serial first layer,
+#: dorefa's 3- and 5-bit weight codes on 4-bit activations, 4-bit inputs x 16-entry codebooks
+#: for lut_product. (kind, ib, wb, in, out, pe, simd)
+RANGE_GRID = [("bit_serial", 8, 3, 128, 32, 2, 16), ("bit_serial", 8, 3, 256, 16, 4, 16),
+              ("bit_serial", 4, 3, 64, 64, 1, 16), ("bit_serial", 4, 5, 64, 64, 1, 16),
+              ("lut_product", 4, 4, 64, 16, 1, 16), ("lut_product", 4, 4, 128, 32, 2, 16),
+              ("lut_product", 4, 4, 64, 64, 1, 16)]
+
+
+#: Multi-bit outputs (2^ob - 1 thresholds per neuron, compared in parallel): every point above
+#: has 1-bit outputs, a network's hidden layers with 2- or 4-bit activations do not.
+#: (kind, ib, wb, ob, in, out, pe, simd)
+THRESHOLD_GRID = [("xnor_popcount", 1, 1, 2, 64, 32, 4, 16), ("accumulate", 4, 2, 2, 64, 32, 2, 16),
+                  ("bit_serial", 4, 3, 2, 128, 32, 4, 16), ("bit_serial", 4, 3, 4, 64, 64, 1, 16),
+                  ("bit_serial", 8, 3, 4, 256, 32, 4, 16)]
+
+
 def points(seed: int) -> list[tuple]:
-    """(kind, n_in, n_out, ib, wb, pe, simd, layer seed) of every calibration point."""
+    """(kind, n_in, n_out, ib, wb, pe, simd, layer seed[, output bits]) of every calibration point."""
     out = []
     for kind in KINDS:
         for si, (n_in, n_out, folds) in enumerate(GRID):
@@ -61,6 +78,10 @@ def points(seed: int) -> list[tuple]:
     for kind, n_in, n_out, pe, simd in BRAM_GRID:
         ib, wb = BITS[kind][0]
         out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
+    for kind, ib, wb, n_in, n_out, pe, simd in RANGE_GRID:
+        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
+    for kind, ib, wb, ob, n_in, n_out, pe, simd in THRESHOLD_GRID:
+        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), ob))
     return out
 
 
@@ -70,17 +91,18 @@ def synth_point(p: tuple, target: str, tmp: str) -> dict:
     from reports.estimator import design_row, mvu_verilog, probe_layer
     from reports.synth import synthesize
 
-    kind, n_in, n_out, ib, wb, pe, simd, s = p
-    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(s))
+    kind, n_in, n_out, ib, wb, pe, simd, s, *rest = p
+    ob = rest[0] if rest else 1
+    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(s), output_bits=ob)
     f = Folding(L.name, n_out, n_in, pe, simd, planes_for(L))
-    v = Path(tmp) / f"{kind}_{n_in}x{n_out}_{ib}{wb}_{pe}_{simd}_{target}.v"
+    v = Path(tmp) / f"{kind}_{n_in}x{n_out}_{ib}{wb}{ob}_{pe}_{simd}_{target}.v"
     v.write_text(mvu_verilog(L, f))
     r = synthesize(v, "mvu", target)
     words = f.row_folds * f.col_folds
     from hw.mvu import weight_code_bits
 
     return {"kind": kind, "target": target, "n_in": n_in, "n_out": n_out, "input_bits": ib, "weight_bits": wb,
-            "pe": pe, "simd": simd, "rom_words": words, "rom_bits": words * f.lanes * weight_code_bits(L),
+            "output_bits": ob, "pe": pe, "simd": simd, "rom_words": words, "rom_bits": words * f.lanes * weight_code_bits(L),
             "luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps, "synth_seconds": r.seconds,
             "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
 
@@ -91,12 +113,13 @@ def refit_point(rec: dict) -> dict:
     from hw.folding import Folding, planes_for
     from reports.estimator import design_row, probe_layer
 
+    ob = rec.get("output_bits", 1)
     L = probe_layer(rec["kind"], rec["n_in"], rec["n_out"], rec["input_bits"], rec["weight_bits"],
-                    np.random.default_rng(rec["layer_seed"]))
+                    np.random.default_rng(rec["layer_seed"]), output_bits=ob)
     f = Folding(L.name, rec["n_out"], rec["n_in"], rec["pe"], rec["simd"], planes_for(L))
     keep = ("kind", "target", "n_in", "n_out", "input_bits", "weight_bits", "pe", "simd", "rom_words", "rom_bits",
             "luts", "ffs", "brams", "dsps", "synth_seconds", "layer_seed")
-    return {**{k: rec[k] for k in keep},
+    return {**{k: rec[k] for k in keep}, "output_bits": ob,
             "row": design_row(L, f, rec["target"], bram=rec["brams"] > 0, dsp=rec["dsps"] > 0)}
 
 

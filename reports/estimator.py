@@ -355,8 +355,9 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,
-                rng: np.random.Generator, name: str = "probe") -> Layer:
-    """A random hidden layer of ``kind`` (threshold output, 1-bit) for calibration and tests."""
+                rng: np.random.Generator, name: str = "probe", output_bits: int = 1) -> Layer:
+    """A random hidden layer of ``kind`` (threshold output, ``output_bits`` wide: 2^b - 1 sorted
+    thresholds per neuron) for calibration and tests."""
     if kind == "xnor_popcount":
         w = rng.integers(0, 2, (n_out, n_in))
     elif kind == "accumulate":
@@ -368,9 +369,10 @@ def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: 
     else:
         w = rng.integers(-(1 << (weight_bits - 1)), 1 << (weight_bits - 1), (n_out, n_in))
     products = rng.integers(-40, 41, (1 << weight_bits, 1 << input_bits)) if kind == "lut_product" else None
-    L = Layer(name, kind, n_in, n_out, input_bits, weight_bits, "threshold", w, output_bits=1, products=products)
+    L = Layer(name, kind, n_in, n_out, input_bits, weight_bits, "threshold", w, output_bits=output_bits,
+              products=products)
     lo, hi = L.acc_range()
-    L.thresholds = rng.integers(lo // 4, hi // 4 + 1, (n_out, 1))
+    L.thresholds = np.sort(rng.integers(lo // 4, hi // 4 + 1, (n_out, (1 << output_bits) - 1)), axis=1)
     return L
 
 
