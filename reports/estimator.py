@@ -145,6 +145,23 @@ def term_width(layer: Layer) -> int:
     return ib + wb + 1  # mac
 
 
+def product_functions(layer: Layer) -> tuple[int, int]:
+    """lut_product table as logic: (distinct non-trivial functions of the activation code over all
+    weight codes and product bits, product bits that are not constant). Sign-extension bits of
+    small products repeat one function, so they are counted once."""
+    tw = term_width(layer)
+    tbl = np.asarray(layer.products, dtype=np.int64) & ((1 << tw) - 1)  # two's complement, tw bits
+    bits = (tbl[:, :, None] >> np.arange(tw)) & 1  # (weight code, activation code, bit)
+    acts = bits.shape[1]
+    trivial = {bytes(acts), bytes([1] * acts)}
+    for a in range(max(1, (acts - 1).bit_length())):
+        col = ((np.arange(acts) >> a) & 1).astype(np.uint8)
+        trivial |= {col.tobytes(), (1 - col).tobytes()}
+    funcs = {bits[c, :, j].astype(np.uint8).tobytes() for c in range(bits.shape[0]) for j in range(tw)}
+    live = int(np.sum(bits.reshape(-1, tw).min(axis=0) != bits.reshape(-1, tw).max(axis=0)))
+    return len(funcs - trivial), live
+
+
 def shifter_muxes(in_bits: int, max_exp: int) -> int:
     """2:1 mux inputs of the shift_add barrel shifter x << e (e in 0..max_exp): output bit j
     selects among the shifts s with 0 <= j - s < in_bits."""
@@ -191,9 +208,11 @@ def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, 
         k = LUT_INPUTS.get(fam, 4)
         if ib + wb <= k:  # the whole product table bit fits one LUT
             return float(tw), 0.0
-        # Shannon split on the weight code: 2^wb functions of the activation (shared by the PEs
-        # that see the same activation) and, per lane, a 2^wb:1 mux selected by the weight
-        return float(tw * (2 ** wb - 1)), float(tw * (2 ** wb) * fn_luts(ib, fam))
+        # Shannon split on the weight code: per code and product bit a function of the activation
+        # (shared by the PEs that see the same activation; constant, identity and duplicate
+        # functions cost nothing) and, per lane and live product bit, a 2^wb:1 mux on the weight
+        funcs, live = product_functions(layer)
+        return float(live * (2 ** wb - 1)), float(funcs * fn_luts(ib, fam))
     return (0.0 if dsp else float(ib * wb)), 0.0
 
 
