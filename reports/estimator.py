@@ -96,6 +96,17 @@ def adder_tree_bits(terms: int, width: int) -> int:
     return bits
 
 
+@functools.cache
+def _free_functions(n: int) -> frozenset[bytes]:
+    """Truth tables (n entries, as uint8 bytes) that need no logic: the constants and each
+    address bit or its complement."""
+    out = {np.zeros(n, np.uint8).tobytes(), np.ones(n, np.uint8).tobytes()}
+    for a in range(max(1, (n - 1).bit_length())):
+        col = ((np.arange(n) >> a) & 1).astype(np.uint8)
+        out |= {col.tobytes(), (1 - col).tobytes()}
+    return frozenset(out)
+
+
 def rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
     """The weight ROM's contents as a (columns x words) 0/1 array, in hw.mvu's layout."""
     from hw.mvu import encode_weight
@@ -122,11 +133,7 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     column cost nothing once Yosys maps the constant ROM to LUTs."""
     bits = rom_bits(layer, fold)
     words = bits.shape[1]
-    trivial = {np.zeros(words, np.uint8).tobytes(), np.ones(words, np.uint8).tobytes()}
-    for a in range(max(1, (words - 1).bit_length())):
-        col = ((np.arange(words) >> a) & 1).astype(np.uint8)
-        trivial |= {col.tobytes(), (1 - col).tobytes()}
-    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - trivial)  # bytes: cheap to hash
+    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - _free_functions(words))  # bytes: cheap to hash
 
 
 def term_width(layer: Layer) -> int:
@@ -152,14 +159,9 @@ def product_functions(layer: Layer) -> tuple[int, int]:
     tw = term_width(layer)
     tbl = np.asarray(layer.products, dtype=np.int64) & ((1 << tw) - 1)  # two's complement, tw bits
     bits = (tbl[:, :, None] >> np.arange(tw)) & 1  # (weight code, activation code, bit)
-    acts = bits.shape[1]
-    trivial = {bytes(acts), bytes([1] * acts)}
-    for a in range(max(1, (acts - 1).bit_length())):
-        col = ((np.arange(acts) >> a) & 1).astype(np.uint8)
-        trivial |= {col.tobytes(), (1 - col).tobytes()}
     funcs = {bits[c, :, j].astype(np.uint8).tobytes() for c in range(bits.shape[0]) for j in range(tw)}
     live = int(np.sum(bits.reshape(-1, tw).min(axis=0) != bits.reshape(-1, tw).max(axis=0)))
-    return len(funcs - trivial), live
+    return len(funcs - _free_functions(bits.shape[1])), live
 
 
 def shifter_muxes(in_bits: int, max_exp: int) -> int:
