@@ -85,16 +85,24 @@ def points(seed: int) -> list[tuple]:
     return out
 
 
+def point_unit(kind: str, n_in: int, n_out: int, ib: int, wb: int, pe: int, simd: int, seed: int,
+               ob: int = 1) -> tuple:
+    """The (layer, folding) of one calibration point, rebuilt from its seed."""
+    from hw.folding import Folding, planes_for
+    from reports.estimator import probe_layer
+
+    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(seed), output_bits=ob)
+    return L, Folding(L.name, n_out, n_in, pe, simd, planes_for(L))
+
+
 def synth_point(p: tuple, target: str, tmp: str) -> dict:
     """Generate one unit and synthesize it (cached); returns measured counts + features."""
-    from hw.folding import Folding, planes_for
-    from reports.estimator import design_row, mvu_verilog, probe_layer
+    from reports.estimator import design_row, mvu_verilog
     from reports.synth import synthesize
 
     kind, n_in, n_out, ib, wb, pe, simd, s, *rest = p
     ob = rest[0] if rest else 1
-    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(s), output_bits=ob)
-    f = Folding(L.name, n_out, n_in, pe, simd, planes_for(L))
+    L, f = point_unit(*p)
     v = Path(tmp) / f"{kind}_{n_in}x{n_out}_{ib}{wb}{ob}_{pe}_{simd}_{target}.v"
     v.write_text(mvu_verilog(L, f))
     r = synthesize(v, "mvu", target)
@@ -102,7 +110,8 @@ def synth_point(p: tuple, target: str, tmp: str) -> dict:
     from hw.mvu import weight_code_bits
 
     return {"kind": kind, "target": target, "n_in": n_in, "n_out": n_out, "input_bits": ib, "weight_bits": wb,
-            "output_bits": ob, "pe": pe, "simd": simd, "rom_words": words, "rom_bits": words * f.lanes * weight_code_bits(L),
+            "output_bits": ob, "pe": pe, "simd": simd, "rom_words": words,
+            "rom_bits": words * f.lanes * weight_code_bits(L),
             "luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps, "synth_seconds": r.seconds,
             "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
 
@@ -110,13 +119,11 @@ def synth_point(p: tuple, target: str, tmp: str) -> dict:
 def refit_point(rec: dict) -> dict:
     """A stored calibration point (measured counts kept) with its features recomputed: the layer
     is rebuilt from its seed, so a feature change needs no new synthesis."""
-    from hw.folding import Folding, planes_for
-    from reports.estimator import design_row, probe_layer
+    from reports.estimator import design_row
 
     ob = rec.get("output_bits", 1)
-    L = probe_layer(rec["kind"], rec["n_in"], rec["n_out"], rec["input_bits"], rec["weight_bits"],
-                    np.random.default_rng(rec["layer_seed"]), output_bits=ob)
-    f = Folding(L.name, rec["n_out"], rec["n_in"], rec["pe"], rec["simd"], planes_for(L))
+    L, f = point_unit(rec["kind"], rec["n_in"], rec["n_out"], rec["input_bits"], rec["weight_bits"], rec["pe"],
+                      rec["simd"], rec["layer_seed"], ob)
     keep = ("kind", "target", "n_in", "n_out", "input_bits", "weight_bits", "pe", "simd", "rom_words", "rom_bits",
             "luts", "ffs", "brams", "dsps", "synth_seconds", "layer_seed")
     return {**{k: rec[k] for k in keep}, "output_bits": ob,

@@ -3,8 +3,9 @@
 For each (method, net, seed) one run: golden (integer IR) test accuracy, float model accuracy and
 their agreement, epochs, wall time, seed, bits and memory; one atomic JSON per run under
 ``<out>/runs/`` (a rerun skips finished ones, so the table is resumable). Then mean / std over
-seeds per (method, net), over every finished run of the protocol (not only the slice just run), the paper / anchor figure beside it and whether it is met or missed
-by how much: ``<out>/reproduction.json`` and ``<out>/reproduction.md``.
+seeds per (method, net), over every finished run of the protocol (not only the slice just run),
+the paper / anchor figure beside it and whether it is met or missed by how much:
+``<out>/reproduction.json`` and ``<out>/reproduction.md``.
 
     python benchmarks/reproduce.py [--data MNIST.npz] [--methods bnn,dorefa-w2a2,...]
         [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--train-subset N] [--out DIR]

@@ -20,6 +20,7 @@ a few cycles of handshake.
 """
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -70,6 +71,15 @@ def encode_weight(layer: Layer, v: int) -> int:
     return _to_bits(v, layer.weight_bits)
 
 
+def weight_codes(layer: Layer, fold: Folding) -> np.ndarray:
+    """The weight ROM as a (words x lanes) array of codes: word rf*CF + cf holds, for PE p and
+    lane i (PE-major), the code of weight (rf*pe + p, cf*simd + i). The one statement of the
+    ROM layout: the hardware packs it, the area estimator reads its bit columns."""
+    rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
+    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(np.asarray(layer.weights))
+    return enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
+
+
 def refuse(unit: wiring.Component, message: str) -> ConfigError:
     """The error for a unit refused in its constructor (never to be elaborated: no "unused" warning)."""
     unit._MustUse__silence = True
@@ -113,20 +123,9 @@ class MatrixVectorCore(wiring.Component):
 
     # ------------------------------------------------------------------ ROM contents
     def weight_rom(self) -> list[int]:
-        """Word rf*CF+cf = concat over PE p (LSB first) of concat over lanes of the weights."""
-        L, f = self.layer, self.fold
-        wb = weight_code_bits(L)
-        words = []
-        for rf in range(f.row_folds):
-            for cf in range(f.col_folds):
-                word, pos = 0, 0
-                for p in range(f.pe):
-                    row = L.weights[rf * f.pe + p, cf * f.simd:(cf + 1) * f.simd]
-                    for v in row:
-                        word |= encode_weight(L, v) << pos
-                        pos += wb
-                words.append(word)
-        return words
+        """The ROM words of :func:`weight_codes`, each word's codes packed LSB first."""
+        wb = weight_code_bits(self.layer)
+        return [sum(int(c) << (i * wb) for i, c in enumerate(word)) for word in weight_codes(self.layer, self.fold)]
 
     def param_rom(self) -> tuple[list[int], int]:
         """Per row fold: thresholds (PE x nT) or biases (PE) as acc_w-bit fields."""

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding
-from hw.mvu import acc_width, out_width, weight_code_bits
+from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from quantmodels.errors import ConfigError
 from quantmodels.ir import KINDS, Layer
 
@@ -108,16 +108,10 @@ def _free_functions(n: int) -> frozenset[bytes]:
 
 
 def rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
-    """The weight ROM's contents as a (columns x words) 0/1 array, in hw.mvu's layout."""
-    from hw.mvu import encode_weight
-
-    wb = weight_code_bits(layer)
-    rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
-    w = np.asarray(layer.weights)
-    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
-    # word rf*CF + cf holds, per PE p and lane i, the code of weight (rf*pe + p, cf*simd + i)
-    codes = enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
-    return ((codes[:, :, None] >> np.arange(wb)) & 1).reshape(rf * cf, -1).T.astype(np.uint8)
+    """The weight ROM's contents as a (columns x words) 0/1 array (hw.mvu.weight_codes' layout)."""
+    codes = weight_codes(layer, fold)
+    bits = (codes[:, :, None] >> np.arange(weight_code_bits(layer))) & 1
+    return bits.reshape(len(codes), -1).T.astype(np.uint8)
 
 
 def rom_live_columns(layer: Layer, fold: Folding) -> int:
