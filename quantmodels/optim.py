@@ -22,11 +22,22 @@ class Adam:
         for k, g in grads.items():
             m = self.m.setdefault(k, np.zeros_like(g))
             v = self.v.setdefault(k, np.zeros_like(g))
+            # in place, with the same operations in the same order as the textbook
+            # m, v update and step (identical results): the weight-sized temporaries
+            # were a fifth of an LFC training step
             m *= self.b1
-            m += (1 - self.b1) * g
+            t = np.multiply(g, 1 - self.b1)
+            m += t
             v *= self.b2
-            v += (1 - self.b2) * g * g
-            params[k] -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+            np.multiply(g, 1 - self.b2, out=t)
+            t *= g
+            v += t
+            np.divide(v, c2, out=t)
+            np.sqrt(t, out=t)
+            t += self.eps
+            step = np.multiply(m, lr / c1)
+            step /= t
+            params[k] -= step
 
 
 class AdaMax(Adam):

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..quantizers import ste_sign_grad
+from ..quantizers import sign, ste_sign_grad
 
 #: IR weight_bits fixed by the kind (other kinds store the method's weight_bits).
 KIND_WEIGHT_BITS = {"xnor_popcount": 1, "accumulate": 2}
@@ -103,7 +103,7 @@ class WeightQuantizer:
 
     def quantize(self, W: np.ndarray, params: dict, train: bool) -> tuple[np.ndarray, np.ndarray]:
         """(codes, alpha (out,)) with ``codes`` integer-valued; ``train`` may sample stochastically."""
-        return np.where(W >= 0, 1.0, -1.0).astype(W.dtype), np.ones(len(W), W.dtype)
+        return sign(W), np.ones(len(W), W.dtype)
 
     #: STE flavour: True cancels the gradient where |W| > 1 (BNN); False passes it unchanged
     #: (BinaryConnect, pow2: their latent weights are clipped or unbounded by design)
@@ -117,7 +117,7 @@ class WeightQuantizer:
     def forward(self, W: np.ndarray, params: dict, train: bool) -> np.ndarray:
         codes, alpha = self.quantize(W, params, train)
         self._cache = (codes, alpha)
-        return (alpha[:, None] * codes).astype(np.float32)
+        return (alpha[:, None] * codes).astype(np.float32, copy=False)
 
     def codes(self, W: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic integer codes (int64) and float64 scales for eval and export."""

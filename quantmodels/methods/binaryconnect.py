@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quantizers import hard_sigmoid
+from ..quantizers import hard_sigmoid, sign
 from .base import Method, Option, WeightQuantizer
 
 
@@ -21,8 +21,8 @@ class BinaryConnectQuantizer(WeightQuantizer):
         if train and self.opts["stochastic"]:
             codes = np.where(self.rng.random(W.shape, dtype=np.float32) < hard_sigmoid(W), 1.0, -1.0)
         else:
-            codes = np.where(W >= 0, 1.0, -1.0)
-        return codes.astype(W.dtype), np.ones(len(W), W.dtype)
+            codes = sign(W)
+        return codes.astype(W.dtype, copy=False), np.ones(len(W), W.dtype)
 
     ste_cancel = False  # identity STE
 

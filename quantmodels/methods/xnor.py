@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quantizers import sign
 from .base import Method, Option, WeightQuantizer
 
 
 class XnorQuantizer(WeightQuantizer):
     def quantize(self, W, params, train):
-        return np.where(W >= 0, 1.0, -1.0).astype(W.dtype), self.layer_alpha(np.abs(W).mean(1))
+        return sign(W), self.layer_alpha(np.abs(W).mean(1))
 
     def grad(self, W, dWq, params):
-        s = np.where(W >= 0, 1.0, -1.0).astype(W.dtype)
+        s = sign(W)
         alpha = self.layer_alpha(np.abs(W).mean(1))
         if self.per_channel:
             dalpha = (dWq * s).sum(1, keepdims=True) / W.shape[1]
