@@ -8,12 +8,14 @@ the paper / anchor figure beside it and whether it is met or missed by how much:
 ``<out>/reproduction.json`` and ``<out>/reproduction.md``.
 
     python benchmarks/reproduce.py [--data MNIST.npz] [--methods bnn,dorefa-w2a2,...]
-        [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--train-subset N] [--out DIR]
+        [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--dropout P] [--train-subset N] [--out DIR]
 
 ``--train-subset``, or ``--epochs`` below a method's default, makes a reduced run; the table
 labels it as such. ``--epochs`` above every selected method's default is an *extended* run
 (e.g. BNN for longer than its 60-epoch default): those rows sit in the full-protocol table as
-their own ``method (N ep)`` rows beside the default ones, never mixed into their mean. Methods:
+their own ``method (N ep)`` rows beside the default ones, never mixed into their mean.
+``--dropout P`` (input and hidden dropout instead of the method's default) is a recipe
+variant: its runs are tagged ``-dP`` and get their own ``method (dropout P)`` row. Methods:
 those of ``quantmodels.train.METHODS`` (generic runner) plus dorefa-w1a1, dorefa-w2a2, bitnet
 (with its unregularised twin), lut (with its float twin) and lut-ae (the autoencoder, net "ae").
 """
@@ -68,24 +70,31 @@ def bits(model) -> dict:
             "act_bits": [L.output_bits for L in model.layers[:-1]]}
 
 
-def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | None) -> dict:
+def _dropout(p: float | None) -> dict:
+    return {} if p is None else {"dropout_in": p, "dropout_hidden": p}
+
+
+def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | None,
+                dropout: float | None = None) -> dict:
     from quantmodels.train import TrainConfig, train
 
-    res = train(TrainConfig(method=method, hidden=NETS[net], epochs=epochs, seed=seed, progress=False), data,
-                name=f"{net}-{method}")
+    res = train(TrainConfig(method=method, hidden=NETS[net], epochs=epochs, seed=seed, progress=False,
+                            **_dropout(dropout)), data, name=f"{net}-{method}")
     m = res.model
     return {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
             "agreement": res.agreement, "epochs": m.meta["epochs_run"], "best_epoch": m.meta["best_epoch"],
             **bits(m), **memory(m)}
 
 
-def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None) -> dict:
+def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None,
+             dropout: float | None = None) -> dict:
     from quantmodels.train import DEFAULTS, TrainConfig, train
 
     base, opts = MINE[method]
     ep = epochs or DEFAULTS[base]["epochs"]
     res = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
-                            weight_bits=opts.get("weight_bits"), act_bits=opts.get("act_bits")), data,
+                            weight_bits=opts.get("weight_bits"), act_bits=opts.get("act_bits"),
+                            **_dropout(dropout)), data,
                 name=f"{net}-{method}")
     m = res.model
     row = {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
@@ -93,7 +102,7 @@ def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None
            **bits(m), **memory(m), "history": res.history}
     if base in ("bitnet", "lut"):  # the twin: same net, same seed and epochs, unquantized
         twin = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
-                                 options={"quantize": False}), data, export=False)
+                                 options={"quantize": False}, **_dropout(dropout)), data, export=False)
         tbest = max(h["val_accuracy"] for h in twin.history)
         row["twin"] = {"float_test_accuracy": twin.float_test_accuracy, "best_val_accuracy": tbest,
                        "best_epoch": next(h["epoch"] for h in twin.history if h["val_accuracy"] == tbest),
@@ -172,8 +181,11 @@ def default_epochs(method: str) -> int:
 
 
 def row_label(r: dict) -> str:
-    """Table name of a run: the method, or ``method (N ep)`` for an extended run."""
-    return f"{r['method']} ({r['epochs']} ep)" if r.get("extended") else r["method"]
+    """Table name of a run: the method, or ``method (N ep, dropout P)`` for an extended run or
+    a recipe variant."""
+    parts = ([f"{r['epochs']} ep"] if r.get("extended") else []) + \
+        ([f"dropout {r['dropout']}"] if r.get("dropout") is not None else [])
+    return f"{r['method']} ({', '.join(parts)})" if parts else r["method"]
 
 
 def aggregate(rows: list[dict], reduced: str) -> tuple[dict, str]:
@@ -223,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nets", default="tfc,sfc,lfc")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=None, help="override every method's default (reduced run)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="input and hidden dropout for every selected method (a recipe variant: its own rows)")
     ap.add_argument("--train-subset", type=int, default=None, help="first N training images (reduced run)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--table-only", action="store_true",
@@ -243,11 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--seeds: {a.seeds!r}, expected comma-separated integers") from None
     if a.epochs is not None and a.epochs < 1:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
+    if a.dropout is not None and not 0 <= a.dropout < 1:
+        raise ConfigError(f"--dropout: {a.dropout}, expected in [0, 1)")
+    if a.dropout is not None and "lut-ae" in methods:
+        raise ConfigError("--dropout: the lut-ae autoencoder has no dropout; leave it out of --methods")
     data = None if a.table_only else load_mnist_npz(a.data)
     if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)
     extended = a.epochs is not None and a.train_subset is None and all(a.epochs > default_epochs(m) for m in methods)
-    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}"
+    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" + (f"-d{a.dropout}" if a.dropout is not None else "")
     runs_dir = a.out / "runs"
     for m in ([] if a.table_only else methods):
         for n in (["ae"] if m == "lut-ae" else nets):
@@ -260,11 +278,12 @@ def main(argv: list[str] | None = None) -> int:
                 if m == "lut-ae":
                     row = run_ae(s, data, a.epochs)
                 elif m in MINE:
-                    row = run_mine(m, n, s, data, a.epochs)
+                    row = run_mine(m, n, s, data, a.epochs, a.dropout)
                 else:
-                    row = run_generic(m, n, s, data, a.epochs)
+                    row = run_generic(m, n, s, data, a.epochs, a.dropout)
                 row.update(method=m, net=n, seed=s, wall_seconds=round(time.perf_counter() - t0, 1),
-                           train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended)
+                           train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended,
+                           dropout=a.dropout)
                 atomic_write_json(path, row)
                 print(f"{m:>12} {n} seed {s}: " + (f"golden {row.get('golden_test_accuracy', float('nan')):.4f} "
                       f"agree {row.get('agreement', float('nan')):.4f} " if m != "lut-ae" else
@@ -280,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_edef-nall.json"))]
         rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_e[0-9]*-nall.json")))
                  if r.get("extended")]
+        # recipe variants (--dropout) of the default or an extended protocol
+        rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*-nall-d*.json")))
+                 if r["epochs"] >= default_epochs(r["method"])]
     # the table covers every finished run of the protocol, not only this invocation's selection, so
     # that a run over one slice (say --nets lfc) never shrinks the committed table
     table, md = aggregate(rows, reduced)

@@ -74,3 +74,24 @@ def test_extended_runs_sit_beside_the_default_rows(tmp_path):
     assert "50.00" not in md
     # an --epochs run above the default is extended, below it reduced
     assert reproduce.default_epochs("bnn") == 60
+
+
+def test_dropout_variant_gets_its_own_row(tmp_path):
+    """``--dropout`` runs are a recipe variant: tagged ``-dP``, labelled, never mixed into the default mean."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    base = {"method": "bnn", "net": "lfc", "agreement": 1.0, "wall_seconds": 1.0, "memory_ratio_vs_float32": 1 / 32,
+            "weight_bits": [1] * 4, "act_bits": [1] * 3}
+    (runs / "bnn_lfc_s0_edef-nall.json").write_text(json.dumps({**base, "seed": 0, "epochs": 60,
+                                                                "golden_test_accuracy": 0.981}))
+    (runs / "bnn_lfc_s0_edef-nall-d0.2.json").write_text(json.dumps({**base, "seed": 0, "epochs": 60, "dropout": 0.2,
+                                                                     "golden_test_accuracy": 0.986}))
+    (runs / "bnn_lfc_s0_e5-nall-d0.2.json").write_text(json.dumps({**base, "seed": 0, "epochs": 5, "dropout": 0.2,
+                                                                   "golden_test_accuracy": 0.5}))
+    assert reproduce.main(["--table-only", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "| bnn | lfc | 98.10 ± 0.00 |" in md and "missed by 0.30 pts" in md
+    assert "| bnn (dropout 0.2) | lfc | 98.60 ± 0.00 |" in md and "met (+0.20 pts)" in md
+    assert "50.00" not in md  # a reduced variant run stays out
+    with pytest.raises(ConfigError, match=r"^--dropout: 1.0, expected in \[0, 1\)$"):
+        reproduce.main(["--dropout", "1", "--out", str(tmp_path)])
