@@ -100,9 +100,11 @@ def test_bitnet_codes_window_and_zero_point():
     assert qz.codes.min() == -4 and qz.codes.max() == 11  # window [-z, 2**b - 1 - z]
     inside = qz.inside
     np.testing.assert_allclose(qz.values(s)[inside], w[inside], atol=s / 2 + 1e-12)
-    assert bitnet.code_width(qz, b) == 5  # [-4, 11] needs 5 signed bits
-    # translation in the middle of the window: b bits suffice
-    assert bitnet.code_width(bitnet.quantize(w, s, -8 * s, b), b) == 4
+    assert bitnet.code_width(qz.z, b) == 5  # [-4, 11] needs 5 signed bits
+    # translation in the middle of the window: b bits suffice ([-8, 7]) unless rows are negated
+    z = bitnet.quantize(w, s, -8 * s, b).z
+    assert (z, bitnet.code_width(z, b), bitnet.code_width(z, b, negated=True)) == (8, 4, 5)
+    assert bitnet.code_width(0, b, negated=True) == 5  # [0, 15] and [-15, 0]
 
 
 def test_bitnet_ste_grads():
