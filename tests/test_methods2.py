@@ -213,7 +213,8 @@ def test_bitnet_twin_trains_without_export(digits):
     # float weights, not rounded to integers, in the eval pass
     W = res.net.params["conv0.W"]
     np.testing.assert_array_equal(res.net.blocks[0].wq.codes(W, res.net.params)[0], W.astype(np.float64))
-    with pytest.raises(ConfigError, match=r"^bitnet: the unregularised float twin \(quantize=False\) has no integer export$"):
+    msg = r"^bitnet: the unregularised float twin \(quantize=False\) has no integer export$"
+    with pytest.raises(ConfigError, match=msg):
         res.net.method.export(res.net, cfg, "t", digits.image_shape, {}, None)
 
 
