@@ -11,8 +11,10 @@ Quantizer (our exact-integer reading of the paper's ``w = t + s q``, q in 0..2**
 
 The translation becomes exact integer arithmetic by folding the zero point into the codes
 (``c = q - z``): ``w~ . x = s (c . x)``, so the IR layer is ``bit_serial`` with the codes ``c``
-as signed weights (``weight_bits`` = :func:`signed_width` of [-z, 2**b - 1 - z], at most b + 1)
-and ``s`` folded into the thresholds. ``round`` is NumPy's half-to-even.
+as signed weights (``weight_bits`` = :func:`code_width`: the signed width of [-z, 2**b - 1 - z],
+at most b + 1) and ``s`` folded into the thresholds. ``round`` is NumPy's half-to-even.
+The same quantizer serves dense and conv layers (a conv layer's weights are its (out, k*k*in)
+im2col matrix): :mod:`quantmodels.methods.bitnet` plugs it into the generic network.
 
 STE (LSQ rules, Esser et al., ICLR 2020) with v = w / s + z:
 inside the window (0 <= v <= 2**b - 1): d w~/dw = 1, d w~/ds = c - w/s, d w~/dt = 0;
@@ -26,7 +28,8 @@ MDL-style objective (description length = data loss + bits to code the weights):
 
 ``relerr`` is the differentiable surrogate of the loss increase caused by quantization (its
 gradient pulls latent weights to grid points and adapts ``s``); the bit term is the storage
-cost in bits/weight. Bit widths are integers: once per epoch each layer moves to the best of
+cost in bits/weight (``n_l`` = the layer's weight count, conv kernels included). Bit widths
+are integers: every ``bits_every`` optimizer steps each layer moves to the best of
 ``b - 1, b, b + 1`` under the same objective (:func:`choose_bits`), the representable range
 kept fixed (``s`` rescaled by (2**b - 1) / (2**b' - 1)).
 """
@@ -126,6 +129,9 @@ def choose_bits(w: np.ndarray, s: float, t: float, b: int, n_total: int, lam_q: 
     return best[1], best[2]
 
 
-def code_width(qz: Quantized, b: int) -> int:
-    """IR weight_bits for these codes: the signed width of the window [-z, 2**b - 1 - z]."""
-    return signed_width(-qz.z, (1 << b) - 1 - qz.z)
+def code_width(z: int, b: int, negated: bool = False) -> int:
+    """IR weight_bits of a layer: the signed width of its code window [-z, 2**b - 1 - z], and of
+    the negated window too when ``negated`` (the export negates the rows of neurons whose
+    batch norm scale is negative)."""
+    lo, hi = -z, (1 << b) - 1 - z
+    return signed_width(min(lo, -hi), max(hi, -lo)) if negated else signed_width(lo, hi)

@@ -18,11 +18,10 @@ Weights, k = 1 (paper eq. 8): ``w_q = E(|w|) sign(w)``, sign(0) = +1, codes c = 
 d w_q / d w = 1 (the scale is a per-layer constant absorbed by the following batch norm).
 
 Activations (paper sec. 2.3): ``a_q = quantize_k(clip(x, 0, 1))``, integer code
-``a = round(M clip(x, 0, 1))`` in 0..M; STE gradient passes where 0 <= x <= 1. (The ``dorefa``
-method, :mod:`quantmodels.methods.dorefa`, uses the generic network's
-:class:`~quantmodels.quantizers.UniformAct`: the same levels and STE, but exact ties
-``M clip(x, 0, 1) = j + 1/2`` round up there instead of to even; the exported thresholds follow
-whichever rule the float model uses, so golden == float either way.)
+``a = round(M clip(x, 0, 1))`` in 0..M; STE gradient passes where 0 <= x <= 1. They are the
+generic network's :class:`~quantmodels.quantizers.UniformAct` (used by the ``dorefa`` and
+``bitnet`` methods), where exact ties ``M clip(x, 0, 1) = j + 1/2`` round up; the exported
+thresholds follow the float model's rule, so golden == float.
 
 Gradients (paper eq. 12), optional: per sample ``m = max|dr|`` over all non-batch axes, then
 ``2 m [quantize_k(dr / (2 m) + 1/2 + N(k)) - 1/2]`` with ``N(k) = sigma / (2**k - 1)``,
@@ -31,18 +30,6 @@ Gradients (paper eq. 12), optional: per sample ``m = max|dr|`` over all non-batc
 from __future__ import annotations
 
 import numpy as np
-
-from .errors import ConfigError
-
-MAX_K = 8
-
-
-def check_bits(k: int, field: str) -> int:
-    """DoReFa bit widths are integers 1..8 (the IR's thresholds allow at most 8 output bits)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-        raise ConfigError(f"{field}: {k!r}, expected an integer 1..{MAX_K}")
-    return int(k)
-
 
 def quantize_k(r: np.ndarray, k: int) -> np.ndarray:
     """round((2**k - 1) r) / (2**k - 1) for r in [0, 1] (round half to even)."""
@@ -94,22 +81,6 @@ def quantize_weights_grad(w: np.ndarray, k: int, grad_wq: np.ndarray) -> np.ndar
         return grad_wq
     # w_q = 2 quantize_k(u) - 1 ~ 2 u - 1  ->  d w_q / d u = 2
     return tanh_normalize_grad(w.astype(np.float64), 2.0 * grad_wq).astype(w.dtype)
-
-
-def act_codes(x: np.ndarray, k: int) -> np.ndarray:
-    """Integer activation codes round((2**k - 1) clip(x, 0, 1)) in 0..2**k - 1."""
-    m = (1 << k) - 1
-    return np.round(np.clip(x, 0.0, 1.0) * m).astype(np.int64)
-
-
-def quantize_act(x: np.ndarray, k: int) -> np.ndarray:
-    """Forward: quantize_k(clip(x, 0, 1))."""
-    return quantize_k(np.clip(x, 0.0, 1.0), k).astype(x.dtype)
-
-
-def quantize_act_grad(x: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """STE: the gradient passes where 0 <= x <= 1 (the clip's own derivative)."""
-    return grad * ((x >= 0) & (x <= 1))
 
 
 def quantize_grad(g: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -51,13 +51,20 @@ def fold_bn_thresholds(w_bits: np.ndarray, gamma: np.ndarray, beta: np.ndarray, 
     return wb.astype(np.uint8), t.astype(np.int32)
 
 
+def _wbits(block, W: np.ndarray, net, negated: bool) -> int:
+    """The layer's IR weight width: its quantizer's own (per-layer widths) or the method's."""
+    w = block.wq.ir_weight_bits(W, net.params, negated)
+    return net.ir_weight_bits if w is None else w
+
+
 def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
     """QuantNet -> IR (see the module docstring), validated."""
-    method, kind, wbits = net.method, net.kind, net.ir_weight_bits
+    method, kind = net.method, net.kind
     layers = []
     in_bits, in_features = net.input_q.bits, int(np.prod(net.in_shape))
     for b in net.blocks:
-        codes, _ = b.wq.codes(net.params[f"{b.name}.W"], net.params)
+        W = net.params[f"{b.name}.W"]
+        codes, _ = b.wq.codes(W, net.params)
         n = b.fan_in
         xor = kind == "xnor_popcount"
         if b.in_act.bipolar and not xor:
@@ -74,8 +81,8 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
             conv = ConvSpec(g.in_shape, (g.k, g.k), g.stride, g.pad, (b.pool.k, b.pool.s) if b.pool else (1, 1))
         out_features = int(np.prod(b.out_shape))
         if b.last:
-            layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "argmax",
-                                method.ir_weights(codes, kind), conv=conv,
+            layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, False),
+                                "argmax", method.ir_weights(codes, kind), conv=conv,
                                 bias=None if offset is None else -offset))
             break
         if xor:
@@ -94,8 +101,9 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
 
         T, flip = exact_thresholds(f, lo, hi, 1 << b.act.bits, reflect, b.name)
         w = np.where(flip[:, None], -codes, codes)
-        layers.append(Layer(b.name, kind, in_features, out_features, in_bits, wbits, "threshold",
-                            method.ir_weights(w, kind), output_bits=b.act.bits, thresholds=T, conv=conv))
+        layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, bool(flip.any())),
+                            "threshold", method.ir_weights(w, kind), output_bits=b.act.bits, thresholds=T,
+                            conv=conv))
         in_bits, in_features = b.act.bits, out_features
     q = net.input_q
     inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, q.threshold if q.kind == "threshold" else None,

@@ -40,6 +40,7 @@ class Block:
         lim = np.sqrt(6.0 / (self.fan_in + out))  # Glorot uniform
         params[f"{name}.W"] = rng.uniform(-lim, lim, (out, self.fan_in)).astype(np.float32)
         wq.init_params(params[f"{name}.W"], params)
+        wq.init_state(state)
         if self.last:
             params[f"{name}.log_alpha"] = np.array([np.log(1.0 / np.sqrt(self.fan_in))], np.float32)
         self.input_scale = input_scale  # XNOR-Net K (hidden layers after the first)
@@ -140,6 +141,7 @@ class QuantNet:
     def __init__(self, items: list[ArchItem], method, cfg, image_shape: tuple[int, ...], n_classes: int,
                  rng: np.random.Generator):
         self.method, self.rng = method, rng
+        self.steps = 0  #: optimizer steps taken (post_step calls)
         self.dropout = (cfg.dropout_in, cfg.dropout_hidden)
         self.params: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
@@ -224,10 +226,13 @@ class QuantNet:
         return grads
 
     def post_step(self) -> None:
-        """BinaryConnect/BNN: keep latent weights in [-1, 1]."""
+        """After each optimizer step: BinaryConnect/BNN keep latent weights in [-1, 1]; then the
+        method's hook (:meth:`~quantmodels.methods.base.Method.post_step`)."""
+        self.steps += 1
         if self.method.clip_weights:
             for k in self.latent_weights():
                 np.clip(self.params[k], -1.0, 1.0, out=self.params[k])
+        self.method.post_step(self)
 
     # ------------------------------------------------------------------ exact eval
     def eval_levels(self, samples: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

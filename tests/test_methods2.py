@@ -1,11 +1,10 @@
-"""DoReFa (generic QuantNet plug-in, MLP and CNN) / BitNet / LUT networks: golden integer model ==
+"""DoReFa and BitNet (generic QuantNet plug-ins, MLP and CNN) / LUT networks: golden integer model ==
 eval-mode float model, exported IR."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from quantmodels.coded_mlp import BitNetMLP
 from quantmodels.datasets import load_digits
 from quantmodels.errors import ConfigError
 from quantmodels.ir import load_model, save_model
@@ -38,14 +37,18 @@ def fit(net, data, epochs: int, lr: float = 3e-3, seed: int = 0, batch: int = 64
     return net
 
 
-def dorefa_net(data, arch: str, wb: int, ab: int, seed: int, **options):
-    """A DoReFa QuantNet built by the registered method (as ``train`` does) and its config."""
+def quant_net(method_name: str, data, arch: str, wb: int, ab: int, seed: int, **options):
+    """A QuantNet built by the registered method (as ``train`` does) and its config."""
     from quantmodels.methods import get_method
     from quantmodels.train import TrainConfig
 
-    cfg = TrainConfig(method="dorefa", arch=arch, weight_bits=wb, act_bits=ab, options=options, progress=False)
-    method = get_method("dorefa")
+    cfg = TrainConfig(method=method_name, arch=arch, weight_bits=wb, act_bits=ab, options=options, progress=False)
+    method = get_method(method_name)
     return method, cfg, method.build(cfg, data.image_shape, data.n_classes, np.random.default_rng(seed))
+
+
+def dorefa_net(data, arch: str, wb: int, ab: int, seed: int, **options):
+    return quant_net("dorefa", data, arch, wb, ab, seed, **options)
 
 
 @pytest.mark.parametrize("wb, ab", [(1, 1), (2, 2), (3, 1), (1, 3), (4, 4)])  # weight bits, act bits
@@ -143,22 +146,92 @@ def test_dorefa_config_errors(kw, msg):
 
 
 def test_bitnet_golden_equals_float_and_bits_shrink(digits):
-    net = BitNetMLP((64, 48, 32, 10), np.random.default_rng(1), act_bits=3, lam_b=0.05, bits_every=20)
+    method, cfg, net = quant_net("bitnet", digits, "f48,f32", 8, 3, seed=1, lam_b=0.05, bits_every=20)
     fit(net, digits, 8)
-    assert max(net.bits) < 8  # the regulariser removed bits
-    assert net.bits_per_weight() < 8
-    model = net.export("t", digits.image_shape, {"seed": 1})
-    assert model.meta["bits_per_layer"] == net.bits
-    for L, b in zip(model.layers, net.bits):
+    meta = method.extra_meta(net)
+    bits = [b.wq.b for b in net.blocks]
+    assert meta["bits_per_layer"] == bits and max(bits) < 8  # the regulariser removed bits
+    assert meta["bits_per_weight"] < 8
+    model = method.export(net, cfg, "t", digits.image_shape, meta, None)
+    assert model.meta["bits_per_layer"] == bits
+    for L, b in zip(model.layers, bits):
         assert L.kind == "bit_serial" and b <= L.weight_bits <= b + 1
+        assert np.abs(L.weights).max() < 1 << b  # |c| < 2**b: the codes of a b-bit window
     np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
     assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.8
 
 
-def test_bitnet_twin_has_no_export(digits):
-    net = BitNetMLP((64, 10), np.random.default_rng(0), quantize=False)
-    with pytest.raises(ConfigError, match="^bitnet: the unregularised float twin"):
-        net.export("t", digits.image_shape, {})
+def test_bitnet_quantizer_is_the_paper_rule(digits):
+    """The plug-in's codes, scale, STE and regulariser gradient are those of :mod:`quantmodels.bitnet`."""
+    from quantmodels import bitnet
+
+    _, _, net = quant_net("bitnet", digits, "c4k3,f16", 5, 2, seed=3, lam_q=0.5)
+    for b in net.blocks:  # conv (im2col weight matrix) and dense alike
+        W, p = net.params[f"{b.name}.W"], net.params
+        s, t = float(np.exp(np.float64(p[f"{b.name}.log_s"][0]))), float(p[f"{b.name}.t"][0])
+        want = bitnet.quantize(W.astype(np.float64), s, t, 5)
+        codes, alpha = b.wq.codes(W, p)
+        np.testing.assert_array_equal(codes, want.codes)
+        np.testing.assert_array_equal(alpha, np.full(len(W), s))
+        b.wq.forward(W, p, True)
+        g = np.random.default_rng(0).normal(size=W.shape).astype(np.float32)
+        got = b.wq.grad(W, g, p)
+        dw, ds, dt = bitnet.ste_grads(W.astype(np.float64), s, want, g.astype(np.float64))
+        rw, rs = bitnet.relerr_grads(W.astype(np.float64), s, want.codes)
+        np.testing.assert_allclose(got[f"{b.name}.W"], dw + 0.5 * rw, rtol=1e-6, atol=1e-7)
+        assert got[f"{b.name}.log_s"][0] == pytest.approx((ds + 0.5 * rs) * s, rel=1e-6)
+        assert got[f"{b.name}.t"][0] == pytest.approx(dt, rel=1e-6)
+
+
+def test_bitnet_cnn_exports_bit_serial_conv_exactly(digits):
+    from quantmodels.train import TrainConfig, train
+
+    res = train(TrainConfig(method="bitnet", arch="c8k3p1,p2,f32", weight_bits=6, act_bits=3, epochs=8, seed=1,
+                            options={"lam_b": 0.05, "bits_every": 20}, progress=False), digits)
+    model, bits = res.model, res.model.meta["bits_per_layer"]
+    assert [(L.op, L.kind) for L in model.layers] == [("conv2d", "bit_serial"), ("dense", "bit_serial"),
+                                                      ("dense", "bit_serial")]
+    assert len(bits) == 3 and bits != [6, 6, 6]  # the MDL step moved the widths
+    assert model.meta["bits_per_weight"] == pytest.approx(
+        np.dot(bits, [L.weights.size for L in model.layers]) / sum(L.weights.size for L in model.layers))
+    for L, b in zip(model.layers, bits):
+        assert b <= L.weight_bits <= b + 1
+    assert model.layers[0].input_bits == 8 and model.layers[0].conv.pool == (2, 2)
+    assert res.agreement == 1.0 and res.golden_test_accuracy > 0.8  # chance is 0.1
+    # the widths are network state: checkpointed and restored with the best epoch's scales
+    assert [int(res.net.state[f"{b.name}.bits"][0]) for b in res.net.blocks] == bits
+
+
+def test_bitnet_twin_trains_without_export(digits):
+    from quantmodels.train import TrainConfig, train
+
+    cfg = TrainConfig(method="bitnet", arch="c8k3p1,p2,f32", epochs=8, seed=0, options={"quantize": False},
+                      progress=False)
+    res = train(cfg, digits, export=False)
+    assert res.model is None and res.float_test_accuracy > 0.8
+    assert not any(k.endswith((".log_s", ".t")) for k in res.net.params)  # no quantizer parameters
+    # float weights, not rounded to integers, in the eval pass
+    W = res.net.params["conv0.W"]
+    np.testing.assert_array_equal(res.net.blocks[0].wq.codes(W, res.net.params)[0], W.astype(np.float64))
+    msg = r"^bitnet: the unregularised float twin \(quantize=False\) has no integer export$"
+    with pytest.raises(ConfigError, match=msg):
+        res.net.method.export(res.net, cfg, "t", digits.image_shape, {}, None)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(weight_bits=9), r"^weight_bits: 9, expected 1\.\.8 for method 'bitnet'$"),
+    (dict(act_bits=0), r"^act_bits: 0, expected an integer in 1\.\.16$"),
+    (dict(options={"lam_q": -1}), r"^option 'lam_q' of method 'bitnet': -1\.0, expected in \[0\.0, 1000000\.0\]$"),
+    (dict(options={"bits_every": 0}), r"^option 'bits_every' of method 'bitnet': 0, expected in \[1, 1000000000\]$"),
+    (dict(options={"quantize": "maybe"}), r"^option 'quantize' of method 'bitnet': 'maybe', expected a bool$"),
+    (dict(options={"lam": 1}), r"^option 'lam': unknown for method 'bitnet', expected one of lam_q, lam_b, "
+                               r"bits_every, quantize$"),
+])
+def test_bitnet_config_errors(kw, msg):
+    from quantmodels.train import TrainConfig
+
+    with pytest.raises(ConfigError, match=msg):
+        TrainConfig(method="bitnet", **kw)
 
 
 # ------------------------------------------------------------------------------ LUT (Baluja)

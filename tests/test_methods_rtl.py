@@ -23,7 +23,10 @@ CASES["bitnet"] = ("f16,f16", {"weight_bits": 3, "act_bits": 2})
 CASES["lut"] = ("f16,f16", {"weight_bits": 4, "act_bits": 2})
 # trained CNNs (conv2d + fused max-pool) of three arithmetic kinds: case -> (method, arch, extras)
 CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16", {}), "binaryconnect-cnn": ("binaryconnect", "c4k3p1,p2,f16", {}),
-             "dorefa-cnn": ("dorefa", "c4k3p1,p2,f16", {"weight_bits": 2, "act_bits": 2})}
+             "dorefa-cnn": ("dorefa", "c4k3p1,p2,f16", {"weight_bits": 2, "act_bits": 2}),
+             # per-layer bit widths from the MDL step (bits_every small enough to move them)
+             "bitnet-cnn": ("bitnet", "c4k3p1,p2,f16", {"weight_bits": 3, "act_bits": 2,
+                                                        "options": {"bits_every": 10, "lam_b": 0.1}})}
 
 
 @pytest.fixture(scope="module")

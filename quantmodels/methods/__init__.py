@@ -10,10 +10,11 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import Method, Option, WeightQuantizer
 from .binaryconnect import BinaryConnect
+from .bitnet import BitNet
 from .bnn import BNN
 from .int8 import Int8
 from .dorefa import DoReFa
-from .methods2 import BitNet, Lut
+from .methods2 import Lut
 from .pow2 import Pow2
 from .ternary import Ternary
 from .xnor import XNOR

@@ -26,7 +26,10 @@ instance in ``quantmodels/methods/__init__.py`` (``REGISTRY``). A method declare
   shift, e.g. 0.5 = the centre of a [0, 1] activation) and ``out_scale_init`` (initial value of
   the output layer's learned logit scale; None = 1/sqrt(fan-in), right for +-1 weights);
 * :meth:`Method.ir_weight_bits`: the IR weight width when the codes need more than
-  ``weight_bits`` (DoReFa's odd codes: k + 1 signed bits);
+  ``weight_bits`` (DoReFa's odd codes: k + 1 signed bits); a quantizer whose width differs per
+  layer says so itself (:meth:`WeightQuantizer.ir_weight_bits`, BitNet's learned bit widths);
+* :meth:`Method.post_step`: a hook after every optimizer step (``net.steps`` counts them;
+  BitNet's periodic MDL bit-width step);
 * :meth:`Method.grad_quantizer`: an optional map applied to every layer's pre-activation
   gradient in the backward pass (DoReFa's k-bit noisy gradients; None = off).
 
@@ -91,7 +94,8 @@ class WeightQuantizer:
     The base class is the binary sign quantizer with unit scale and the BNN STE (gradient
     passes where |W| <= 1). Subclasses override :meth:`quantize` (codes and alpha, float) and
     :meth:`grad` (the STE); ``init_params`` may add trainable parameters (names prefixed with
-    the layer name) whose gradients ``grad`` returns as well.
+    the layer name) whose gradients ``grad`` returns as well, ``init_state`` non-trainable ones
+    (restored with the best epoch, like the batch norm statistics).
     """
 
     def __init__(self, name: str, opts: dict[str, Any], per_channel: bool, bits: int,
@@ -100,6 +104,9 @@ class WeightQuantizer:
 
     def init_params(self, W: np.ndarray, params: dict[str, np.ndarray]) -> None:
         """Add extra trainable parameters to ``params`` (none by default)."""
+
+    def init_state(self, state: dict[str, np.ndarray]) -> None:
+        """Add non-trainable per-layer values to the network's ``state`` (none by default)."""
 
     def quantize(self, W: np.ndarray, params: dict, train: bool) -> tuple[np.ndarray, np.ndarray]:
         """(codes, alpha (out,)) with ``codes`` integer-valued; ``train`` may sample stochastically."""
@@ -123,6 +130,11 @@ class WeightQuantizer:
         """Deterministic integer codes (int64) and float64 scales for eval and export."""
         c, a = self.quantize(W, params, False)
         return np.rint(c).astype(np.int64), np.asarray(a, np.float64)
+
+    def ir_weight_bits(self, W: np.ndarray, params: dict, negated: bool) -> int | None:
+        """This layer's IR weight width (``negated``: export negates some rows' codes), or None
+        for the method's fixed width (:meth:`Method.ir_weight_bits`)."""
+        return None
 
     def layer_alpha(self, a: np.ndarray) -> np.ndarray:
         """Per-channel scale, or its mean broadcast when the layer needs one shared scale."""
@@ -167,6 +179,9 @@ class Method:
 
     def ir_weight_bits(self, cfg) -> int:
         return KIND_WEIGHT_BITS.get(self.kind_for(cfg), cfg.weight_bits)
+
+    def post_step(self, net) -> None:
+        """Called after every optimizer step, ``net.steps`` counting them (nothing by default)."""
 
     def ir_weights(self, codes: np.ndarray, kind: str) -> np.ndarray:
         """Integer codes -> the IR's weight encoding for ``kind`` (xnor_popcount: bit 1 = +1)."""

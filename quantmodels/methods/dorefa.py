@@ -10,8 +10,7 @@ The quantizer functions and their exact rounding rules are in :mod:`quantmodels.
   exact gradient of the tanh normalisation;
 * weights, k = 1: ``w_q = mean|W| sign(W)`` (one scale per layer), identity STE;
 * activations: ``quantize_k(clip(y, 0, 1))`` = the framework's
-  :class:`~quantmodels.quantizers.UniformAct` (ties round half up there, half to even in
-  :func:`quantmodels.dorefa.act_codes`; they differ only at exact ties), unsigned also for
+  :class:`~quantmodels.quantizers.UniformAct` (exact ties round half up), unsigned also for
   k = 1 (levels {0, 1}: ``bipolar_1bit = False``); batch norm shifts start at 0.5 and the
   output logit scale at 1;
 * option ``grad_bits`` (k > 0): every layer's pre-activation gradient is replaced by the noisy

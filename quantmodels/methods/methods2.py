@@ -1,10 +1,10 @@
-"""The bitnet and lut methods as plug-ins of the registry.
+"""The lut method as a plug-in of the registry.
 
-They override :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the networks are
-MLP-only classes with their own exact export (:mod:`quantmodels.coded_mlp`,
-:mod:`quantmodels.lut_mlp`); arithmetic and rounding rules are documented there and in
-:mod:`quantmodels.bitnet`, :mod:`quantmodels.discretize`. (``dorefa`` is a plug-in of the
-generic network, MLPs and CNNs: :mod:`quantmodels.methods.dorefa`.)
+It overrides :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the network is an
+MLP-only class with its own exact export (:mod:`quantmodels.lut_mlp`); arithmetic and rounding
+rules are documented there and in :mod:`quantmodels.discretize`. (``dorefa`` and ``bitnet`` are
+plug-ins of the generic network, MLPs and CNNs: :mod:`quantmodels.methods.dorefa`,
+:mod:`quantmodels.methods.bitnet`.)
 """
 from __future__ import annotations
 
@@ -23,39 +23,7 @@ def _mlp_sizes(method: str, cfg, image_shape, n_classes) -> tuple[int, ...]:
     return (int(np.prod(image_shape)), *(i.out for i in items), n_classes)
 
 
-class _MLPMethod(Method):
-    def export(self, net, cfg, name, image_shape, meta, calib):
-        return net.export(name, image_shape, meta)
-
-
-class BitNet(_MLPMethod):
-    name = "bitnet"
-    doc = ("BitNet: per-layer learnable scale + translation (integer zero point folded into the codes), "
-           "per-layer bit widths chosen by an MDL regulariser -> bit_serial")
-    weight_bits = tuple(range(8, 0, -1))  #: the initial bit width of every layer (training may lower it)
-    act_bits = tuple(range(1, 9))
-    default_act_bits = 4
-    options = (Option("lam_q", 1.0, "weight of the relative quantization error", lo=0.0, hi=1e6),
-               Option("lam_b", 0.01, "weight of the bits/weight term", lo=0.0, hi=1e6),
-               Option("bits_every", 500, "steps between MDL bit-width updates", lo=1, hi=10 ** 9),
-               Option("quantize", True, "False: the unregularised float twin (trains, no IR export)"))
-    defaults = {"epochs": 20, "lr": 3e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
-
-    def build(self, cfg, image_shape, n_classes, rng):
-        from ..coded_mlp import BitNetMLP
-
-        o = cfg.options
-        return BitNetMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, act_bits=cfg.act_bits,
-                         init_bits=cfg.weight_bits, lam_q=o["lam_q"], lam_b=o["lam_b"], bits_every=o["bits_every"],
-                         quantize=o["quantize"])
-
-    def extra_meta(self, net):
-        if not net.quantize:
-            return {}
-        return {"bits_per_layer": net.bits, "bits_per_weight": net.bits_per_weight()}
-
-
-class Lut(_MLPMethod):
+class Lut(Method):
     name = "lut"
     doc = ("Baluja et al. 2018: codebook weights (periodic k-means), level activations, integer product "
            "tables; inference = lookups + adds -> lut_product")
@@ -76,6 +44,9 @@ class Lut(_MLPMethod):
                       level_bits=cfg.act_bits, table_bits=cfg.options["table_bits"],
                       cluster_every=cfg.options["cluster_every"], quantize=cfg.options["quantize"],
                       input_bits=cfg.options["input_bits"])
+
+    def export(self, net, cfg, name, image_shape, meta, calib):
+        return net.export(name, image_shape, meta)
 
     def extra_meta(self, net):
         return {"codebook_size": 1 << net.cb_bits, "levels": net.n_levels}
