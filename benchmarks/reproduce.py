@@ -205,7 +205,7 @@ def aggregate(rows: list[dict], reduced: str) -> tuple[dict, str]:
                     "memory_ratio": float(np.mean([r["memory_ratio_vs_float32"] for r in runs])),
                     "weight_bits": runs[0]["weight_bits"], "act_bits": runs[0]["act_bits"]}
     lines = [f"# Reproduction table (MNIST){' - REDUCED RUN: ' + reduced if reduced else ''}", "",
-             "| method | net | golden test acc (mean ± std) | seeds | epochs | wall s/run | golden==float | "
+             "| method | net | golden test acc (mean ± std) | seeds | epochs | wall s/run | golden == quantized float | "
              "W bits | A bits | memory / float32 | paper / anchor | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     out = {}

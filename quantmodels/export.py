@@ -27,8 +27,13 @@ Weights: per-layer symmetric ``round(W / s_w)``, ``s_w = max|W| / 127``. Inputs:
 pixels (scale 1/255). Hidden outputs: ``y = clip((acc + B) >> shift, 0, 255)`` with a power
 of two scale chosen from the 99.99th percentile of the float activations on training data;
 ``B = round(b / s_acc) + 2**(shift-1)`` folds the float bias and round-to-nearest.
+:func:`int8_plan` holds these integers with their real scales; :func:`int8_fake_quant`
+is the same model simulated in floating point (the int8 method's quantized float forward pass,
+which its golden model is checked against).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -111,27 +116,76 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
     return IRModel(name, method.name, inp, layers, meta).validate()
 
 
-def export_int8(net: FloatMLP, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
-                meta: dict, percentile: float = 99.99) -> IRModel:
-    """FloatMLP -> int8 IR (mac layers, power-of-two requantize, argmax), calibrated on ``calib``."""
+@dataclass(frozen=True)
+class Int8Layer:
+    """One layer of the int8 PTQ plan: the integers the IR stores and the real scales they stand for."""
+
+    wq: np.ndarray  #: int8 (out, in) = round(W / s_w)
+    bias: np.ndarray  #: int64 round(b / s_acc), without the requantize rounding half
+    shift: int | None  #: requantize shift (None: the last layer, argmax)
+    s_in: float  #: scale of the layer's input grid (1/255 for the pixels)
+    s_w: float  #: weight scale max|W| / 127
+
+    @property
+    def s_acc(self) -> float:
+        return self.s_w * self.s_in
+
+
+def int8_plan(net: FloatMLP, calib: np.ndarray, percentile: float = 99.99) -> list[Int8Layer]:
+    """The int8 post-training quantization of ``net`` (see the module docstring), calibrated on ``calib``."""
     acts = net.hidden_activations(calib)
     s_x = 1.0 / 255.0
-    layers = []
+    plan = []
     for i in range(net.n_layers):
         W, b = net.params[f"W{i}"].astype(np.float64), net.params[f"b{i}"].astype(np.float64)
         s_w = max(float(np.abs(W).max()), 1e-12) / 127.0
         wq = np.clip(np.round(W / s_w), -127, 127).astype(np.int8)
         s_acc = s_w * s_x
-        n_out, n_in = W.shape
+        bias = np.round(b / s_acc).astype(np.int64)
         if i == net.n_layers - 1:
-            bias = np.round(b / s_acc).astype(np.int64)
-            layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "argmax", wq, bias=bias))
+            plan.append(Int8Layer(wq, bias, None, s_x, s_w))
             break
         amax = max(float(np.percentile(acts[i], percentile)), 1e-12)
         shift = max(0, int(np.ceil(np.log2(amax / (255.0 * s_acc)))))
-        bias = np.round(b / s_acc).astype(np.int64) + ((1 << shift) >> 1)
-        layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "requantize", wq,
-                            output_bits=8, shift=shift, bias=bias))
+        plan.append(Int8Layer(wq, bias, shift, s_x, s_w))
         s_x = s_acc * (1 << shift)
+    return plan
+
+
+def export_int8(net: FloatMLP, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
+                meta: dict, percentile: float = 99.99) -> IRModel:
+    """FloatMLP -> int8 IR (mac layers, power-of-two requantize, argmax), calibrated on ``calib``."""
+    layers = []
+    for i, L in enumerate(int8_plan(net, calib, percentile)):
+        n_out, n_in = L.wq.shape
+        if L.shift is None:
+            layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "argmax", L.wq, bias=L.bias))
+        else:
+            layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "requantize", L.wq, output_bits=8,
+                                shift=L.shift, bias=L.bias + ((1 << L.shift) >> 1)))
     inp = InputSpec(net.sizes[0], 8, "identity", None, tuple(image_shape))
     return IRModel(name, "int8", inp, layers, meta).validate()
+
+
+def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarray]:
+    """The PTQ model simulated the way a float framework evaluates it (fake quantization):
+    every tensor a real value on its quantization grid (weights ``s_w * wq``, bias
+    ``s_acc * bias``, activations ``s * level``), float64 products and sums with the real
+    scales, round-half-up and clip to 0..255 at each requantization. Returns every layer's
+    output (hidden: real activations on their grids; last: the logits).
+
+    It is independent of the IR's integer shift arithmetic, so agreeing with the golden model
+    checks the export. It is not bit-identical to it: the scales are not powers of two
+    (1/255, max|W|/127), so a pre-activation exactly half-way between two levels can land a
+    rounding error below the tie and round down where the integer model rounds up."""
+    x = samples.reshape(len(samples), -1) / 255.0
+    outs = []
+    for L in plan:
+        z = x @ (L.s_w * L.wq.astype(np.float64)).T + L.s_acc * L.bias
+        if L.shift is None:
+            outs.append(z)
+            break
+        s_out = L.s_acc * (1 << L.shift)
+        x = np.clip(np.floor(z / s_out + 0.5), 0, 255) * s_out
+        outs.append(x)
+    return outs

@@ -100,7 +100,8 @@ class TrainResult:
     net: object  #: QuantNet or FloatMLP, with predict(samples)
     float_test_accuracy: float
     golden_test_accuracy: float
-    agreement: float  #: fraction of test samples where golden class == float model class
+    agreement: float  #: fraction of test samples where golden class == the method's quantized float
+    #: forward pass class (the float eval pass; for int8 PTQ its fake-quantized simulation)
     seconds: float
     history: list[dict] = field(default_factory=list)
 
@@ -191,8 +192,10 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
     calib = data.x_train[tr_idx[:5000]]
     model = method.export(net, cfg, name, data.image_shape, meta, calib)
     gold_pred = golden_predict(model, data.x_test)
+    q_pred = method.quantized_predict(net, data.x_test, calib)
+    q_pred = float_pred if q_pred is None else q_pred
     res = TrainResult(model, net, float(np.mean(float_pred == data.y_test)),
-                      float(np.mean(gold_pred == data.y_test)), float(np.mean(gold_pred == float_pred)),
+                      float(np.mean(gold_pred == data.y_test)), float(np.mean(gold_pred == q_pred)),
                       seconds, history)
     model.meta.update(float_test_accuracy=res.float_test_accuracy, golden_test_accuracy=res.golden_test_accuracy,
                       golden_float_agreement=res.agreement, history=history,

@@ -1,12 +1,14 @@
 """NumPy training: golden integer model == float quantized model, folding rules, config errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.errors import ConfigError
-from quantmodels.export import fold_bn_thresholds
+from quantmodels.export import export_int8, fold_bn_thresholds, int8_fake_quant, int8_plan
 from quantmodels.golden import golden_forward, golden_predict
 from quantmodels.nets import FloatMLP, bn_eval
 from quantmodels.train import TrainConfig, train
@@ -37,6 +39,31 @@ def test_int8_digits(digits):
     L0 = res.model.layers[0]
     assert L0.kind == "mac" and L0.weights.min() >= -127 and L0.weights.max() <= 127
     assert golden_forward(res.model, digits.x_test).activations[0].max() > 0
+    assert res.agreement == 1.0  # golden == the fake-quantized float simulation of the PTQ model
+
+
+def test_int8_fake_quant_matches_golden_levels(digits):
+    """The float-domain PTQ simulation (real scales, float64) reproduces the IR's integer shift
+    arithmetic on real data: first-layer levels equal except, by at most one level, at exact
+    rounding ties (float error below the tie); classes agree."""
+    res = train(TrainConfig(method="int8", hidden=(64, 64), epochs=5, progress=False), digits)
+    calib = digits.x_train[:500]
+    plan, model = int8_plan(res.net, calib), export_int8(res.net, "t", digits.image_shape, calib, {})
+    assert [L.shift for L in plan[:-1]] == [L.shift for L in model.layers[:-1]]
+    g = golden_forward(model, digits.x_test)
+    outs = int8_fake_quant(plan, digits.x_test)
+    L0 = plan[0]
+    lv = np.rint(outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64)
+    assert len(np.unique(g.activations[0])) > 20  # real data, many levels used
+    off = lv != g.activations[0]
+    assert off.mean() < 0.01
+    acc0 = digits.x_test.reshape(len(digits.x_test), -1).astype(np.int64) @ L0.wq.T.astype(np.int64) + L0.bias
+    half = 1 << (L0.shift - 1)
+    assert np.all(acc0[off] % (1 << L0.shift) == half) and np.all(np.abs(lv - g.activations[0])[off] == 1)
+    assert np.mean(np.argmax(outs[-1], 1) == g.classes) > 0.99
+    # a wrong shift (off by one) breaks the match: the check can fail
+    bad = [dataclasses.replace(L0, shift=L0.shift + 1)] + plan[1:]
+    assert np.mean(np.argmax(int8_fake_quant(bad, digits.x_test)[-1], 1) == g.classes) < 0.99
 
 
 def test_seeded_runs_are_identical(digits):

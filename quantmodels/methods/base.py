@@ -180,6 +180,11 @@ class Method:
     def ir_weight_bits(self, cfg) -> int:
         return KIND_WEIGHT_BITS.get(self.kind_for(cfg), cfg.weight_bits)
 
+    def quantized_predict(self, net, samples: np.ndarray, calib: np.ndarray) -> np.ndarray | None:
+        """Classes from the method's own quantized float forward pass, which the golden model must
+        match; None: the network's float eval pass already is that pass (every QAT method)."""
+        return None
+
     def post_step(self, net) -> None:
         """Called after every optimizer step, ``net.steps`` counting them (nothing by default)."""
 
