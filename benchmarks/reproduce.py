@@ -261,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
     if a.dropout is not None and not 0 <= a.dropout < 1:
         raise ConfigError(f"--dropout: {a.dropout}, expected in [0, 1)")
-    if a.dropout is not None and "lut-ae" in methods:
-        raise ConfigError("--dropout: the lut-ae autoencoder has no dropout; leave it out of --methods")
+    if a.dropout is not None and {"lut", "lut-ae"} & set(methods):
+        raise ConfigError("--dropout: lut and the lut-ae autoencoder have no dropout; leave them out of --methods")
     data = None if a.table_only else load_mnist_npz(a.data)
     if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)

@@ -9,6 +9,7 @@ plug-ins of the generic network, MLPs and CNNs: :mod:`quantmodels.methods.dorefa
 """
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .base import Method, Option
 
 
@@ -25,6 +26,12 @@ class Lut(Method):
                       "whose 256 levels make the first layer's product table 16x larger", lo=1, hi=8),
                Option("quantize", True, "False: the float twin (trains, no IR export)"))
     defaults = {"epochs": 20, "lr": 2e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
+
+    def configure(self, cfg) -> None:
+        super().configure(cfg)
+        for k in ("dropout_in", "dropout_hidden"):  # LutNet has no dropout: refuse rather than ignore
+            if getattr(cfg, k):
+                raise ConfigError(f"{k}: {getattr(cfg, k)}, expected 0 for method 'lut' (it has no dropout)")
 
     def build(self, cfg, image_shape, n_classes, rng):
         from ..arch import parse_arch
