@@ -33,6 +33,7 @@ autoencoder is not exported: it runs in NumPy with the same integer tables
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,7 @@ class LutLayer:
         return col2im(dP.reshape(xshape[0], *self.geom.out_hw, self.fan_in), self.geom)
 
     def conv_spec(self) -> ConvSpec | None:
+        """The IR geometry (conv + fused pool), None for a dense layer."""
         if self.geom is None:
             return None
         g = self.geom
@@ -194,6 +196,7 @@ class LutNet:
         return i < self.n_layers - 1 or self.task == "autoencode"
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """Training forward (STE through the codebook and the levels); the float twin's eval too."""
         self.cache = []
         for i, L in enumerate(self.layers):
             w = self.params[f"W{i}"]
@@ -207,7 +210,7 @@ class LutNet:
                 v = (dz.level_index(z, self.n_levels) / np.float32(self.n_levels - 1)).astype(np.float32)
             else:
                 v = np.clip(z, 0, 1)
-            x = L.outputs(v, len(x), train=True)
+            x = L.outputs(v, len(x), train=train)  # train: the pool keeps its argmax for backward
         return x
 
     def backward(self, dout: np.ndarray) -> dict[str, np.ndarray]:
@@ -231,7 +234,7 @@ class LutNet:
             self.recluster()
 
     # --------------------------------------------------------- eval (integer tables)
-    def _batches(self, samples: np.ndarray):
+    def _batches(self, samples: np.ndarray) -> Iterator[np.ndarray]:
         """Slices of ``samples`` whose largest patch matrix stays within EVAL_BUDGET elements."""
         per = max(int(np.prod(L.geom.out_hw)) * L.fan_in if L.geom else L.fan_in for L in self.layers)
         step = max(1, EVAL_BUDGET // per)
