@@ -118,13 +118,15 @@ def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None
 
 
 def run_ae(seed: int, data: Dataset, epochs: int | None) -> dict:
-    from quantmodels.lut_mlp import LutMLP, train_autoencoder
+    from quantmodels.arch import arch_from_hidden, parse_arch
+    from quantmodels.lut_net import LutNet, train_autoencoder
 
     ep = epochs or AE_EPOCHS
     out = {"epochs": ep, "sizes": list(AE_SIZES)}
     x_test = data.x_test.reshape(len(data.x_test), -1) / 255.0
     for q in (True, False):
-        net = LutMLP(AE_SIZES, np.random.default_rng(seed), task="autoencode", quantize=q)
+        net = LutNet(parse_arch(arch_from_hidden(AE_SIZES[1:-1])), AE_SIZES[:1], AE_SIZES[-1],
+                     np.random.default_rng(seed), task="autoencode", quantize=q)
         train_autoencoder(net, data.x_train, ep, 2e-3, seed)
         out["lut_mse" if q else "float_twin_mse"] = float(np.mean((net.reconstruct(data.x_test) - x_test) ** 2))
     out["mean_pixel_mse"] = float(np.var(x_test))
@@ -259,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
     if a.dropout is not None and not 0 <= a.dropout < 1:
         raise ConfigError(f"--dropout: {a.dropout}, expected in [0, 1)")
-    if a.dropout is not None and "lut-ae" in methods:
-        raise ConfigError("--dropout: the lut-ae autoencoder has no dropout; leave it out of --methods")
+    if a.dropout is not None and {"lut", "lut-ae"} & set(methods):
+        raise ConfigError("--dropout: lut and the lut-ae autoencoder have no dropout; leave them out of --methods")
     data = None if a.table_only else load_mnist_npz(a.data)
     if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)

@@ -12,7 +12,8 @@ inference by integer product-table lookups and additions.
   lower entry (searchsorted on the midpoints, side='left').
 * Levels: a hidden activation emits ``level = round(clip(u, 0, 1) * (L - 1))``, value
   ``level / (L - 1)`` (a clipped-ReLU non-linearity folded into the level table; NumPy's
-  half-to-even rounding). Inputs use the 256 levels p / 255 of raw uint8 pixels.
+  half-to-even rounding). Inputs use the 2**k levels c / (2**k - 1) of the k-bit input codes
+  (:func:`input_levels`; k = 8: the 256 levels p / 255 of raw uint8 pixels).
 * :func:`product_table`: ``P[k, a] = round(S * codebook[k] * levels[a])`` with one power of two
   ``S`` per layer chosen so that every entry fits ``table_bits`` signed bits. The float model's
   eval forward sums the same integer ``P`` (exact in float64), so "no multiplication, no

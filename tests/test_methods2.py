@@ -235,11 +235,16 @@ def test_bitnet_config_errors(kw, msg):
 
 
 # ------------------------------------------------------------------------------ LUT (Baluja)
-def test_lut_golden_equals_float_tables_only(digits):
-    from quantmodels.lut_mlp import LutMLP
+def _lut_net(arch: str, data, n_out: int, seed: int, **kw):
+    from quantmodels.arch import parse_arch
+    from quantmodels.lut_net import LutNet
 
-    net = fit(LutMLP((64, 48, 32, 10), np.random.default_rng(2), codebook_bits=4, level_bits=3,
-                     table_bits=12, cluster_every=20), digits, 8)
+    return LutNet(parse_arch(arch, data.image_shape), data.image_shape, n_out, np.random.default_rng(seed), **kw)
+
+
+def test_lut_golden_equals_float_tables_only(digits):
+    net = fit(_lut_net("f48,f32", digits, 10, 2, codebook_bits=4, level_bits=3, table_bits=12, cluster_every=20),
+              digits, 8)
     model = net.export("t", digits.image_shape, {"seed": 2})
     assert [L.kind for L in model.layers] == ["lut_product"] * 3
     assert model.layers[0].products.shape == (16, 256) and model.layers[1].products.shape == (16, 8)
@@ -253,10 +258,7 @@ def test_lut_golden_equals_float_tables_only(digits):
 
 
 def test_lut_truncated_input_shrinks_first_table_and_stays_exact(digits, tmp_path):
-    from quantmodels.lut_mlp import LutMLP
-
-    net = fit(LutMLP((64, 32, 10), np.random.default_rng(3), codebook_bits=4, level_bits=3,
-                     cluster_every=20, input_bits=3), digits, 8)
+    net = fit(_lut_net("f32", digits, 10, 3, codebook_bits=4, level_bits=3, cluster_every=20, input_bits=3), digits, 8)
     model = net.export("t", digits.image_shape, {"seed": 3})
     assert (model.input.quantizer, model.input.bits) == ("truncate", 3)
     assert model.layers[0].input_bits == 3 and model.layers[0].products.shape == (16, 8)
@@ -270,11 +272,11 @@ def test_lut_truncated_input_shrinks_first_table_and_stays_exact(digits, tmp_pat
 
 
 def test_lut_autoencoder_close_to_float_twin(digits):
-    from quantmodels.lut_mlp import LutMLP, train_autoencoder
+    from quantmodels.lut_net import train_autoencoder
 
     err = {}
     for q in (True, False):
-        net = LutMLP((64, 32, 64), np.random.default_rng(0), task="autoencode", quantize=q, cluster_every=20)
+        net = _lut_net("f32", digits, 64, 0, task="autoencode", quantize=q, cluster_every=20)
         hist = train_autoencoder(net, digits.x_train, epochs=15, lr=3e-3, seed=0, batch_size=32)
         assert hist[-1] < hist[0]
         rec = net.reconstruct(digits.x_test)
@@ -296,8 +298,65 @@ def test_registered_methods_train_and_export_exactly(digits, method, wb, ab):
     assert res.model.method == method and res.model.meta["seed"] == 5
 
 
-def test_registered_methods_refuse_conv(digits):
+def test_lut_cnn_trains_and_exports_exactly(digits, tmp_path):
+    """conv + max-pool + dense lut net: every layer lut_product, golden == float model everywhere."""
     from quantmodels.train import TrainConfig, train
 
-    with pytest.raises(ConfigError, match=r"^arch: 'c4k3,f16', expected dense layers only \(fN,...\) for method 'lut'$"):
-        train(TrainConfig(method="lut", arch="c4k3,f16", epochs=1, progress=False), digits)
+    res = train(TrainConfig(method="lut", arch="c4k3p1,p2,f16", weight_bits=4, act_bits=2, epochs=10, lr=1e-2,
+                            batch_size=32, seed=1, progress=False), digits)
+    m = res.model
+    assert [(L.op, L.kind) for L in m.layers] == [("conv2d", "lut_product"), ("dense", "lut_product"),
+                                                  ("dense", "lut_product")]
+    c = m.layers[0].conv
+    assert (c.in_shape, c.kernel, c.padding, c.pool) == ((8, 8, 1), (3, 3), 1, (2, 2))
+    assert m.layers[0].products.shape == (16, 16) and m.layers[0].out_features == 4 * 4 * 4
+    assert res.agreement == 1.0 and res.golden_test_accuracy > 0.8  # chance is 0.1
+    gold = golden_forward(m, digits.x_test)
+    np.testing.assert_array_equal(gold.logits, res.net.logits(digits.x_test))  # same integer logits
+    save_model(m, tmp_path)
+    np.testing.assert_array_equal(golden_predict(load_model(tmp_path), digits.x_test), gold.classes)
+
+
+def test_lut_pooling_levels_equals_pooling_activations():
+    """level_index is non-decreasing, so max-pool commutes with it: the IR pools levels."""
+    from quantmodels.discretize import level_index
+    from quantmodels.layers import MaxPool2d
+
+    z = np.random.default_rng(0).normal(0.5, 0.6, (3, 6, 6, 4))
+    z[0, 0, 0, 0] = z[0, 0, 1, 0]  # a tie
+    for k, s in ((2, 2), (3, 2)):
+        pool = MaxPool2d(k, s)
+        np.testing.assert_array_equal(pool.forward(level_index(z, 8)), level_index(pool.forward(z), 8))
+
+
+def test_lut_cnn_float_twin_gradient(digits):
+    """conv + pool + dense backward (im2col / col2im / MaxPool2d) against finite differences."""
+    net = _lut_net("c3k3s2p1,p2,f5", digits, 4, 0, quantize=False)
+    for k in net.params:
+        net.params[k] = net.params[k].astype(np.float64) * 0.3 + 0.1  # activations off the clip kinks
+    x = net.prepare(digits.x_train[:5]).astype(np.float64)
+    g = np.random.default_rng(1).normal(size=(5, 4))
+    net.forward(x)
+    grads = net.backward(g)
+    assert all(np.abs(grads[k]).max() > 1e-3 for k in ("W0", "W1", "W2"))  # the check below is not vacuous
+    for k in ("W0", "b0", "W1", "W2"):
+        flat = net.params[k].reshape(-1)
+        for j in (0, flat.size // 2, flat.size - 1):
+            old = flat[j]
+            flat[j] = old + 1e-6
+            up = float(np.sum(g * net.forward(x)))
+            flat[j] = old - 1e-6
+            down = float(np.sum(g * net.forward(x)))
+            flat[j] = old
+            assert abs((up - down) / 2e-6 - grads[k].reshape(-1)[j]) < 1e-5 * max(1.0, abs(grads[k].reshape(-1)[j])), (k, j)
+
+
+def test_lut_config_errors(digits):
+    from quantmodels.train import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"^lut: task 'autoencode' takes dense layers only \(fN,...\), got conv/pool layers$"):
+        _lut_net("c4k3,f16", digits, 64, 0, task="autoencode")
+    with pytest.raises(ConfigError, match=r"^dropout_hidden: 0.2, expected 0 for method 'lut' \(it has no dropout\)$"):
+        TrainConfig(method="lut", arch="c4k3,f16", dropout_hidden=0.2)
+    with pytest.raises(ConfigError, match=r"^option 'input_bits' of method 'lut': 9, expected in \[1, 8\]$"):
+        TrainConfig(method="lut", arch="cnn", options={"input_bits": 9})

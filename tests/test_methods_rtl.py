@@ -2,7 +2,7 @@
 Verilator regression against the golden model (which equals the float model, tested elsewhere).
 
 Tiny nets on the embedded digits keep each Verilator build small; the point is the path
-method -> IR kind -> hardware unit, for every method and for a trained CNN.
+method -> IR kind -> hardware unit, for every method and for trained CNNs of several kinds.
 """
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ CASES = {m: ("f16,f16", {}) for m in METHODS}
 CASES["dorefa"] = ("f16,f16", {"weight_bits": 2, "act_bits": 2})
 CASES["bitnet"] = ("f16,f16", {"weight_bits": 3, "act_bits": 2})
 CASES["lut"] = ("f16,f16", {"weight_bits": 4, "act_bits": 2})
-# trained CNNs (conv2d + fused max-pool) of three arithmetic kinds: case -> (method, arch, extras)
+# trained CNNs (conv2d + fused max-pool) of several arithmetic kinds: case -> (method, arch, extras)
 CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16", {}), "binaryconnect-cnn": ("binaryconnect", "c4k3p1,p2,f16", {}),
              "dorefa-cnn": ("dorefa", "c4k3p1,p2,f16", {"weight_bits": 2, "act_bits": 2}),
              # per-layer bit widths from the MDL step (bits_every small enough to move them)
              "bitnet-cnn": ("bitnet", "c4k3p1,p2,f16", {"weight_bits": 3, "act_bits": 2,
-                                                        "options": {"bits_every": 10, "lam_b": 0.1}})}
+                                                        "options": {"bits_every": 10, "lam_b": 0.1}}),
+             # product tables: 4-bit input codes (default input_bits) keep the conv table 16 x 16
+             "lut-cnn": ("lut", "c4k3p1,p2,f16", {"weight_bits": 4, "act_bits": 2, "lr": 1e-2, "batch_size": 32})}
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,16 @@
 """The lut method as a plug-in of the registry.
 
-It overrides :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the network is an
-MLP-only class with its own exact export (:mod:`quantmodels.lut_mlp`); arithmetic and rounding
-rules are documented there and in :mod:`quantmodels.discretize`. (``dorefa`` and ``bitnet`` are
+It overrides :meth:`Method.build` / :meth:`Method.export` (like ``int8``): the network is its own
+class (dense and conv layers, product tables instead of the generic quantizer + batch norm)
+with its own exact export (:mod:`quantmodels.lut_net`); arithmetic and rounding rules are
+documented there and in :mod:`quantmodels.discretize`. (``dorefa`` and ``bitnet`` are
 plug-ins of the generic network, MLPs and CNNs: :mod:`quantmodels.methods.dorefa`,
 :mod:`quantmodels.methods.bitnet`.)
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ConfigError
 from .base import Method, Option
-
-
-def _mlp_sizes(method: str, cfg, image_shape, n_classes) -> tuple[int, ...]:
-    from ..arch import Dense, parse_arch
-
-    items = parse_arch(cfg.arch, image_shape)
-    if not all(isinstance(i, Dense) for i in items):
-        raise ConfigError(f"arch: {cfg.arch!r}, expected dense layers only (fN,...) for method {method!r}")
-    return (int(np.prod(image_shape)), *(i.out for i in items), n_classes)
 
 
 class Lut(Method):
@@ -37,10 +27,17 @@ class Lut(Method):
                Option("quantize", True, "False: the float twin (trains, no IR export)"))
     defaults = {"epochs": 20, "lr": 2e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
 
-    def build(self, cfg, image_shape, n_classes, rng):
-        from ..lut_mlp import LutMLP
+    def configure(self, cfg) -> None:
+        super().configure(cfg)
+        for k in ("dropout_in", "dropout_hidden"):  # LutNet has no dropout: refuse rather than ignore
+            if getattr(cfg, k):
+                raise ConfigError(f"{k}: {getattr(cfg, k)}, expected 0 for method 'lut' (it has no dropout)")
 
-        return LutMLP(_mlp_sizes(self.name, cfg, image_shape, n_classes), rng, codebook_bits=cfg.weight_bits,
+    def build(self, cfg, image_shape, n_classes, rng):
+        from ..arch import parse_arch
+        from ..lut_net import LutNet
+
+        return LutNet(parse_arch(cfg.arch, image_shape), image_shape, n_classes, rng, codebook_bits=cfg.weight_bits,
                       level_bits=cfg.act_bits, table_bits=cfg.options["table_bits"],
                       cluster_every=cfg.options["cluster_every"], quantize=cfg.options["quantize"],
                       input_bits=cfg.options["input_bits"])
