@@ -172,7 +172,8 @@ class LutNet:
         return dz.level_index(acc / s + self.params[f"b{i}"].astype(np.float64), self.n_levels)
 
     def _float_eval(self, samples: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.forward(self.prepare(b), train=False) for b in eval_batches(samples, self.layers)])
+        batches = eval_batches(samples, self.layers)
+        return np.concatenate([self.forward(self.prepare(b), train=False) for b in batches])
 
     def logits(self, samples: np.ndarray) -> np.ndarray:
         return (self._eval(samples) if self.quantize else self._float_eval(samples)).astype(np.float64)

@@ -36,7 +36,8 @@ class FloatNet:
         self.params: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
         for i, L in enumerate(self.layers):
-            self.params[f"W{i}"] = (rng.standard_normal((L.out, L.fan_in)) * np.sqrt(2.0 / L.fan_in)).astype(np.float32)
+            W = rng.standard_normal((L.out, L.fan_in)) * np.sqrt(2.0 / L.fan_in)
+            self.params[f"W{i}"] = W.astype(np.float32)
             self.params[f"b{i}"] = np.zeros(L.out, np.float32)
 
     def prepare(self, samples: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """int8 baseline: float32 ReLU network training (dense, conv + max-pool), then post-training
-quantization to 8-bit ``mac`` layers (see :func:`quantmodels.export.export_int8`). Its float accuracy is the float32 baseline;
-its golden model is checked against the fake-quantized float simulation of the PTQ model."""
+quantization to 8-bit ``mac`` layers (see :func:`quantmodels.export.export_int8`). Its float
+accuracy is the float32 baseline; its golden model is checked against the fake-quantized float simulation of the PTQ model."""
 from __future__ import annotations
 
 import numpy as np
