@@ -60,6 +60,7 @@ def test_int8_cnn_digits(digits):
     assert res.agreement == 1.0  # golden == fake-quant here (a rounding tie could flip a close class)
 
 
+# cfg: the dense MLP, and the CNN (conv2d + fused pool first layer)
 @pytest.mark.parametrize("cfg", [dict(hidden=(64, 64), epochs=5), INT8_CNN], ids=["mlp", "cnn"])
 def test_int8_fake_quant_matches_golden_levels(digits, cfg):
     """The float-domain PTQ simulation (real scales, float64) reproduces the IR's integer shift
