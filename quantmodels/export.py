@@ -25,8 +25,14 @@ int8 post-training quantization
 -------------------------------
 Weights: per-layer symmetric ``round(W / s_w)``, ``s_w = max|W| / 127``. Inputs: raw uint8
 pixels (scale 1/255). Hidden outputs: ``y = clip((acc + B) >> shift, 0, 255)`` with a power
-of two scale chosen from the 99.99th percentile of the float activations on training data;
+of two scale chosen from the 99.99th percentile of the float activations on training data
+(a conv layer's after its pool: the values the next layer reads);
 ``B = round(b / s_acc) + 2**(shift-1)`` folds the float bias and round-to-nearest.
+Conv layers (:class:`~quantmodels.nets.FloatNet`) become ``conv2d`` layers of the same kind
+with the pool fused: the IR pads with input code 0, which stands for the real value 0 here
+(pixel 0, activation level 0), as the float net's zero padding; and requantization
+``clip(round(z / s), 0, 255)`` is non-decreasing in ``z``, so max-pooling the requantized
+levels (IR, hardware) equals requantizing the max-pooled ReLU output (float net).
 :func:`int8_plan` holds these integers with their real scales; :func:`int8_fake_quant`
 is the same model simulated in floating point (the int8 method's quantized float forward pass,
 which its golden model is checked against).
@@ -37,8 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import ConvSpec, InputSpec, IRModel, Layer
-from .nets import FloatMLP, bn_eval
+from .ir import InputSpec, IRModel, Layer
+from .layers import ArchLayer, eval_batches
+from .nets import FloatNet, bn_eval
 from .thresholds import exact_thresholds
 
 
@@ -80,10 +87,7 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
             offset = (codes < 0).sum(1).astype(np.int64)
         else:  # bipolar: D = 2 acc - n
             offset = None
-        conv = None
-        if b.geom is not None:
-            g = b.geom
-            conv = ConvSpec(g.in_shape, (g.k, g.k), g.stride, g.pad, (b.pool.k, b.pool.s) if b.pool else (1, 1))
+        conv = b.layer.conv_spec()
         out_features = int(np.prod(b.out_shape))
         if b.last:
             layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, False),
@@ -120,7 +124,8 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
 class Int8Layer:
     """One layer of the int8 PTQ plan: the integers the IR stores and the real scales they stand for."""
 
-    wq: np.ndarray  #: int8 (out, in) = round(W / s_w)
+    layer: ArchLayer  #: geometry: dense, or conv with its fused pool
+    wq: np.ndarray  #: int8 (out, fan_in) = round(W / s_w)
     bias: np.ndarray  #: int64 round(b / s_acc), without the requantize rounding half
     shift: int | None  #: requantize shift (None: the last layer, argmax)
     s_in: float  #: scale of the layer's input grid (1/255 for the pixels)
@@ -131,39 +136,41 @@ class Int8Layer:
         return self.s_w * self.s_in
 
 
-def int8_plan(net: FloatMLP, calib: np.ndarray, percentile: float = 99.99) -> list[Int8Layer]:
+def int8_plan(net: FloatNet, calib: np.ndarray, percentile: float = 99.99) -> list[Int8Layer]:
     """The int8 post-training quantization of ``net`` (see the module docstring), calibrated on ``calib``."""
     acts = net.hidden_activations(calib)
     s_x = 1.0 / 255.0
     plan = []
-    for i in range(net.n_layers):
+    for i, lay in enumerate(net.layers):
         W, b = net.params[f"W{i}"].astype(np.float64), net.params[f"b{i}"].astype(np.float64)
         s_w = max(float(np.abs(W).max()), 1e-12) / 127.0
         wq = np.clip(np.round(W / s_w), -127, 127).astype(np.int8)
         s_acc = s_w * s_x
         bias = np.round(b / s_acc).astype(np.int64)
         if i == net.n_layers - 1:
-            plan.append(Int8Layer(wq, bias, None, s_x, s_w))
+            plan.append(Int8Layer(lay, wq, bias, None, s_x, s_w))
             break
         amax = max(float(np.percentile(acts[i], percentile)), 1e-12)
         shift = max(0, int(np.ceil(np.log2(amax / (255.0 * s_acc)))))
-        plan.append(Int8Layer(wq, bias, shift, s_x, s_w))
+        plan.append(Int8Layer(lay, wq, bias, shift, s_x, s_w))
         s_x = s_acc * (1 << shift)
     return plan
 
 
-def export_int8(net: FloatMLP, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
+def export_int8(net: FloatNet, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
                 meta: dict, percentile: float = 99.99) -> IRModel:
-    """FloatMLP -> int8 IR (mac layers, power-of-two requantize, argmax), calibrated on ``calib``."""
+    """FloatNet -> int8 IR (mac dense / conv2d layers, power-of-two requantize, argmax),
+    calibrated on ``calib``."""
     layers = []
-    for i, L in enumerate(int8_plan(net, calib, percentile)):
-        n_out, n_in = L.wq.shape
+    for L in int8_plan(net, calib, percentile):
+        g = L.layer
+        n_in, n_out = int(np.prod(g.in_shape)), int(np.prod(g.out_shape))
         if L.shift is None:
-            layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "argmax", L.wq, bias=L.bias))
+            layers.append(Layer(g.name, "mac", n_in, n_out, 8, 8, "argmax", L.wq, bias=L.bias, conv=g.conv_spec()))
         else:
-            layers.append(Layer(f"fc{i}", "mac", n_in, n_out, 8, 8, "requantize", L.wq, output_bits=8,
-                                shift=L.shift, bias=L.bias + ((1 << L.shift) >> 1)))
-    inp = InputSpec(net.sizes[0], 8, "identity", None, tuple(image_shape))
+            layers.append(Layer(g.name, "mac", n_in, n_out, 8, 8, "requantize", L.wq, output_bits=8,
+                                shift=L.shift, bias=L.bias + ((1 << L.shift) >> 1), conv=g.conv_spec()))
+    inp = InputSpec(int(np.prod(net.in_shape)), 8, "identity", None, tuple(image_shape))
     return IRModel(name, "int8", inp, layers, meta).validate()
 
 
@@ -171,21 +178,28 @@ def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarr
     """The PTQ model simulated the way a float framework evaluates it (fake quantization):
     every tensor a real value on its quantization grid (weights ``s_w * wq``, bias
     ``s_acc * bias``, activations ``s * level``), float64 products and sums with the real
-    scales, round-half-up and clip to 0..255 at each requantization. Returns every layer's
-    output (hidden: real activations on their grids; last: the logits).
+    scales, round-half-up and clip to 0..255 at each requantization, then a conv layer's
+    max-pool (zero padding, as the float net). Returns every layer's output (hidden: real
+    activations on their grids, after the pool; last: the logits).
 
     It is independent of the IR's integer shift arithmetic, so agreeing with the golden model
     checks the export. It is not bit-identical to it: the scales are not powers of two
     (1/255, max|W|/127), so a pre-activation exactly half-way between two levels can land a
     rounding error below the tie and round down where the integer model rounds up."""
-    x = samples.reshape(len(samples), -1) / 255.0
+    layers = [L.layer for L in plan]
+    parts = [_fake_quant(plan, b) for b in eval_batches(samples, layers)]
+    return [np.concatenate(p) for p in zip(*parts)]
+
+
+def _fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarray]:
+    x = samples.reshape(len(samples), *plan[0].layer.in_shape) / 255.0
     outs = []
     for L in plan:
-        z = x @ (L.s_w * L.wq.astype(np.float64)).T + L.s_acc * L.bias
+        z = L.layer.patches(x) @ (L.s_w * L.wq.astype(np.float64)).T + L.s_acc * L.bias
         if L.shift is None:
             outs.append(z)
             break
         s_out = L.s_acc * (1 << L.shift)
-        x = np.clip(np.floor(z / s_out + 0.5), 0, 255) * s_out
+        x = L.layer.outputs(np.clip(np.floor(z / s_out + 0.5), 0, 255) * s_out, len(samples))
         outs.append(x)
     return outs

@@ -5,20 +5,29 @@
   input code 0, as the IR's conv2d rule prescribes).
 * :class:`MaxPool2d`: window k, stride s, no padding, floor output size; the gradient goes to
   the first maximum of each window.
+* :class:`ArchLayer` / :func:`arch_layers`: the geometry walk over parsed arch items every
+  network shares (input layout, each layer's shape, ConvGeom and fused pool, the output layer),
+  with the layer's patch / pool / adjoint plumbing; :func:`eval_batches` bounds eval memory.
 * :class:`BatchNorm`: per-channel batch norm over every axis but the last, optionally
   shift-based (Hubara et al. 2016: AP2 of gamma and of 1/std). Its :meth:`BatchNorm.eval64`
   is THE eval-mode formula the float model and the threshold export both evaluate.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from .arch import ArchItem, Conv, Dense, Pool
+from .ir import ConvSpec
 from .quantizers import ap2
 
 BN_EPS = 1e-4
 BN_MOMENTUM = 0.1
+#: eval batches hold at most this many patch elements (memory bound for conv nets; every dense
+#: net of the presets on 10k MNIST test images fits one batch, so dense evals are unbatched)
+EVAL_BUDGET = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,95 @@ class MaxPool2d:
         for i, (oy, ox, _) in enumerate(self._windows(dx)):
             dx[:, oy:oy + s * (ph - 1) + 1:s, ox:ox + s * (pw - 1) + 1:s, :] += np.where(arg == i, dy, 0)
         return dx
+
+
+@dataclass(frozen=True)
+class ArchLayer:
+    """Geometry of one layer: dense (``geom`` None) or conv with an optional fused max-pool."""
+
+    name: str
+    in_shape: tuple[int, ...]
+    out: int
+    geom: ConvGeom | None = None
+    pool: MaxPool2d | None = None
+
+    @property
+    def fan_in(self) -> int:
+        return self.geom.fan_in if self.geom else int(np.prod(self.in_shape))
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        if self.geom is None:
+            return (self.out,)
+        oh, ow = self.geom.out_hw
+        return (*(self.pool.out_hw(oh, ow) if self.pool else (oh, ow)), self.out)
+
+    @property
+    def patch_elements(self) -> int:
+        """Elements of one sample's patch matrix (the eval memory per sample)."""
+        return int(np.prod(self.geom.out_hw)) * self.fan_in if self.geom else self.fan_in
+
+    def patches(self, x: np.ndarray, pad_value: float = 0.0) -> np.ndarray:
+        """(N, *in_shape) -> (N * positions, fan_in) rows; padding reads ``pad_value``."""
+        if self.geom is None:
+            return x.reshape(len(x), -1)
+        return im2col(x, self.geom, pad_value).reshape(-1, self.fan_in)
+
+    def outputs(self, v: np.ndarray, n: int, train: bool = False) -> np.ndarray:
+        """(N * positions, out) layer outputs -> (N, *out_shape): image layout, then the pool
+        (``train``: the pool keeps its argmax for :meth:`MaxPool2d.backward`)."""
+        if self.geom is None:
+            return v
+        v = v.reshape(n, *self.geom.out_hw, self.out)
+        return self.pool.forward(v, train=train) if self.pool else v
+
+    def input_grad(self, dP: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
+        """Adjoint of :meth:`patches`."""
+        if self.geom is None:
+            return dP.reshape(xshape)
+        return col2im(dP.reshape(xshape[0], *self.geom.out_hw, self.fan_in), self.geom)
+
+    def conv_spec(self) -> ConvSpec | None:
+        """The IR geometry (conv + fused pool), None for a dense layer."""
+        if self.geom is None:
+            return None
+        g = self.geom
+        return ConvSpec(g.in_shape, (g.k, g.k), g.stride, g.pad, (self.pool.k, self.pool.s) if self.pool else (1, 1))
+
+
+def arch_layers(items: list[ArchItem], image_shape: tuple[int, ...], n_out: int) -> list[ArchLayer]:
+    """Parsed arch items (hidden layers) + the output layer of ``n_out`` units -> layer geometry,
+    named ``conv<i>`` / ``fc<i>`` by position; each pool is fused into the conv before it.
+
+    Dense-only nets see the flattened input (N, features); nets with convolutions see images
+    (N, H, W, C), C = 1 for 2-D samples."""
+    has_conv = any(isinstance(i, Conv) for i in items)
+    shape: tuple[int, ...] = (int(np.prod(image_shape)),)
+    if has_conv:
+        shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)[:3]
+    layers: list[ArchLayer] = []
+    for j, it in enumerate(items):
+        if isinstance(it, Pool):  # fused into the preceding conv
+            continue
+        if isinstance(it, Conv):
+            nxt = items[j + 1] if j + 1 < len(items) else None
+            layer = ArchLayer(f"conv{len(layers)}", shape, it.out, ConvGeom(shape, it.k, it.stride, it.pad),
+                              MaxPool2d(nxt.k, nxt.stride) if isinstance(nxt, Pool) else None)
+        elif isinstance(it, Dense):
+            layer = ArchLayer(f"fc{len(layers)}", shape, it.out)
+        else:
+            raise TypeError(f"arch item {it!r}")
+        layers.append(layer)
+        shape = layer.out_shape
+    layers.append(ArchLayer(f"fc{len(layers)}", shape, n_out))
+    return layers
+
+
+def eval_batches(samples: np.ndarray, layers: list[ArchLayer], budget: int = EVAL_BUDGET) -> Iterator[np.ndarray]:
+    """Slices of ``samples`` whose largest patch matrix stays within ``budget`` elements."""
+    step = max(1, budget // max(L.patch_elements for L in layers))
+    for s in range(0, len(samples), step):
+        yield samples[s:s + step]
 
 
 class BatchNorm:

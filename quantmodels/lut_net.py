@@ -33,97 +33,16 @@ autoencoder is not exported: it runs in NumPy with the same integer tables
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import discretize as dz
-from .arch import ArchItem, Conv, Dense, Pool
+from .arch import ArchItem, Dense
 from .errors import ConfigError
-from .ir import ConvSpec, InputSpec, IRModel, Layer
-from .layers import ConvGeom, MaxPool2d, col2im, im2col
+from .ir import InputSpec, IRModel, Layer
+from .layers import arch_layers, eval_batches
 from .thresholds import exact_thresholds
 
 TASKS = ("classify", "autoencode")
-#: eval batches hold at most this many patch elements (memory bound for conv nets; every dense
-#: net of the presets on 10k MNIST test images fits one batch, as before conv support)
-EVAL_BUDGET = 1 << 24
-
-
-@dataclass(frozen=True)
-class LutLayer:
-    """Geometry of one layer: dense (``geom`` None) or conv with an optional max-pool."""
-
-    name: str
-    in_shape: tuple[int, ...]
-    out: int
-    geom: ConvGeom | None = None
-    pool: MaxPool2d | None = None
-
-    @property
-    def fan_in(self) -> int:
-        return self.geom.fan_in if self.geom else int(np.prod(self.in_shape))
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        if self.geom is None:
-            return (self.out,)
-        oh, ow = self.geom.out_hw
-        return (*(self.pool.out_hw(oh, ow) if self.pool else (oh, ow)), self.out)
-
-    def patches(self, x: np.ndarray) -> np.ndarray:
-        """(N, *in_shape) -> (N * positions, fan_in) rows; padding reads code / value 0."""
-        if self.geom is None:
-            return x.reshape(len(x), -1)
-        return im2col(x, self.geom, 0).reshape(-1, self.fan_in)
-
-    def outputs(self, v: np.ndarray, n: int, train: bool = False) -> np.ndarray:
-        """(N * positions, out) layer outputs -> (N, *out_shape): image layout, then the pool."""
-        if self.geom is None:
-            return v
-        v = v.reshape(n, *self.geom.out_hw, self.out)
-        return self.pool.forward(v, train=train) if self.pool else v
-
-    def input_grad(self, dP: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
-        """Adjoint of :meth:`patches`."""
-        if self.geom is None:
-            return dP.reshape(xshape)
-        return col2im(dP.reshape(xshape[0], *self.geom.out_hw, self.fan_in), self.geom)
-
-    def conv_spec(self) -> ConvSpec | None:
-        """The IR geometry (conv + fused pool), None for a dense layer."""
-        if self.geom is None:
-            return None
-        g = self.geom
-        return ConvSpec(g.in_shape, (g.k, g.k), g.stride, g.pad, (self.pool.k, self.pool.s) if self.pool else (1, 1))
-
-
-def build_layers(items: list[ArchItem], image_shape: tuple[int, ...], n_out: int) -> list[LutLayer]:
-    """Parsed arch items (hidden layers) + the output layer of ``n_out`` units -> layer geometry.
-
-    Dense-only nets see the flattened input (N, features); nets with convolutions see images
-    (N, H, W, C), C = 1 for 2-D samples (the same input layout as :class:`~quantmodels.net.QuantNet`)."""
-    has_conv = any(isinstance(i, Conv) for i in items)
-    shape: tuple[int, ...] = (int(np.prod(image_shape)),)
-    if has_conv:
-        shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)[:3]
-    layers: list[LutLayer] = []
-    for j, it in enumerate(items):
-        if isinstance(it, Pool):  # fused into the preceding conv
-            continue
-        if isinstance(it, Conv):
-            nxt = items[j + 1] if j + 1 < len(items) else None
-            layer = LutLayer(f"conv{len(layers)}", shape, it.out, ConvGeom(shape, it.k, it.stride, it.pad),
-                             MaxPool2d(nxt.k, nxt.stride) if isinstance(nxt, Pool) else None)
-        elif isinstance(it, Dense):
-            layer = LutLayer(f"fc{len(layers)}", shape, it.out)
-        else:
-            raise TypeError(f"arch item {it!r}")
-        layers.append(layer)
-        shape = layer.out_shape
-    layers.append(LutLayer(f"fc{len(layers)}", shape, n_out))
-    return layers
 
 
 class LutNet:
@@ -148,7 +67,7 @@ class LutNet:
         self.cb_bits, self.lv_bits, self.table_bits, self.cluster_every = codebook_bits, level_bits, table_bits, cluster_every
         self.n_levels = 1 << level_bits
         self.input_bits = input_bits
-        self.layers = build_layers(items, image_shape, n_out)
+        self.layers = arch_layers(items, image_shape, n_out)
         self.in_shape = self.layers[0].in_shape
         self.n_layers = len(self.layers)
         self.params: dict[str, np.ndarray] = {}
@@ -234,16 +153,9 @@ class LutNet:
             self.recluster()
 
     # --------------------------------------------------------- eval (integer tables)
-    def _batches(self, samples: np.ndarray) -> Iterator[np.ndarray]:
-        """Slices of ``samples`` whose largest patch matrix stays within EVAL_BUDGET elements."""
-        per = max(int(np.prod(L.geom.out_hw)) * L.fan_in if L.geom else L.fan_in for L in self.layers)
-        step = max(1, EVAL_BUDGET // per)
-        for s in range(0, len(samples), step):
-            yield samples[s:s + step]
-
     def _eval(self, samples: np.ndarray) -> np.ndarray:
         """Last layer integer logits (classify) or output levels (autoencode)."""
-        return np.concatenate([self._eval_batch(b) for b in self._batches(samples)])
+        return np.concatenate([self._eval_batch(b) for b in eval_batches(samples, self.layers)])
 
     def _eval_batch(self, samples: np.ndarray) -> np.ndarray:
         x = self._codes(samples)
@@ -260,7 +172,8 @@ class LutNet:
         return dz.level_index(acc / s + self.params[f"b{i}"].astype(np.float64), self.n_levels)
 
     def _float_eval(self, samples: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.forward(self.prepare(b), train=False) for b in self._batches(samples)])
+        batches = eval_batches(samples, self.layers)
+        return np.concatenate([self.forward(self.prepare(b), train=False) for b in batches])
 
     def logits(self, samples: np.ndarray) -> np.ndarray:
         return (self._eval(samples) if self.quantize else self._float_eval(samples)).astype(np.float64)

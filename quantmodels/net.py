@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arch import ArchItem, Conv, Dense, Pool
-from .layers import BatchNorm, ConvGeom, MaxPool2d, col2im, im2col
+from .arch import ArchItem
+from .layers import ArchLayer, BatchNorm, arch_layers
 from .quantizers import InputQuant, ap2, make_act
 
 INPUT_THRESHOLD = 128  #: pixels >= 128 are 1 for the 1-bit threshold input
@@ -29,14 +29,15 @@ INPUT_THRESHOLD = 128  #: pixels >= 128 are 1 for the 1-bit threshold input
 class Block:
     """One dense/conv layer with its weight quantizer, batch norm, activation and pool."""
 
-    def __init__(self, name: str, in_shape: tuple[int, ...], out: int, geom: ConvGeom | None,
-                 pool: MaxPool2d | None, in_act, act, bn: BatchNorm | None, wq, params: dict,
+    def __init__(self, layer: ArchLayer, in_act, act, bn: BatchNorm | None, wq, params: dict,
                  state: dict, rng: np.random.Generator, input_scale: bool):
-        self.name, self.in_shape, self.out, self.geom, self.pool = name, in_shape, out, geom, pool
+        self.layer = layer  #: geometry (shapes, ConvGeom, fused pool) and patch plumbing
+        name, out = layer.name, layer.out
+        self.name, self.in_shape, self.out, self.geom, self.pool = name, layer.in_shape, out, layer.geom, layer.pool
         self.in_act, self.act, self.bn, self.wq = in_act, act, bn, wq
         self.params, self.state = params, state
         self.last = bn is None
-        self.fan_in = geom.fan_in if geom else int(np.prod(in_shape))
+        self.fan_in = layer.fan_in
         lim = np.sqrt(6.0 / (self.fan_in + out))  # Glorot uniform
         params[f"{name}.W"] = rng.uniform(-lim, lim, (out, self.fan_in)).astype(np.float32)
         wq.init_params(params[f"{name}.W"], params)
@@ -51,22 +52,12 @@ class Block:
 
     @property
     def out_shape(self) -> tuple[int, ...]:
-        if self.geom is None:
-            return (self.out,)
-        oh, ow = self.geom.out_hw
-        if self.pool:
-            oh, ow = self.pool.out_hw(oh, ow)
-        return (oh, ow, self.out)
-
-    def _patches(self, x: np.ndarray, pad_value: float) -> np.ndarray:
-        if self.geom is None:
-            return x.reshape(len(x), -1)
-        return im2col(x, self.geom, pad_value).reshape(-1, self.fan_in)
+        return self.layer.out_shape
 
     # ------------------------------------------------------------------ training
     def forward(self, x: np.ndarray, K: np.ndarray | None, train: bool) -> np.ndarray:
         n = len(x)
-        P = self._patches(x, self.in_act.scale * float(self.in_act.u(0)))
+        P = self.layer.patches(x, self.in_act.scale * float(self.in_act.u(0)))
         Wq = self.wq.forward(self.params[f"{self.name}.W"], self.params, train)
         a = P @ Wq.T
         rowK = None
@@ -107,10 +98,7 @@ class Block:
         grads.update(self.wq.grad(self.params[f"{self.name}.W"], da.T @ Pg, self.params))
         if not need_dx:
             return None, grads
-        dP = da @ Wq
-        if self.geom is None:
-            return dP.reshape(xshape), grads
-        return col2im(dP.reshape(xshape[0], *self.geom.out_hw, self.fan_in), self.geom), grads
+        return self.layer.input_grad(da @ Wq, xshape), grads
 
     # ------------------------------------------------------------------ exact eval
     def pre_scale(self) -> np.ndarray:
@@ -128,7 +116,7 @@ class Block:
     def eval_D(self, L: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Integer dot products D = u(L) . codes, float64 (exact), shape (N, [OH, OW,] out)."""
         u = self.in_act.u(L).astype(np.float64)
-        P = self._patches(u, float(self.in_act.u(0)))
+        P = self.layer.patches(u, float(self.in_act.u(0)))
         D = P @ codes.T.astype(np.float64)
         if self.geom is not None:
             D = D.reshape(len(L), *self.geom.out_hw, self.out)
@@ -150,32 +138,22 @@ class QuantNet:
         self.kind = method.kind_for(cfg)
         self.ir_weight_bits = method.ir_weight_bits(cfg)
         self.input_q = InputQuant(method.input_for(cfg), INPUT_THRESHOLD, method.bipolar_1bit)
-        has_conv = any(isinstance(i, Conv) for i in items)
-        shape: tuple[int, ...] = (*image_shape, 1)[:3] if has_conv else (int(np.prod(image_shape)),)
-        if has_conv and len(image_shape) == 3:
-            shape = tuple(image_shape)
-        self.in_shape = shape
+        layers = arch_layers(items, image_shape, n_classes)
+        self.in_shape = layers[0].in_shape
         in_act = self.input_q
         self.blocks: list[Block] = []
         shift_bn = bool(opts.get("shift_bn", False))
-        for j, it in enumerate(items):
-            if isinstance(it, Pool):
-                continue
-            name = f"{'conv' if isinstance(it, Conv) else 'fc'}{len(self.blocks)}"
-            geom = pool = None
-            if isinstance(it, Conv):
-                geom = ConvGeom(shape, it.k, it.stride, it.pad)
-                nxt = items[j + 1] if j + 1 < len(items) else None
-                pool = MaxPool2d(nxt.k, nxt.stride) if isinstance(nxt, Pool) else None
+        for lay in layers[:-1]:
+            name = lay.name
             act = make_act(cfg.act_bits, method.bipolar_1bit)
-            b = Block(name, shape, it.out, geom, pool, in_act, act,
-                      BatchNorm(name, it.out, self.params, self.state, shift_bn, method.bn_beta_init),
+            b = Block(lay, in_act, act,
+                      BatchNorm(name, lay.out, self.params, self.state, shift_bn, method.bn_beta_init),
                       method.quantizer(name, cfg, True, rng), self.params, self.state, rng,
                       method.input_scale_for(opts) and bool(self.blocks))
             self.blocks.append(b)
-            shape, in_act = b.out_shape, act
-        name = f"fc{len(self.blocks)}"
-        self.blocks.append(Block(name, shape, n_classes, None, None, in_act, None, None,
+            in_act = act
+        name = layers[-1].name
+        self.blocks.append(Block(layers[-1], in_act, None, None,
                                  method.quantizer(name, cfg, False, rng), self.params, self.state, rng,
                                  method.input_scale_for(opts) and bool(self.blocks)))
         if method.out_scale_init is not None:

@@ -1,4 +1,5 @@
-"""The float32 ReLU MLP (int8 post-training-quantization baseline) and the plain BN formula.
+"""The float32 ReLU network (dense and conv; int8 post-training-quantization baseline) and the
+plain BN formula.
 
 Quantized networks of every method are :class:`quantmodels.net.QuantNet`.
 """
@@ -6,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import BN_EPS
+from .arch import ArchItem
+from .layers import BN_EPS, arch_layers, eval_batches
 
 
 def bn_eval(a: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -17,50 +19,73 @@ def bn_eval(a: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray
         + beta.astype(np.float64)
 
 
-class FloatMLP:
-    """Float32 ReLU MLP with biases; inputs scaled x/255. Baseline for int8 PTQ."""
+class FloatNet:
+    """Float32 ReLU network with biases (dense and conv layers); the int8 PTQ baseline.
 
-    def __init__(self, sizes: tuple[int, ...], rng: np.random.Generator):
-        self.sizes = sizes
-        self.params = {}
+    Inputs are pixels x/255, dense-only nets see them flattened, conv nets as (N, H, W, C)
+    images (:func:`~quantmodels.layers.arch_layers`). Hidden layer i: ``z = P . W_i + b_i``
+    over the input vector or its :func:`~quantmodels.layers.im2col` patches (zero padding),
+    ReLU, then the fused max-pool of a conv; the last layer's ``z`` are the logits.
+    Weights ``W_i`` (out, fan_in) are He-normal, biases zero, drawn layer by layer."""
+
+    def __init__(self, items: list[ArchItem], image_shape: tuple[int, ...], n_classes: int,
+                 rng: np.random.Generator):
+        self.layers = arch_layers(items, image_shape, n_classes)
+        self.in_shape = self.layers[0].in_shape
+        self.n_layers = len(self.layers)
+        self.params: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
-        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            self.params[f"W{i}"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(np.float32)
-            self.params[f"b{i}"] = np.zeros(n_out, np.float32)
-        self.n_layers = len(sizes) - 1
+        for i, L in enumerate(self.layers):
+            W = rng.standard_normal((L.out, L.fan_in)) * np.sqrt(2.0 / L.fan_in)
+            self.params[f"W{i}"] = W.astype(np.float32)
+            self.params[f"b{i}"] = np.zeros(L.out, np.float32)
 
-    @staticmethod
-    def prepare(samples: np.ndarray) -> np.ndarray:
-        return (samples.reshape(len(samples), -1) / np.float32(255.0)).astype(np.float32)
+    def prepare(self, samples: np.ndarray) -> np.ndarray:
+        """Raw uint8 samples -> float32 x/255 in the input shape."""
+        return (samples.reshape(len(samples), *self.in_shape) / np.float32(255.0)).astype(np.float32)
 
     def latent_weights(self) -> list[str]:
         return []
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.cache = []
-        for i in range(self.n_layers):
-            z = x @ self.params[f"W{i}"].T + self.params[f"b{i}"]
-            self.cache.append((x, z))
-            x = z if i == self.n_layers - 1 else np.maximum(z, 0)
-        return x
+        for i, L in enumerate(self.layers):
+            P = L.patches(x)
+            z = P @ self.params[f"W{i}"].T + self.params[f"b{i}"]
+            self.cache.append((P, z, x.shape))
+            if i == self.n_layers - 1:
+                return z
+            x = L.outputs(np.maximum(z, 0), len(x), train=train)  # train: the pool keeps its argmax
+        raise AssertionError("unreachable")
 
     def backward(self, dout: np.ndarray) -> dict[str, np.ndarray]:
         grads = {}
         for i in range(self.n_layers - 1, -1, -1):
-            x, z = self.cache[i]
+            L = self.layers[i]
+            P, z, xshape = self.cache[i]
+            if L.pool:
+                dout = L.pool.backward(dout)
+            dout = dout.reshape(z.shape)
             dz = dout if i == self.n_layers - 1 else dout * (z > 0)
-            grads[f"W{i}"] = dz.T @ x
+            grads[f"W{i}"] = dz.T @ P
             grads[f"b{i}"] = dz.sum(0)
-            dout = dz @ self.params[f"W{i}"]
+            if i:
+                dout = L.input_grad(dz @ self.params[f"W{i}"], xshape)
         return grads
 
     def hidden_activations(self, samples: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output on raw ``samples``: hidden ReLU (after the pool, i.e. what the
+        next layer reads), then the logits."""
+        parts = [self._activations(b) for b in eval_batches(samples, self.layers)]
+        return [np.concatenate(p) for p in zip(*parts)]
+
+    def _activations(self, samples: np.ndarray) -> list[np.ndarray]:
         x = self.prepare(samples)
         acts = []
-        for i in range(self.n_layers):
-            x = x @ self.params[f"W{i}"].T + self.params[f"b{i}"]
+        for i, L in enumerate(self.layers):
+            x = L.patches(x) @ self.params[f"W{i}"].T + self.params[f"b{i}"]
             if i < self.n_layers - 1:
-                x = np.maximum(x, 0)
+                x = L.outputs(np.maximum(x, 0), len(samples))
             acts.append(x)
         return acts
 

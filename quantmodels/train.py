@@ -97,7 +97,7 @@ class TrainResult:
     """A trained network, its IR export and the measured accuracies."""
 
     model: IRModel | None  #: None when trained with export=False (float twins)
-    net: object  #: QuantNet or FloatMLP, with predict(samples)
+    net: object  #: QuantNet, LutNet or FloatNet (int8), with predict(samples)
     float_test_accuracy: float
     golden_test_accuracy: float
     agreement: float  #: fraction of test samples where golden class == the method's quantized float

@@ -122,7 +122,6 @@ def test_best_epoch_checkpoint_written_and_restored(digits, tmp_path):
      r"^option 'learned' of method 'ternary': 'maybe', expected a bool$"),
     (dict(method="bnn", options={"stochastic": 1}),
      r"^option 'stochastic': unknown for method 'bnn', expected one of shift_bn$"),
-    (dict(method="int8", arch="c8k3,f16"), r"^arch: 'c8k3,f16' has convolutions, expected dense layers only for method 'int8'$"),
     (dict(arch="c8k3,z1"), r"^arch: token 'z1' in 'c8k3,z1', expected fN, cNkK\[sS\]\[pP\] or pK\[sS\]$"),
     (dict(arch="f16,c8k3"), r"^arch: 'c8k3' in 'f16,c8k3' follows a dense layer, expected convolutions first$"),
     (dict(arch="p2,f16"), r"^arch: 'p2' in 'p2,f16' does not follow a convolution, expected max-pool right after a conv layer$"),
@@ -131,6 +130,12 @@ def test_best_epoch_checkpoint_written_and_restored(digits, tmp_path):
 def test_config_errors_before_training(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         TrainConfig(**kw)
+
+
+def test_int8_accepts_convolutions():
+    # the int8 baseline trains CNNs too (FloatNet conv + pool, exported as mac conv2d layers)
+    cfg = TrainConfig(method="int8", arch="c8k3,f16")
+    assert (cfg.weight_bits, cfg.act_bits) == (8, 8)
 
 
 def test_arch_that_does_not_fit_fails_before_training(digits):

@@ -28,7 +28,9 @@ CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16", {}), "binaryconnect-cnn": ("bin
              "bitnet-cnn": ("bitnet", "c4k3p1,p2,f16", {"weight_bits": 3, "act_bits": 2,
                                                         "options": {"bits_every": 10, "lam_b": 0.1}}),
              # product tables: 4-bit input codes (default input_bits) keep the conv table 16 x 16
-             "lut-cnn": ("lut", "c4k3p1,p2,f16", {"weight_bits": 4, "act_bits": 2, "lr": 1e-2, "batch_size": 32})}
+             "lut-cnn": ("lut", "c4k3p1,p2,f16", {"weight_bits": 4, "act_bits": 2, "lr": 1e-2, "batch_size": 32}),
+             # the multiplier baseline: float32 CNN, int8 PTQ -> mac conv2d with requantize + pool
+             "int8-cnn": ("int8", "c4k3p1,p2,f16", {"lr": 1e-2, "batch_size": 32})}
 
 
 @pytest.fixture(scope="module")
@@ -57,5 +59,8 @@ def test_every_method_rtl_bit_exact(method, digits, tmp_path):
 def test_trained_cnn_rtl_bit_exact(case, digits, tmp_path):
     method, arch, extra = CNN_CASES[case]
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
-    assert res.agreement == 1.0 and res.model.layers[0].op == "conv2d"
+    assert res.model.layers[0].op == "conv2d"
+    # int8 PTQ: golden vs its float64 fake-quant can differ at exact rounding ties (see
+    # test_train.py); golden vs RTL is what must be bit-exact here
+    assert res.agreement == 1.0 or (method == "int8" and res.agreement > 0.99)
     _check(res.model, digits, tmp_path)

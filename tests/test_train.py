@@ -10,7 +10,8 @@ from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.errors import ConfigError
 from quantmodels.export import export_int8, fold_bn_thresholds, int8_fake_quant, int8_plan
 from quantmodels.golden import golden_forward, golden_predict
-from quantmodels.nets import FloatMLP, bn_eval
+from quantmodels.arch import parse_arch
+from quantmodels.nets import FloatNet, bn_eval
 from quantmodels.train import TrainConfig, train
 
 
@@ -42,28 +43,55 @@ def test_int8_digits(digits):
     assert res.agreement == 1.0  # golden == the fake-quantized float simulation of the PTQ model
 
 
-def test_int8_fake_quant_matches_golden_levels(digits):
+#: a digits CNN the int8 baseline learns in a second (conv2d + fused pool, then dense)
+INT8_CNN = dict(arch="c8k3p1,p2,f32", epochs=10, lr=1e-2, batch_size=32, seed=1)
+
+
+def test_int8_cnn_digits(digits):
+    res = train(TrainConfig(method="int8", progress=False, **INT8_CNN), digits)
+    assert res.float_test_accuracy > 0.9
+    assert abs(res.golden_test_accuracy - res.float_test_accuracy) < 0.02  # PTQ costs little on a CNN too
+    m = res.model
+    assert [L.kind for L in m.layers] == ["mac"] * 3 and [L.op for L in m.layers] == ["conv2d", "dense", "dense"]
+    L0 = m.layers[0]
+    assert L0.conv.in_shape == (8, 8, 1) and L0.conv.padding == 1 and L0.conv.pool == (2, 2)
+    assert L0.output == "requantize" and L0.out_features == 4 * 4 * 8 and L0.weights.shape == (8, 9)
+    assert golden_forward(m, digits.x_test).activations[0].max() > 0
+    assert res.agreement == 1.0  # golden == fake-quant here (a rounding tie could flip a close class)
+
+
+# cfg: the dense MLP, and the CNN (conv2d + fused pool first layer)
+@pytest.mark.parametrize("cfg", [dict(hidden=(64, 64), epochs=5), INT8_CNN], ids=["mlp", "cnn"])
+def test_int8_fake_quant_matches_golden_levels(digits, cfg):
     """The float-domain PTQ simulation (real scales, float64) reproduces the IR's integer shift
     arithmetic on real data: first-layer levels equal except, by at most one level, at exact
-    rounding ties (float error below the tie); classes agree."""
-    res = train(TrainConfig(method="int8", hidden=(64, 64), epochs=5, progress=False), digits)
+    rounding ties (float error below the tie; for a conv, a tie somewhere in the pool window);
+    classes agree."""
+    res = train(TrainConfig(method="int8", progress=False, **cfg), digits)
     calib = digits.x_train[:500]
     plan, model = int8_plan(res.net, calib), export_int8(res.net, "t", digits.image_shape, calib, {})
     assert [L.shift for L in plan[:-1]] == [L.shift for L in model.layers[:-1]]
     g = golden_forward(model, digits.x_test)
     outs = int8_fake_quant(plan, digits.x_test)
     L0 = plan[0]
-    lv = np.rint(outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64)
+    n = len(digits.x_test)
+    lv = np.rint(outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64).reshape(n, -1)
     assert len(np.unique(g.activations[0])) > 20  # real data, many levels used
     off = lv != g.activations[0]
     assert off.mean() < 0.01
-    acc0 = digits.x_test.reshape(len(digits.x_test), -1).astype(np.int64) @ L0.wq.T.astype(np.int64) + L0.bias
-    half = 1 << (L0.shift - 1)
-    assert np.all(acc0[off] % (1 << L0.shift) == half) and np.all(np.abs(lv - g.activations[0])[off] == 1)
+    x0 = digits.x_test.reshape(n, *L0.layer.in_shape).astype(np.int64)
+    acc0 = L0.layer.patches(x0) @ L0.wq.T.astype(np.int64) + L0.bias
+    tie = (acc0 % (1 << L0.shift) == 1 << (L0.shift - 1)).astype(np.int64)
+    tie = L0.layer.outputs(tie, n).reshape(n, -1)  # conv: max-pooled, i.e. a tie anywhere in the window
+    assert np.all(tie[off] == 1) and np.all(np.abs(lv - g.activations[0])[off] == 1)
     assert np.mean(np.argmax(outs[-1], 1) == g.classes) > 0.99
     # a wrong shift (off by one) breaks the match: the check can fail
     bad = [dataclasses.replace(L0, shift=L0.shift + 1)] + plan[1:]
-    assert np.mean(np.argmax(int8_fake_quant(bad, digits.x_test)[-1], 1) == g.classes) < 0.99
+    bad_outs = int8_fake_quant(bad, digits.x_test)
+    bad_lv = np.rint(bad_outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64).reshape(n, -1)
+    assert np.mean(bad_lv != g.activations[0]) > 0.1
+    if L0.layer.geom is None:  # (the CNN's classes barely move on the coarser grid: levels only)
+        assert np.mean(np.argmax(bad_outs[-1], 1) == g.classes) < 0.99
 
 
 def test_seeded_runs_are_identical(digits):
@@ -114,13 +142,15 @@ def test_config_errors(kw, msg):
         TrainConfig(**kw)
 
 
-def test_float_mlp_gradient_matches_central_differences():
+# dense; conv + pool + conv (input gradient through col2im and the pool) + dense
+@pytest.mark.parametrize("arch, image_shape", [("f4", (5,)), ("c2k3p1,p2,c3k2,f4", (6, 6))])
+def test_float_net_gradient_matches_central_differences(arch, image_shape):
     rng = np.random.default_rng(0)
-    net = FloatMLP((5, 4, 3), rng)
+    net = FloatNet(parse_arch(arch), image_shape, 3, rng)
     for k in net.params:
         net.params[k] = net.params[k].astype(np.float64)
         net.params[k] += rng.normal(0, 0.1, net.params[k].shape)
-    x = rng.normal(0, 1, (7, 5))
+    x = rng.normal(0, 1, (7, *net.in_shape))
     y = rng.integers(0, 3, 7)
 
     def loss() -> float:
@@ -133,7 +163,7 @@ def test_float_mlp_gradient_matches_central_differences():
     p /= p.sum(1, keepdims=True)
     p[np.arange(7), y] -= 1
     grads = net.backward(p / 7)
-    for k in ("W0", "b0", "W1"):
+    for k in net.params:
         num = np.zeros_like(net.params[k])
         it = np.nditer(num, flags=["multi_index"])
         for _ in it:

@@ -1,11 +1,10 @@
-"""int8 baseline: float32 ReLU MLP training, then post-training quantization to 8-bit ``mac``
-layers (see :func:`quantmodels.export.export_int8`). Its float accuracy is the float32 baseline;
-its golden model is checked against the fake-quantized float simulation of the PTQ model."""
+"""int8 baseline: float32 ReLU network training (dense, conv + max-pool), then post-training
+quantization to 8-bit ``mac`` layers (see :func:`quantmodels.export.export_int8`). Its float
+accuracy is the float32 baseline; its golden model is checked against the fake-quantized float simulation of the PTQ model."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
 from .base import Method
 
 
@@ -18,19 +17,11 @@ class Int8(Method):
     default_act_bits = 8
     defaults = {"epochs": 15, "lr": 1e-3, "batch_size": 100, "dropout_in": 0.0, "dropout_hidden": 0.0}
 
-    def configure(self, cfg) -> None:
-        super().configure(cfg)
-        from ..arch import Dense, parse_arch
-
-        if not all(isinstance(i, Dense) for i in parse_arch(cfg.arch)):
-            raise ConfigError(f"arch: {cfg.arch!r} has convolutions, expected dense layers only for method 'int8'")
-
     def build(self, cfg, image_shape, n_classes, rng):
         from ..arch import parse_arch
-        from ..nets import FloatMLP
+        from ..nets import FloatNet
 
-        hidden = tuple(i.out for i in parse_arch(cfg.arch))
-        return FloatMLP((int(np.prod(image_shape)), *hidden, n_classes), rng)
+        return FloatNet(parse_arch(cfg.arch), image_shape, n_classes, rng)
 
     def quantized_predict(self, net, samples, calib):
         from ..export import int8_fake_quant, int8_plan
