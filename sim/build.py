@@ -1,8 +1,9 @@
 """Compile Verilog sources with Verilator or Icarus through the cocotb runner, cached by content.
 
 One place for simulator choice, options and the build cache: the build directory is keyed by
-a hash of the sources, the options and the tool versions, so a rebuild happens only when the
-hardware changes. Behavioural models of vendor cells a design instantiates (LUT6_2, CARRY4:
+a hash of the sources, the options, the tool versions and the path of cocotb's libraries (the
+binary links them by absolute path), so a rebuild happens only when the hardware or the
+environment changes. Behavioural models of vendor cells a design instantiates (LUT6_2, CARRY4:
 :mod:`sim.primitives`) are added to the sources automatically.
 """
 from __future__ import annotations
@@ -70,6 +71,19 @@ def with_models(sources: dict[str, str]) -> dict[str, str]:
     return {**sources, **{name: p.read_text() for name, p in sorted(need.items())}}
 
 
+def build_key(srcs: dict[str, str], top: str, simulator: str, args: list[str]) -> str:
+    """The build cache key: sources, top, options, tool versions and cocotb's library path."""
+    from cocotb_tools import config
+
+    vers = tool_versions()
+    tool = vers.get("verilator_binary" if simulator == "verilator" else "iverilog", "")
+    # the Verilator binary links cocotb's VPI library by absolute path (RUNPATH): a build made
+    # from another (perhaps deleted) environment must not be reused, so the path is in the key
+    return hashlib.sha256("\0".join([simulator, top, *(f"{n}\0{t}" for n, t in srcs.items()), " ".join(args),
+                                     tool, vers.get("verilator", ""), vers.get("cocotb", ""),
+                                     str(config.libs_dir)]).encode()).hexdigest()[:20]
+
+
 def compile_sources(sources: dict[str, str], top: str, simulator: str = "verilator",
                     verbose: bool = False, trace: bool = False) -> Compiled:
     """Build ``sources`` ({file name: Verilog text}) with top module ``top`` (cached).
@@ -83,11 +97,7 @@ def compile_sources(sources: dict[str, str], top: str, simulator: str = "verilat
     if trace and simulator != "verilator":
         raise ToolError(f"simulator: {simulator!r} cannot trace toggles, expected 'verilator' for activity")
     args = BUILD_ARGS[simulator] + (TRACE_ARGS if trace else [])
-    vers = tool_versions()
-    tool = vers.get("verilator_binary" if simulator == "verilator" else "iverilog", "")
-    key = hashlib.sha256("\0".join([simulator, top, *(f"{n}\0{t}" for n, t in srcs.items()), " ".join(args),
-                                    tool, vers.get("verilator", ""), vers.get("cocotb", "")]).encode()
-                         ).hexdigest()[:20]
+    key = build_key(srcs, top, simulator, args)
     bdir = cache_dir() / simulator / key
     if (bdir / "lowbit.built").exists():
         return Compiled(bdir, simulator, key, True, 0.0)

@@ -129,3 +129,16 @@ def test_gate_level_netlist_bit_exact(make, tmp_path):
     x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
     r = simulate(model, gates, x, None)
     assert r.mismatches == 0 and r.n_images == 300
+
+
+def test_build_cache_key_follows_the_cocotb_library_path(monkeypatch):
+    """A build linked against another environment's cocotb libraries (RUNPATH) is never reused."""
+    from cocotb_tools import config
+
+    from sim.build import build_key
+
+    srcs = {"t.v": "module t(input a, output b); assign b = a; endmodule\n"}
+    k0 = build_key(srcs, "t", "verilator", [])
+    assert build_key(srcs, "t", "verilator", []) == k0  # deterministic
+    monkeypatch.setattr(config, "libs_dir", config.libs_dir.parent / "elsewhere" / "libs")
+    assert build_key(srcs, "t", "verilator", []) != k0
