@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .quantizers import sign
+
+
 def quantize_k(r: np.ndarray, k: int) -> np.ndarray:
     """round((2**k - 1) r) / (2**k - 1) for r in [0, 1] (round half to even)."""
     m = (1 << k) - 1
@@ -63,7 +66,7 @@ def weight_codes(w: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     k = 1: codes +-1 (sign(0) = +1), scale E|w|.
     """
     if k == 1:
-        return np.where(w >= 0, 1, -1).astype(np.int64), float(np.mean(np.abs(w)))
+        return sign(w).astype(np.int64), float(np.mean(np.abs(w)))
     m = (1 << k) - 1
     i = np.round(tanh_normalize(w) * m).astype(np.int64)
     return 2 * i - m, 1.0 / m

@@ -14,7 +14,7 @@ from .bitnet import BitNet
 from .bnn import BNN
 from .int8 import Int8
 from .dorefa import DoReFa
-from .methods2 import Lut
+from .lut import Lut
 from .pow2 import Pow2
 from .ternary import Ternary
 from .xnor import XNOR
