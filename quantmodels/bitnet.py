@@ -27,7 +27,9 @@ MDL-style objective (description length = data loss + bits to code the weights):
     relerr_l = mean((W_l - s_l c_l)^2) / mean(W_l^2)
 
 ``relerr`` is the differentiable surrogate of the loss increase caused by quantization (its
-gradient pulls latent weights to grid points and adapts ``s``); the bit term is the storage
+gradient pulls latent weights to grid points and adapts ``s`` and ``t``: a clipped weight sits
+on the window edge, which moves with ``t``, so clipping pulls the window towards the weights);
+the bit term is the storage
 cost in bits/weight (``n_l`` = the layer's weight count, conv kernels included). Bit widths
 are integers: every ``bits_every`` optimizer steps each layer moves to the best of
 ``b - 1, b, b + 1`` under the same objective (:func:`choose_bits`), the representable range
@@ -91,16 +93,31 @@ def relerr(w: np.ndarray, s: float, codes: np.ndarray) -> float:
     return float(np.mean((w - s * codes) ** 2)) / d
 
 
-def relerr_grads(w: np.ndarray, s: float, codes: np.ndarray) -> tuple[np.ndarray, float]:
-    """Exact gradients of :func:`relerr` w.r.t. ``w`` and ``s`` with the codes held fixed
-    (they are piecewise constant, so this is the true gradient between rounding boundaries)."""
+def relerr_grads(w: np.ndarray, s: float, qz: Quantized) -> tuple[np.ndarray, float, float]:
+    """Gradients of :func:`relerr` w.r.t. ``w``, ``s`` and ``t``. For ``w`` and ``s`` they are
+    exact with the codes held fixed (codes are piecewise constant, so this is the true gradient
+    between rounding boundaries); for ``t`` they follow the STE rule above (d w~/dt = 1 for a
+    clipped weight, 0 inside).
+
+    Without the ``t`` term nothing pulls the window back over weights it clips: the ``w`` term
+    instead pulls those weights onto the edge, and ``t`` drifted until a layer's window held
+    no negative weight at all (measured on SFC: then each zero-point flip 0 <-> 1 moved half
+    the layer by ``s`` and the eval pass collapsed to 14-67 % for a few steps)."""
     n = w.size
     d = max(float(np.mean(w * w)), 1e-12)
-    e = w - s * codes
+    e = w - s * qz.codes
     num = float(np.mean(e * e))
     dw = 2 * e / (n * d) - num * 2 * w / (n * d * d)
-    ds = float(-2 * np.sum(e * codes) / (n * d))
-    return dw, ds
+    ds = float(-2 * np.sum(e * qz.codes) / (n * d))
+    dt = float(-2 * np.sum(e[~qz.inside]) / (n * d))
+    return dw, ds, dt
+
+
+def live_translation(t: float, s: float, b: int) -> float:
+    """``t`` clipped to [-(2**b - 1) s, 0], where it moves the window: beyond, the zero point
+    is clipped and ``t`` would drift with no effect on the codes while the STE still credits
+    it with moving an edge."""
+    return float(np.clip(t, -((1 << b) - 1) * s, 0.0))
 
 
 def bits_penalty(bits: list[int], sizes: list[int]) -> float:

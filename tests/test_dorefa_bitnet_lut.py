@@ -157,6 +157,8 @@ def test_bitnet_golden_equals_float_and_bits_shrink(digits):
     for L, b in zip(model.layers, bits):
         assert L.kind == "bit_serial" and b <= L.weight_bits <= b + 1
         assert np.abs(L.weights).max() < 1 << b  # |c| < 2**b: the codes of a b-bit window
+        # the window still straddles zero: the translation did not drift off the weights
+        assert L.weights.min() < 0 < L.weights.max()
     np.testing.assert_array_equal(golden_predict(model, digits.x_test), net.predict(digits.x_test))
     assert np.mean(net.predict(digits.x_test) == digits.y_test) > 0.8
 
@@ -177,10 +179,10 @@ def test_bitnet_quantizer_is_the_paper_rule(digits):
         g = np.random.default_rng(0).normal(size=W.shape).astype(np.float32)
         got = b.wq.grad(W, g, p)
         dw, ds, dt = bitnet.ste_grads(W.astype(np.float64), s, want, g.astype(np.float64))
-        rw, rs = bitnet.relerr_grads(W.astype(np.float64), s, want.codes)
+        rw, rs, rt = bitnet.relerr_grads(W.astype(np.float64), s, want)
         np.testing.assert_allclose(got[f"{b.name}.W"], dw + 0.5 * rw, rtol=1e-6, atol=1e-7)
         assert got[f"{b.name}.log_s"][0] == pytest.approx((ds + 0.5 * rs) * s, rel=1e-6)
-        assert got[f"{b.name}.t"][0] == pytest.approx(dt, rel=1e-6)
+        assert got[f"{b.name}.t"][0] == pytest.approx(dt + 0.5 * rt, rel=1e-6)
 
 
 def test_bitnet_cnn_exports_bit_serial_conv_exactly(digits):

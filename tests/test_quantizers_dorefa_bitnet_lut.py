@@ -105,13 +105,38 @@ def test_bitnet_relerr_gradient_central_differences():
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (6, 7))
     s = np.array([0.13])
-    codes = bitnet.quantize(w, s[0], -0.6, 4).codes
-    dw, ds = bitnet.relerr_grads(w, s[0], codes)
+    qz = bitnet.quantize(w, s[0], -0.6, 4)
+    codes = qz.codes
+    assert 0 < (~qz.inside).sum() < w.size  # some weights clipped on each side of the window
+    dw, ds, dt = bitnet.relerr_grads(w, s[0], qz)
     num_w = _num_grad(lambda: bitnet.relerr(w, s[0], codes), w)
     num_s = _num_grad(lambda: bitnet.relerr(w, s[0], codes), s)
     np.testing.assert_allclose(dw, num_w, rtol=1e-5, atol=1e-9)
     assert ds == pytest.approx(num_s[0], rel=1e-5)
     assert bitnet.relerr(w, s[0], codes) > 0
+    # t: the clipped weights sit on the edges, which move with t (the STE rule)
+    shift = np.zeros(1)
+
+    def err_edges_moved() -> float:
+        wq = s[0] * codes + shift[0] * ~qz.inside
+        return float(np.mean((w - wq) ** 2) / np.mean(w * w))
+
+    assert dt == pytest.approx(_num_grad(err_edges_moved, shift)[0], rel=1e-5)
+
+
+def test_bitnet_relerr_pulls_the_window_back_over_clipped_weights():
+    """A window that clips the negative weights (t > 0, zero point clipped to 0) gets a t
+    gradient that moves it down, and live_translation puts t back where it acts."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.2, 1000)
+    s, b = 0.01, 6
+    qz = bitnet.quantize(w, s, 0.05, b)
+    assert qz.z == 0 and qz.codes.min() == 0  # no negative weight representable
+    _, _, dt = bitnet.relerr_grads(w, s, qz)
+    assert dt > 0  # gradient descent lowers t
+    assert bitnet.live_translation(0.05, s, b) == 0.0
+    assert bitnet.live_translation(-1.0, s, b) == pytest.approx(-63 * s)
+    assert bitnet.live_translation(-0.3, s, b) == -0.3
 
 
 def test_bitnet_choose_bits_trades_error_against_bits():

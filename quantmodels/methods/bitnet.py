@@ -66,11 +66,16 @@ class BitNetQuantizer(WeightQuantizer):
         dw, ds, dt = bitnet.ste_grads(w, s, self._qz, dWq.astype(np.float64))
         lam = self.opts["lam_q"]
         if lam:
-            rw, rs = bitnet.relerr_grads(w, s, self._qz.codes)
-            dw, ds = dw + lam * rw, ds + lam * rs
+            rw, rs, rt = bitnet.relerr_grads(w, s, self._qz)
+            dw, ds, dt = dw + lam * rw, ds + lam * rs, dt + lam * rt
         return {f"{self.name}.W": dw.astype(np.float32),
                 f"{self.name}.log_s": np.array([ds * s], np.float32),  # d/d log_s = s d/ds
                 f"{self.name}.t": np.array([dt], np.float32)}
+
+    def keep_translation_live(self, params: dict) -> None:
+        """Clip ``t`` back to where it moves the window (:func:`quantmodels.bitnet.live_translation`)."""
+        t = params[f"{self.name}.t"]
+        t[0] = np.float32(bitnet.live_translation(float(t[0]), self._scale(params), self.b))
 
     def choose_bits(self, W: np.ndarray, params: dict, n_total: int) -> None:
         """One MDL step on the bit width (``n_total``: weights in the whole network)."""
@@ -119,8 +124,13 @@ class BitNet(Method):
         return cls(name, cfg.options, per_channel, cfg.weight_bits, rng)
 
     def post_step(self, net) -> None:
-        """The MDL step on every layer's bit width, each ``bits_every`` optimizer steps."""
-        if not net.opts["quantize"] or net.steps % net.opts["bits_every"]:
+        """Every step: keep each layer's translation live; each ``bits_every`` optimizer steps:
+        the MDL step on every layer's bit width."""
+        if not net.opts["quantize"]:
+            return
+        for b in net.blocks:
+            b.wq.keep_translation_live(net.params)
+        if net.steps % net.opts["bits_every"]:
             return
         n_total = sum(net.params[k].size for k in net.latent_weights())
         for b in net.blocks:
