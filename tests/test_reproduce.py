@@ -92,6 +92,10 @@ def test_dropout_variant_gets_its_own_row(tmp_path):
     md = (tmp_path / "reproduction.md").read_text()
     assert "| bnn | lfc | 98.10 ± 0.00 |" in md and "missed by 0.30 pts" in md
     assert "| bnn (dropout 0.2) | lfc | 98.60 ± 0.00 |" in md and "met (+0.20 pts)" in md
+    # the missed row is explained below the table; the met variant is not listed there
+    notes = md.split("Anchors not met")[1]
+    assert "- **bnn lfc**: missed by 0.30 pts. Why: " in notes and "dropout 0.2" in notes
+    assert "**bnn (dropout 0.2)" not in notes
     assert "50.00" not in md  # a reduced variant run stays out
     with pytest.raises(ConfigError, match=r"^--dropout: 1.0, expected in \[0, 1\)$"):
         reproduce.main(["--dropout", "1", "--out", str(tmp_path)])
