@@ -12,8 +12,10 @@ The quantizer, its STE, the MDL regulariser and the bit-width step are the pure 
 * ``Wq = s * c`` with signed integer codes ``c = q - z``; the gradient of ``Wq`` goes through
   the LSQ STE, plus ``lam_q`` times the exact gradient of the layer's relative quantization
   error (the regulariser is a sum over layers, so each layer adds its own term);
-* every ``bits_every`` optimizer steps (hook :meth:`BitNet.post_step`) each layer moves to the
-  best of ``b - 1, b, b + 1`` under ``lam_q * relerr + lam_b * bits/weight``.
+* after every optimizer step (hook :meth:`BitNet.post_step`) ``t`` is clipped to the range where
+  it moves the window (:func:`quantmodels.bitnet.live_translation`), and every ``bits_every``
+  steps each layer moves to the best of ``b - 1, b, b + 1`` under
+  ``lam_q * relerr + lam_b * bits/weight``.
 
 Activations: k-bit clipped [0, 1] levels (unsigned also for k = 1), raw 8-bit pixels in.
 Export: ``bit_serial`` with ``s`` folded into the integer thresholds; each layer's
