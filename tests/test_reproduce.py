@@ -99,3 +99,29 @@ def test_dropout_variant_gets_its_own_row(tmp_path):
     assert "50.00" not in md  # a reduced variant run stays out
     with pytest.raises(ConfigError, match=r"^--dropout: 1.0, expected in \[0, 1\)$"):
         reproduce.main(["--dropout", "1", "--out", str(tmp_path)])
+
+
+def test_bitnet_row_compares_convergence_with_its_twin(tmp_path):
+    """Epochs to the twin's best val accuracy per seed, and the mean of the learning curves."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def hist(accs):
+        return [{"epoch": i + 1, "val_accuracy": a} for i, a in enumerate(accs)]
+
+    for seed, mine, twin in [(0, [0.90, 0.96, 0.97], [0.80, 0.90, 0.96]),  # reaches 0.96 at epoch 2 < 3
+                             (1, [0.90, 0.92, 0.93], [0.90, 0.95, 0.94])]:  # never reaches 0.95
+        best = max(twin)
+        reach = [i + 1 for i, a in enumerate(mine) if a >= best]
+        row = {"method": "bitnet", "net": "tfc", "seed": seed, "epochs": 3, "golden_test_accuracy": 0.95,
+               "agreement": 1.0, "wall_seconds": 1.0, "memory_ratio_vs_float32": 0.15, "weight_bits": [5] * 4,
+               "act_bits": [4] * 3, "bits_per_weight": 4.5, "history": hist(mine),
+               "epochs_to_twin_best": reach[0] if reach else None,
+               "twin": {"best_epoch": twin.index(best) + 1, "history": hist(twin), "float_test_accuracy": 0.96}}
+        (runs / f"bitnet_tfc_s{seed}_edef-nall.json").write_text(json.dumps(row))
+    assert reproduce.main(["--table-only", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "partly met: sooner in 1/2 seeds (s0: 2 vs 3 ep; s1: None vs 2 ep; None = never reached)" in md
+    # curve means: mine (94.33 + 91.67) / 2 = 93.00, twin (88.67 + 93.00) / 2 = 90.83
+    assert "mean val accuracy over the epochs 93.00 vs twin 90.83" in md
+    assert "- **bitnet tfc**: partly met" in md.split("Anchors not met")[1]
