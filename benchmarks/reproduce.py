@@ -186,8 +186,8 @@ def anchor(method: str, net: str, agg: dict, table: dict) -> tuple[str, str]:
 #: why a row misses its anchor, from what was measured (keyed by table label and net; net None:
 #: every net). A missed row without an entry says so in the notes instead of guessing.
 WHY_MISSED = {
-    ("bnn", "sfc"): "the 60-epoch default is still improving (best validation epoch 59-60 of 60 in "
-                    "all seeds); the same recipe trained longer reaches the anchor (rows `bnn (N ep)`).",
+    ("bnn", "sfc"): "the 60-epoch default is still improving (see its best validation epochs); the "
+                    "same recipe trained longer reaches the anchor (rows `bnn (N ep)`).",
     ("bnn (200 ep)", "sfc"): "short by a fraction of the seed spread; the same recipe over 300 epochs "
                             "(cosine schedule stretched with it) reaches the anchor.",
     ("bnn", "lfc"): "LFC (4x the SFC width) needs more regularisation than the default dropout 0.1, "
@@ -206,13 +206,17 @@ WHY_MISSED = {
 }
 
 
-def missed_notes(statuses: dict) -> list[str]:
-    """Markdown bullets for the rows whose anchor is missed or partly met: by how much, and why."""
+def missed_notes(statuses: dict, agg: dict) -> list[str]:
+    """Markdown bullets for the rows whose anchor is missed or partly met: by how much, when
+    the runs peaked (best validation epochs, read from the runs) and why."""
     out = []
     for (m, n), status in statuses.items():
         if status.startswith(("missed", "partly")):
             why = WHY_MISSED.get((m, n)) or WHY_MISSED.get((m, None)) or "no cause measured yet."
-            out.append(f"- **{m} {n}**: {status}. Why: {why}")
+            best = sorted(r["best_epoch"] for r in agg[(m, n)]["runs"] if "best_epoch" in r)
+            span = f"{best[0]}" if best and best[0] == best[-1] else f"{best[0]}-{best[-1]}" if best else ""
+            peak = f" (best validation epoch {span} of {agg[(m, n)]['epochs'][-1]})" if best else ""
+            out.append(f"- **{m} {n}**: {status}{peak}. Why: {why}")
     return out
 
 
@@ -262,7 +266,7 @@ def aggregate(rows: list[dict], reduced: str) -> tuple[dict, str]:
                      f"{a['wall_seconds_mean']:.0f} | {100 * a['agreement_min']:.2f}% | {a['weight_bits']}{extra} | "
                      f"{a['act_bits']} | {a['memory_ratio']:.3f} | {text} | {status} |")
         out[f"{m}/{n}"] = {k: v for k, v in a.items() if k != "runs"} | {"anchor": text, "status": status}
-    notes = missed_notes(statuses)
+    notes = missed_notes(statuses, agg)
     if notes:
         lines += ["", "Anchors not met (by how much, and why):", ""] + notes
     ae = table.get(("lut-ae", "ae"), [])

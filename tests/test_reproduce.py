@@ -81,7 +81,7 @@ def test_dropout_variant_gets_its_own_row(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     base = {"method": "bnn", "net": "lfc", "agreement": 1.0, "wall_seconds": 1.0, "memory_ratio_vs_float32": 1 / 32,
-            "weight_bits": [1] * 4, "act_bits": [1] * 3}
+            "weight_bits": [1] * 4, "act_bits": [1] * 3, "best_epoch": 44}
     (runs / "bnn_lfc_s0_edef-nall.json").write_text(json.dumps({**base, "seed": 0, "epochs": 60,
                                                                 "golden_test_accuracy": 0.981}))
     (runs / "bnn_lfc_s0_edef-nall-d0.2.json").write_text(json.dumps({**base, "seed": 0, "epochs": 60, "dropout": 0.2,
@@ -94,7 +94,8 @@ def test_dropout_variant_gets_its_own_row(tmp_path):
     assert "| bnn (dropout 0.2) | lfc | 98.60 ± 0.00 |" in md and "met (+0.20 pts)" in md
     # the missed row is explained below the table; the met variant is not listed there
     notes = md.split("Anchors not met")[1]
-    assert "- **bnn lfc**: missed by 0.30 pts. Why: " in notes and "dropout 0.2" in notes
+    assert "- **bnn lfc**: missed by 0.30 pts (best validation epoch 44 of 60). Why: " in notes
+    assert "dropout 0.2" in notes
     assert "**bnn (dropout 0.2)" not in notes
     assert "50.00" not in md  # a reduced variant run stays out
     with pytest.raises(ConfigError, match=r"^--dropout: 1.0, expected in \[0, 1\)$"):
