@@ -35,7 +35,8 @@ with the pool fused: the IR pads with input code 0, which stands for the real va
 levels (IR, hardware) equals requantizing the max-pooled ReLU output (float net).
 :func:`int8_plan` holds these integers with their real scales; :func:`int8_fake_quant`
 is the same model simulated in floating point (the int8 method's quantized float forward pass,
-which its golden model is checked against).
+which its golden model is checked against; its ``grid_snap`` rounding rule makes the two agree
+on every input, ties included).
 """
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ def export_int8(net: FloatNet, name: str, image_shape: tuple[int, ...], calib: n
     return IRModel(name, "int8", inp, layers, meta).validate()
 
 
-def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarray]:
+def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray, grid_snap: bool = True) -> list[np.ndarray]:
     """The PTQ model simulated the way a float framework evaluates it (fake quantization):
     every tensor a real value on its quantization grid (weights ``s_w * wq``, bias
     ``s_acc * bias``, activations ``s * level``), float64 products and sums with the real
@@ -182,24 +183,33 @@ def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarr
     max-pool (zero padding, as the float net). Returns every layer's output (hidden: real
     activations on their grids, after the pool; last: the logits).
 
-    It is independent of the IR's integer shift arithmetic, so agreeing with the golden model
-    checks the export. It is not bit-identical to it: the scales are not powers of two
-    (1/255, max|W|/127), so a pre-activation exactly half-way between two levels can land a
-    rounding error below the tie and round down where the integer model rounds up."""
+    It is independent of the IR's integer shift arithmetic (no IR, no shifts: real scales), so
+    agreeing with the golden model checks the export. The rounding rule that makes the two
+    agree exactly is ``grid_snap``: every exact pre-activation is an integer multiple of the
+    accumulator scale ``s_acc = s_in * s_w`` (grid inputs times grid weights plus a bias on
+    that grid), so the float64 sum is snapped to that grid (``rint(z / s_acc) * s_acc``, its
+    float error being far below ``s_acc / 2``) before round-half-up; a fixed-point accumulator
+    holds exactly that value. Without the snap (``grid_snap=False``, plain float evaluation)
+    the scales are not powers of two (1/255, max|W|/127), so a pre-activation exactly
+    half-way between two levels can land a rounding error below the tie and round down where
+    the integer model rounds up (0.01-0.02 % of LFC test predictions flip)."""
     layers = [L.layer for L in plan]
-    parts = [_fake_quant(plan, b) for b in eval_batches(samples, layers)]
+    parts = [_fake_quant(plan, b, grid_snap) for b in eval_batches(samples, layers)]
     return [np.concatenate(p) for p in zip(*parts)]
 
 
-def _fake_quant(plan: list[Int8Layer], samples: np.ndarray) -> list[np.ndarray]:
+def _fake_quant(plan: list[Int8Layer], samples: np.ndarray, grid_snap: bool) -> list[np.ndarray]:
     x = samples.reshape(len(samples), *plan[0].layer.in_shape) / 255.0
     outs = []
     for L in plan:
         z = L.layer.patches(x) @ (L.s_w * L.wq.astype(np.float64)).T + L.s_acc * L.bias
         if L.shift is None:
-            outs.append(z)
+            outs.append(np.rint(z / L.s_acc) * L.s_acc if grid_snap else z)
             break
         s_out = L.s_acc * (1 << L.shift)
-        x = L.layer.outputs(np.clip(np.floor(z / s_out + 0.5), 0, 255) * s_out, len(samples))
+        # z in units of the output grid; snapped, the exact accumulator over a power of two (an
+        # exact float division, so a tie stays a tie)
+        u = np.rint(z / L.s_acc) / (1 << L.shift) if grid_snap else z / s_out
+        x = L.layer.outputs(np.clip(np.floor(u + 0.5), 0, 255) * s_out, len(samples))
         outs.append(x)
     return outs

@@ -51,7 +51,7 @@ def _check(model, digits, tmp_path):
 def test_every_method_rtl_bit_exact(method, digits, tmp_path):
     arch, extra = CASES[method]
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
-    assert res.agreement == 1.0 or method == "int8"  # int8 PTQ is not bit-exact to float by design
+    assert res.agreement == 1.0  # int8 too: golden == its grid-snapped fake-quant pass
     _check(res.model, digits, tmp_path)
 
 
@@ -60,7 +60,5 @@ def test_trained_cnn_rtl_bit_exact(case, digits, tmp_path):
     method, arch, extra = CNN_CASES[case]
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
     assert res.model.layers[0].op == "conv2d"
-    # int8 PTQ: golden vs its float64 fake-quant can differ at exact rounding ties (see
-    # test_train.py); golden vs RTL is what must be bit-exact here
-    assert res.agreement == 1.0 or (method == "int8" and res.agreement > 0.99)
+    assert res.agreement == 1.0  # golden == the method's quantized float pass (int8: grid-snapped)
     _check(res.model, digits, tmp_path)

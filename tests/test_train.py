@@ -57,26 +57,35 @@ def test_int8_cnn_digits(digits):
     assert L0.conv.in_shape == (8, 8, 1) and L0.conv.padding == 1 and L0.conv.pool == (2, 2)
     assert L0.output == "requantize" and L0.out_features == 4 * 4 * 8 and L0.weights.shape == (8, 9)
     assert golden_forward(m, digits.x_test).activations[0].max() > 0
-    assert res.agreement == 1.0  # golden == fake-quant here (a rounding tie could flip a close class)
+    assert res.agreement == 1.0  # golden == the grid-snapped fake-quant, ties included
 
 
 # cfg: the dense MLP, and the CNN (conv2d + fused pool first layer)
 @pytest.mark.parametrize("cfg", [dict(hidden=(64, 64), epochs=5), INT8_CNN], ids=["mlp", "cnn"])
 def test_int8_fake_quant_matches_golden_levels(digits, cfg):
     """The float-domain PTQ simulation (real scales, float64) reproduces the IR's integer shift
-    arithmetic on real data: first-layer levels equal except, by at most one level, at exact
-    rounding ties (float error below the tie; for a conv, a tie somewhere in the pool window);
-    classes agree."""
+    arithmetic on real data: with the accumulator-grid snap every hidden level of every layer
+    and every class is equal; plain float evaluation (no snap) differs only, by one level, at
+    exact rounding ties (float error below the tie; for a conv, a tie somewhere in the pool
+    window), which is why the snap is the rule."""
     res = train(TrainConfig(method="int8", progress=False, **cfg), digits)
     calib = digits.x_train[:500]
     plan, model = int8_plan(res.net, calib), export_int8(res.net, "t", digits.image_shape, calib, {})
     assert [L.shift for L in plan[:-1]] == [L.shift for L in model.layers[:-1]]
     g = golden_forward(model, digits.x_test)
-    outs = int8_fake_quant(plan, digits.x_test)
-    L0 = plan[0]
     n = len(digits.x_test)
-    lv = np.rint(outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64).reshape(n, -1)
+
+    def levels(outs, i, L):
+        return np.rint(outs[i] / (L.s_acc * (1 << L.shift))).astype(np.int64).reshape(n, -1)
+
+    snapped, plain = int8_fake_quant(plan, digits.x_test), int8_fake_quant(plan, digits.x_test, grid_snap=False)
     assert len(np.unique(g.activations[0])) > 20  # real data, many levels used
+    for i, L in enumerate(plan[:-1]):
+        np.testing.assert_array_equal(levels(snapped, i, L), g.activations[i])
+    np.testing.assert_array_equal(np.argmax(snapped[-1], 1), g.classes)
+    np.testing.assert_array_equal(np.rint(snapped[-1] / plan[-1].s_acc).astype(np.int64), g.logits)
+    L0 = plan[0]
+    lv = levels(plain, 0, L0)
     off = lv != g.activations[0]
     assert off.mean() < 0.01
     x0 = digits.x_test.reshape(n, *L0.layer.in_shape).astype(np.int64)
@@ -84,12 +93,11 @@ def test_int8_fake_quant_matches_golden_levels(digits, cfg):
     tie = (acc0 % (1 << L0.shift) == 1 << (L0.shift - 1)).astype(np.int64)
     tie = L0.layer.outputs(tie, n).reshape(n, -1)  # conv: max-pooled, i.e. a tie anywhere in the window
     assert np.all(tie[off] == 1) and np.all(np.abs(lv - g.activations[0])[off] == 1)
-    assert np.mean(np.argmax(outs[-1], 1) == g.classes) > 0.99
+    assert np.mean(np.argmax(plain[-1], 1) == g.classes) > 0.99
     # a wrong shift (off by one) breaks the match: the check can fail
     bad = [dataclasses.replace(L0, shift=L0.shift + 1)] + plan[1:]
     bad_outs = int8_fake_quant(bad, digits.x_test)
-    bad_lv = np.rint(bad_outs[0] / (L0.s_acc * (1 << L0.shift))).astype(np.int64).reshape(n, -1)
-    assert np.mean(bad_lv != g.activations[0]) > 0.1
+    assert np.mean(levels(bad_outs, 0, L0) != g.activations[0]) > 0.1
     if L0.layer.geom is None:  # (the CNN's classes barely move on the coarser grid: levels only)
         assert np.mean(np.argmax(bad_outs[-1], 1) == g.classes) < 0.99
 
