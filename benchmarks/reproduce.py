@@ -8,14 +8,17 @@ the paper / anchor figure beside it and whether it is met or missed by how much:
 ``<out>/reproduction.json`` and ``<out>/reproduction.md``.
 
     python benchmarks/reproduce.py [--data MNIST.npz] [--methods bnn,dorefa-w2a2,...]
-        [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--dropout P] [--train-subset N] [--out DIR]
+        [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--dropout P] [--act-bits K]
+        [--train-subset N] [--out DIR]
 
 ``--train-subset``, or ``--epochs`` below a method's default, makes a reduced run; the table
 labels it as such. ``--epochs`` above every selected method's default is an *extended* run
 (e.g. BNN for longer than its 60-epoch default): those rows sit in the full-protocol table as
 their own ``method (N ep)`` rows beside the default ones, never mixed into their mean.
 ``--dropout P`` (input and hidden dropout instead of the method's default) is a recipe
-variant: its runs are tagged ``-dP`` and get their own ``method (dropout P)`` row. Methods:
+variant: its runs are tagged ``-dP`` and get their own ``method (dropout P)`` row; likewise
+``--act-bits K`` (hidden activations of K bits instead of the method's default, e.g. to see
+what BinaryConnect's 4-bit activations cost): tagged ``-aK``, row ``method (AK)``. Methods:
 those of ``quantmodels.train.METHODS`` (generic runner) plus dorefa-w1a1, dorefa-w2a2, bitnet
 (with its unregularised twin), lut (with its float twin) and lut-ae (the autoencoder, net "ae").
 """
@@ -75,11 +78,11 @@ def _dropout(p: float | None) -> dict:
 
 
 def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | None,
-                dropout: float | None = None) -> dict:
+                dropout: float | None = None, act_bits: int | None = None) -> dict:
     from quantmodels.train import TrainConfig, train
 
     res = train(TrainConfig(method=method, hidden=NETS[net], epochs=epochs, seed=seed, progress=False,
-                            **_dropout(dropout)), data, name=f"{net}-{method}")
+                            act_bits=act_bits, **_dropout(dropout)), data, name=f"{net}-{method}")
     m = res.model
     return {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
             "agreement": res.agreement, "epochs": m.meta["epochs_run"], "best_epoch": m.meta["best_epoch"],
@@ -230,10 +233,11 @@ def default_epochs(method: str) -> int:
 
 
 def row_label(r: dict) -> str:
-    """Table name of a run: the method, or ``method (N ep, dropout P)`` for an extended run or
+    """Table name of a run: the method, or ``method (N ep, dropout P, AK)`` for an extended run or
     a recipe variant."""
     parts = ([f"{r['epochs']} ep"] if r.get("extended") else []) + \
-        ([f"dropout {r['dropout']}"] if r.get("dropout") is not None else [])
+        ([f"dropout {r['dropout']}"] if r.get("dropout") is not None else []) + \
+        ([f"A{r['act_bits_variant']}"] if r.get("act_bits_variant") is not None else [])
     return f"{r['method']} ({', '.join(parts)})" if parts else r["method"]
 
 
@@ -290,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override every method's default (reduced run)")
     ap.add_argument("--dropout", type=float, default=None,
                     help="input and hidden dropout for every selected method (a recipe variant: its own rows)")
+    ap.add_argument("--act-bits", type=int, default=None,
+                    help="hidden activation bits for every selected method (a recipe variant: its own rows)")
     ap.add_argument("--train-subset", type=int, default=None, help="first N training images (reduced run)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--table-only", action="store_true",
@@ -312,13 +318,17 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
     if a.dropout is not None and not 0 <= a.dropout < 1:
         raise ConfigError(f"--dropout: {a.dropout}, expected in [0, 1)")
+    if a.act_bits is not None and set(MINE) & set(methods):
+        raise ConfigError(f"--act-bits: {', '.join(sorted(set(MINE) & set(methods)))} fix their own activation "
+                          "bits; pick other --methods")
     if a.dropout is not None and {"lut", "lut-ae"} & set(methods):
         raise ConfigError("--dropout: lut and the lut-ae autoencoder have no dropout; leave them out of --methods")
     data = None if a.table_only else load_mnist_npz(a.data)
     if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)
     extended = a.epochs is not None and a.train_subset is None and all(a.epochs > default_epochs(m) for m in methods)
-    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" + (f"-d{a.dropout}" if a.dropout is not None else "")
+    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" + (f"-d{a.dropout}" if a.dropout is not None else "") \
+        + (f"-a{a.act_bits}" if a.act_bits is not None else "")
     runs_dir = a.out / "runs"
     for m in ([] if a.table_only else methods):
         for n in (["ae"] if m == "lut-ae" else nets):
@@ -333,10 +343,10 @@ def main(argv: list[str] | None = None) -> int:
                 elif m in MINE:
                     row = run_mine(m, n, s, data, a.epochs, a.dropout)
                 else:
-                    row = run_generic(m, n, s, data, a.epochs, a.dropout)
+                    row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits)
                 row.update(method=m, net=n, seed=s, wall_seconds=round(time.perf_counter() - t0, 1),
                            train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended,
-                           dropout=a.dropout)
+                           dropout=a.dropout, act_bits_variant=a.act_bits)
                 atomic_write_json(path, row)
                 print(f"{m:>12} {n} seed {s}: " + (f"golden {row.get('golden_test_accuracy', float('nan')):.4f} "
                       f"agree {row.get('agreement', float('nan')):.4f} " if m != "lut-ae" else
@@ -352,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_edef-nall.json"))]
         rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_e[0-9]*-nall.json")))
                  if r.get("extended")]
-        # recipe variants (--dropout) of the default or an extended protocol
-        rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*-nall-d*.json")))
+        # recipe variants (--dropout, --act-bits) of the default or an extended protocol
+        variants = sorted({*runs_dir.glob("*-nall-d*.json"), *runs_dir.glob("*-nall-a*.json")})
+        rows += [r for r in (json.loads(p.read_text()) for p in variants)
                  if r["epochs"] >= default_epochs(r["method"])]
     # the table covers every finished run of the protocol, not only this invocation's selection, so
     # that a run over one slice (say --nets lfc) never shrinks the committed table

@@ -102,6 +102,25 @@ def test_dropout_variant_gets_its_own_row(tmp_path):
         reproduce.main(["--dropout", "1", "--out", str(tmp_path)])
 
 
+def test_act_bits_variant_gets_its_own_row(tmp_path):
+    """``--act-bits`` runs are tagged ``-aK`` and labelled ``method (AK)``; they keep the method's anchor."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    base = {"method": "binaryconnect", "net": "lfc", "agreement": 1.0, "wall_seconds": 1.0, "epochs": 30,
+            "memory_ratio_vs_float32": 0.07, "weight_bits": [2] * 4, "best_epoch": 25, "seed": 0}
+    (runs / "binaryconnect_lfc_s0_edef-nall.json").write_text(json.dumps(
+        {**base, "act_bits": [4] * 3, "golden_test_accuracy": 0.9846}))
+    (runs / "binaryconnect_lfc_s0_edef-nall-a8.json").write_text(json.dumps(
+        {**base, "act_bits": [8] * 3, "act_bits_variant": 8, "golden_test_accuracy": 0.9860}))
+    assert reproduce.main(["--table-only", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "| binaryconnect | lfc | 98.46 ± 0.00 |" in md and "missed by 0.04 pts" in md
+    assert "| binaryconnect (A8) | lfc | 98.60 ± 0.00 |" in md and "met (+0.10 pts)" in md
+    assert reproduce.row_label({"method": "bnn", "dropout": 0.2, "act_bits_variant": 2}) == "bnn (dropout 0.2, A2)"
+    with pytest.raises(ConfigError, match=r"^--act-bits: dorefa-w2a2, lut fix their own activation bits"):
+        reproduce.main(["--act-bits", "8", "--methods", "lut,bnn,dorefa-w2a2", "--out", str(tmp_path)])
+
+
 def test_bitnet_row_compares_convergence_with_its_twin(tmp_path):
     """Epochs to the twin's best val accuracy per seed, and the mean of the learning curves."""
     runs = tmp_path / "runs"
