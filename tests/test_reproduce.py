@@ -121,6 +121,29 @@ def test_act_bits_variant_gets_its_own_row(tmp_path):
         reproduce.main(["--act-bits", "8", "--methods", "lut,bnn,dorefa-w2a2", "--out", str(tmp_path)])
 
 
+def test_ternary_row_reports_the_sparsity_reached(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    base = {"method": "ternary", "net": "tfc", "agreement": 1.0, "wall_seconds": 1.0, "epochs": 30,
+            "memory_ratio_vs_float32": 0.08, "weight_bits": [2] * 4, "act_bits": [4] * 3, "golden_test_accuracy": 0.97}
+    for seed, sp in [(0, 0.40), (1, 0.45)]:
+        (runs / f"ternary_tfc_s{seed}_edef-nall.json").write_text(json.dumps({**base, "seed": seed, "sparsity": sp}))
+    (runs / "ternary_sfc_s0_edef-nall.json").write_text(json.dumps({**base, "net": "sfc", "seed": 0}))
+    assert reproduce.main(["--table-only", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "reproduction.md").read_text()
+    assert "| sparsity reached (zero weights, skipped in hardware) | 42.5% zero weights (2/2 seeds recorded) |" in md
+    assert "not recorded (runs predate the field)" in md
+    assert "Anchors not met" not in md
+
+
+def test_generic_run_records_ternary_sparsity(mnist_path, tmp_path):
+    args = ["--data", str(mnist_path), "--methods", "ternary", "--nets", "tfc", "--seeds", "0",
+            "--epochs", "1", "--train-subset", "2000", "--out", str(tmp_path)]
+    assert reproduce.main(args) == 0
+    row = json.loads((tmp_path / "runs/ternary_tfc_s0_e1-n2000.json").read_text())
+    assert 0.05 < row["sparsity"] < 0.95 and set(row["sparsity_per_layer"]) and row["agreement"] == 1.0
+
+
 def test_bitnet_row_compares_convergence_with_its_twin(tmp_path):
     """Epochs to the twin's best val accuracy per seed, and the mean of the learning curves."""
     runs = tmp_path / "runs"
