@@ -203,10 +203,13 @@ WHY_MISSED = {
     ("bnn", "lfc"): "LFC (4x the SFC width) needs more regularisation than the default dropout 0.1, "
                     "which was chosen on SFC (where 0.2 cost 0.4 pts in one probe); the same recipe "
                     "with dropout 0.2 reaches the anchor (row `bnn (dropout 0.2)`).",
-    ("binaryconnect", "lfc"): "the gap is smaller than the seed-to-seed spread (std in the row). The cause "
-                              "is not measured; two recipe differences from the paper are candidates: the "
-                              "hidden activations are 4-bit (what the `accumulate` datapath adds) where the "
-                              "paper keeps them real-valued, and training is 30 epochs.",
+    ("binaryconnect", "lfc"): "the gap is smaller than the seed-to-seed spread (std in the row). Of the two "
+                              "recipe differences from the paper, the 4-bit hidden activations (what the "
+                              "`accumulate` datapath adds; the paper's are real-valued) are ruled out on SFC: "
+                              "8-bit activations score lower there (row `binaryconnect (A8)` sfc against "
+                              "`binaryconnect` sfc), so coarse activations regularise rather than cost. The "
+                              "other, training length (30 epochs here, far longer with best-validation model "
+                              "selection in the paper), is not measured on LFC yet.",
     ("bitnet", None): "the twin is the same network and recipe with float weights (batch norm after every "
                       "layer, Adam, cosine schedule), a stronger baseline than plain unregularised "
                       "training. BitNet's learning curve tracks the twin's (the mean val accuracies in "
