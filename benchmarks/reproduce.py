@@ -9,7 +9,7 @@ the paper / anchor figure beside it and whether it is met or missed by how much:
 
     python benchmarks/reproduce.py [--data MNIST.npz] [--methods bnn,dorefa-w2a2,...]
         [--nets tfc,sfc,lfc] [--seeds 0,1,2] [--epochs N] [--dropout P] [--act-bits K]
-        [--train-subset N] [--out DIR]
+        [--recipe sgd] [--train-subset N] [--out DIR]
 
 ``--train-subset``, or ``--epochs`` below a method's default, makes a reduced run; the table
 labels it as such. ``--epochs`` above every selected method's default is an *extended* run
@@ -18,7 +18,9 @@ their own ``method (N ep)`` rows beside the default ones, never mixed into their
 ``--dropout P`` (input and hidden dropout instead of the method's default) is a recipe
 variant: its runs are tagged ``-dP`` and get their own ``method (dropout P)`` row; likewise
 ``--act-bits K`` (hidden activations of K bits instead of the method's default, e.g. to see
-what BinaryConnect's 4-bit activations cost): tagged ``-aK``, row ``method (AK)``. Methods:
+what BinaryConnect's 4-bit activations cost): tagged ``-aK``, row ``method (AK)``; and
+``--recipe NAME`` (a named optimiser + schedule of :data:`RECIPES` instead of Adam + cosine, for
+the method and its twin alike): tagged ``-rNAME``, row ``method (NAME recipe)``. Methods:
 those of ``quantmodels.train.METHODS`` (generic runner) plus dorefa-w1a1, dorefa-w2a2, bitnet
 (with its unregularised twin), lut (with its float twin) and lut-ae (the autoencoder, net "ae").
 """
@@ -48,6 +50,10 @@ from quantmodels.errors import ConfigError, LowbitError  # noqa: E402
 NETS = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
 AE_SIZES = (784, 256, 64, 256, 784)
 AE_EPOCHS = 20
+#: named training recipes (optimiser, schedule, peak lr) a variant row can use instead of the
+#: methods' default Adam + cosine. "sgd": SGD with momentum 0.9 at a constant learning rate, the
+#: plainer setting under which the BitNet paper compares against its unregularised twin.
+RECIPES = {"sgd": {"optimizer": "sgd", "lr_schedule": "constant", "lr": 0.05}}
 MINE = {"dorefa-w1a1": ("dorefa", {"weight_bits": 1, "act_bits": 1}),
         "dorefa-w2a2": ("dorefa", {"weight_bits": 2, "act_bits": 2}),
         "bitnet": ("bitnet", {}), "lut": ("lut", {})}
@@ -58,6 +64,12 @@ def all_methods() -> list[str]:
 
     # dorefa runs as its W1A1 and W2A2 rows; bitnet and lut run with their twins (MINE)
     return [m for m in METHODS if m not in MINE and m != "dorefa"] + list(MINE) + ["lut-ae"]
+
+
+def optimiser(model) -> dict:
+    """The optimiser settings the run trained with (recorded, so a recipe row shows what it ran)."""
+    c = model.meta["config"]
+    return {"optimizer": c["optimizer"], "lr_schedule": c["lr_schedule"], "lr": c["lr"]}
 
 
 def memory(model) -> dict:
@@ -78,36 +90,38 @@ def _dropout(p: float | None) -> dict:
 
 
 def run_generic(method: str, net: str, seed: int, data: Dataset, epochs: int | None,
-                dropout: float | None = None, act_bits: int | None = None) -> dict:
+                dropout: float | None = None, act_bits: int | None = None, recipe: str | None = None) -> dict:
     from quantmodels.train import TrainConfig, train
 
     res = train(TrainConfig(method=method, hidden=NETS[net], epochs=epochs, seed=seed, progress=False,
-                            act_bits=act_bits, **_dropout(dropout)), data, name=f"{net}-{method}")
+                            act_bits=act_bits, **_dropout(dropout), **RECIPES.get(recipe, {})), data,
+                name=f"{net}-{method}")
     m = res.model
     return {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
             "agreement": res.agreement, "epochs": m.meta["epochs_run"], "best_epoch": m.meta["best_epoch"],
-            **bits(m), **memory(m),
+            **bits(m), **memory(m), **optimiser(m),
             # ternary: the fraction of zero weights reached (what `accumulate` skips)
             **{k: m.meta[k] for k in ("sparsity", "sparsity_per_layer") if k in m.meta}}
 
 
 def run_mine(method: str, net: str, seed: int, data: Dataset, epochs: int | None,
-             dropout: float | None = None) -> dict:
+             dropout: float | None = None, recipe: str | None = None) -> dict:
     from quantmodels.train import DEFAULTS, TrainConfig, train
 
     base, opts = MINE[method]
     ep = epochs or DEFAULTS[base]["epochs"]
     res = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
                             weight_bits=opts.get("weight_bits"), act_bits=opts.get("act_bits"),
-                            **_dropout(dropout)), data,
+                            **_dropout(dropout), **RECIPES.get(recipe, {})), data,
                 name=f"{net}-{method}")
     m = res.model
     row = {"golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
            "agreement": res.agreement, "epochs": ep, "best_epoch": m.meta["best_epoch"], "options": opts,
-           **bits(m), **memory(m), "history": res.history}
+           **bits(m), **memory(m), **optimiser(m), "history": res.history}
     if base in ("bitnet", "lut"):  # the twin: same net, same seed and epochs, unquantized
         twin = train(TrainConfig(method=base, hidden=NETS[net], epochs=ep, seed=seed, progress=False,
-                                 options={"quantize": False}, **_dropout(dropout)), data, export=False)
+                                 options={"quantize": False}, **_dropout(dropout), **RECIPES.get(recipe, {})),
+                     data, export=False)
         tbest = max(h["val_accuracy"] for h in twin.history)
         row["twin"] = {"float_test_accuracy": twin.float_test_accuracy, "best_val_accuracy": tbest,
                        "best_epoch": next(h["epoch"] for h in twin.history if h["val_accuracy"] == tbest),
@@ -243,11 +257,12 @@ def default_epochs(method: str) -> int:
 
 
 def row_label(r: dict) -> str:
-    """Table name of a run: the method, or ``method (N ep, dropout P, AK)`` for an extended run or
-    a recipe variant."""
+    """Table name of a run: the method, or ``method (N ep, dropout P, AK, NAME recipe)`` for an
+    extended run or a recipe variant."""
     parts = ([f"{r['epochs']} ep"] if r.get("extended") else []) + \
         ([f"dropout {r['dropout']}"] if r.get("dropout") is not None else []) + \
-        ([f"A{r['act_bits_variant']}"] if r.get("act_bits_variant") is not None else [])
+        ([f"A{r['act_bits_variant']}"] if r.get("act_bits_variant") is not None else []) + \
+        ([f"{r['recipe']} recipe"] if r.get("recipe") else [])
     return f"{r['method']} ({', '.join(parts)})" if parts else r["method"]
 
 
@@ -306,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="input and hidden dropout for every selected method (a recipe variant: its own rows)")
     ap.add_argument("--act-bits", type=int, default=None,
                     help="hidden activation bits for every selected method (a recipe variant: its own rows)")
+    ap.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                    help="training recipe variant for every selected method and twin (its own rows): "
+                         + "; ".join(f"{k} = {v}" for k, v in RECIPES.items()))
     ap.add_argument("--train-subset", type=int, default=None, help="first N training images (reduced run)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--table-only", action="store_true",
@@ -338,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)
     extended = a.epochs is not None and a.train_subset is None and all(a.epochs > default_epochs(m) for m in methods)
     tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" + (f"-d{a.dropout}" if a.dropout is not None else "") \
-        + (f"-a{a.act_bits}" if a.act_bits is not None else "")
+        + (f"-a{a.act_bits}" if a.act_bits is not None else "") + (f"-r{a.recipe}" if a.recipe else "")
     runs_dir = a.out / "runs"
     for m in ([] if a.table_only else methods):
         for n in (["ae"] if m == "lut-ae" else nets):
@@ -351,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
                 if m == "lut-ae":
                     row = run_ae(s, data, a.epochs)
                 elif m in MINE:
-                    row = run_mine(m, n, s, data, a.epochs, a.dropout)
+                    row = run_mine(m, n, s, data, a.epochs, a.dropout, a.recipe)
                 else:
-                    row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits)
+                    row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits, a.recipe)
                 row.update(method=m, net=n, seed=s, wall_seconds=round(time.perf_counter() - t0, 1),
                            train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended,
-                           dropout=a.dropout, act_bits_variant=a.act_bits)
+                           dropout=a.dropout, act_bits_variant=a.act_bits, recipe=a.recipe)
                 atomic_write_json(path, row)
                 print(f"{m:>12} {n} seed {s}: " + (f"golden {row.get('golden_test_accuracy', float('nan')):.4f} "
                       f"agree {row.get('agreement', float('nan')):.4f} " if m != "lut-ae" else
@@ -372,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_edef-nall.json"))]
         rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_e[0-9]*-nall.json")))
                  if r.get("extended")]
-        # recipe variants (--dropout, --act-bits) of the default or an extended protocol
-        variants = sorted({*runs_dir.glob("*-nall-d*.json"), *runs_dir.glob("*-nall-a*.json")})
+        # recipe variants (--dropout, --act-bits, --recipe) of the default or an extended protocol
+        variants = sorted({p for v in "dar" for p in runs_dir.glob(f"*-nall-{v}*.json")})
         rows += [r for r in (json.loads(p.read_text()) for p in variants)
                  if r["epochs"] >= default_epochs(r["method"])]
     # the table covers every finished run of the protocol, not only this invocation's selection, so

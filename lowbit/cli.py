@@ -15,6 +15,7 @@ from quantmodels.arch import PRESETS as ARCH_PRESETS
 from quantmodels.errors import LowbitError
 from quantmodels.methods import REGISTRY
 from quantmodels.optim import OPTIMIZERS
+from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
 from sim.tools import ToolError
 
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{m.name}: " + ", ".join(f"{o.name} ({o.doc}, default {o.default})" for o in m.options)
                        for m in REGISTRY.values() if m.options))
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
-                   help="optimizer (default adam; shift_adamax = BNN's shift-based AdaMax)")
+                   help="optimizer (default adam; shift_adamax = BNN's shift-based AdaMax; sgd = momentum 0.9)")
+    p.add_argument("--lr-schedule", default="cosine", choices=sorted(LR_SCHEDULES),
+                   help="learning rate over the run: cosine (default, decays to lr/100) or constant")
     p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without improvement (0 = off)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="directory for the best-epoch checkpoint (checkpoint.npz + .json), updated as training improves")

@@ -130,7 +130,7 @@ def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, da
                    lr: float | None = None, progress: bool = True, name: str | None = None,
                    dropout: float | None = None, weight_bits: int | None = None, act_bits: int | None = None,
                    options: dict | None = None, optimizer: str = "adam", patience: int = 0,
-                   checkpoint: Path | None = None) -> IRModel:
+                   checkpoint: Path | None = None, lr_schedule: str = "cosine") -> IRModel:
     """Train ``method`` on ``hidden`` (sizes, or an arch preset/token string), save the IR to ``out``."""
     from quantmodels.train import TrainConfig, train
 
@@ -140,7 +140,7 @@ def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, da
           if v is not None}
     kw.update({"arch": hidden} if isinstance(hidden, str) else {"hidden": hidden})
     cfg = TrainConfig(method=method, seed=seed, progress=progress, options=options or {}, optimizer=optimizer,
-                      patience=patience, **kw)
+                      lr_schedule=lr_schedule, patience=patience, **kw)
     res = train(cfg, data, name=name or out.name)
     model = res.model
     model.meta["data_source"] = data_source
@@ -163,7 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{label}-{args.method}"
     train_and_save(args.method, arch, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
                    progress=not args.quiet, dropout=args.dropout, weight_bits=args.wbits, act_bits=args.abits,
-                   options=options, optimizer=args.optimizer, patience=args.patience, checkpoint=args.checkpoint)
+                   options=options, optimizer=args.optimizer, patience=args.patience, checkpoint=args.checkpoint,
+                   lr_schedule=args.lr_schedule)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Optimizers over dicts of NumPy parameters: Adam and AdaMax (Kingma & Ba, ICLR 2015), and
-shift-based AdaMax (Hubara et al. 2016)."""
+"""Optimizers over dicts of NumPy parameters: SGD with momentum, Adam and AdaMax (Kingma & Ba,
+ICLR 2015), and shift-based AdaMax (Hubara et al. 2016)."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,7 +58,23 @@ class AdaMax(Adam):
         return m / (u + self.eps)
 
 
-OPTIMIZERS = {"adam": Adam, "adamax": AdaMax}
+class SGD:
+    """SGD with heavy-ball momentum, ``v = mu v + g; p -= lr v`` (``mu = 0``: plain SGD); the
+    plainer recipe some papers compare under (e.g. BitNet against its unregularised twin)."""
+
+    def __init__(self, momentum: float = 0.9):
+        self.mu = momentum
+        self.v: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        for k, g in grads.items():
+            v = self.v.setdefault(k, np.zeros_like(g))
+            v *= self.mu
+            v += g
+            params[k] -= lr * v
+
+
+OPTIMIZERS = {"adam": Adam, "adamax": AdaMax, "sgd": SGD}
 
 
 class ShiftAdaMax(AdaMax):

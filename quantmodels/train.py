@@ -26,6 +26,12 @@ METHODS = tuple(REGISTRY)
 DEFAULTS = {name: m.defaults for name, m in REGISTRY.items()}
 
 
+#: learning-rate factor at ``step`` of ``total`` (the cosine's operations in this order: runs
+#: stay bit-identical to earlier releases)
+LR_SCHEDULES = {"cosine": lambda step, total: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * step / total)),  # to lr/100
+                "constant": lambda step, total: 1.0}
+
+
 @dataclass
 class TrainConfig:
     """Training hyper-parameters; validated on construction, before any training starts."""
@@ -38,9 +44,10 @@ class TrainConfig:
     options: dict[str, Any] = field(default_factory=dict)  #: method options (see the method's docs)
     epochs: int | None = None  #: None: the method's default
     batch_size: int | None = None
-    lr: float | None = None  #: peak learning rate (cosine decay to lr/100)
+    lr: float | None = None  #: peak learning rate (see lr_schedule)
+    lr_schedule: str = "cosine"  #: cosine (decay to lr/100 over the run) or constant
     seed: int = 0  #: seeds init, shuffling, dropout, stochastic quantizers and the validation split
-    optimizer: str = "adam"  #: adam, adamax or shift_adamax
+    optimizer: str = "adam"  #: adam, adamax, shift_adamax or sgd (momentum 0.9)
     val_fraction: float = 0.1  #: carved from train for the best-epoch checkpoint
     patience: int = 0  #: early stopping after this many epochs without improvement (0 = off)
     dropout_in: float | None = None  #: dropout on the input (None: method default)
@@ -77,6 +84,8 @@ class TrainConfig:
             raise ConfigError(f"batch_size: {self.batch_size}, expected >= 2 (batch norm needs a batch)")
         if not self.lr > 0:
             raise ConfigError(f"lr: {self.lr}, expected > 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule: {self.lr_schedule!r}, expected one of {', '.join(LR_SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer: {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}")
         if not 0 < self.val_fraction < 0.5:
@@ -155,7 +164,7 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             if len(idx) < 2:
                 continue
-            lr = cfg.lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * step / total)))  # cosine to lr/100
+            lr = cfg.lr * LR_SCHEDULES[cfg.lr_schedule](step, total)
             loss, dlogits = _softmax_xent(net.forward(x_tr[idx], train=True), y_tr[idx])
             opt.step(net.params, net.backward(dlogits), lr)
             net.post_step()

@@ -144,6 +144,19 @@ def test_generic_run_records_ternary_sparsity(mnist_path, tmp_path):
     assert 0.05 < row["sparsity"] < 0.95 and set(row["sparsity_per_layer"]) and row["agreement"] == 1.0
 
 
+def test_recipe_variant_trains_method_and_twin_with_it(mnist_path, tmp_path):
+    """``--recipe sgd``: the run and its twin train with SGD + constant lr; tagged ``-rsgd``, own row."""
+    args = ["--data", str(mnist_path), "--methods", "bitnet", "--nets", "tfc", "--seeds", "0", "--epochs", "2",
+            "--train-subset", "2000", "--recipe", "sgd", "--out", str(tmp_path)]
+    assert reproduce.main(args) == 0
+    row = json.loads((tmp_path / "runs/bitnet_tfc_s0_e2-n2000-rsgd.json").read_text())
+    assert row["recipe"] == "sgd" and (row["optimizer"], row["lr_schedule"], row["lr"]) == ("sgd", "constant", 0.05)
+    assert row["agreement"] == 1.0 and len(row["twin"]["history"]) == 2
+    assert "| bitnet (sgd recipe) | tfc |" in (tmp_path / "reproduction.md").read_text()
+    with pytest.raises(SystemExit):  # argparse: not a named recipe
+        reproduce.main(["--recipe", "rmsprop", "--out", str(tmp_path)])
+
+
 def test_bitnet_row_compares_convergence_with_its_twin(tmp_path):
     """Epochs to the twin's best val accuracy per seed, and the mean of the learning curves."""
     runs = tmp_path / "runs"

@@ -142,12 +142,33 @@ def test_threshold_folding_signs():
     (dict(epochs=0), r"^epochs: 0, expected >= 1$"),
     (dict(hidden=()), r"^hidden: \(\), expected one or more positive layer sizes$"),
     (dict(lr=-1.0), r"^lr: -1.0, expected > 0$"),
-    (dict(optimizer="sgdx"), r"^optimizer: 'sgdx', expected one of adam, adamax, shift_adamax$"),
+    (dict(optimizer="sgdx"), r"^optimizer: 'sgdx', expected one of adam, adamax, sgd, shift_adamax$"),
+    (dict(lr_schedule="step"), r"^lr_schedule: 'step', expected one of cosine, constant$"),
     (dict(batch_size=1), r"^batch_size: 1, expected >= 2"),
 ])
 def test_config_errors(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         TrainConfig(**kw)
+
+
+def test_sgd_momentum_steps_and_constant_schedule(digits):
+    """SGD: v = 0.9 v + g, p -= lr v (two hand-computed steps); the constant schedule keeps lr."""
+    from quantmodels.optim import SGD
+    from quantmodels.train import LR_SCHEDULES
+
+    p, opt = {"w": np.array([1.0, -2.0])}, SGD()
+    opt.step(p, {"w": np.array([0.5, 1.0])}, 0.1)
+    np.testing.assert_allclose(p["w"], [0.95, -2.1])
+    opt.step(p, {"w": np.array([0.5, 1.0])}, 0.1)  # v = 0.9 * g + g = 1.9 g
+    np.testing.assert_allclose(p["w"], [0.95 - 0.095, -2.1 - 0.19])
+    assert LR_SCHEDULES["constant"](90, 100) == 1.0 and LR_SCHEDULES["cosine"](0, 100) == 1.0
+    assert abs(LR_SCHEDULES["cosine"](100, 100) - 0.01) < 1e-12
+    cfg = dict(method="bnn", hidden=(32,), epochs=8, batch_size=32, progress=False, seed=3, optimizer="sgd", lr=0.05)
+    const = train(TrainConfig(lr_schedule="constant", **cfg), digits)
+    cos = train(TrainConfig(**cfg), digits)
+    assert const.agreement == 1.0 and const.golden_test_accuracy > 0.5  # SGD trains (chance is 0.1)
+    assert const.model.meta["config"]["lr_schedule"] == "constant"
+    assert not np.array_equal(const.model.layers[0].weights, cos.model.layers[0].weights)
 
 
 # dense; conv + pool + conv (input gradient through col2im and the pool) + dense
