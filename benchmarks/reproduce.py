@@ -228,8 +228,17 @@ WHY_MISSED = {
                       "layer, Adam, cosine schedule), a stronger baseline than plain unregularised "
                       "training. BitNet's learning curve tracks the twin's (the mean val accuracies in "
                       "the status) while it gives up some accuracy for ~4-5 bits/weight, so it seldom "
-                      "reaches the twin's best sooner. The paper's speed-up is against its own baseline "
-                      "recipe, which is not reproduced here.",
+                      "reaches the twin's best sooner. The paper compares under a plainer recipe; the "
+                      "rows `bitnet (sgd recipe)` rerun both nets under SGD with momentum at a constant "
+                      "learning rate (see there).",
+    ("bitnet (sgd recipe)", None): "under SGD with momentum 0.9 at a constant learning rate, for BitNet and its "
+                                   "twin alike, the speed-up shows on SFC in most seeds (BitNet reaches the "
+                                   "twin's best several epochs sooner and ends level with it; a seed whose "
+                                   "first epoch diverged and recovered, visible in its run history, lags and "
+                                   "pulls the curve mean down) but not on TFC, where the two curves coincide. "
+                                   "So the paper's claim holds here only partly, on the wider net under the "
+                                   "plainer recipe; both nets train to higher accuracy with the default Adam + "
+                                   "cosine recipe (rows `bitnet`).",
 }
 
 
@@ -290,7 +299,8 @@ def aggregate(rows: list[dict], reduced: str) -> tuple[dict, str]:
     for (m, n), a in agg.items():
         text, status = anchor(a["runs"][0]["method"], n, a, agg)
         statuses[(m, n)] = status
-        extra = f" (bits/weight {np.mean([r['bits_per_weight'] for r in a['runs']]):.2f})" if m == "bitnet" else ""
+        extra = f" (bits/weight {np.mean([r['bits_per_weight'] for r in a['runs']]):.2f})" \
+            if a["runs"][0]["method"] == "bitnet" else ""
         lines.append(f"| {m} | {n} | {100 * a['acc_mean']:.2f} ± {100 * a['acc_std']:.2f} | {a['seeds']} | {a['epochs']} | "
                      f"{a['wall_seconds_mean']:.0f} | {100 * a['agreement_min']:.2f}% | {a['weight_bits']}{extra} | "
                      f"{a['act_bits']} | {a['memory_ratio']:.3f} | {text} | {status} |")
