@@ -54,6 +54,11 @@ AE_EPOCHS = 20
 #: methods' default Adam + cosine. "sgd": SGD with momentum 0.9 at a constant learning rate, the
 #: plainer setting under which the BitNet paper compares against its unregularised twin.
 RECIPES = {"sgd": {"optimizer": "sgd", "lr_schedule": "constant", "lr": 0.05}}
+#: recipe variants, one place for each: (CLI dest == run-record field, run-file tag letter,
+#: row-label text). A variant's runs are tagged ``-<letter><value>`` and get their own row.
+VARIANTS = (("dropout", "d", lambda v: f"dropout {v}"),
+            ("act_bits_variant", "a", lambda v: f"A{v}"),
+            ("recipe", "r", lambda v: f"{v} recipe"))
 MINE = {"dorefa-w1a1": ("dorefa", {"weight_bits": 1, "act_bits": 1}),
         "dorefa-w2a2": ("dorefa", {"weight_bits": 2, "act_bits": 2}),
         "bitnet": ("bitnet", {}), "lut": ("lut", {})}
@@ -269,9 +274,7 @@ def row_label(r: dict) -> str:
     """Table name of a run: the method, or ``method (N ep, dropout P, AK, NAME recipe)`` for an
     extended run or a recipe variant."""
     parts = ([f"{r['epochs']} ep"] if r.get("extended") else []) + \
-        ([f"dropout {r['dropout']}"] if r.get("dropout") is not None else []) + \
-        ([f"A{r['act_bits_variant']}"] if r.get("act_bits_variant") is not None else []) + \
-        ([f"{r['recipe']} recipe"] if r.get("recipe") else [])
+        [text(r[field]) for field, _, text in VARIANTS if r.get(field) is not None]
     return f"{r['method']} ({', '.join(parts)})" if parts else r["method"]
 
 
@@ -329,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override every method's default (reduced run)")
     ap.add_argument("--dropout", type=float, default=None,
                     help="input and hidden dropout for every selected method (a recipe variant: its own rows)")
-    ap.add_argument("--act-bits", type=int, default=None,
+    ap.add_argument("--act-bits", type=int, default=None, dest="act_bits_variant",
                     help="hidden activation bits for every selected method (a recipe variant: its own rows)")
     ap.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                     help="training recipe variant for every selected method and twin (its own rows): "
@@ -356,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--epochs: {a.epochs}, expected >= 1")
     if a.dropout is not None and not 0 <= a.dropout < 1:
         raise ConfigError(f"--dropout: {a.dropout}, expected in [0, 1)")
-    if a.act_bits is not None and set(MINE) & set(methods):
+    if a.act_bits_variant is not None and set(MINE) & set(methods):
         raise ConfigError(f"--act-bits: {', '.join(sorted(set(MINE) & set(methods)))} fix their own activation "
                           "bits; pick other --methods")
     if a.dropout is not None and {"lut", "lut-ae"} & set(methods):
@@ -365,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.train_subset and data is not None:
         data = Dataset(data.name, data.x_train[:a.train_subset], data.y_train[:a.train_subset], data.x_test, data.y_test)
     extended = a.epochs is not None and a.train_subset is None and all(a.epochs > default_epochs(m) for m in methods)
-    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" + (f"-d{a.dropout}" if a.dropout is not None else "") \
-        + (f"-a{a.act_bits}" if a.act_bits is not None else "") + (f"-r{a.recipe}" if a.recipe else "")
+    variant = {field: getattr(a, field) for field, _, _ in VARIANTS}
+    tag = f"e{a.epochs or 'def'}-n{a.train_subset or 'all'}" \
+        + "".join(f"-{letter}{variant[field]}" for field, letter, _ in VARIANTS if variant[field] is not None)
     runs_dir = a.out / "runs"
     for m in ([] if a.table_only else methods):
         for n in (["ae"] if m == "lut-ae" else nets):
@@ -381,10 +385,10 @@ def main(argv: list[str] | None = None) -> int:
                 elif m in MINE:
                     row = run_mine(m, n, s, data, a.epochs, a.dropout, a.recipe)
                 else:
-                    row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits, a.recipe)
+                    row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits_variant, a.recipe)
                 row.update(method=m, net=n, seed=s, wall_seconds=round(time.perf_counter() - t0, 1),
                            train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended,
-                           dropout=a.dropout, act_bits_variant=a.act_bits, recipe=a.recipe)
+                           **variant)
                 atomic_write_json(path, row)
                 print(f"{m:>12} {n} seed {s}: " + (f"golden {row.get('golden_test_accuracy', float('nan')):.4f} "
                       f"agree {row.get('agreement', float('nan')):.4f} " if m != "lut-ae" else
@@ -400,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_edef-nall.json"))]
         rows += [r for r in (json.loads(p.read_text()) for p in sorted(runs_dir.glob("*_e[0-9]*-nall.json")))
                  if r.get("extended")]
-        # recipe variants (--dropout, --act-bits, --recipe) of the default or an extended protocol
-        variants = sorted({p for v in "dar" for p in runs_dir.glob(f"*-nall-{v}*.json")})
+        # recipe variants (VARIANTS) of the default or an extended protocol
+        variants = sorted({p for _, letter, _ in VARIANTS for p in runs_dir.glob(f"*-nall-{letter}*.json")})
         rows += [r for r in (json.loads(p.read_text()) for p in variants)
                  if r["epochs"] >= default_epochs(r["method"])]
     # the table covers every finished run of the protocol, not only this invocation's selection, so
