@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
+from quantmodels.bitwidth import signed_bits
+
 from .xilinx_popcount import xilinx_popcount, xilinx_xnor_popcount
 
 
@@ -166,7 +168,7 @@ def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w
     """Product lookup: term = P[w_i, x_i] from a constant table (a LUT per lane), then adds."""
     flat = [int(table[c, a]) for c in range(1 << w_bits) for a in range(1 << in_bits)]
     lo, hi = min(flat + [0]), max(flat + [0])
-    width = bits_signed(lo, hi)
+    width = signed_bits(lo, hi)
     rom = Array([Const(v, signed(width)) for v in flat])
     terms = []
     for i in range(lanes):
@@ -196,10 +198,5 @@ def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, 
     return t
 
 
-def bits_signed(lo: int, hi: int) -> int:
-    """Width of a signed signal holding every integer in [lo, hi]."""
-    return max(int(hi).bit_length(), int(-min(lo, 0) - 1).bit_length() if lo < 0 else 0) + 1
-
-
 __all__ = ["adder_tree", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
-           "lut_product_lanes", "bit_plane_popcount", "bits_signed", "shift_code_width"]
+           "lut_product_lanes", "bit_plane_popcount", "shift_code_width"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel, Layer
 
+from .lanes import lane_spec
+
 #: Lanes (PE*SIMD) the automatic folding allows the most expensive layer. The same budget
 #: for every kind keeps a binarized net and its int8 baseline at the same throughput.
 AUTO_LANE_BUDGET = 256
@@ -66,8 +68,8 @@ class Folding:
 
 
 def planes_for(layer: Layer) -> int:
-    """Cycles per SIMD chunk: input_bits*weight_bits for bit_serial, 1 for every parallel kind."""
-    return layer.input_bits * layer.weight_bits if layer.kind == "bit_serial" else 1
+    """Cycles per SIMD chunk: input_bits*weight_bits for a serial kind (bit_serial), 1 for every parallel one."""
+    return lane_spec(layer.kind).planes(layer)
 
 
 def _make(layer: Layer, pe: int, simd: int) -> Folding:

@@ -29,10 +29,11 @@ from amaranth.lib.wiring import In, Out
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer
 
-from .arith import (POPCOUNT_STYLES, accumulate_lanes, bit_plane_popcount, bits_signed, lut_product_lanes, mac_products,
-                    shift_add_lanes, shift_code_width, xnor_popcount)
-from .folding import Folding
+from quantmodels.bitwidth import signed_bits
 
+from .arith import POPCOUNT_STYLES
+from .folding import Folding
+from .lanes import LaneContext, lane_spec
 
 
 def acc_width(layer: Layer) -> int:
@@ -42,7 +43,7 @@ def acc_width(layer: Layer) -> int:
     lo, hi = min(lo, alo), max(hi, ahi)
     if layer.thresholds is not None and layer.thresholds.size:
         lo, hi = min(lo, int(layer.thresholds.min())), max(hi, int(layer.thresholds.max()))
-    return bits_signed(lo, hi)
+    return signed_bits(lo, hi)
 
 
 def out_width(layer: Layer) -> int:
@@ -55,20 +56,13 @@ def _to_bits(v: int, width: int) -> int:
 
 
 def weight_code_bits(layer: Layer) -> int:
-    """Bits per weight in the ROM: the shift_add code, else the IR's weight_bits."""
-    if layer.kind == "shift_add":
-        return shift_code_width(layer.max_exponent)[1]
-    return layer.weight_bits
+    """Bits per weight in the ROM (the kind's code; the IR's weight_bits for two's complement)."""
+    return lane_spec(layer.kind).code_bits(layer)
 
 
 def encode_weight(layer: Layer, v: int) -> int:
-    """ROM code of one weight (two's complement bits, or {exponent, nonzero, sign} for shift_add)."""
-    if layer.kind == "shift_add":
-        eb, _ = shift_code_width(layer.max_exponent)
-        if v == 0:
-            return 0
-        return (abs(int(v)).bit_length() - 1) | (1 << eb) | ((1 << (eb + 1)) if v < 0 else 0)
-    return _to_bits(v, layer.weight_bits)
+    """ROM code of one weight (two's complement bits, or the kind's own code, e.g. shift_add's)."""
+    return lane_spec(layer.kind).encode(layer, v)
 
 
 def weight_codes(layer: Layer, fold: Folding) -> np.ndarray:
@@ -154,8 +148,9 @@ class MatrixVectorCore(wiring.Component):
         L, f = self.layer, self.fold
         ib, wb, W = L.input_bits, weight_code_bits(L), self.acc_w
         CF, RF = f.col_folds, f.row_folds
-        total = f.row_folds * f.col_folds  # ROM words; bit_serial spends f.planes cycles on each
-        serial = L.kind == "bit_serial"
+        total = f.row_folds * f.col_folds  # ROM words; a serial kind spends f.planes cycles on each
+        lanes = lane_spec(L.kind)
+        serial = lanes.serial
 
         # weight ROM, synchronous read (block RAM friendly)
         m.submodules.wrom = wrom = Memory(shape=unsigned(f.pe * f.simd * wb), depth=total,
@@ -166,7 +161,7 @@ class MatrixVectorCore(wiring.Component):
         cf = Signal(range(max(CF, 2)))
         orf = Signal(range(max(RF, 2)))
         step = self.step
-        # bit_serial: (activation bit pa, weight bit pb) plane pairs for every ROM word
+        # serial kinds: (activation bit pa, weight bit pb) plane pairs for every ROM word
         pa = Signal(range(max(ib, 2)), name="plane_a")
         pb = Signal(range(max(L.weight_bits, 2)), name="plane_b")
         pb_last = (pb == L.weight_bits - 1) if serial else Const(1, 1)
@@ -195,22 +190,10 @@ class MatrixVectorCore(wiring.Component):
         v2, first2, last2 = Signal(), Signal(), Signal()
         m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
         psums = []
+        ctx = LaneContext(self.popcount, pa1, pb1)
         for p in range(f.pe):
             wslice = rd.data[p * f.simd * wb:(p + 1) * f.simd * wb]
-            if L.kind == "xnor_popcount":
-                s = xnor_popcount(m, chunk1, wslice, f.simd, f"pe{p}", self.popcount)
-            elif L.kind == "mac":
-                s = mac_products(m, chunk1, wslice, f.simd, ib, wb, f"pe{p}")
-            elif L.kind == "accumulate":
-                s = accumulate_lanes(m, chunk1, wslice, f.simd, ib, f"pe{p}")
-            elif L.kind == "shift_add":
-                s = shift_add_lanes(m, chunk1, wslice, f.simd, ib, L.max_exponent, f"pe{p}")
-            elif L.kind == "lut_product":
-                s = lut_product_lanes(m, chunk1, wslice, f.simd, ib, wb, L.products, f"pe{p}")
-            elif serial:
-                s = bit_plane_popcount(m, chunk1, wslice, f.simd, ib, wb, pa1, pb1, f"pe{p}", self.popcount)
-            else:  # pragma: no cover - the IR refuses unknown kinds earlier
-                raise ConfigError(f"{L.name}: kind {L.kind!r} has no hardware unit yet")
+            s = lanes.build(m, chunk1, wslice, L, f.simd, wb, ctx, f"pe{p}")
             ps = Signal(signed(W), name=f"psum{p}")
             m.d.sync += ps.eq(s)
             psums.append(ps)

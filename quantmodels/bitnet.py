@@ -41,15 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bitwidth import signed_bits
+
 B_MIN, B_MAX = 1, 8
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Smallest two's complement width w with -2**(w-1) <= lo and hi <= 2**(w-1) - 1."""
-    w = 1
-    while lo < -(1 << (w - 1)) or hi > (1 << (w - 1)) - 1:
-        w += 1
-    return w
 
 
 def zero_point(s: float, t: float, b: int) -> int:
@@ -151,4 +145,4 @@ def code_width(z: int, b: int, negated: bool = False) -> int:
     the negated window too when ``negated`` (the export negates the rows of neurons whose
     batch norm scale is negative)."""
     lo, hi = -z, (1 << b) - 1 - z
-    return signed_width(min(lo, -hi), max(hi, -lo)) if negated else signed_width(lo, hi)
+    return signed_bits(min(lo, -hi), max(hi, -lo)) if negated else signed_bits(lo, hi)

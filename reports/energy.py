@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from quantmodels.ir import IRModel, Layer
+from quantmodels.bitwidth import range_bits
+from quantmodels.ir import IRModel, Layer, OpCost, OpCount, kind_spec
 
 from .energy_constants import HOROWITZ_PJ as H
 from .memory import layer_memory, model_memory
@@ -57,40 +58,28 @@ class LayerEnergy:
         return self.compute_pj + self.memory_pj
 
 
-def _acc_bits(layer: Layer) -> int:
-    lo, hi = layer.logit_range()
-    return max(1, max(abs(lo), abs(hi)).bit_length() + (1 if lo < 0 else 0))
+def acc_bits(layer: Layer) -> int:
+    """Width of the adds that accumulate ``layer`` (its logit range, unsigned when non-negative)."""
+    return range_bits(*layer.logit_range())
+
+
+def op_pj(op: OpCount) -> float:
+    """Modelled energy of ``op.count`` operations of one type (the kind's op counts, priced here)."""
+    if op.cost == OpCost.BIT:  # rules xnor_1 / popcount_n / bit_plane: one bit-slice of an 8-bit add
+        return op.count * H["int_add_8"] / 8
+    if op.cost == OpCost.ADD:
+        return op.count * add_pj(op.bits[0])
+    if op.cost == OpCost.MULT:
+        return op.count * mult_pj(*op.bits)
+    return 0.0  # OpCost.FREE: rule skip_zero_weights
 
 
 def layer_energy(layer: Layer, sram_bit: float) -> LayerEnergy:
     """Operation counts and modelled energy for ``layer`` (per inference)."""
-    n_mac = layer.macs
-    acc = _acc_bits(layer)
-    ops: dict[str, int] = {}
-    if layer.kind == "xnor_popcount":
-        ops = {"xnor_1b": n_mac, "popcount_bit_adds": n_mac}
-        compute = n_mac * H["int_add_8"] / 8 * 2
-    elif layer.kind == "mac":
-        ops = {f"mult_{layer.weight_bits}x{layer.input_bits}": n_mac, f"add_{acc}b": n_mac}
-        compute = n_mac * (mult_pj(layer.weight_bits, layer.input_bits) + add_pj(acc))
-    elif layer.kind == "accumulate":
-        nz = layer.positions * int(np.count_nonzero(layer.weights))  # zero weights skipped: sparsity saves energy
-        ops = {f"add_sub_{acc}b": nz, "skipped": n_mac - nz}
-        compute = nz * add_pj(acc)
-    elif layer.kind == "shift_add":
-        nz = layer.positions * int(np.count_nonzero(layer.weights))
-        ops = {"shift": nz, f"add_{acc}b": nz, "skipped": n_mac - nz}
-        compute = nz * (add_pj(layer.input_bits + layer.max_exponent) + add_pj(acc))
-    elif layer.kind == "bit_serial":
-        planes = layer.input_bits * layer.weight_bits
-        ops = {"and_1b": n_mac * planes, "popcount_bit_adds": n_mac * planes}
-        compute = n_mac * planes * H["int_add_8"] / 8 * 2
-    elif layer.kind == "lut_product":
-        ops = {"table_lookup": n_mac, f"add_{acc}b": n_mac}
-        pbits = max(1, int(np.abs(layer.products).max()).bit_length() + 1)
-        compute = n_mac * (add_pj(pbits) + add_pj(acc))
-    else:  # pragma: no cover - validated IR never gets here
-        raise NotImplementedError(layer.kind)
+    acc = acc_bits(layer)
+    counts = kind_spec(layer.kind).ops(layer, acc)
+    ops: dict[str, int] = {op.label: op.count for op in counts}
+    compute = sum(op_pj(op) for op in counts)
     n_out = layer.positions * layer.rows  # output-stage evaluations (before pooling)
     if layer.output == "threshold":
         ops["threshold_compares"] = n_out * layer.n_thresholds

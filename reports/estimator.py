@@ -51,11 +51,11 @@ import numpy as np
 from hw.folding import Folding
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from quantmodels.errors import ConfigError
-from quantmodels.ir import KINDS, Layer
+from quantmodels.ir import KINDS, Layer, kind_spec
+
+from .kind_costs import LUT_INPUTS, cost_spec, fn_luts, free_functions, lane_cost, pe_cost, term_width
 
 CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
-#: LUT inputs per family (a 2^k-entry table fits one LUT).
-LUT_INPUTS = {"ice40": 4, "ecp5": 4, "xilinx": 6}
 #: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 SHARED = ("tree", "acc", "thr", "rom", "romreg", "prom", "inb", "inbuf", "outb")
@@ -71,20 +71,6 @@ def _lut_cost(width: int, depth: int, k: int) -> float:
     return width * max(1.0, depth / (1 << k))
 
 
-def fn_luts(n: int, fam: str) -> float:
-    """LUTs of one arbitrary ``n``-input boolean function: one LUT up to k inputs, else 2^(n-k)
-    LUTs (Shannon cofactors) joined by a mux tree; the mux levels are LUTs on ice40, free
-    wide-function muxes up to 6 inputs on ecp5 (PFUMX, L6MUX21) and 8 on xilinx (MUXF7/F8)."""
-    k = LUT_INPUTS.get(fam, 4)
-    if n <= 0:
-        return 0.0
-    if n <= k:
-        return 1.0
-    leaves = 2 ** (n - k)
-    free = {"ecp5": 6, "xilinx": 8}.get(fam, k)  # inputs covered by dedicated mux cells
-    return leaves + (2 ** (n - free) - 1 if n > free else 0)
-
-
 def adder_tree_bits(terms: int, width: int) -> int:
     """Adder bits of hw.arith.adder_tree over ``terms`` equal-width terms (each node one bit
     wider than its widest operand, an odd term passed up a level)."""
@@ -94,17 +80,6 @@ def adder_tree_bits(terms: int, width: int) -> int:
         bits += sum(nxt)
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
     return bits
-
-
-@functools.cache
-def _free_functions(n: int) -> frozenset[bytes]:
-    """Truth tables (n entries, as uint8 bytes) that need no logic: the constants and each
-    address bit or its complement."""
-    out = {np.zeros(n, np.uint8).tobytes(), np.ones(n, np.uint8).tobytes()}
-    for a in range(max(1, (n - 1).bit_length())):
-        col = ((np.arange(n) >> a) & 1).astype(np.uint8)
-        out |= {col.tobytes(), (1 - col).tobytes()}
-    return frozenset(out)
 
 
 def rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
@@ -127,89 +102,7 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     column cost nothing once Yosys maps the constant ROM to LUTs."""
     bits = rom_bits(layer, fold)
     words = bits.shape[1]
-    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - _free_functions(words))  # bytes: cheap to hash
-
-
-def term_width(layer: Layer) -> int:
-    """Width of one lane's term entering the adder tree (hw/arith.py)."""
-    ib, wb = layer.input_bits, layer.weight_bits
-    if layer.kind in ("xnor_popcount", "bit_serial"):
-        return 1
-    if layer.kind == "accumulate":
-        return ib + 2
-    if layer.kind == "shift_add":
-        return ib + layer.max_exponent + 1
-    if layer.kind == "lut_product":
-        p = layer.products
-        lo, hi = min(int(p.min()), 0), max(int(p.max()), 0)
-        return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
-    return ib + wb + 1  # mac
-
-
-def product_functions(layer: Layer) -> tuple[int, int]:
-    """lut_product table as logic: (distinct non-trivial functions of the activation code over all
-    weight codes and product bits, product bits that are not constant). Sign-extension bits of
-    small products repeat one function, so they are counted once."""
-    tw = term_width(layer)
-    tbl = np.asarray(layer.products, dtype=np.int64) & ((1 << tw) - 1)  # two's complement, tw bits
-    bits = (tbl[:, :, None] >> np.arange(tw)) & 1  # (weight code, activation code, bit)
-    funcs = {bits[c, :, j].astype(np.uint8).tobytes() for c in range(bits.shape[0]) for j in range(tw)}
-    live = int(np.sum(bits.reshape(-1, tw).min(axis=0) != bits.reshape(-1, tw).max(axis=0)))
-    return len(funcs - _free_functions(bits.shape[1])), live
-
-
-def shifter_muxes(in_bits: int, max_exp: int) -> int:
-    """2:1 mux inputs of the shift_add barrel shifter x << e (e in 0..max_exp): output bit j
-    selects among the shifts s with 0 <= j - s < in_bits."""
-    return sum(max(0, sum(1 for s in range(max_exp + 1) if 0 <= j - s < in_bits) - 1)
-               for j in range(in_bits + max_exp))
-
-
-def mux_luts(n: int, fam: str) -> float:
-    """LUTs of an n:1 multiplexer: n-1 2:1 muxes in LUT4s on ice40; LUT4 pairs joined by the
-    free PFUMX / L6MUX21 on ecp5 (MUXF7/F8 with LUT6 on xilinx)."""
-    if n <= 1:
-        return 0.0
-    if fam == "ecp5":
-        return max(1.0, n / 2)
-    if fam == "xilinx":
-        return max(1.0, n / 4)
-    return n - 1.0
-
-
-def pe_cost(layer: Layer, fold: Folding) -> float:
-    """Per-PE LUT work after the adder tree: bit_serial shifts its plane popcount by
-    a_bit + w_bit (a barrel shifter) and negates the weight's MSB plane."""
-    if layer.kind != "bit_serial":
-        return 0.0
-    pcw = max(1, fold.simd.bit_length())
-    ib, wb = layer.input_bits, layer.weight_bits
-    return float(shifter_muxes(pcw, ib + wb - 2) + pcw + ib + wb + 1)
-
-
-def lane_cost(layer: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, float]:
-    """(per-lane LUT work, per-SIMD-column work shared by the PEs) of the unit's lanes."""
-    ib, wb = layer.input_bits, layer.weight_bits
-    tw = term_width(layer)
-    if layer.kind == "xnor_popcount":
-        return 1.0, 0.0
-    if layer.kind == "accumulate":
-        return ib + 2.0, 0.0  # add / subtract / zero mux per term bit
-    if layer.kind == "shift_add":
-        # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
-        return float(shifter_muxes(ib, layer.max_exponent) + tw), 0.0
-    if layer.kind == "bit_serial":  # two bit-selects (ib:1 and wb:1 muxes) and an AND
-        return mux_luts(ib, fam) + mux_luts(wb, fam) + 1.0, 0.0
-    if layer.kind == "lut_product":
-        k = LUT_INPUTS.get(fam, 4)
-        if ib + wb <= k:  # the whole product table bit fits one LUT
-            return float(tw), 0.0
-        # Shannon split on the weight code: per code and product bit a function of the activation
-        # (shared by the PEs that see the same activation; constant, identity and duplicate
-        # functions cost nothing) and, per lane and live product bit, a 2^wb:1 mux on the weight
-        funcs, live = product_functions(layer)
-        return float(live * (2 ** wb - 1)), float(funcs * fn_luts(ib, fam))
-    return (0.0 if dsp else float(ib * wb)), 0.0
+    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(words))  # bytes: cheap to hash
 
 
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
@@ -252,17 +145,18 @@ def uses_dsp(layer: Layer, target: str) -> bool:
     product is at least ``dsp_min_product_bits`` wide (fitted; e.g. synth_ice40 -dsp leaves small
     products in LUTs). The product of a zero-extended input and a signed weight has
     input_bits + 1 + weight_bits bits."""
-    if layer.kind != "mac" or _family(target) not in DSP_TARGETS or target.endswith("-nodsp"):
+    if not cost_spec(layer.kind).multiplier or _family(target) not in DSP_TARGETS or target.endswith("-nodsp"):
         return False
     rule = _constants().get("dsp_min_product_bits", {}).get(_family(target), 0)
     return layer.input_bits + 1 + layer.weight_bits >= rule
 
 
 def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
-    """Kind name of the per-kind coefficients: ``mac_nodsp`` for multipliers built from LUTs."""
-    if layer.kind == "mac" and not (uses_dsp(layer, target) if dsp is None else dsp):
-        return "mac_nodsp"
-    return layer.kind
+    """Kind name of the per-kind coefficients: ``<kind>_nodsp`` (``mac_nodsp``) for multipliers built
+    from LUTs."""
+    if cost_spec(layer.kind).multiplier and not (uses_dsp(layer, target) if dsp is None else dsp):
+        return f"{layer.kind}_nodsp"
+    return str(layer.kind)
 
 
 def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
@@ -338,7 +232,7 @@ def estimate(layer: Layer, folding: Folding, target: str) -> dict:
     for metric in METRICS:
         c = coefs[fam][metric]
         out[metric] = float(sum(c.get(name, 0.0) * v for name, v in row.items()))
-    out["dsps"] = folding.lanes if unit_kind(layer, target) == "mac" else 0
+    out["dsps"] = folding.lanes if uses_dsp(layer, target) else 0
     out["brams"] = bram_blocks(layer, folding, target)
     return out
 
@@ -373,17 +267,8 @@ def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: 
                 rng: np.random.Generator, name: str = "probe", output_bits: int = 1) -> Layer:
     """A random hidden layer of ``kind`` (threshold output, ``output_bits`` wide: 2^b - 1 sorted
     thresholds per neuron) for calibration and tests."""
-    if kind == "xnor_popcount":
-        w = rng.integers(0, 2, (n_out, n_in))
-    elif kind == "accumulate":
-        w = rng.integers(-1, 2, (n_out, n_in))
-    elif kind == "shift_add":
-        w = rng.choice([-1, 1], (n_out, n_in)) * (1 << rng.integers(0, weight_bits - 1, (n_out, n_in)))
-    elif kind == "lut_product":
-        w = rng.integers(0, 1 << weight_bits, (n_out, n_in))
-    else:
-        w = rng.integers(-(1 << (weight_bits - 1)), 1 << (weight_bits - 1), (n_out, n_in))
-    products = rng.integers(-40, 41, (1 << weight_bits, 1 << input_bits)) if kind == "lut_product" else None
+    w = kind_spec(kind).random_weights(rng, (n_out, n_in), weight_bits)
+    products = rng.integers(-40, 41, (1 << weight_bits, 1 << input_bits)) if kind_spec(kind).needs_products else None
     L = Layer(name, kind, n_in, n_out, input_bits, weight_bits, "threshold", w, output_bits=output_bits,
               products=products)
     lo, hi = L.acc_range()

@@ -3,14 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quantmodels.bitwidth import range_bits
 from quantmodels.ir import IRModel, Layer
-
-
-def value_bits(lo: int, hi: int) -> int:
-    """Bits of a two's complement (or unsigned if lo >= 0) integer holding [lo, hi]."""
-    if lo >= 0:
-        return max(1, int(hi).bit_length())
-    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
 
 
 @dataclass
@@ -36,14 +30,14 @@ def layer_memory(layer: Layer) -> LayerMemory:
     thr = 0
     if layer.output == "threshold":
         t = layer.thresholds
-        thr = layer.rows * layer.n_thresholds * value_bits(min(lo, int(t.min())), max(hi, int(t.max())))
+        thr = layer.rows * layer.n_thresholds * range_bits(min(lo, int(t.min())), max(hi, int(t.max())))
     bias = 0
     if layer.bias is not None:
-        bias = layer.rows * value_bits(int(layer.bias.min()), int(layer.bias.max()))
+        bias = layer.rows * range_bits(int(layer.bias.min()), int(layer.bias.max()))
     table = 0
     if layer.products is not None:
         p = layer.products
-        table = p.size * value_bits(int(p.min()), int(p.max()))
+        table = p.size * range_bits(int(p.min()), int(p.max()))
     return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias, table,
                        float32_bits=32 * (n_w + layer.rows),
                        int8_bits=8 * n_w + 32 * layer.rows)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from quantmodels import bitnet, discretize, dorefa
+from quantmodels.bitwidth import signed_bits
 
 
 def _num_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -37,7 +38,7 @@ def test_dorefa_weight_codes_are_odd_and_match_values(k):
     u = np.tanh(w) / (2 * np.abs(np.tanh(w)).max()) + 0.5
     np.testing.assert_allclose(codes / m, 2 * np.round(u * m) / m - 1, atol=1e-12)
     # k + 1 signed bits are needed and enough
-    assert bitnet.signed_width(int(codes.min()), int(codes.max())) == k + 1
+    assert signed_bits(int(codes.min()), int(codes.max())) == k + 1
 
 
 def test_dorefa_k1_sign_with_mean_scale():
@@ -156,7 +157,7 @@ def test_bitnet_choose_bits_trades_error_against_bits():
 
 @pytest.mark.parametrize("lo, hi, w", [(0, 0, 1), (-1, 0, 1), (-1, 1, 2), (-4, 11, 5), (-8, 7, 4), (0, 8, 5)])
 def test_signed_width(lo, hi, w):
-    assert bitnet.signed_width(lo, hi) == w
+    assert signed_bits(lo, hi) == w
 
 
 # ------------------------------------------------------------------------------ LUT

@@ -5,14 +5,15 @@ import pytest
 
 from reports.energy import add_pj, model_energy, mult_pj, sram_bit_pj
 from reports.energy_constants import HOROWITZ_PJ
-from reports.memory import model_memory, value_bits
+from quantmodels.bitwidth import range_bits
+from reports.memory import model_memory
 
 from conftest import random_mac_model, random_xnor_model
 
 
-def test_value_bits():
-    assert value_bits(0, 1) == 1 and value_bits(0, 256) == 9 and value_bits(-128, 127) == 8
-    assert value_bits(-129, 0) == 9
+def test_range_bits():
+    assert range_bits(0, 1) == 1 and range_bits(0, 256) == 9 and range_bits(-128, 127) == 8
+    assert range_bits(-129, 0) == 9
 
 
 def test_memory_formulas():
@@ -20,7 +21,7 @@ def test_memory_formulas():
     mem = model_memory(m)
     L0, L1 = mem.layers
     assert L0.weight_bits == 1 * 16 * 8 and L1.weight_bits == 1 * 8 * 4
-    assert L0.threshold_bits == 8 * 1 * value_bits(0, 16)  # one threshold per neuron over popcount 0..16
+    assert L0.threshold_bits == 8 * 1 * range_bits(0, 16)  # one threshold per neuron over popcount 0..16
     assert L1.threshold_bits == 0  # argmax layer
     assert mem.float32_bits == 32 * (16 * 8 + 8 + 8 * 4 + 4)
     assert mem.int8_bits == 8 * (16 * 8 + 8 * 4) + 32 * (8 + 4)
@@ -42,7 +43,7 @@ def test_binary_cheaper_than_int8_same_shape():
     xnor_ops = model_energy(random_xnor_model(sizes))[0].ops
     assert xnor_ops["xnor_1b"] == 64 * 32
     assert pytest.approx(model_energy(random_xnor_model(sizes))[0].compute_pj, rel=1e-9) == \
-        64 * 32 * 2 * HOROWITZ_PJ["int_add_8"] / 8 + 32 * add_pj(value_bits(0, 64))
+        64 * 32 * 2 * HOROWITZ_PJ["int_add_8"] / 8 + 32 * add_pj(range_bits(0, 64))
 
 
 @pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
@@ -55,7 +56,7 @@ def test_every_kind_has_energy_and_memory(kind):
     mem = model_memory(m)
     assert mem.layers[0].weight_bits == m.layers[0].weights.size * m.layers[0].weight_bits
     if kind == "lut_product":
-        assert mem.layers[0].table_bits == m.layers[0].products.size * value_bits(
+        assert mem.layers[0].table_bits == m.layers[0].products.size * range_bits(
             int(m.layers[0].products.min()), int(m.layers[0].products.max()))
     if kind == "accumulate":  # skipped zero weights cost nothing
         nz = int((m.layers[0].weights != 0).sum())

@@ -1,0 +1,88 @@
+"""The hardware side of each IR kind: one :class:`LaneSpec` per :class:`~quantmodels.ir.Kind`.
+
+A kind's lanes are what one PE computes from a SIMD chunk of inputs and the matching weight ROM
+slice in one step; :class:`hw.mvu.MatrixVectorCore` asks the spec, never the kind's name. The
+spec also says how a weight is coded in the ROM and how many cycles (bit planes) a chunk takes.
+Semantics (ranges, golden arithmetic) stay in :mod:`quantmodels.ir.kinds`; this table must
+cover every kind (checked at import and by tests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from amaranth.hdl import Module, Value
+
+from quantmodels.ir import Kind, Layer, as_kind
+
+from .arith import (accumulate_lanes, bit_plane_popcount, lut_product_lanes, mac_products, shift_add_lanes,
+                    shift_code_width, xnor_popcount)
+
+
+@dataclass(frozen=True)
+class LaneContext:
+    """What a lane builder may use besides the chunk and the weights."""
+
+    popcount: str  #: popcount style (hw.arith.POPCOUNT_STYLES)
+    plane_a: Value  #: bit_serial: the activation bit plane of this step
+    plane_b: Value  #: bit_serial: the weight bit plane of this step
+
+
+#: (m, chunk, weight slice, layer, simd, weight code bits, ctx, name) -> the PE's partial sum
+LaneBuilder = Callable[[Module, Value, Value, Layer, int, int, LaneContext, str], Value]
+
+
+def _twos_complement_bits(layer: Layer) -> int:
+    return layer.weight_bits
+
+
+def _twos_complement(layer: Layer, v: int) -> int:
+    return int(v) & ((1 << layer.weight_bits) - 1)
+
+
+def _shift_code_bits(layer: Layer) -> int:
+    return shift_code_width(layer.max_exponent)[1]
+
+
+def _shift_code(layer: Layer, v: int) -> int:
+    """{exponent, nonzero, sign}: the barrel shifter's amount, then whether and how to add."""
+    eb, _ = shift_code_width(layer.max_exponent)
+    if v == 0:
+        return 0
+    return (abs(int(v)).bit_length() - 1) | (1 << eb) | ((1 << (eb + 1)) if v < 0 else 0)
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """How the hardware computes one kind (see the module docstring)."""
+
+    build: LaneBuilder
+    code_bits: Callable[[Layer], int] = _twos_complement_bits  #: ROM bits per weight
+    encode: Callable[[Layer, int], int] = _twos_complement  #: ROM code of one weight value
+    serial: bool = False  #: one (activation bit, weight bit) plane pair per cycle
+
+    def planes(self, layer: Layer) -> int:
+        """Cycles per SIMD chunk: input_bits x weight_bits plane pairs when serial, else 1."""
+        return layer.input_bits * layer.weight_bits if self.serial else 1
+
+
+LANES: dict[Kind, LaneSpec] = {
+    Kind.XNOR_POPCOUNT: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: xnor_popcount(m, x, w, simd, name, ctx.popcount)),
+    Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name)),
+    Kind.ACCUMULATE: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name)),
+    Kind.SHIFT_ADD: LaneSpec(
+        lambda m, x, w, L, simd, wb, ctx, name: shift_add_lanes(m, x, w, simd, L.input_bits, L.max_exponent, name),
+        code_bits=_shift_code_bits, encode=_shift_code),
+    Kind.BIT_SERIAL: LaneSpec(
+        lambda m, x, w, L, simd, wb, ctx, name: bit_plane_popcount(m, x, w, simd, L.input_bits, wb, ctx.plane_a,
+                                                                    ctx.plane_b, name, ctx.popcount),
+        serial=True),
+    Kind.LUT_PRODUCT: LaneSpec(
+        lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name)),
+}
+assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"
+
+
+def lane_spec(kind: Kind | str) -> LaneSpec:
+    """THE lookup of a kind's hardware; an unknown kind raises IRError here."""
+    return LANES[as_kind(kind)]
