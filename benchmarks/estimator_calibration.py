@@ -29,6 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+#: Calibration order (it seeds the points, so the stored measurements depend on it); every IR
+#: kind must be here with its BITS: a kind added to the registry fails loudly until it is.
 KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac")
 #: (input_bits, weight_bits): the default and an alternative per kind, alternated over shapes.
 BITS = {"xnor_popcount": [(1, 1), (1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
@@ -69,6 +71,12 @@ THRESHOLD_GRID = [("xnor_popcount", 1, 1, 2, 64, 32, 4, 16), ("accumulate", 4, 2
 
 def points(seed: int) -> list[tuple]:
     """(kind, n_in, n_out, ib, wb, pe, simd, layer seed[, output bits]) of every calibration point."""
+    from quantmodels.ir import Kind
+
+    missing = set(Kind) - set(KINDS) | set(Kind) - set(BITS)
+    if missing:
+        raise SystemExit(f"estimator_calibration: no calibration points for kind(s) {', '.join(sorted(missing))}: "
+                         f"add them to KINDS and BITS")
     out = []
     for kind in KINDS:
         for si, (n_in, n_out, folds) in enumerate(GRID):

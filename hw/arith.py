@@ -6,6 +6,8 @@ takes minutes to convert (and Yosys re-balances it anyway).
 """
 from __future__ import annotations
 
+from enum import StrEnum
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
 from quantmodels.bitwidth import signed_bits
@@ -39,7 +41,15 @@ def adder_tree(m: Module, terms: list[Value], name: str) -> Value:
 #: "xilinx": carry-chain counters from explicitly instantiated LUT6_2 + CARRY4 cells
 #: (hw/xilinx_popcount.py); Xilinx 7-series only in practice: other targets synthesize the
 #: cells from lowbit's behavioural models as plain logic (correct but larger).
-POPCOUNT_STYLES = ("tree", "lut6", "xilinx")
+class PopcountStyle(StrEnum):
+    """How a popcount is built (see above)."""
+
+    TREE = "tree"
+    LUT6 = "lut6"
+    XILINX = "xilinx"
+
+
+POPCOUNT_STYLES = tuple(PopcountStyle)
 
 
 def _truth_table_counter(m: Module, inputs: list[Value], fn, n_out: int, name: str) -> Signal:
@@ -198,5 +208,5 @@ def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, 
     return t
 
 
-__all__ = ["adder_tree", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
+__all__ = ["adder_tree", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "PopcountStyle", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
            "lut_product_lanes", "bit_plane_popcount", "shift_code_width"]

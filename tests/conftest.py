@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantmodels.ir import InputSpec, IRModel, Layer
+from quantmodels.ir import InputSpec, IRModel, Kind, Layer, kind_spec
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = Path(os.environ.get("LOWBIT_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
@@ -67,101 +67,90 @@ def mac_model() -> IRModel:
     return random_mac_model()
 
 
-NEW_KINDS = ("accumulate", "shift_add", "bit_serial", "lut_product")
+#: Every IR kind, from the registry: a kind added there is tested by every test parametrized on it.
+ALL_KINDS = tuple(Kind)
 
 
-def _random_weights(kind: str, wb: int, shape, rng) -> np.ndarray:
-    if kind == "accumulate":
-        return rng.choice([-1, 0, 1], size=shape, p=[0.35, 0.3, 0.35])
-    if kind == "shift_add":
-        e = rng.integers(0, wb - 1, shape)
-        return np.where(rng.random(shape) < 0.2, 0, rng.choice([-1, 1], size=shape) * (1 << e))
-    if kind == "lut_product":
-        return rng.integers(0, 1 << wb, shape)
-    return rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), shape)
+def random_layer(kind: str, name: str, rows: int, cols: int, in_bits: int, rng, **fields) -> Layer:
+    """A layer of ``kind`` with the kind's example weight width, random valid weights (and a random
+    product table for kinds that need one); ``fields`` fill the rest (output stage, conv, ...)."""
+    spec = kind_spec(kind)
+    wb = spec.example_bits[0]
+    products = rng.integers(-50, 51, (1 << wb, 1 << in_bits)) if spec.needs_products else None
+    return Layer(name=name, kind=kind, input_bits=in_bits, weight_bits=wb, products=products,
+                 weights=spec.random_weights(rng, (rows, cols), wb), **fields)
+
+
+def kind_input(kind: str, features: int, shape) -> InputSpec:
+    """Thresholded pixels for kinds that take 1-bit inputs, raw uint8 otherwise."""
+    if kind_spec(kind).fixed_input_bits == 1:
+        return InputSpec(features, 1, "threshold", 128, tuple(shape))
+    return InputSpec(features, 8, "identity", None, tuple(shape))
 
 
 def random_kind_model(kind: str, sizes=(12, 6, 3), seed=0, hidden_bits=2) -> IRModel:
-    """Random two-layer net of one arithmetic kind, with data-driven thresholds/shifts so that
-    hidden outputs spread over all levels (uint8 inputs, hidden_bits-wide hidden activations)."""
+    """Random two-layer net of one arithmetic kind, with data-driven thresholds so that hidden
+    outputs spread over all levels (hidden_bits-wide, 1 bit for kinds whose inputs are bits)."""
     from quantmodels.golden import accumulate
 
     rng = np.random.default_rng(seed)
-    wbits = {"accumulate": 2, "shift_add": 4, "bit_serial": 3, "lut_product": 2}[kind]
+    inp = kind_input(kind, sizes[0], (sizes[0],))
+    hidden_bits = kind_spec(kind).fixed_input_bits or hidden_bits
     probe = (rng.integers(0, 256, (400, sizes[0])) * (rng.random((400, sizes[0])) < 0.5))
-    layers, x, in_bits = [], probe, 8
+    layers, in_bits = [], inp.bits
+    x = (probe >= 128).astype(np.int64) if inp.bits == 1 else probe
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         last = i == len(sizes) - 2
-        products = None
-        if kind == "lut_product":
-            products = rng.integers(-50, 51, (1 << wbits, 1 << in_bits))
-        L = Layer(name=f"fc{i}", kind=kind, in_features=n_in, out_features=n_out, input_bits=in_bits,
-                  weight_bits=wbits, output="argmax" if last else "threshold",
-                  output_bits=None if last else hidden_bits,
-                  weights=_random_weights(kind, wbits, (n_out, n_in), rng), products=products)
+        L = random_layer(kind, f"fc{i}", n_out, n_in, in_bits, rng, in_features=n_in, out_features=n_out,
+                         output="argmax" if last else "threshold", output_bits=None if last else hidden_bits)
         if not last:
             acc = accumulate(L, x)
             q = np.linspace(0, 1, (1 << hidden_bits) + 1)[1:-1]
-            L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64)
+            L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64) + (1 if in_bits == 1 else 0)
             x = (acc[:, :, None] >= L.thresholds[None]).sum(2)
         layers.append(L)
         in_bits = hidden_bits
-    return IRModel(f"rand-{kind}", "test", InputSpec(sizes[0], 8, "identity", None, (sizes[0],)),
-                   layers).validate()
+    return IRModel(f"rand-{kind}", "test", inp, layers).validate()
 
 
 def random_conv_model(kind: str = "xnor_popcount", in_shape=(8, 8, 1), channels=(4, 6), kernel=3,
                       stride=1, padding=1, pool=(2, 2), n_classes=3, seed=0) -> IRModel:
     """Random CNN in the IR: conv2d layers (each with a fused max-pool) then a dense argmax layer.
 
-    ``kind`` "xnor_popcount" gives a W1A1 net on thresholded pixels; "accumulate" a ternary net on
-    uint8 pixels with 2-bit hidden activations. Thresholds are quantiles of the real accumulator
-    over random sparse images, so every output level occurs. ``stride``, ``padding`` and ``pool``
-    may also be lists with one entry per conv layer (mixed geometries in one network)."""
+    Any kind: 1-bit kinds (xnor_popcount) run on thresholded pixels with 1-bit hidden
+    activations, the others on uint8 pixels with 2-bit ones. Thresholds are quantiles of the real
+    accumulator over random sparse images, so every output level occurs. ``stride``, ``padding``
+    and ``pool`` may also be lists with one entry per conv layer (mixed geometries in one network)."""
     from quantmodels.golden import accumulate, im2col, max_pool
     from quantmodels.ir import ConvSpec
 
     rng = np.random.default_rng(seed)
-    xnor = kind == "xnor_popcount"
-    in_bits, hid_bits, wbits = (1, 1, 1) if xnor else (8, 2, 2)
     feats = int(np.prod(in_shape))
+    inp = kind_input(kind, feats, in_shape)
+    bit_inputs = inp.bits == 1
+    in_bits, hid_bits = (1, 1) if bit_inputs else (8, 2)
     probe = rng.integers(0, 256, (200, feats)) * (rng.random((200, feats)) < 0.5)
-    x = (probe >= 128).astype(np.int64) if xnor else probe
+    x = (probe >= 128).astype(np.int64) if bit_inputs else probe
     layers, shape = [], tuple(in_shape)
     def per_layer(v, i):
         return v[i] if isinstance(v, list) else v
 
     for i, ch in enumerate(channels):
         conv = ConvSpec(shape, (kernel, kernel), per_layer(stride, i), per_layer(padding, i), per_layer(pool, i))
-        w = rng.integers(0, 2, (ch, conv.patch)) if xnor else rng.choice([-1, 0, 1], (ch, conv.patch))
         ph, pw = conv.out_hw
-        L = Layer(name=f"conv{i}", kind=kind, in_features=int(np.prod(shape)), out_features=ph * pw * ch,
-                  input_bits=in_bits, weight_bits=wbits, output="threshold", output_bits=hid_bits,
-                  weights=w, conv=conv)
+        L = random_layer(kind, f"conv{i}", ch, conv.patch, in_bits, rng, in_features=int(np.prod(shape)),
+                         out_features=ph * pw * ch, output="threshold", output_bits=hid_bits, conv=conv)
         acc = accumulate(L, im2col(conv, x).reshape(-1, conv.patch))
         q = np.linspace(0, 1, (1 << hid_bits) + 1)[1:-1]
-        L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64) + (1 if xnor else 0)
+        L.thresholds = np.ceil(np.quantile(acc, q, axis=0).T).astype(np.int64) + (1 if bit_inputs else 0)
         y = (acc[:, :, None] >= L.thresholds[None]).sum(2).reshape(len(x), -1)
         x = max_pool(conv, y, ch)
         layers.append(L)
         shape, in_bits = (ph, pw, ch), hid_bits
     n_in = int(np.prod(shape))
-    w = rng.integers(0, 2, (n_classes, n_in)) if xnor else rng.choice([-1, 0, 1], (n_classes, n_in))
-    layers.append(Layer(name="fc", kind=kind, in_features=n_in, out_features=n_classes, input_bits=in_bits,
-                        weight_bits=wbits, output="argmax", weights=w))
-    inp = InputSpec(feats, 1, "threshold", 128, tuple(in_shape)) if xnor else \
-        InputSpec(feats, 8, "identity", None, tuple(in_shape))
+    layers.append(random_layer(kind, "fc", n_classes, n_in, in_bits, rng, in_features=n_in, out_features=n_classes,
+                               output="argmax"))
     return IRModel(f"rand-cnn-{kind}", "test", inp, layers).validate()
-
-
-def conv_model_as(model: IRModel, kind: str) -> IRModel:
-    """The same network with every layer's arithmetic done by ``kind`` ("mac" or "bit_serial"):
-    an accumulate CNN's ternary weights fit 2-bit signed weights, so the golden results are the
-    same integers computed by other hardware."""
-    from dataclasses import replace
-
-    return IRModel(f"{model.name}-as-{kind}", model.method, model.input,
-                   [replace(L, kind=kind) for L in model.layers], dict(model.meta)).validate()
 
 
 def mnist_cnn_model(seed: int = 0) -> IRModel:

@@ -19,7 +19,7 @@ from quantmodels.errors import ConfigError
 from quantmodels.golden import golden_forward
 from quantmodels.ir import save_model
 
-from conftest import conv_model_as, mnist_cnn_model, random_conv_model
+from conftest import ALL_KINDS, mnist_cnn_model, random_conv_model
 from test_hw import simulate_amaranth
 
 
@@ -100,23 +100,27 @@ def test_auto_folding_respects_position_floor():
 
 # Each network mixes two conv geometries (stride, padding, pool) and a narrow folding with a fully
 # parallel one, so three builds cover stride 1/2, padding 0/1, pool 2/2, none and overlapping 3/2,
-# narrow and wide foldings for xnor_popcount and accumulate, plus the bit_serial kind.
+# narrow and wide foldings; one case per IR kind (checked exhaustive below).
 VERILATOR_CASES = [
     # kind, strides, paddings, pools, per-layer folding ("full" = pe=rows, simd=cols)
     ("xnor_popcount", [1, 2], [1, 0], [(3, 2), (1, 1)], ["pe=2,simd=3", "full", "pe=1,simd=6"]),
     ("accumulate", [2, 1], [0, 1], [(1, 1), (2, 2)], ["full", "pe=2,simd=3", "pe=3,simd=9"]),
     ("bit_serial", [1, 2], [0, 1], [(3, 2), (1, 1)], ["full", "pe=3,simd=12", "full"]),
+    ("mac", [1, 1], [1, 0], [(2, 2), (1, 1)], ["pe=2,simd=6", "full", "full"]),
+    ("shift_add", [2, 1], [1, 1], [(1, 1), (2, 2)], ["full", "pe=3,simd=4", "full"]),
+    ("lut_product", [1, 2], [0, 0], [(2, 2), (1, 1)], ["pe=4,simd=9", "full", "full"]),
 ]
+
+
+def test_verilator_cases_cover_every_kind():
+    assert {c[0] for c in VERILATOR_CASES} == set(ALL_KINDS)
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("kind, strides, paddings, pools, folds", VERILATOR_CASES)
 def test_conv_verilator_random_cnn(kind, strides, paddings, pools, folds, tmp_path):
-    base = "xnor_popcount" if kind == "xnor_popcount" else "accumulate"
-    model = random_conv_model(base, in_shape=(16, 16, 2), channels=(4, 6), stride=strides, padding=paddings,
+    model = random_conv_model(kind, in_shape=(16, 16, 2), channels=(4, 6), stride=strides, padding=paddings,
                               pool=pools, seed=3)
-    if kind != base:
-        model = conv_model_as(model, kind)
     spec = ";".join(f"{L.name}:pe={L.rows},simd={L.cols}" if f == "full" else f"{L.name}:{f}"
                     for L, f in zip(model.layers, folds))
     x = sparse_images(model, 300, seed=5)

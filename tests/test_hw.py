@@ -14,7 +14,7 @@ from quantmodels.errors import ConfigError
 from quantmodels.golden import golden_forward, quantize_input
 from sim.vectors import pack_rows
 
-from conftest import random_mac_model, random_xnor_model
+from conftest import ALL_KINDS, random_mac_model, random_xnor_model
 
 
 def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000, popcount="tree"):
@@ -113,7 +113,7 @@ def test_verilog_export_ports(tmp_path):
 
 
 # every arithmetic kind of the IR, automatic and narrow foldings
-@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+@pytest.mark.parametrize("kind", ALL_KINDS)  # every kind of the registry
 @pytest.mark.parametrize("spec", [None, "fc0:pe=2,simd=3;fc1:pe=1,simd=2"])
 def test_every_kind_bit_exact_amaranth_sim(kind, spec):
     from conftest import random_kind_model
@@ -123,7 +123,7 @@ def test_every_kind_bit_exact_amaranth_sim(kind, spec):
     shape = (10, model.input.features)
     x = (rng.integers(0, 256, shape) * (rng.random(shape) < 0.5)).astype(np.uint8)
     gold = golden_forward(model, x)
-    assert len(np.unique(gold.activations[0])) == 4  # hidden outputs use every 2-bit level
+    assert len(np.unique(gold.activations[0])) == 1 << model.layers[0].output_bits  # every hidden level occurs
     classes, logits = simulate_amaranth(model, parse_folding(model, spec), x, max_cycles=50000)
     np.testing.assert_array_equal(logits, gold.logits)
     np.testing.assert_array_equal(classes, gold.classes)

@@ -8,7 +8,7 @@ from reports.energy_constants import HOROWITZ_PJ
 from quantmodels.bitwidth import range_bits
 from reports.memory import model_memory
 
-from conftest import random_mac_model, random_xnor_model
+from conftest import ALL_KINDS, random_mac_model, random_xnor_model
 
 
 def test_range_bits():
@@ -46,7 +46,7 @@ def test_binary_cheaper_than_int8_same_shape():
         64 * 32 * 2 * HOROWITZ_PJ["int_add_8"] / 8 + 32 * add_pj(range_bits(0, 64))
 
 
-@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+@pytest.mark.parametrize("kind", ALL_KINDS)  # every kind of the registry
 def test_every_kind_has_energy_and_memory(kind):
     from conftest import random_kind_model
 

@@ -11,7 +11,7 @@ from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.ir import load_model
 from quantmodels.train import TrainConfig, train
 
-from conftest import REPO, random_mac_model, random_xnor_model
+from conftest import ALL_KINDS, REPO, random_mac_model, random_xnor_model
 
 pytestmark = pytest.mark.verilator
 SFC_MODEL = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
@@ -79,7 +79,7 @@ def test_regression_detects_a_wrong_model(tmp_path):
     assert not r.bit_exact
 
 
-@pytest.mark.parametrize("kind", ["accumulate", "shift_add", "bit_serial", "lut_product"])
+@pytest.mark.parametrize("kind", ALL_KINDS)  # every kind of the registry
 def test_every_kind_verilator_random(kind, tmp_path):
     """Randomized weights, thresholds and inputs for each arithmetic kind, with back-pressure."""
     from conftest import random_kind_model
