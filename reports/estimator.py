@@ -51,7 +51,7 @@ import numpy as np
 from hw.folding import Folding
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from quantmodels.errors import ConfigError
-from quantmodels.ir import KINDS, Layer, kind_spec
+from quantmodels.ir import Layer, kind_spec
 
 from .kind_costs import LUT_INPUTS, cost_spec, fn_luts, free_functions, lane_cost, pe_cost, term_width
 
@@ -207,6 +207,12 @@ def _constants() -> dict:
     return json.loads(CONSTANTS_FILE.read_text())
 
 
+def calibrated_unit_kinds(fam: str) -> set[str]:
+    """Unit kinds (``mac_nodsp`` included) with fitted per-kind coefficients on family ``fam``."""
+    c = _constants().get("coefficients", {}).get(fam, {})
+    return {name.split(":")[0] for metric in METRICS for name in c.get(metric, {}) if ":" in name}
+
+
 def calibrated_targets() -> tuple[str, ...]:
     """Targets the constants file covers: each calibrated family with and without DSPs."""
     return tuple(t for fam in _constants().get("coefficients", {}) for t in (fam, f"{fam}-nodsp"))
@@ -223,8 +229,10 @@ def estimate(layer: Layer, folding: Folding, target: str) -> dict:
         known = [t for t in calibrated_targets()]
         raise ConfigError(f"estimator target: {target!r}, expected one of {', '.join(known) or '(none calibrated)'}"
                           f" (calibrate with benchmarks/estimator_calibration.py)")
-    if layer.kind not in KINDS:
-        raise ConfigError(f"{layer.name}: kind {layer.kind!r}, expected one of {', '.join(KINDS)}")
+    uk = unit_kind(layer, target)
+    if uk not in calibrated_unit_kinds(fam):  # never a silent estimate from the shared terms alone
+        raise ConfigError(f"{layer.name}: kind '{uk}' has no {fam} calibration "
+                          f"(add its points to benchmarks/estimator_calibration.py and recalibrate)")
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
     row = design_row(layer, folding, target)

@@ -8,7 +8,7 @@ import pytest
 
 from hw.folding import parse_folding
 from hw.lanes import LANES, lane_spec
-from quantmodels.errors import IRError
+from quantmodels.errors import ConfigError, IRError
 from quantmodels.ir import KINDS, IRModel, Kind, Layer, OpCost, kind_spec
 from quantmodels.ir.golden import accumulate
 from reports.energy import acc_bits, layer_energy, model_energy
@@ -93,3 +93,26 @@ def test_zero_weights_are_free_only_where_the_hardware_skips_them():
     assert e.ops["skipped"] == L.macs and e.ops[f"add_sub_{acc_bits(L)}b"] == 0
     L.weights[:] = 1
     assert layer_energy(L, 0.0).ops["skipped"] == 0
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_kind_is_calibrated_for_the_estimator(kind):
+    from reports.estimator import calibrated_targets, estimate
+
+    m = random_kind_model(kind)
+    L, f = m.layers[0], parse_folding(m, None)[0]
+    for target in calibrated_targets():
+        est = estimate(L, f, target)
+        assert est["luts"] > 0 and est["ffs"] > 0
+
+
+def test_an_uncalibrated_kind_is_refused_not_estimated_from_shared_terms(monkeypatch):
+    import reports.estimator as est
+
+    consts = est._constants()
+    stripped = {**consts, "coefficients": {fam: {metric: {n: v for n, v in c.items() if not n.startswith("xnor_popcount:")}
+                                                 for metric, c in per.items()} for fam, per in consts["coefficients"].items()}}
+    monkeypatch.setattr(est, "_constants", lambda: stripped)
+    m = random_kind_model("xnor_popcount")
+    with pytest.raises(ConfigError, match=r"^fc0: kind 'xnor_popcount' has no ice40 calibration \(add its points"):
+        est.estimate(m.layers[0], parse_folding(m, None)[0], "ice40")
