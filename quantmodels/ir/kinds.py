@@ -78,19 +78,12 @@ class KindSpec:
     min_weight_bits: int = 1
     needs_products: bool = False  #: a ``<layer>.products`` table (2**wbits x 2**ibits) is required
     check_weights: Callable[["Layer", str], None] | None = None  #: extra value rules -> IRError
+    #: (spec, layer) -> accumulator range; None: a dot product of the weight range with the inputs
+    acc_bounds: Callable[["KindSpec", "Layer"], tuple[int, int]] | None = None
 
     def acc_range(self, layer: "Layer") -> tuple[int, int]:
         """Inclusive accumulator range over all possible inputs (not just these weights)."""
-        n = layer.cols
-        if self.kind is Kind.XNOR_POPCOUNT:
-            return 0, n
-        if self.needs_products:
-            p = layer.products
-            lo, hi = (int(p.min()), int(p.max())) if p is not None and p.size else (0, 0)
-            return n * min(lo, 0), n * max(hi, 0)
-        wlo, whi = self.weight_range(layer)
-        xhi = (1 << layer.input_bits) - 1
-        return n * wlo * xhi, n * whi * xhi
+        return (self.acc_bounds or _dot_bounds)(self, layer)
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -112,6 +105,24 @@ def _lut_product(layer: "Layer", x: np.ndarray) -> np.ndarray:
     for c in np.unique(w):  # one pass per codebook entry actually used
         acc += table[c][x] @ (w == c).T.astype(np.int64)
     return acc
+
+
+def _dot_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+    """acc = w . x: every weight at an end of its range times the largest unsigned input."""
+    wlo, whi = spec.weight_range(layer)
+    n, xhi = layer.cols, (1 << layer.input_bits) - 1
+    return n * wlo * xhi, n * whi * xhi
+
+
+def _popcount_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+    return 0, layer.cols
+
+
+def _table_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+    """Sum of ``cols`` table entries: the table's extremes (and 0) times the fan-in."""
+    p = layer.products
+    lo, hi = (int(p.min()), int(p.max())) if p is not None and p.size else (0, 0)
+    return layer.cols * min(lo, 0), layer.cols * max(hi, 0)
 
 
 def _signed_range(layer: "Layer") -> tuple[int, int]:
@@ -199,7 +210,7 @@ def _rand_signed(rng: np.random.Generator, shape: tuple[int, int], wb: int) -> n
 _SPECS = (
     KindSpec(Kind.XNOR_POPCOUNT, "1-bit weights and inputs (1 = +1, 0 = -1); acc = popcount(xnor(x, w))",
              weight_range=lambda L: (0, 1), accumulate=_xnor_popcount, ops=_ops_xnor, random_weights=_rand_bits,
-             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1),
+             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1, acc_bounds=_popcount_bounds),
     KindSpec(Kind.MAC, "signed weights x unsigned inputs, acc = w . x on multipliers",
              weight_range=_signed_range, accumulate=_dot, ops=_ops_mac, random_weights=_rand_signed,
              example_bits=(8, 8)),
@@ -214,7 +225,7 @@ _SPECS = (
              example_bits=(3, 8)),
     KindSpec(Kind.LUT_PRODUCT, "codebook indices x level indices through an integer product table",
              weight_range=lambda L: (0, (1 << L.weight_bits) - 1), accumulate=_lut_product, ops=_ops_lut_product,
-             random_weights=_rand_index, example_bits=(2, 8), needs_products=True),
+             random_weights=_rand_index, example_bits=(2, 8), needs_products=True, acc_bounds=_table_bounds),
 )
 #: The registry: every kind's spec, in :class:`Kind` order.
 KINDS: dict[Kind, KindSpec] = {s.kind: s for s in _SPECS}
