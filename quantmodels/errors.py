@@ -20,3 +20,9 @@ class IRError(LowbitError):
 
 class ConfigError(LowbitError):
     """A hyper-parameter, folding or CLI option is invalid."""
+
+
+def clip(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error line never echoes unbounded input."""
+    r = repr(value)
+    return r if len(r) <= limit else r[:limit - 3] + "..."

@@ -3,15 +3,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Versions this loader reads: v1 (xnor_popcount, mac) is a subset of v2 (adds four kinds
 #: and the ``products`` array), which is a subset of v3 (adds the conv2d op with fused max-pool),
-#: which is a subset of v4 (adds the ``truncate`` input quantizer).
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: which is a subset of v4 (adds the ``truncate`` input quantizer), which is a subset of v5
+#: (adds ``arrays``: the sha256 manifest of weights.npz, checked on load).
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 FORMAT = "lowbit-ir"
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 MAX_BITS = 16
+#: Largest vector (input features, layer width) and accumulator width lowbit accepts: beyond them
+#: no FPGA holds the design, and the golden model's int64 arithmetic must never wrap.
+MAX_FEATURES = 1 << 24
+MAX_ACC_BITS = 48
+#: Layer names become Verilog identifiers and file names.
+LAYER_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
 class OutputType(StrEnum):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..bitwidth import signed_bits
-from ..errors import IRError
+from ..errors import IRError, clip
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; schema imports this module
     from .schema import Layer
@@ -241,7 +241,7 @@ def as_kind(name: object, where: str = "kind") -> Kind:
     try:
         return Kind(name)
     except ValueError:
-        raise IRError(f"{where}: {name!r}, expected one of {kind_names()}") from None
+        raise IRError(f"{where}: {clip(name)}, expected one of {kind_names()}") from None
 
 
 def kind_spec(kind: Kind | str) -> KindSpec:

@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import IRError
-from .constants import MAX_BITS, WEIGHTS_FILE, InputQuantizer, choices
+from ..errors import IRError, clip
+import re
+
+from ..bitwidth import signed_bits
+from .constants import LAYER_NAME, MAX_ACC_BITS, MAX_BITS, MAX_FEATURES, WEIGHTS_FILE, InputQuantizer, choices
 from .kinds import KindSpec, kind_spec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; schema imports this module
@@ -20,6 +23,10 @@ def validate_model(m: "IRModel", where: str, wfile: str = WEIGHTS_FILE) -> None:
     if not m.layers:
         raise IRError(f"{where}: layers: empty, expected at least one layer")
     names = [layer.name for layer in m.layers]
+    for i, n in enumerate(names):
+        if not isinstance(n, str) or not re.match(LAYER_NAME, n):
+            raise IRError(f"{where}: layers[{i}].name: {clip(n)}, expected a name of letters, digits and '_' "
+                          f"(not starting with a digit, at most 63 characters)")
     if len(set(names)) != len(names):
         raise IRError(f"{where}: layers: duplicate layer names {names}")
     prev_features, prev_bits, prev_name = m.input.features, m.input.bits, "input"
@@ -31,6 +38,8 @@ def validate_model(m: "IRModel", where: str, wfile: str = WEIGHTS_FILE) -> None:
             v = getattr(L, fld)
             if v < 1:
                 raise IRError(f"{lw}.{fld}: {v}, expected >= 1")
+            if fld.endswith("features") and v > MAX_FEATURES:
+                raise IRError(f"{lw}.{fld}: {v}, expected <= {MAX_FEATURES}")
         for fld in ("input_bits", "weight_bits"):
             if getattr(L, fld) > MAX_BITS:
                 raise IRError(f"{lw}.{fld}: {getattr(L, fld)}, expected <= {MAX_BITS}")
@@ -53,6 +62,7 @@ def validate_model(m: "IRModel", where: str, wfile: str = WEIGHTS_FILE) -> None:
         if spec.check_weights is not None:
             spec.check_weights(L, wfile)
         _validate_arrays(L, wfile)
+        _validate_widths(L, wfile)
         prev_features, prev_bits, prev_name = L.out_features, (L.output_bits or 0), f"layers[{i}]"
 
 
@@ -124,3 +134,17 @@ def _validate_arrays(L: "Layer", wfile: str) -> None:
             raise IRError(f"{wfile}: {L.name}.thresholds: not ascending along each row")
     if L.bias is not None and L.bias.shape != (L.rows,):
         raise IRError(f"{wfile}: {L.name}.bias: shape {L.bias.shape}, expected ({L.rows},)")
+
+
+def _validate_widths(L: "Layer", wfile: str) -> None:
+    """Accumulator, bias and thresholds within MAX_ACC_BITS: the hardware derives its register widths
+    from them, and the golden model's int64 arithmetic must not wrap where the RTL would not."""
+    lo, hi = L.logit_range()
+    what = "accumulator + bias"
+    if L.thresholds is not None and L.thresholds.size:
+        tlo, thi = int(L.thresholds.min()), int(L.thresholds.max())
+        if signed_bits(tlo, thi) > MAX_ACC_BITS:
+            lo, hi, what = tlo, thi, "thresholds"
+    if signed_bits(lo, hi) > MAX_ACC_BITS:
+        raise IRError(f"{wfile}: {L.name}: {what} span [{lo}, {hi}], {signed_bits(lo, hi)} bits; "
+                      f"expected at most {MAX_ACC_BITS} bits")
