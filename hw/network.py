@@ -6,7 +6,7 @@ Top-level ports (flat, as they appear in the Verilog):
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,15 @@ from .mvu import MatrixVectorUnit
 
 
 class Argmax(wiring.Component):
-    """Registered argmax over ``n`` signed logits; first index wins ties (strict >)."""
+    """Argmax over ``n`` signed logits as a balanced compare tree with one register level per tree
+    level, so the critical path is one compare + mux, not a chain of ``n - 1`` of them (the old
+    linear scan limited the whole design's fmax). First index wins ties: at every node the right
+    operand (higher indices) wins only if strictly greater.
+
+    One image is in the tree at a time: it is accepted, ``levels`` cycles later its class is on
+    ``out_*``; the next image can enter as the result leaves, so the initiation interval is
+    ``levels + 1`` cycles (5 for 10 classes), below any layer's (its compute cycles + 5).
+    """
 
     def __init__(self, n: int, width: int):
         self.n, self.width = n, width
@@ -30,24 +38,52 @@ class Argmax(wiring.Component):
             "out_class": Out(max(1, (n - 1).bit_length())), "out_logits": Out(n * width),
         })
 
+    @property
+    def levels(self) -> int:
+        """Register levels of the compare tree: ceil(log2(n))."""
+        return (self.n - 1).bit_length()
+
+    @property
+    def interval(self) -> int:
+        """Cycles between two accepted images when the output is always ready."""
+        return self.levels + 1
+
     def elaborate(self, platform):
         m = Module()
-        w = self.width
-        vals = [self.in_data[j * w:(j + 1) * w].as_signed() for j in range(self.n)]
-        best_v, best_i = vals[0], 0
-        for j in range(1, self.n):  # linear scan: n is the class count, small
-            bv = Signal(signed(w), name=f"best_v{j}")
-            bi = Signal(len(self.out_class), name=f"best_i{j}")
-            m.d.comb += [bv.eq(best_v), bi.eq(best_i)]
-            with m.If(vals[j] > best_v):
-                m.d.comb += [bv.eq(vals[j]), bi.eq(j)]
-            best_v, best_i = bv, bi
-        valid = Signal()
-        m.d.comb += [self.in_ready.eq(~valid | self.out_ready), self.out_valid.eq(valid)]
-        with m.If(self.in_ready):
-            m.d.sync += valid.eq(self.in_valid)
-            with m.If(self.in_valid):
-                m.d.sync += [self.out_class.eq(best_i), self.out_logits.eq(self.in_data)]
+        w, levels, iw = self.width, self.levels, len(self.out_class)
+        logits = Signal(self.n * w, name="logits")
+        vals = [logits[j * w:(j + 1) * w].as_signed() for j in range(self.n)]
+        idxs: list = [Const(j, iw) for j in range(self.n)]
+        for k in range(levels):  # free-running: the held logits settle level by level
+            nv, ni = [], []
+            for a in range(0, len(vals), 2):
+                v = Signal(signed(w), name=f"max_v{k}_{a // 2}")
+                i = Signal(iw, name=f"max_i{k}_{a // 2}")
+                if a + 1 < len(vals):
+                    right = vals[a + 1] > vals[a]
+                    m.d.sync += [v.eq(Mux(right, vals[a + 1], vals[a])), i.eq(Mux(right, idxs[a + 1], idxs[a]))]
+                else:  # odd one out: registered unchanged, so every path has the same depth
+                    m.d.sync += [v.eq(vals[a]), i.eq(idxs[a])]
+                nv.append(v)
+                ni.append(i)
+            vals, idxs = nv, ni
+
+        busy, valid = Signal(), Signal()
+        count = Signal(range(max(levels, 2)))
+        m.d.comb += [self.in_ready.eq(~busy & (~valid | self.out_ready)), self.out_valid.eq(valid),
+                     self.out_class.eq(idxs[0]), self.out_logits.eq(logits)]
+        with m.If(valid & self.out_ready):
+            m.d.sync += valid.eq(0)
+        with m.If(self.in_valid & self.in_ready):
+            m.d.sync += logits.eq(self.in_data)
+            if levels:
+                m.d.sync += [busy.eq(1), count.eq(0)]
+            else:
+                m.d.sync += valid.eq(1)
+        with m.Elif(busy):
+            m.d.sync += count.eq(count + 1)
+            with m.If(count == levels - 1):  # the last level registers at this edge
+                m.d.sync += [busy.eq(0), valid.eq(1)]
         return m
 
 
@@ -73,13 +109,20 @@ class NetworkTop(wiring.Component):
         })
 
     @property
+    def argmax_levels(self) -> int:
+        """Register levels of the argmax tree (ceil(log2(classes)))."""
+        return (self.model.n_classes - 1).bit_length()
+
+    @property
     def cycles_per_image(self) -> int:
-        """Initiation interval: the slowest layer's compute cycles plus its pipeline/hand-over."""
-        return max(u.fold.cycles for u in self.units) + PIPELINE_CYCLES
+        """Initiation interval: the slowest stage, i.e. a layer's compute cycles plus its
+        pipeline/hand-over, or the argmax tree (levels + 1) if that is slower."""
+        return max(max(u.fold.cycles for u in self.units) + PIPELINE_CYCLES, self.argmax_levels + 1)
 
     @property
     def latency_cycles(self) -> int:
-        return sum(u.fold.cycles + PIPELINE_CYCLES for u in self.units) + 1
+        """First-result latency: every layer's cycles and pipeline, then the argmax tree."""
+        return sum(u.fold.cycles + PIPELINE_CYCLES for u in self.units) + 1 + self.argmax_levels
 
     def elaborate(self, platform):
         m = Module()

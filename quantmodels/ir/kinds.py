@@ -80,6 +80,13 @@ class KindSpec:
     check_weights: Callable[["Layer", str], None] | None = None  #: extra value rules -> IRError
     #: (spec, layer) -> accumulator range; None: a dot product of the weight range with the inputs
     acc_bounds: Callable[["KindSpec", "Layer"], tuple[int, int]] | None = None
+    #: weights and inputs are bits standing for -1/+1 (acc counts agreements, not a dot product)
+    bipolar: bool = False
+
+    def store_codes(self, codes: np.ndarray) -> np.ndarray:
+        """A method's signed integer weight codes -> the IR's stored weights (bipolar: bit 1 = +1)."""
+        codes = np.asarray(codes)
+        return (codes > 0).astype(np.int64) if self.bipolar else codes
 
     def acc_range(self, layer: "Layer") -> tuple[int, int]:
         """Inclusive accumulator range over all possible inputs (not just these weights)."""
@@ -210,7 +217,7 @@ def _rand_signed(rng: np.random.Generator, shape: tuple[int, int], wb: int) -> n
 _SPECS = (
     KindSpec(Kind.XNOR_POPCOUNT, "1-bit weights and inputs (1 = +1, 0 = -1); acc = popcount(xnor(x, w))",
              weight_range=lambda L: (0, 1), accumulate=_xnor_popcount, ops=_ops_xnor, random_weights=_rand_bits,
-             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1, acc_bounds=_popcount_bounds),
+             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1, acc_bounds=_popcount_bounds, bipolar=True),
     KindSpec(Kind.MAC, "signed weights x unsigned inputs, acc = w . x on multipliers",
              weight_range=_signed_range, accumulate=_dot, ops=_ops_mac, random_weights=_rand_signed,
              example_bits=(8, 8)),
