@@ -1,7 +1,7 @@
 """The integer IR: the one contract between training (quantmodels) and hardware (hw).
 
-This package is the contract in one place: the schema (:mod:`.constants`, :mod:`.schema`), its
-validation (:mod:`.validate`), reading and writing (:mod:`.io`), the kind registry
+This package is the contract in one place: the schema and its validation (:mod:`.constants`,
+:mod:`.schema`), reading and writing (:mod:`.io`), the kind registry
 (:mod:`.kinds`: one :class:`KindSpec` per :class:`Kind`) and the golden integer model
 (:mod:`.golden`, the executable definition of the arithmetic below).
 
@@ -68,9 +68,9 @@ from .golden import GoldenResult, accumulate, golden_forward, golden_predict, im
     output_stage, quantize_input
 from .io import load_model, model_from_json, save_model
 from .kinds import KINDS, Kind, KindSpec, OpCost, OpCount, as_kind, kind_spec
-from .schema import ConvSpec, InputSpec, IRModel, Layer
+from .schema import ConvSpec, InputSpec, IRModel, Layer, validate_model
 
 __all__ = ["FORMAT", "MAX_BITS", "MODEL_FILE", "READABLE_VERSIONS", "SCHEMA_VERSION", "WEIGHTS_FILE", "InputQuantizer",
            "Op", "OutputType", "choices", "GoldenResult", "accumulate", "golden_forward", "golden_predict", "im2col",
            "layer_forward", "max_pool", "output_stage", "quantize_input", "load_model", "model_from_json", "save_model",
-           "KINDS", "Kind", "KindSpec", "OpCost", "OpCount", "as_kind", "kind_spec", "ConvSpec", "InputSpec", "IRModel", "Layer"]
+           "KINDS", "Kind", "KindSpec", "OpCost", "OpCount", "as_kind", "kind_spec", "ConvSpec", "InputSpec", "IRModel", "Layer", "validate_model"]

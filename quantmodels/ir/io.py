@@ -23,8 +23,8 @@ from ..errors import IRError, clip
 from .constants import (FORMAT, LAYER_NAME, MAX_BITS, MAX_FEATURES, MODEL_FILE, READABLE_VERSIONS, WEIGHTS_FILE, Op,
                         OutputType, choices)
 from .kinds import as_kind, kind_spec
-from .schema import ConvSpec, InputSpec, IRModel, Layer
-from .validate import validate_model
+from .schema import ConvSpec, InputSpec, IRModel, Layer, validate_model
+
 
 MAX_JSON_BYTES = 16 << 20  #: a model description is kilobytes; refuse anything absurd before parsing
 _MISSING = object()

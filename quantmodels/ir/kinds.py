@@ -19,15 +19,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from ..bitwidth import signed_bits
 from ..errors import IRError, clip
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; schema imports this module
-    from .schema import Layer
+class LayerView(Protocol):
+    """What a kind's functions read of a layer (:class:`quantmodels.ir.schema.Layer` provides it;
+    the schema depends on this module, not the other way round)."""
+
+    name: str
+    input_bits: int
+    weight_bits: int
+    weights: np.ndarray
+    products: np.ndarray | None
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def cols(self) -> int: ...
+    @property
+    def positions(self) -> int: ...
+    @property
+    def macs(self) -> int: ...
+    @property
+    def max_exponent(self) -> int: ...
 
 
 class Kind(StrEnum):
@@ -68,18 +86,18 @@ class KindSpec:
 
     kind: Kind
     doc: str  #: one line: the arithmetic
-    weight_range: Callable[["Layer"], tuple[int, int]]  #: inclusive range of a stored weight
-    accumulate: Callable[["Layer", np.ndarray], np.ndarray]  #: (N, cols) inputs -> (N, rows) int64
-    ops: Callable[["Layer", int], list[OpCount]]  #: op counts per inference, given the acc bits
+    weight_range: Callable[[LayerView], tuple[int, int]]  #: inclusive range of a stored weight
+    accumulate: Callable[[LayerView, np.ndarray], np.ndarray]  #: (N, cols) inputs -> (N, rows) int64
+    ops: Callable[[LayerView, int], list[OpCount]]  #: op counts per inference, given the acc bits
     random_weights: Callable[[np.random.Generator, tuple[int, int], int], np.ndarray]  #: (rng, shape, wbits)
     example_bits: tuple[int, int]  #: (weight_bits, input_bits) of a representative layer (tests, probes)
     fixed_weight_bits: int | None = None  #: weight_bits the kind requires, if any
     fixed_input_bits: int | None = None  #: input_bits the kind requires, if any
     min_weight_bits: int = 1
     needs_products: bool = False  #: a ``<layer>.products`` table (2**wbits x 2**ibits) is required
-    check_weights: Callable[["Layer", str], None] | None = None  #: extra value rules -> IRError
+    check_weights: Callable[[LayerView, str], None] | None = None  #: extra value rules -> IRError
     #: (spec, layer) -> accumulator range; None: a dot product of the weight range with the inputs
-    acc_bounds: Callable[["KindSpec", "Layer"], tuple[int, int]] | None = None
+    acc_bounds: Callable[["KindSpec", LayerView], tuple[int, int]] | None = None
     #: weights and inputs are bits standing for -1/+1 (acc counts agreements, not a dot product)
     bipolar: bool = False
 
@@ -88,7 +106,7 @@ class KindSpec:
         codes = np.asarray(codes)
         return (codes > 0).astype(np.int64) if self.bipolar else codes
 
-    def acc_range(self, layer: "Layer") -> tuple[int, int]:
+    def acc_range(self, layer: LayerView) -> tuple[int, int]:
         """Inclusive accumulator range over all possible inputs (not just these weights)."""
         return (self.acc_bounds or _dot_bounds)(self, layer)
 
@@ -96,16 +114,16 @@ class KindSpec:
 # ----------------------------------------------------------------------------- arithmetic
 
 
-def _dot(layer: "Layer", x: np.ndarray) -> np.ndarray:
+def _dot(layer: LayerView, x: np.ndarray) -> np.ndarray:
     return x @ layer.weights.astype(np.int64).T
 
 
-def _xnor_popcount(layer: "Layer", x: np.ndarray) -> np.ndarray:
+def _xnor_popcount(layer: LayerView, x: np.ndarray) -> np.ndarray:
     w = layer.weights.astype(np.int64)
     return x @ w.T + (1 - x) @ (1 - w).T  # popcount(xnor(x, w)) = #agreeing bits
 
 
-def _lut_product(layer: "Layer", x: np.ndarray) -> np.ndarray:
+def _lut_product(layer: LayerView, x: np.ndarray) -> np.ndarray:
     w = layer.weights.astype(np.int64)
     table = layer.products.astype(np.int64)
     acc = np.zeros((len(x), layer.rows), dtype=np.int64)
@@ -114,34 +132,34 @@ def _lut_product(layer: "Layer", x: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _dot_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+def _dot_bounds(spec: KindSpec, layer: LayerView) -> tuple[int, int]:
     """acc = w . x: every weight at an end of its range times the largest unsigned input."""
     wlo, whi = spec.weight_range(layer)
     n, xhi = layer.cols, (1 << layer.input_bits) - 1
     return n * wlo * xhi, n * whi * xhi
 
 
-def _popcount_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+def _popcount_bounds(spec: KindSpec, layer: LayerView) -> tuple[int, int]:
     return 0, layer.cols
 
 
-def _table_bounds(spec: KindSpec, layer: "Layer") -> tuple[int, int]:
+def _table_bounds(spec: KindSpec, layer: LayerView) -> tuple[int, int]:
     """Sum of ``cols`` table entries: the table's extremes (and 0) times the fan-in."""
     p = layer.products
     lo, hi = (int(p.min()), int(p.max())) if p is not None and p.size else (0, 0)
     return layer.cols * min(lo, 0), layer.cols * max(hi, 0)
 
 
-def _signed_range(layer: "Layer") -> tuple[int, int]:
+def _signed_range(layer: LayerView) -> tuple[int, int]:
     return -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
 
 
-def _pow2_range(layer: "Layer") -> tuple[int, int]:
+def _pow2_range(layer: LayerView) -> tuple[int, int]:
     m = 1 << (layer.weight_bits - 2) if layer.weight_bits >= 2 else 0
     return -m if m else 0, m
 
 
-def _check_pow2(layer: "Layer", wfile: str) -> None:
+def _check_pow2(layer: LayerView, wfile: str) -> None:
     mag = np.abs(layer.weights[layer.weights != 0])
     if mag.size and np.any(mag & (mag - 1)):
         bad = int(mag[(mag & (mag - 1)) != 0][0])
@@ -149,7 +167,7 @@ def _check_pow2(layer: "Layer", wfile: str) -> None:
                       f"(kind 'shift_add' takes 0 and +-2**e)")
 
 
-def _nonzero(layer: "Layer") -> int:
+def _nonzero(layer: LayerView) -> int:
     """Weights actually applied per inference: zero weights are skipped (sparsity saves energy)."""
     return layer.positions * int(np.count_nonzero(layer.weights))
 
@@ -157,32 +175,32 @@ def _nonzero(layer: "Layer") -> int:
 # ----------------------------------------------------------------------------- op counts
 
 
-def _ops_xnor(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_xnor(L: LayerView, acc: int) -> list[OpCount]:
     return [OpCount("xnor_1b", L.macs, OpCost.BIT), OpCount("popcount_bit_adds", L.macs, OpCost.BIT)]
 
 
-def _ops_mac(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_mac(L: LayerView, acc: int) -> list[OpCount]:
     return [OpCount(f"mult_{L.weight_bits}x{L.input_bits}", L.macs, OpCost.MULT, (L.weight_bits, L.input_bits)),
             OpCount(f"add_{acc}b", L.macs, OpCost.ADD, (acc,))]
 
 
-def _ops_accumulate(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_accumulate(L: LayerView, acc: int) -> list[OpCount]:
     nz = _nonzero(L)
     return [OpCount(f"add_sub_{acc}b", nz, OpCost.ADD, (acc,)), OpCount("skipped", L.macs - nz, OpCost.FREE)]
 
 
-def _ops_shift_add(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_shift_add(L: LayerView, acc: int) -> list[OpCount]:
     nz = _nonzero(L)
     return [OpCount("shift", nz, OpCost.ADD, (L.input_bits + L.max_exponent,)), OpCount(f"add_{acc}b", nz, OpCost.ADD, (acc,)),
             OpCount("skipped", L.macs - nz, OpCost.FREE)]
 
 
-def _ops_bit_serial(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_bit_serial(L: LayerView, acc: int) -> list[OpCount]:
     n = L.macs * L.input_bits * L.weight_bits  # one (activation bit, weight bit) plane pair each
     return [OpCount("and_1b", n, OpCost.BIT), OpCount("popcount_bit_adds", n, OpCost.BIT)]
 
 
-def _ops_lut_product(L: "Layer", acc: int) -> list[OpCount]:
+def _ops_lut_product(L: LayerView, acc: int) -> list[OpCount]:
     p = int(np.abs(L.products).max())
     return [OpCount("table_lookup", L.macs, OpCost.ADD, (signed_bits(-p, p),)), OpCount(f"add_{acc}b", L.macs, OpCost.ADD, (acc,))]
 
