@@ -6,6 +6,8 @@ model's predictions; :func:`agreement` measures golden vs executor on images.
 """
 from __future__ import annotations
 
+from .check import Agreement, agreement
+from .exporter import export_qonnx
 from .importer import ImportSummary, import_qonnx
 
-__all__ = ["ImportSummary", "import_qonnx"]
+__all__ = ["Agreement", "agreement", "export_qonnx", "ImportSummary", "import_qonnx"]
