@@ -165,6 +165,19 @@ def _codes_of(y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(y, np.float64)[..., None] - grid).argmin(-1).astype(np.int64)
 
 
+def _threshold_counter(m, node, out: int):
+    """``x -> count(x >= T[c])`` per channel: qonnx's MultiThreshold count, as a sorted search."""
+    T = np.sort(const_value(m, node.input[1]).astype(np.float32), axis=1)
+    if T.shape[0] not in (1, out):
+        raise IRError(f"{node_label(node)}: thresholds for {T.shape[0]} channels, expected 1 or {out}")
+    T = np.broadcast_to(T, (out, T.shape[1]))
+
+    def count(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        return np.stack([np.searchsorted(T[c], x[:, c], side="right") for c in range(out)], axis=1).astype(np.int64)
+    return count
+
+
 def _bits(levels: int) -> int:
     return max(1, math.ceil(math.log2(levels)))
 
@@ -447,8 +460,16 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
         chain = pre + [q]
         out = W.shape[0]
 
-        def level(acc: np.ndarray, A=A, s=s, chain=chain, feed=feed, grid=grid, out=out) -> np.ndarray:
-            y = run_nodes(m, chain, {feed: _real(acc, A, s)}, chain[-1].output[0])
+        count = _threshold_counter(m, q, out) if q.op_type == "MultiThreshold" else None
+
+        def level(acc: np.ndarray, A=A, s=s, pre=pre, chain=chain, feed=feed, grid=grid, out=out,
+                  count=count) -> np.ndarray:
+            y = _real(acc, A, s)
+            if count is not None:  # MultiThreshold: count(x >= T), computed by sorted search (no arithmetic)
+                if pre:
+                    y = run_nodes(m, pre, {feed: y}, pre[-1].output[0])
+                return count(y.reshape(len(acc), out))
+            y = run_nodes(m, chain, {feed: y}, chain[-1].output[0])
             return _codes_of(y.reshape(len(acc), out), grid)
 
         with warnings.catch_warnings(record=True) as caught:
