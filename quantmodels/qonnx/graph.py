@@ -35,19 +35,32 @@ def node_label(node) -> str:
     return f"node {node.name or '<unnamed>'!r} ({node.op_type})"
 
 
+ROUNDING = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
+#: Attributes lowbit maps: (op, attribute) -> (default, allowed values)
+ATTRS = {("Quant", "rounding_mode"): ("ROUND", ROUNDING), ("IntQuant", "rounding_mode"): ("ROUND", ROUNDING),
+         ("Trunc", "rounding_mode"): ("FLOOR", ROUNDING), ("Flatten", "axis"): (1, (1,)),
+         ("Gemm", "transA"): (0, (0,)), ("BatchNormalization", "training_mode"): (0, (0,))}
+
+
 def _check_ops(model, path: Path) -> None:
     for i, n in enumerate(model.graph.node):
+        name = n.name or f"#{i}"
         if n.op_type not in SUPPORTED:
-            name = n.name or f"#{i}"
             raise IRError(f"{path.name}: node {name!r} ({n.op_type}): op not supported, expected one of "
                           f"{', '.join(sorted(SUPPORTED - SHAPE_PLUMBING))} (plus shape plumbing)")
+        for (op, a), (default, allowed) in ATTRS.items():
+            if op == n.op_type and a is not None:
+                v = attr(n, a, default)
+                v = v.upper() if isinstance(v, str) else v
+                if v not in allowed:
+                    raise IRError(f"{path.name}: node {name!r} ({n.op_type}): {a}={v!r}, expected one of "
+                                  f"{', '.join(map(str, allowed))}")
 
 
 def load_qonnx(path: str | Path):
     """Read ``path`` as ONNX, check the op set, clean it up with qonnx; return a ModelWrapper."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
 
     path = Path(path)
     if not path.is_file():
@@ -69,9 +82,9 @@ def load_qonnx(path: str | Path):
             from qonnx.transformation.gemm_to_matmul import GemmToMatMul
             from qonnx.transformation.infer_shapes import InferShapes
 
-            model = cleanup_model(ModelWrapper(proto))
+            model = _cleanup(ModelWrapper(proto))
             if model.get_nodes_by_op_type("Gemm"):
-                model = cleanup_model(model.transform(GemmToMatMul()).transform(InferShapes()))
+                model = _cleanup(model.transform(GemmToMatMul()).transform(InferShapes()))
         except IRError:
             raise
         except Exception as e:
@@ -79,6 +92,29 @@ def load_qonnx(path: str | Path):
     shape = model.get_tensor_shape(model.graph.input[0].name)
     if not shape or any(not isinstance(d, int) or d < 1 for d in shape[1:]):
         raise IRError(f"{path}: input shape {shape}, expected a static shape (batch, ...)")
+    return model
+
+
+def _cleanup(model):
+    """qonnx's ``cleanup_model`` without its renaming steps, so errors name the file's own nodes."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import (GiveUniqueParameterTensors, RemoveStaticGraphInputs,
+                                              RemoveUnusedTensors)
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
+
+    for n in model.graph.node:  # as cleanup_model: Brevitas' domain -> qonnx's custom ops
+        if n.op_type in ("Quant", "Trunc", "BipolarQuant"):
+            n.domain = "qonnx.custom_op.general"
+    for t in (InferShapes(), GiveUniqueParameterTensors(),
+              FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
+              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):
+        model = model.transform(t)
+    seen = set()
+    for i, n in enumerate(model.graph.node):
+        if not n.name or n.name in seen:
+            n.name = f"{n.op_type}_{i}"
+        seen.add(n.name)
     return model
 
 

@@ -90,6 +90,10 @@ def _data_path(m) -> list:
     t, out, path = m.graph.input[0].name, m.graph.output[0].name, []
     while t != out:
         cons = m.find_consumers(t)
+        for c in cons:
+            if c.op_type in LINEAR and c.input[0] != t:
+                raise IRError(f"{node_label(c)}: weight {t!r} is not constant, expected a constant weight "
+                              f"(an initializer, possibly through Quant/BipolarQuant/Transpose)")
         if len(cons) != 1:
             what = ", ".join(node_label(c) for c in cons) or "nothing"
             raise IRError(f"tensor {t!r} feeds {what}, expected exactly one node (lowbit maps a chain of layers)")
