@@ -54,6 +54,7 @@ def main() -> int:
     from quantmodels.datasets import load_dataset
     from quantmodels.qonnx import agreement, export_qonnx, import_qonnx
 
+    commit = _git_commit()  # before the run: what the figures were measured with
     data = load_dataset(args.data)
     n = min(args.images, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
@@ -85,7 +86,7 @@ def main() -> int:
         print(f"{name}: {a.render()}; export round trip {rt.agree}/{rt.n_images}"
               + (f"; RTL {rec['rtl']['images'] - rec['rtl']['mismatches']}/{rec['rtl']['images']} bit-exact"
                  if "rtl" in rec else ""), flush=True)
-    doc = {"images": n, "data": args.data, "git_commit": _git_commit(), "tool_versions": _versions(),
+    doc = {"images": n, "data": args.data, "git_commit": commit, "tool_versions": _versions(),
            "networks": nets}
     out = REPO / "benchmarks/results/qonnx_zoo.json"
     atomic_write_json(out, doc)

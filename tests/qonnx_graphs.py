@@ -79,3 +79,40 @@ def wide_mlp(seed=0, in_hw=(4, 4)):
     W2 = r.integers(-3, 4, (6, 3)).astype(np.float32)
     x = b.node("MatMul", [x, b.const(W2)])
     return b.model("x", x, (1, 1) + tuple(in_hw), 3)
+
+
+def brevitas_cnv(seed=0, act="bipolar", in_hw=(8, 8), channels=(4, 6), pad=0):
+    """CNV-style graph: per conv layer quantized OIHW weights -> Conv -> BatchNormalization ->
+    activation quantizer (-> MaxPool 2 after the first); Flatten; MatMul logits.
+    act="bipolar": BipolarQuant inputs/activations (2x-1 on the pixels); act="uint": unsigned
+    2-bit Quant activations and an 8-bit unsigned input Quant (code 0 = value 0, so padding is exact)."""
+    b = Builder(seed)
+    r = b.rng
+    if act == "bipolar":
+        x = b.bipolar(b.node("Sub", [b.node("Mul", ["x", b.const(2.0)]), b.const(1.0)]))
+        qa = b.bipolar
+    else:
+        x = b.quant("x", 1 / 255, 8, signed=0)
+        qa = (lambda t: b.quant(b.node("Relu", [t]), 0.5, 2, signed=0))
+    c_in = 1
+    for i, c in enumerate(channels):
+        W = r.normal(size=(c, c_in, 3, 3)).astype(np.float32)
+        wq = b.bipolar(b.const(W)) if act == "bipolar" else b.quant(b.const(W), 0.25, 3, narrow=1)
+        x = b.node("Conv", [x, wq], name=f"conv{i}", kernel_shape=[3, 3], pads=[pad] * 4)
+        x = b.node("BatchNormalization", [x, b.const(r.uniform(-1, 1, c)), b.const(r.normal(size=c)),
+                                          b.const(r.normal(size=c) * 3), b.const(r.uniform(0.5, 4, c))], epsilon=1e-5)
+        x = qa(x)
+        if i == 0:
+            x = b.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+        c_in = c
+    x = b.node("Flatten", [x], axis=1)
+    h = in_hw[0]
+    for i in range(len(channels)):
+        h = h + 2 * pad - 2
+        if i == 0:
+            h //= 2
+    W = r.normal(size=(3, channels[-1] * h * h)).astype(np.float32)
+    wq = b.bipolar(b.const(W)) if act == "bipolar" else b.quant(b.const(W), 0.25, 3, narrow=1)
+    x = b.node("MatMul", [x, b.node("Transpose", [wq], perm=[1, 0])], name="fc")
+    x = b.node("Mul", [x, b.const([0.5])])
+    return b.model("x", x, (1, 1) + tuple(in_hw), 3)

@@ -18,7 +18,7 @@ from quantmodels.qonnx import agreement, export_qonnx, import_qonnx  # noqa: E40
 from quantmodels.train import TrainConfig, train  # noqa: E402
 
 from conftest import REPO, random_conv_model  # noqa: E402
-from qonnx_graphs import Builder, brevitas_tfc, wide_mlp  # noqa: E402
+from qonnx_graphs import Builder, brevitas_cnv, brevitas_tfc, wide_mlp  # noqa: E402
 
 ZOO = REPO / "tests" / "data" / "qonnx"
 N_IMAGES = 500
@@ -119,9 +119,38 @@ def test_lut_hidden_layer_export_refused(tmp_path):
         export_qonnx(model, tmp_path / "m.onnx")
 
 
-def test_conv_export_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"^conv0: conv2d layers are not exported to QONNX yet \(dense layers only\)$"):
-        export_qonnx(random_conv_model(), tmp_path / "m.onnx")
+def _sparse_images(n=500, shape=(8, 8), seed=1):
+    r = np.random.default_rng(seed)
+    return (r.integers(0, 256, (n,) + shape) * (r.random((n,) + shape) < 0.5)).astype(np.uint8)
+
+
+# act: BipolarQuant (xnor_popcount, no padding) or unsigned Quant (bit_serial, padding 1 exact: code 0 = 0.0)
+@pytest.mark.parametrize("act, pad, kind", [("bipolar", 0, "xnor_popcount"), ("uint", 1, "bit_serial")])
+def test_synthesized_cnv_graph(act, pad, kind, tmp_path):
+    """Conv -> BN -> quantizer -> MaxPool 2 -> Conv -> ... -> Flatten (NCHW) -> MatMul."""
+    p = _save(brevitas_cnv(act=act, pad=pad), tmp_path)
+    model, summary = import_qonnx(p)
+    assert [L.op for L in model.layers] == ["conv2d", "conv2d", "dense"]
+    assert model.layers[0].conv.pool == (2, 2) and model.layers[0].conv.padding == pad
+    assert {L.kind for L in model.layers} == {kind}
+    a = agreement(model, p, _sparse_images())
+    assert a.agree == a.n_images, a.render()
+
+
+# kind: every kind QONNX export expresses in a conv net; geometry: strides, padding and pools mixed
+@pytest.mark.parametrize("kind", ["xnor_popcount", "accumulate", "bit_serial", "mac", "shift_add"])
+def test_conv_round_trip(kind, tmp_path):
+    model = random_conv_model(kind, stride=[2, 1], padding=[0, 1], pool=[(1, 1), (2, 2)])
+    x = _sparse_images(shape=(8, 8, 1))
+    p = export_qonnx(model, tmp_path / "c.onnx")
+    assert agreement(model, p, x).agree == len(x)
+    back, _ = import_qonnx(p)
+    np.testing.assert_array_equal(golden_forward(back, x).classes, golden_forward(model, x).classes)
+
+
+def test_lut_conv_export_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"^conv0: lut_product next to conv2d layers is not exported "):
+        export_qonnx(random_conv_model("lut_product"), tmp_path / "m.onnx")
 
 
 # ----------------------------------------------------------------------------- bad input: one line each
@@ -202,13 +231,23 @@ def test_missing_activation_quantizer(tmp_path):
         import_qonnx(_mutated(tmp_path, edit))
 
 
-def test_conv_import_refused(tmp_path):
+def test_conv_attribute_refused(tmp_path):
     b = Builder()
     w = b.bipolar(b.const(np.ones((2, 1, 3, 3))))
-    y = b.node("Conv", [b.bipolar("x"), w], name="conv0", kernel_shape=[3, 3])
-    y = b.node("Flatten", [y], axis=1)
-    with pytest.raises(IRError, match=r"^node 'conv0' \(Conv\): Conv is not mapped by lowbit import yet"):
-        import_qonnx(_save(b.model("x", y, (1, 1, 4, 4), 8), tmp_path))
+    y = b.node("Conv", [b.bipolar("x"), w], name="conv0", kernel_shape=[3, 3], dilations=[2, 2])
+    y = b.node("BatchNormalization", [y] + [b.const(np.ones(2))] * 4)
+    y = b.node("MatMul", [b.node("Flatten", [b.bipolar(y)], axis=1), b.const(np.ones((32, 3)))])
+    with pytest.raises(IRError, match=r"^node 'conv0' \(Conv\): group=1, dilations=\[2, 2\], strides=\[1, 1\], "
+                                      r"pads=\[0, 0, 0, 0\], expected group 1, dilation 1, one stride and one "
+                                      r"padding for every side$"):
+        import_qonnx(_save(b.model("x", y, (1, 1, 8, 8), 3), tmp_path))
+
+
+def test_conv_padding_of_bipolar_input_refused(tmp_path):
+    """Zero padding of a {-1, +1} input cannot be a code: refused, naming the node."""
+    with pytest.raises(IRError, match=r"^node 'conv0' \(Conv\): padding 1 reads the real value 0, but input code 0 "
+                                      r"stands for -1 \(lowbit pads with code 0\)"):
+        import_qonnx(_save(brevitas_cnv(act="bipolar", pad=1), tmp_path))
 
 
 def test_cli_one_line_exit_2(tmp_path, capsys):

@@ -15,7 +15,10 @@ below 2**24, checked):
   expects a chain);
 * output stage: MultiThreshold on ``acc`` with the IR thresholds (requantize:
   ``T_k = k * 2**shift - bias``), last layer: Add bias -> logits.
-Not expressible here: ``conv2d`` layers (not exported yet).
+``conv2d`` layers become Conv (OIHW weights, zero padding = code 0, as the IR pads) + MultiThreshold
+(NCHW) + MaxPool; a dense layer after them reads the NCHW Flatten through permuted weight columns.
+Not expressible here: ``lut_product`` conv layers and hidden ``lut_product`` layers with more than
+16 input levels.
 """
 from __future__ import annotations
 
@@ -122,15 +125,19 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
 
     model.validate()
     for L in model.layers:
-        if L.conv is not None:
-            raise ConfigError(f"{L.name}: conv2d layers are not exported to QONNX yet (dense layers only)")
         _check_exact(L)
     g = _G()
-    src = list(model.input.source_shape) or [model.input.features]
-    x_in = "global_in"
-    x = g.node("Reshape", [x_in, g.const("flat", np.array([-1, model.input.features], np.int64))], "flatten")
-    codes = _input_pixels(model)
     first = model.layers[0]
+    x_in = "global_in"
+    if first.conv is not None:  # NCHW image input
+        H, W_, C = first.conv.in_shape
+        in_shape, x, layout = [1, C, H, W_], x_in, "NCHW"
+    else:
+        src = list(model.input.source_shape)
+        in_shape = [1] + (src if 0 < len(src) <= 2 else [model.input.features])
+        x = g.node("Reshape", [x_in, g.const("flat", np.array([-1, model.input.features], np.int64))], "flatten")
+        layout = "NC"
+    codes = _input_pixels(model)
     fac = _rank_one(first.products) if first.kind == "lut_product" else None
     if fac is not None and np.all(np.diff(fac[1][codes]) <= 0):
         fac = (-fac[0], -fac[1])  # the input values must rise with the pixel
@@ -138,11 +145,12 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
         book, u = fac
         vals = u[codes]
         x = g.threshold(x, _pixel_thresholds(vals - vals[0]), "input_q", max(1, int(vals.max() - vals.min()).bit_length()),
-                        out_bias=float(vals[0]))
+                        out_bias=float(vals[0]), layout=layout)
         folded_first = book  # weights become book[index]
     else:
-        x = g.threshold(x, _pixel_thresholds(codes), "input_q", model.input.bits)
+        x = g.threshold(x, _pixel_thresholds(codes), "input_q", model.input.bits, layout=layout)
         folded_first = None
+    nchw = None  #: (C, PH, PW) when x is a conv output image
     for i, L in enumerate(model.layers):
         w = L.weights.astype(np.int64)
         add = None
@@ -152,10 +160,33 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
             W, dt = 2 * w - 1, "BIPOLAR"
             add = (w == 0).sum(1)
         elif L.kind == "lut_product":
+            if L.conv is not None or nchw is not None:
+                raise ConfigError(f"{L.name}: lut_product next to conv2d layers is not exported (only as a dense "
+                                  f"layer, or a first layer with a rank-one product table)")
             x, W, add = _thermometer(g, x, L)
             dt = None
         else:
             W, dt = w, f"INT{L.weight_bits}"
+        if L.conv is not None:
+            cv = L.conv
+            kh, kw = cv.kernel
+            Wc = W.reshape(L.rows, kh, kw, cv.in_shape[2]).transpose(0, 3, 1, 2)
+            acc = g.node("Conv", [x, g.const(L.name + "_W", Wc.astype(np.float32), dt)], L.name, kernel_shape=[kh, kw],
+                         strides=[cv.stride] * 2, pads=[cv.padding] * 4)
+            if add is not None and np.any(add):
+                acc = g.node("Add", [acc, g.const(L.name + "_n", np.asarray(add, np.float32).reshape(1, -1, 1, 1))],
+                             L.name + "_add")
+            x = g.threshold(acc, _stage_thresholds(L), L.name + "_q", L.output_bits, layout="NCHW")
+            if cv.pool != (1, 1):
+                x = g.node("MaxPool", [x], L.name + "_pool", kernel_shape=[cv.pool[0]] * 2, strides=[cv.pool[1]] * 2)
+            ph, pw = cv.out_hw
+            nchw = (L.rows, ph, pw)
+            continue
+        if nchw is not None:  # flatten the conv image NCHW; the IR's vector is (H, W, C): permute columns
+            c, ph, pw = nchw
+            x = g.node("Flatten", [x], "flatten", axis=1)
+            W = W.reshape(L.rows, ph, pw, c).transpose(0, 3, 1, 2).reshape(L.rows, -1)
+            nchw = None
         acc = g.node("MatMul", [x, g.const(L.name + "_W", W.T.astype(np.float32), dt)], L.name)
         if add is not None and np.any(add):
             acc = g.node("Add", [acc, g.const(L.name + "_n", np.asarray(add, np.float32))], L.name + "_add")
@@ -164,14 +195,8 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
                 acc = g.node("Add", [acc, g.const(L.name + "_b", L.bias.astype(np.float32))], L.name + "_bias")
             x = acc
             break
-        if L.output == "threshold":
-            T = L.thresholds
-        else:  # requantize: clip((acc + bias) >> shift, 0, 2**b - 1) = #{k: acc >= k 2**shift - bias}
-            k = np.arange(1, 1 << L.output_bits, dtype=np.int64)
-            b = L.bias if L.bias is not None else np.zeros(L.rows, np.int64)
-            T = (k[None, :] << L.shift) - b.astype(np.int64)[:, None]
-        x = g.threshold(acc, T, L.name + "_q", L.output_bits)
-    graph = helper.make_graph(g.nodes, model.name, [helper.make_tensor_value_info(x_in, TensorProto.FLOAT, [1] + src)],
+        x = g.threshold(acc, _stage_thresholds(L), L.name + "_q", L.output_bits)
+    graph = helper.make_graph(g.nodes, model.name, [helper.make_tensor_value_info(x_in, TensorProto.FLOAT, in_shape)],
                               [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, model.n_classes])],
                               initializer=g.inits)
     mw = ModelWrapper(qonnx_make_model(graph, producer_name="lowbit", opset_imports=[helper.make_opsetid("", 13)]))
@@ -182,6 +207,16 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     mw.save(str(path))
     return path
+
+
+def _stage_thresholds(L: Layer) -> np.ndarray:
+    """The output stage as MultiThreshold thresholds on acc (out, 2**bits - 1)."""
+    if L.output == "threshold":
+        return L.thresholds
+    # requantize: clip((acc + bias) >> shift, 0, 2**b - 1) = #{k: acc >= k 2**shift - bias}
+    k = np.arange(1, 1 << L.output_bits, dtype=np.int64)
+    b = L.bias if L.bias is not None else np.zeros(L.rows, np.int64)
+    return (k[None, :] << L.shift) - b.astype(np.int64)[:, None]
 
 
 def _thermometer(g: _G, x: str, L: Layer):

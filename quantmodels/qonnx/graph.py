@@ -97,6 +97,7 @@ def load_qonnx(path: str | Path):
 
 def _cleanup(model):
     """qonnx's ``cleanup_model`` without its renaming steps, so errors name the file's own nodes."""
+    from qonnx.transformation.extract_conv_bias import ExtractBiasFromConv
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import (GiveUniqueParameterTensors, RemoveStaticGraphInputs,
                                               RemoveUnusedTensors)
@@ -108,7 +109,8 @@ def _cleanup(model):
             n.domain = "qonnx.custom_op.general"
     for t in (InferShapes(), GiveUniqueParameterTensors(),
               FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
-              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):
+              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs(),
+              ExtractBiasFromConv(), InferShapes()):
         model = model.transform(t)
     seen = set()
     for i, n in enumerate(model.graph.node):
@@ -205,6 +207,9 @@ def run_graph(model, images: np.ndarray, batch: int = 1000) -> np.ndarray:
     shape = model.get_tensor_shape(iname)
     outs, cache = [], {}
     x = pixels_to_graph(images)
+    if len(shape) == 4 and shape[1] > 1:  # raw (N, H, W, C) samples -> the graph's NCHW
+        _, C, H, W = shape
+        x = x.reshape(len(x), H, W, C).transpose(0, 3, 1, 2).reshape(len(x), -1)
     for s in range(0, len(x), batch):
         xb = x[s:s + batch]
         n = len(xb)

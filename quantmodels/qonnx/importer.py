@@ -43,7 +43,7 @@ import numpy as np
 
 from ..bitwidth import signed_bits
 from ..errors import IRError
-from ..ir import InputSpec, IRModel, Layer
+from ..ir import ConvSpec, InputSpec, IRModel, Layer
 from ..thresholds import exact_thresholds
 from .graph import (ELEMENTWISE, LAYOUT, LINEAR, QUANTIZERS, attr, const_value, dynamic_inputs, load_qonnx,
                     node_label, pixels_to_graph, run_nodes)
@@ -228,10 +228,6 @@ def weight_codes(m, tensor: str, user) -> tuple[np.ndarray, np.ndarray]:
 def _dense_weights(m, node) -> tuple[np.ndarray, np.ndarray]:
     """MatMul weight (in, out) -> (codes (out, in) int64, per-output scale (out,))."""
     shape = m.get_tensor_shape(node.input[0])
-    if node.op_type == "Gemm":
-        raise IRError(f"{node_label(node)}: Gemm left after GemmToMatMul")  # pragma: no cover
-    if node.op_type == "Conv":
-        raise IRError(f"{node_label(node)}: Conv is not mapped by lowbit import yet, expected MatMul or Gemm layers")
     if shape is None or len(shape) != 2:
         raise IRError(f"{node_label(node)}: input shape {shape}, expected (batch, features) for a dense layer")
     c, s = weight_codes(m, node.input[1], node)
@@ -243,12 +239,39 @@ def _dense_weights(m, node) -> tuple[np.ndarray, np.ndarray]:
     return c.T.astype(np.int64), s[0].astype(np.float64)
 
 
+def _conv_weights(m, node) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], tuple[int, int], int, int]:
+    """Conv -> (codes (O, kh*kw*C) in (ky, kx, c) order, scale (O,), in (H, W, C), kernel, stride, padding)."""
+    shape = m.get_tensor_shape(node.input[0])
+    if shape is None or len(shape) != 4:
+        raise IRError(f"{node_label(node)}: input shape {shape}, expected (batch, C, H, W)")
+    if len(node.input) > 2 and node.input[2]:
+        raise IRError(f"{node_label(node)}: conv bias left after ExtractBiasFromConv")  # pragma: no cover
+    group, dil = attr(node, "group", 1), attr(node, "dilations", [1, 1])
+    strides, pads = attr(node, "strides", [1, 1]), attr(node, "pads", [0, 0, 0, 0])
+    if group != 1 or list(dil) != [1, 1] or len(set(strides)) != 1 or len(set(pads)) != 1 \
+            or attr(node, "auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise IRError(f"{node_label(node)}: group={group}, dilations={list(dil)}, strides={list(strides)}, "
+                      f"pads={list(pads)}, expected group 1, dilation 1, one stride and one padding for every side")
+    c, s = weight_codes(m, node.input[1], node)
+    _, C, H, Wd = shape
+    if c.ndim != 4 or c.shape[1] != C:
+        raise IRError(f"{node_label(node)}: weight shape {list(c.shape)}, expected (out, {C}, kh, kw)")
+    s = np.broadcast_to(s, c.shape).reshape(c.shape[0], -1)
+    if np.any(s != s[:, :1]):
+        raise IRError(f"{node_label(node)}: weight scale varies inside a filter, expected one scale per output channel")
+    W = c.transpose(0, 2, 3, 1).reshape(c.shape[0], -1).astype(np.int64)
+    return W, s[:, 0].astype(np.float64), (H, Wd, C), (c.shape[2], c.shape[3]), int(strides[0]), int(pads[0])
+
+
 # ----------------------------------------------------------------------------- input prefix
 
 
 def _layout_perm(m, nodes, in_shape) -> np.ndarray:
     """Flat index of the raw input feeding each position of the prefix's output."""
     idx = np.arange(int(np.prod(in_shape[1:]))).reshape([1] + list(in_shape[1:]))
+    if len(in_shape) == 4 and in_shape[1] > 1:  # raw samples are channels-last (H, W, C), the graph NCHW
+        _, C, H, W = in_shape
+        idx = np.arange(C * H * W).reshape(1, H, W, C).transpose(0, 3, 1, 2)
     for n in nodes:
         if n.op_type == "Transpose":
             idx = idx.transpose(attr(n, "perm") or list(range(idx.ndim))[::-1])
@@ -284,8 +307,8 @@ def _input_quantizer(m, prefix, summary: ImportSummary):
     v = out[:, 0]
     perm = _layout_perm(m, prefix, shape)
     src = tuple(shape[1:])
-    if len(src) == 3 and src[0] == 1:
-        src = src[1:]  # (1, H, W) -> lowbit's raw (H, W) samples
+    if len(src) == 3:  # NCHW graph input; lowbit's raw samples are (H, W) or (H, W, C)
+        src = src[1:] if src[0] == 1 else (src[1], src[2], src[0])
     steps = np.flatnonzero(v[1:] != v[:-1]) + 1
     if len(steps) == 1:
         t = int(steps[0])
@@ -401,12 +424,31 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
     inp, vals, perm = _input_quantizer(m, prefix, summary)
     in_bits, in_features = inp["bits"], inp["features"]
     layers: list[Layer] = []
+    nchw = None  #: (C, H, W) of the last conv output: the next dense layer reads it flattened NCHW
     for i, (lin, after) in enumerate(segs):
-        lname, last = f"fc{i}", i == len(segs) - 1
-        W, s = _dense_weights(m, lin)
-        if W.shape[1] != in_features:
+        last = i == len(segs) - 1
+        conv = None
+        if lin.op_type == "Conv":
+            lname = f"conv{i}"
+            if last:
+                raise IRError(f"{node_label(lin)}: the last layer is a Conv, expected a dense (MatMul/Gemm) classifier")
+            if i == 0 and any(n.op_type in LAYOUT for n in prefix):
+                raise IRError(f"{node_label(lin)}: layout ops before the first Conv, expected the image as is")
+            W, s, in_shape, kernel, stride, pad = _conv_weights(m, lin)
+            if int(np.prod(in_shape)) != in_features:
+                raise IRError(f"{node_label(lin)}: input {list(in_shape)}, expected {in_features} features")
+            if pad and vals[0] != 0:
+                raise IRError(f"{node_label(lin)}: padding {pad} reads the real value 0, but input code 0 stands for "
+                              f"{vals[0]:g} (lowbit pads with code 0), expected padding 0 or a quantizer with 0 at code 0")
+        else:
+            lname = f"fc{i}"
+            W, s = _dense_weights(m, lin)
+            if nchw is not None:  # graph flattens (C, H, W); the IR's vector is (H, W, C)
+                C_, H_, W_ = nchw
+                W = W.reshape(-1, C_, H_, W_).transpose(0, 2, 3, 1).reshape(W.shape[0], -1)
+        if lin.op_type != "Conv" and W.shape[1] != in_features:
             raise IRError(f"{node_label(lin)}: {W.shape[1]} inputs, expected {in_features} (the previous layer's outputs)")
-        if i == 0 and np.any(perm != np.arange(len(perm))):
+        if i == 0 and lin.op_type != "Conv" and np.any(perm != np.arange(len(perm))):
             Wp = np.zeros_like(W)
             Wp[:, perm] = W
             W = Wp
@@ -415,12 +457,13 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
             summary.notes.append(f"{lname}: scales are not powers of two, the graph's float32 MatMul may round "
                                  f"differently from the exact integer sum near a threshold (measure with --check)")
         feed = lin.output[0]
+        out = W.shape[0]
+        fshape = (lambda M: (M, out, 1, 1)) if lin.op_type == "Conv" else (lambda M: (M, out))
         if last:
             for n in after:
                 if n.op_type not in ELEMENTWISE - {"Relu", "Trunc"}:
                     raise IRError(f"{node_label(n)}: after the last layer, expected only affine elementwise "
                                   f"ops (Brevitas' TensorNorm tail: Sub/Div/Mul/Add, BatchNormalization)")
-            out = A.weights.shape[0]
             if after:
                 g = run_nodes(m, after, {feed: np.stack([np.zeros(out, np.float32), np.ones(out, np.float32)])},
                               after[-1].output[0]).reshape(2, out).astype(np.float64)
@@ -462,13 +505,11 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
         grid = quant_grid(m, q)
         out_bits = _bits(len(grid))
         chain = pre + [q]
-        out = W.shape[0]
-
         count = _threshold_counter(m, q, out) if q.op_type == "MultiThreshold" else None
 
         def level(acc: np.ndarray, A=A, s=s, pre=pre, chain=chain, feed=feed, grid=grid, out=out,
-                  count=count) -> np.ndarray:
-            y = _real(acc, A, s)
+                  count=count, fshape=fshape) -> np.ndarray:
+            y = _real(acc, A, s).reshape(fshape(len(acc)))
             if count is not None:  # MultiThreshold: count(x >= T), computed by sorted search (no arithmetic)
                 if pre:
                     y = run_nodes(m, pre, {feed: y}, pre[-1].output[0])
@@ -480,31 +521,47 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
             warnings.simplefilter("always")
             T, flip = exact_thresholds(level, A.lo, A.hi, 1 << out_bits, A.reflect, lname)
         summary.notes += [str(w.message) for w in caught]
-        Wf = _flip(A, flip)
-        wir, wb, P, kind = _ir_weights(A.kind, Wf, in_bits, A)
-        layers.append(Layer(lname, kind, in_features, out, in_bits, wb, "threshold", wir, output_bits=out_bits,
-                            thresholds=T, products=P))
-        summary.layers.append(LayerNote(lname, node_label(lin), kind, Wf.shape, wb, in_bits,
-                                        f"threshold {out_bits} bit ({len(grid)} levels)"))
-        # values of the next layer's input codes: the quantizer grid through the nodes after it
+        # the nodes after the quantizer: layout, max-pool (conv), scalar elementwise (values of the codes)
+        vals, pool, flat = grid, (1, 1), lin.op_type != "Conv"
         for n in post:
-            if n.op_type in LAYOUT:
+            if n.op_type == "MaxPool" and not flat and pool == (1, 1):
+                k, st = attr(n, "kernel_shape"), attr(n, "strides", None) or attr(n, "kernel_shape")
+                pads = attr(n, "pads", [0, 0, 0, 0])
+                if len(set(k)) != 1 or len(set(st)) != 1 or any(pads) or attr(n, "ceil_mode", 0):
+                    raise IRError(f"{node_label(n)}: kernel {list(k)}, strides {list(st)}, pads {list(pads)}, expected a "
+                                  f"square window, one stride, no padding, floor mode")
+                if np.any(np.diff(vals) <= 0):
+                    raise IRError(f"{node_label(n)}: max-pool of codes whose values do not rise with the code")
+                pool = (int(k[0]), int(st[0]))
+            elif n.op_type in LAYOUT:
                 shp = m.get_tensor_shape(n.output[0])
-                if shp is None or len(shp) != 2 or shp[1] != out:
-                    raise IRError(f"{node_label(n)}: output shape {shp} between dense layers, expected (batch, {out})")
+                if n.op_type == "Transpose" or shp is None or len(shp) != 2:
+                    raise IRError(f"{node_label(n)}: output shape {shp} between layers, expected a flatten to (batch, features)")
+                flat = True
             elif n.op_type in ELEMENTWISE - {"BatchNormalization"}:
                 for t in n.input[1:]:
                     if t and const_value(m, t).size != 1:
                         raise IRError(f"{node_label(n)}: per-channel constant after a quantizer, expected a scalar")
-            else:
-                raise IRError(f"{node_label(n)}: between a quantizer and the next layer, expected layout or scalar "
-                              f"elementwise ops")
-        vals = grid
-        for n in post:
-            if n.op_type not in LAYOUT:
-                v32 = vals.astype(np.float32)[None, :]
+                v32 = vals.astype(np.float32).reshape((1, -1) if flat else (1, -1, 1, 1))
                 vals = run_nodes(m, [n], {dynamic_inputs(m, n)[0]: v32}, n.output[0]).ravel().astype(np.float64)
-        in_bits, in_features = out_bits, out
+            else:
+                raise IRError(f"{node_label(n)}: between a quantizer and the next layer, expected layout, MaxPool "
+                              f"(after a Conv) or scalar elementwise ops")
+        Wf = _flip(A, flip)
+        wir, wb, P, kind = _ir_weights(A.kind, Wf, in_bits, A)
+        if lin.op_type == "Conv":
+            conv = ConvSpec(in_shape, kernel, stride, pad, pool)
+            ph, pw = conv.out_hw
+            nxt = ph * pw * out
+            nchw = (out, ph, pw) if flat else None
+        else:
+            nxt, nchw = out, None
+        layers.append(Layer(lname, kind, in_features, nxt, in_bits, wb, "threshold", wir, output_bits=out_bits,
+                            thresholds=T, products=P, conv=conv))
+        summary.layers.append(LayerNote(lname, node_label(lin), kind, Wf.shape, wb, in_bits,
+                                        f"threshold {out_bits} bit ({len(grid)} levels)"
+                                        + (f", max-pool {pool[0]}/{pool[1]}" if pool != (1, 1) else "")))
+        in_bits, in_features = out_bits, nxt
     model = IRModel(name or path.stem, "qonnx", InputSpec(**inp), layers,
                     meta={"source": path.name, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                           "import": summary.to_json()})
