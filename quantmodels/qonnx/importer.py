@@ -45,7 +45,7 @@ from ..bitwidth import signed_bits
 from ..errors import IRError
 from ..ir import ConvSpec, InputSpec, IRModel, Layer
 from ..thresholds import exact_thresholds
-from .graph import (ELEMENTWISE, LAYOUT, LINEAR, QUANTIZERS, attr, const_value, dynamic_inputs, load_qonnx,
+from .graph import (ELEMENTWISE, LAYOUT, LINEAR, QUANTIZERS, attr, const_value, dynamic_inputs, is_const, load_qonnx,
                     node_label, pixels_to_graph, run_nodes)
 
 
@@ -88,6 +88,10 @@ class ImportSummary:
 def _data_path(m) -> list:
     """The nodes from the graph input to its output, checked to form one chain."""
     t, out, path = m.graph.input[0].name, m.graph.output[0].name, []
+    for n in m.graph.node:
+        if n.op_type in LINEAR and len(n.input) > 1 and not is_const(m, n.input[1]):
+            raise IRError(f"{node_label(n)}: weight {n.input[1]!r} is not constant, expected a constant weight "
+                          f"(an initializer, possibly through Quant/BipolarQuant/Transpose)")
     while t != out:
         cons = m.find_consumers(t)
         for c in cons:
@@ -321,8 +325,8 @@ def _input_quantizer(m, prefix, summary: ImportSummary):
             break
     vals = v.reshape(1 << b, -1)[:, 0]
     q = "identity" if b == 8 else "truncate"
-    summary.input = (f"{q}: code = pixel >> {8 - b} ({b} bits), graph values "
-                     f"{', '.join(f'{u:g}' for u in vals[:8])}{' ...' if len(vals) > 8 else ''}")
+    shown = ", ".join(f"{u + 0.0:g}" for u in vals[:8]) + (" ..." if len(vals) > 8 else "")
+    summary.input = f"{q}: code = pixel >> {8 - b} ({b} bits), graph values {shown}"
     return dict(features=feats, bits=b, quantizer=q, threshold=None, source_shape=src), vals, perm
 
 
