@@ -419,6 +419,75 @@ def _dyadic(x: np.ndarray) -> bool:
     return bool(np.all(y == np.round(y)))
 
 
+def _argmax_layer(m, lin, after, A: _Acc, s: np.ndarray, lname: str, in_features: int, in_bits: int,
+                  summary: ImportSummary) -> Layer:
+    """The last layer: logits ``A acc + B_o`` through the tail; integer logits acc + round(B_o / A)."""
+    feed, out = lin.output[0], A.weights.shape[0]
+    for n in after:
+        if n.op_type not in ELEMENTWISE - {"Relu", "Trunc"}:
+            raise IRError(f"{node_label(n)}: after the last layer, expected only affine elementwise "
+                          f"ops (Brevitas' TensorNorm tail: Sub/Div/Mul/Add, BatchNormalization)")
+    if after:
+        g = run_nodes(m, after, {feed: np.stack([np.zeros(out, np.float32), np.ones(out, np.float32)])},
+                      after[-1].output[0]).reshape(2, out).astype(np.float64)
+        alpha, beta = g[1] - g[0], g[0]
+    else:
+        alpha, beta = np.ones(out), np.zeros(out)
+    Acoef = alpha * s * A.a
+    B = alpha * s * A.b + beta
+    if np.any(Acoef == 0) or np.any(np.sign(Acoef) != np.sign(Acoef[0])) or \
+            np.abs(Acoef - Acoef[0]).max() > 1e-5 * abs(Acoef[0]):
+        raise IRError(f"{node_label(lin)}: per-class logit scales {np.round(Acoef[:4], 6).tolist()}..., expected one "
+                      f"common scale (lowbit's argmax compares integer logits)")
+    Ac = float(Acoef.mean())
+    flip = np.full(out, Ac < 0)
+    if Ac < 0:
+        B = B + Ac * np.broadcast_to(np.asarray(A.reflect, np.float64), (out,))
+        Ac = -Ac
+    bf = (B - B.min()) / Ac
+    bias = np.round(bf).astype(np.int64)
+    if np.abs(bf - bias).max() > 1e-6:
+        summary.notes.append(f"{lname}: per-class logit offsets rounded to integers (max error "
+                             f"{np.abs(bf - bias).max():.3g} logit units): near-ties may differ")
+    summary.notes.append(f"{lname}: argmax of integer logits; the graph's float32 logits may tie or round "
+                         f"differently where two classes are within float32 precision")
+    Wf = _flip(A, flip)
+    wir, wb, P, kind = _ir_weights(A.kind, Wf, in_bits, A)
+    summary.layers.append(LayerNote(lname, node_label(lin), kind, Wf.shape, wb, in_bits, "argmax"))
+    return Layer(lname, kind, in_features, out, in_bits, wb, "argmax", wir, products=P,
+                 bias=bias if np.any(bias) else None)
+
+
+def _after_quantizer(m, post: list, grid: np.ndarray, is_conv: bool) -> tuple[np.ndarray, tuple[int, int], bool]:
+    """The nodes between a quantizer and the next layer: (values of the codes, max-pool (k, s), flattened)."""
+    vals, pool, flat = grid, (1, 1), not is_conv
+    for n in post:
+        if n.op_type == "MaxPool" and not flat and pool == (1, 1):
+            k, st = attr(n, "kernel_shape"), attr(n, "strides", None) or attr(n, "kernel_shape")
+            pads = attr(n, "pads", [0, 0, 0, 0])
+            if len(set(k)) != 1 or len(set(st)) != 1 or any(pads) or attr(n, "ceil_mode", 0):
+                raise IRError(f"{node_label(n)}: kernel {list(k)}, strides {list(st)}, pads {list(pads)}, expected a "
+                              f"square window, one stride, no padding, floor mode")
+            if np.any(np.diff(vals) <= 0):
+                raise IRError(f"{node_label(n)}: max-pool of codes whose values do not rise with the code")
+            pool = (int(k[0]), int(st[0]))
+        elif n.op_type in LAYOUT:
+            shp = m.get_tensor_shape(n.output[0])
+            if n.op_type == "Transpose" or shp is None or len(shp) != 2:
+                raise IRError(f"{node_label(n)}: output shape {shp} between layers, expected a flatten to (batch, features)")
+            flat = True
+        elif n.op_type in ELEMENTWISE - {"BatchNormalization"}:
+            for t in n.input[1:]:
+                if t and const_value(m, t).size != 1:
+                    raise IRError(f"{node_label(n)}: per-channel constant after a quantizer, expected a scalar")
+            v32 = vals.astype(np.float32).reshape((1, -1) if flat else (1, -1, 1, 1))
+            vals = run_nodes(m, [n], {dynamic_inputs(m, n)[0]: v32}, n.output[0]).ravel().astype(np.float64)
+        else:
+            raise IRError(f"{node_label(n)}: between a quantizer and the next layer, expected layout, MaxPool "
+                          f"(after a Conv) or scalar elementwise ops")
+    return vals, pool, flat
+
+
 def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, ImportSummary]:
     """Read a QONNX file and return the equivalent lowbit IR model and an import summary."""
     path = Path(path)
@@ -464,39 +533,7 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
         out = W.shape[0]
         fshape = (lambda M: (M, out, 1, 1)) if lin.op_type == "Conv" else (lambda M: (M, out))
         if last:
-            for n in after:
-                if n.op_type not in ELEMENTWISE - {"Relu", "Trunc"}:
-                    raise IRError(f"{node_label(n)}: after the last layer, expected only affine elementwise "
-                                  f"ops (Brevitas' TensorNorm tail: Sub/Div/Mul/Add, BatchNormalization)")
-            if after:
-                g = run_nodes(m, after, {feed: np.stack([np.zeros(out, np.float32), np.ones(out, np.float32)])},
-                              after[-1].output[0]).reshape(2, out).astype(np.float64)
-                alpha, beta = g[1] - g[0], g[0]
-            else:
-                alpha, beta = np.ones(out), np.zeros(out)
-            Acoef = alpha * s * A.a
-            B = alpha * s * A.b + beta
-            if np.any(Acoef == 0) or np.any(np.sign(Acoef) != np.sign(Acoef[0])) or \
-                    np.abs(Acoef - Acoef[0]).max() > 1e-5 * abs(Acoef[0]):
-                raise IRError(f"{node_label(lin)}: per-class logit scales {np.round(Acoef[:4], 6).tolist()}..., expected one "
-                              f"common scale (lowbit's argmax compares integer logits)")
-            Ac = float(Acoef.mean())
-            flip = np.full(out, Ac < 0)
-            if Ac < 0:
-                B = B + Ac * np.broadcast_to(np.asarray(A.reflect, np.float64), (out,))
-                Ac = -Ac
-            bf = (B - B.min()) / Ac
-            bias = np.round(bf).astype(np.int64)
-            if np.abs(bf - bias).max() > 1e-6:
-                summary.notes.append(f"{lname}: per-class logit offsets rounded to integers (max error "
-                                     f"{np.abs(bf - bias).max():.3g} logit units): near-ties may differ")
-            summary.notes.append(f"{lname}: argmax of integer logits; the graph's float32 logits may tie or round "
-                                 f"differently where two classes are within float32 precision")
-            Wf = _flip(A, flip)
-            wir, wb, P, kind = _ir_weights(A.kind, Wf, in_bits, A)
-            layers.append(Layer(lname, kind, in_features, out, in_bits, wb, "argmax", wir, products=P,
-                                bias=bias if np.any(bias) else None))
-            summary.layers.append(LayerNote(lname, node_label(lin), kind, Wf.shape, wb, in_bits, "argmax"))
+            layers.append(_argmax_layer(m, lin, after, A, s, lname, in_features, in_bits, summary))
             break
         qi = [k for k, n in enumerate(after) if n.op_type in QUANTIZERS]
         if not qi:
@@ -525,32 +562,7 @@ def import_qonnx(path: str | Path, name: str | None = None) -> tuple[IRModel, Im
             warnings.simplefilter("always")
             T, flip = exact_thresholds(level, A.lo, A.hi, 1 << out_bits, A.reflect, lname)
         summary.notes += [str(w.message) for w in caught]
-        # the nodes after the quantizer: layout, max-pool (conv), scalar elementwise (values of the codes)
-        vals, pool, flat = grid, (1, 1), lin.op_type != "Conv"
-        for n in post:
-            if n.op_type == "MaxPool" and not flat and pool == (1, 1):
-                k, st = attr(n, "kernel_shape"), attr(n, "strides", None) or attr(n, "kernel_shape")
-                pads = attr(n, "pads", [0, 0, 0, 0])
-                if len(set(k)) != 1 or len(set(st)) != 1 or any(pads) or attr(n, "ceil_mode", 0):
-                    raise IRError(f"{node_label(n)}: kernel {list(k)}, strides {list(st)}, pads {list(pads)}, expected a "
-                                  f"square window, one stride, no padding, floor mode")
-                if np.any(np.diff(vals) <= 0):
-                    raise IRError(f"{node_label(n)}: max-pool of codes whose values do not rise with the code")
-                pool = (int(k[0]), int(st[0]))
-            elif n.op_type in LAYOUT:
-                shp = m.get_tensor_shape(n.output[0])
-                if n.op_type == "Transpose" or shp is None or len(shp) != 2:
-                    raise IRError(f"{node_label(n)}: output shape {shp} between layers, expected a flatten to (batch, features)")
-                flat = True
-            elif n.op_type in ELEMENTWISE - {"BatchNormalization"}:
-                for t in n.input[1:]:
-                    if t and const_value(m, t).size != 1:
-                        raise IRError(f"{node_label(n)}: per-channel constant after a quantizer, expected a scalar")
-                v32 = vals.astype(np.float32).reshape((1, -1) if flat else (1, -1, 1, 1))
-                vals = run_nodes(m, [n], {dynamic_inputs(m, n)[0]: v32}, n.output[0]).ravel().astype(np.float64)
-            else:
-                raise IRError(f"{node_label(n)}: between a quantizer and the next layer, expected layout, MaxPool "
-                              f"(after a Conv) or scalar elementwise ops")
+        vals, pool, flat = _after_quantizer(m, post, grid, lin.op_type == "Conv")
         Wf = _flip(A, flip)
         wir, wb, P, kind = _ir_weights(A.kind, Wf, in_bits, A)
         if lin.op_type == "Conv":
