@@ -221,8 +221,6 @@ def _stage_thresholds(L: Layer) -> np.ndarray:
 
 def _thermometer(g: _G, x: str, L: Layer):
     """lut_product as ``sum_l [c >= l] * dP_l[w]`` + ``P[w, 0]``: (concat tensor, weights (out, (K)*in), add)."""
-    from onnx import helper  # noqa: F401  (node construction via g)
-
     levels = 1 << L.input_bits
     if levels > 16:
         raise ConfigError(f"{L.name}: lut_product with {levels} input levels, export supports at most 16 "
