@@ -1,10 +1,13 @@
 """QONNX -> lowbit IR, streamlined exactly.
 
 The graph after qonnx's cleanup must be one data path: an input prefix (flatten plumbing,
-elementwise constants, the input quantizer), then per layer a linear op (MatMul / Gemm) with a
-constant quantized weight, elementwise ops (BatchNormalization, Relu, Add/Sub/Mul/Div by
-constants) and the next activation quantizer (BipolarQuant, Quant/IntQuant, MultiThreshold),
-and after the last linear op a scalar tail (Brevitas' TensorNorm: Sub/Div/Mul/Add).
+elementwise constants, the input quantizer), then per layer a linear op (MatMul / Gemm, or Conv
+with one stride and padding) with a constant quantized weight, elementwise ops
+(BatchNormalization, Relu, Trunc, Add/Sub/Mul/Div by constants) and the next activation quantizer
+(BipolarQuant, Quant/IntQuant, MultiThreshold), then optionally MaxPool (after a Conv: the IR's
+fused pool over output codes, exact because code values rise with the code) and a Flatten
+(NCHW; the next dense layer's columns are permuted to the IR's channels-last order); after the
+last linear op a scalar tail (Brevitas' TensorNorm: Sub/Div/Mul/Add).
 
 Input quantizer
     The prefix is evaluated by the executor on the 256 constant images ``p / 255``: the value
