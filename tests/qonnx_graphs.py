@@ -116,3 +116,19 @@ def brevitas_cnv(seed=0, act="bipolar", in_hw=(8, 8), channels=(4, 6), pad=0):
     x = b.node("MatMul", [x, b.node("Transpose", [wq], perm=[1, 0])], name="fc")
     x = b.node("Mul", [x, b.const([0.5])])
     return b.model("x", x, (1, 1) + tuple(in_hw), 3)
+
+
+def trunc_mlp(seed=0, in_hw=(4, 4)):
+    """Brevitas-style Trunc after an 8-bit activation Quant (floor to 4 bits): the next layer's input
+    values are not evenly spaced in the 8-bit code, so it becomes a lut_product layer."""
+    b = Builder(seed)
+    r = b.rng
+    n = in_hw[0] * in_hw[1]
+    x = b.quant(b.node("Flatten", ["x"], axis=1), 1 / 255, 8, signed=0)
+    w = b.quant(b.const(r.normal(size=(8, n))), 0.25, 3, narrow=1)
+    x = b.node("MatMul", [x, b.node("Transpose", [w], perm=[1, 0])])
+    x = b.quant(b.node("Relu", [x]), 1 / 16, 8, signed=0)
+    x = b.node("Trunc", [x, b.const(1 / 16), b.const(0.0), b.const(8.0), b.const(4.0)], domain=QDOM,
+               rounding_mode="FLOOR")
+    x = b.node("MatMul", [x, b.const(r.integers(-3, 4, (8, 3)))])
+    return b.model("x", x, (1, 1) + tuple(in_hw), 3)

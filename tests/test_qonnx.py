@@ -18,7 +18,7 @@ from quantmodels.qonnx import agreement, export_qonnx, import_qonnx  # noqa: E40
 from quantmodels.train import TrainConfig, train  # noqa: E402
 
 from conftest import REPO, random_conv_model  # noqa: E402
-from qonnx_graphs import Builder, brevitas_cnv, brevitas_tfc, wide_mlp  # noqa: E402
+from qonnx_graphs import Builder, brevitas_cnv, brevitas_tfc, trunc_mlp, wide_mlp  # noqa: E402
 
 ZOO = REPO / "tests" / "data" / "qonnx"
 N_IMAGES = 500
@@ -96,6 +96,15 @@ def test_wide_integers_gemm_relu_multithreshold(tmp_path):
     back, _ = import_qonnx(export_qonnx(model, tmp_path / "rt.onnx"))
     x = _images(500, seed=3)
     np.testing.assert_array_equal(golden_forward(back, x).classes, golden_forward(model, x).classes)
+
+
+def test_trunc_after_quantizer(tmp_path):
+    """Trunc (FLOOR, 8 -> 4 bits) after a Quant: the next layer reads uneven code values (lut_product)."""
+    p = _save(trunc_mlp(), tmp_path)
+    model, _ = import_qonnx(p)
+    assert [L.kind for L in model.layers] == ["bit_serial", "lut_product"]
+    a = agreement(model, p, _images(2000))
+    assert a.agree == a.n_images, a.render()
 
 
 # ----------------------------------------------------------------------------- trained models, every method
