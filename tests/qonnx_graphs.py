@@ -62,7 +62,7 @@ def brevitas_tfc(sizes=(16, 12, 8, 4), seed=0, act="bipolar", w="bipolar", in_hw
 
 def wide_mlp(seed=0, in_hw=(4, 4)):
     """Wider integers: 8-bit unsigned input Quant, Gemm (bias) with 4-bit per-channel-scaled weights,
-    Relu + unsigned 3-bit activation Quant, a MultiThreshold activation, Gemm logits."""
+    Relu + unsigned 3-bit activation Quant with zero point 2, a MultiThreshold activation, MatMul logits."""
     b = Builder(seed)
     r = b.rng
     n = in_hw[0] * in_hw[1]
@@ -71,7 +71,7 @@ def wide_mlp(seed=0, in_hw=(4, 4)):
     W0 = r.normal(size=(8, n)).astype(np.float32)
     w0 = b.quant(b.const(W0), r.uniform(0.1, 0.3, (8, 1)), 4, narrow=1)
     x = b.node("Gemm", [x, w0, b.const(r.normal(size=8))], transB=1)
-    x = b.quant(b.node("Relu", [x]), 0.25, 3, signed=0)
+    x = b.quant(b.node("Relu", [x]), 0.25, 3, signed=0, zp=2.0)  # a zero point: codes 0, 1 unused
     W1 = r.normal(size=(6, 8)).astype(np.float32)
     x = b.node("MatMul", [x, b.node("Transpose", [b.quant(b.const(W1), 0.125, 3)], perm=[1, 0])])
     T = np.sort(r.normal(size=(6, 3)), axis=1)
