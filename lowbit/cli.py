@@ -19,7 +19,7 @@ from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
 from sim.tools import ToolError
 
-from . import flow
+from . import flow, qonnx_cmds
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
+    qonnx_cmds.add_parsers(sub)  # import / export (QONNX)
     return ap
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
-        rc = getattr(flow, f"cmd_{args.cmd}")(args)
+        rc = getattr(qonnx_cmds if args.cmd in qonnx_cmds.COMMANDS else flow, f"cmd_{args.cmd}")(args)
     except LowbitError as e:
         msg = str(e).splitlines()
         print(f"lowbit: error: {msg[0] if msg else type(e).__name__}", file=sys.stderr)
