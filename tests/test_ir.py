@@ -113,3 +113,24 @@ def test_truncate_input_quantizer_bits_checked(tmp_path):
     d = _corrupt(tmp_path / "b", lambda doc: doc["input"].update(quantizer="round"))
     with pytest.raises(IRError, match=r"input\.quantizer: 'round', expected one of threshold, identity, truncate$"):
         load_model(d)
+
+
+def test_readme_hand_written_example(tmp_path, monkeypatch, capsys):
+    """The README's hand-written +-1 network runs as printed, and its threshold conversion is right:
+    the golden model equals the plain +-1 arithmetic (sign inputs, dot >= t, argmax)."""
+    import re as _re
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    code = _re.search(r"## Writing the IR by hand.*?```python\n(.*?)```", text, _re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README example", "exec"), scope)
+    model, rng = scope["model"], np.random.default_rng(1)
+    x = rng.integers(0, 256, (200, 28, 28)).astype(np.uint8)
+    s = np.where(x.reshape(200, -1) >= 128, 1, -1)
+    h = np.where(s @ scope["w0"].T >= scope["t0"], 1, -1)
+    want = np.argmax(h @ scope["w1"].T, axis=1)
+    np.testing.assert_array_equal(golden_forward(model, x).classes, want)
+    assert len(set(want.tolist())) > 2
