@@ -13,7 +13,7 @@ def value_bits(lo: int, hi: int) -> int:
     return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerMemory:
     """Stored bits of one layer."""
 
@@ -49,8 +49,10 @@ def layer_memory(layer: Layer) -> LayerMemory:
                        int8_bits=8 * n_w + 32 * layer.rows)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelMemory:
+    """Stored bits of every layer of a model."""
+
     layers: list[LayerMemory]
 
     @property

@@ -36,9 +36,9 @@ ICE40_DEVICES = DEVICES["ice40"]  #: kept for callers of the ice40-only API
 PNR_FAMILIES = tuple(DEVICES)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PnrResult:
-    """Place-and-route outcome for one device."""
+    """Place-and-route outcome for one device (MEASURED by nextpnr)."""
 
     device: str
     fmax_mhz: float | None  #: None if the design did not fit or route

@@ -90,7 +90,7 @@ def test_estimator_close_to_synthesis(tmp_path, kind, n_in, n_out, ib, wb, pe, s
     v.write_text(mvu_verilog(L, f))
     real = synthesize(v, "mvu", "ice40")
     est = estimate(L, f, "ice40")
-    assert abs(est["luts"] - real.luts) <= ESTIMATE_TOLERANCE * real.luts, (est, real.luts)
+    assert abs(est.luts - real.luts) <= ESTIMATE_TOLERANCE * real.luts, (est, real.luts)
     assert abs(est["ffs"] - real.ffs) <= ESTIMATE_TOLERANCE * real.ffs, (est, real.ffs)
     assert est["dsps"] == real.dsps == 0
 
