@@ -26,7 +26,7 @@ from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGL
 from .estimator import ModelEstimate, calibrated_targets, estimate_model
 from .memory import ModelMemory, model_memory
 from .pnr import PNR_FAMILIES, PnrResult, place_and_route
-from .synth import SynthResult, Target, family, layer_area, synthesize
+from .synth import ModuleArea, SynthResult, Target, family, layer_area, synthesize
 from .tables import layer_rows, summary_row, tool_results
 
 
@@ -65,7 +65,7 @@ class DesignResult:
     design: DesignInput
     synthesized: bool  #: False: a pre-screened point, estimated only
     synth: dict[Target, SynthResult] = field(default_factory=dict)
-    layer_area: dict[Target, dict[str, dict]] = field(default_factory=dict)  #: target -> module -> counts
+    layer_area: dict[Target, dict[str, ModuleArea]] = field(default_factory=dict)  #: hierarchy kept
     estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
     timing: dict[str, Timing] = field(default_factory=dict)  #: per nextpnr family
     memory: ModelMemory | None = None
@@ -114,7 +114,7 @@ def collect(design: DesignInput, targets: tuple[str, ...] = (Target.ICE40, Targe
     targets = tuple(Target(t) for t in targets)
     m = design.model
     synth_res: dict[Target, SynthResult] = {}
-    areas: dict[Target, dict[str, dict]] = {}
+    areas: dict[Target, dict[str, ModuleArea]] = {}
     for t in targets if synth else ():
         progress(f"  synthesizing {design.label} for {t} (yosys) ...")
         synth_res[t] = synthesize(design.verilog, design.ports.dut, t)

@@ -96,6 +96,18 @@ class SynthResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ModuleArea:
+    """Cell counts of one submodule of a design, synthesized with the hierarchy kept (MEASURED)."""
+
+    luts: int
+    ffs: int
+    brams: float
+    dsps: int
+    carries: int
+    cells: dict[str, int] = field(default_factory=dict)  #: raw Yosys cell counts
+
+
 def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
     def count(pred) -> int:
         return sum(n for c, n in cells.items() if pred(c))
@@ -193,7 +205,7 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     return res
 
 
-def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, dict]:
+def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, ModuleArea]:
     """Cell counts per submodule of ``top`` (the network's layers and argmax), hierarchy kept.
 
     Why one hierarchical run rather than one synthesis per layer unit: the module boundaries
@@ -203,8 +215,7 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     :func:`synthesize` reports (report column ``*_hier_sum``). Measured on the digits
     64-64-64-64-10 W1A1 net: ice40 +0.7 %, but ecp5 +54 % (synth_ecp5 -noflatten maps
     differently), so read ecp5 per-layer counts as shares, not absolute LUTs.
-    Returns ``{module: {"luts", "ffs", "brams", "dsps", "carries", "cells"}}``, module names
-    without the ``top.`` prefix (``fc0``, ``argmax``); ``_top`` is the glue in ``top`` itself.
+    Returns ``{module: ModuleArea}``, module names without the ``top.`` prefix (``fc0``, ``argmax``); ``_top`` is the glue in ``top`` itself.
     """
     target = _check_target(target)
     vpath = Path(verilog)
@@ -213,7 +224,7 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
                                    ).encode()).hexdigest()[:20]
     cfile = cache_dir() / "synth" / key / "layers-v2.json"  # v2: submodules folded into their layer
     if cfile.exists():
-        return json.loads(cfile.read_text())
+        return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
     doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
     per_layer: dict[str, dict[str, int]] = {}
     for name, mod in doc.get("modules", {}).items():
@@ -224,6 +235,6 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
         for k, v in mod.get("num_cells_by_type", {}).items():
             if not k.startswith(top + "."):  # drop submodule instances
                 cells[k] = cells.get(k, 0) + int(v)
-    out = {short: {**_classify(target, cells), "cells": cells} for short, cells in per_layer.items()}
-    atomic_write_json(cfile, out)
+    out = {short: ModuleArea(**_classify(target, cells), cells=cells) for short, cells in per_layer.items()}
+    atomic_write_json(cfile, {k: asdict(v) for k, v in out.items()})
     return out

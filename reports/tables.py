@@ -42,7 +42,7 @@ def summary_row(r: DesignResult, by_target: bool = True) -> dict:
     for t, s in r.synth.items():
         row.update({_name("measured", t, k, by_target): getattr(s, k) for k in AREA_KEYS})
         if t in r.layer_area:
-            row[_name("measured", t, "luts_hier_sum", by_target)] = sum(v["luts"] for v in r.layer_area[t].values())
+            row[_name("measured", t, "luts_hier_sum", by_target)] = sum(v.luts for v in r.layer_area[t].values())
     for t, e in r.estimates.items():  # layers only: the argmax stage is not modelled
         row.update({_name("model_est", t, k, by_target): getattr(e, k) for k in ESTIMATE_KEYS})
     for fam, tm in r.timing.items():
@@ -83,7 +83,7 @@ def layer_rows(r: DesignResult) -> list[dict]:
     for t, la in r.layer_area.items():
         for name, counts in la.items():
             if name in per_layer:
-                per_layer[name].update({f"measured_{t}_{k}": counts[k] for k in AREA_KEYS})
+                per_layer[name].update({f"measured_{t}_{k}": getattr(counts, k) for k in AREA_KEYS})
     for t, e in r.estimates.items():
         for L, le in zip(m.layers, e.layers):
             per_layer[L.name].update({f"model_est_{t}_{k}": getattr(le, k) for k in ESTIMATE_KEYS})
@@ -114,5 +114,6 @@ def tool_results(r: DesignResult) -> dict:
     pnr = {fam: asdict(tm.pnr) for fam, tm in r.timing.items()}
     return {"synth": {t: s.to_json() for t, s in r.synth.items()},
             "pnr": next(iter(pnr.values()), None),  # the first family
-            "pnr_by_family": pnr, "layer_area": r.layer_area,
+            "pnr_by_family": pnr,
+            "layer_area": {t: {n: asdict(a) for n, a in la.items()} for t, la in r.layer_area.items()},
             "activity": r.activity.to_json() if r.activity is not None else None}

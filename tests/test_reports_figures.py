@@ -36,8 +36,8 @@ def test_ecp5_synthesis_and_layer_area(xnor_hw):
         flat = synthesize(h.verilog, h.ports.dut, target)
         la = layer_area(h.verilog, h.ports.dut, target)
         assert {"fc0", "fc1", "argmax"} <= set(la)
-        assert la["fc0"]["luts"] > la["fc1"]["luts"] > 0  # 64-input layer: the wider input buffer
-        hier = sum(v["luts"] for v in la.values())
+        assert la["fc0"].luts > la["fc1"].luts > 0  # 64-input layer: the wider input buffer
+        hier = sum(v.luts for v in la.values())
         assert 0.8 * flat.luts <= hier <= 1.25 * flat.luts  # hierarchy costs a few cross-boundary optimisations
 
 
