@@ -25,7 +25,7 @@ from .energy import LayerEnergy, float32_energy, model_energy
 from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGLE
 from .estimator import ModelEstimate, calibrated_targets, estimate_model
 from .memory import ModelMemory, model_memory
-from .pnr import PNR_FAMILIES, PnrResult, place_and_route
+from .pnr import PNR_FAMILIES, PnrFamily, PnrResult, place_and_route
 from .synth import ModuleArea, SynthResult, Target, family, layer_area, synthesize
 from .tables import layer_rows, summary_row, tool_results
 
@@ -50,7 +50,7 @@ class DesignInput:
 class Timing:
     """Place-and-route of one family and the throughput it implies (MEASURED fmax)."""
 
-    family: str
+    family: PnrFamily
     pnr: PnrResult
     frames_per_s: float | None  #: fmax / cycles per image
     latency_us: float | None  #: latency cycles / fmax
@@ -67,7 +67,7 @@ class DesignResult:
     synth: dict[Target, SynthResult] = field(default_factory=dict)
     layer_area: dict[Target, dict[str, ModuleArea]] = field(default_factory=dict)  #: hierarchy kept
     estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
-    timing: dict[str, Timing] = field(default_factory=dict)  #: per nextpnr family
+    timing: dict[PnrFamily, Timing] = field(default_factory=dict)
     memory: ModelMemory | None = None
     energy: tuple[LayerEnergy, ...] = ()
     float32_energy_pj: float = 0.0
@@ -78,12 +78,12 @@ def _default_progress(msg: str) -> None:
     print(msg, flush=True)
 
 
-def pnr_families(targets: tuple[str, ...]) -> list[str]:
+def pnr_families(targets: tuple[str, ...]) -> list[PnrFamily]:
     """Families to place and route: those among the targets that nextpnr supports (ice40 if none)."""
-    return [f for f in PNR_FAMILIES if any(family(t) == f for t in targets)] or ["ice40"]
+    return [f for f in PNR_FAMILIES if any(family(t) == f for t in targets)] or [PnrFamily.ICE40]
 
 
-def _timing(design: DesignInput, fam: str) -> Timing:
+def _timing(design: DesignInput, fam: PnrFamily) -> Timing:
     """fmax of one family (measured) -> frames/s = fmax / cycles per image, latency in microseconds."""
     p = design.ports
     r = place_and_route(fam, design.verilog, p.dut, p.in_width, p.class_width, p.logits_width)

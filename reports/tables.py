@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from .pnr import PnrFamily
+
 if TYPE_CHECKING:  # annotations only: report.py imports this module to write its tables
     from .report import DesignResult
 
@@ -50,7 +52,7 @@ def summary_row(r: DesignResult, by_target: bool = True) -> dict:
         row[_name("measured", fam, "fmax_mhz", by_target)] = tm.pnr.fmax_mhz
         row[_name("measured", fam, "frames_per_s", by_target)] = tm.frames_per_s
         row[_name("measured", fam, "latency_us", by_target)] = tm.latency_us
-        row["pnr_note" if fam == "ice40" else f"pnr_{fam}_note"] = tm.pnr.note
+        row["pnr_note" if fam == PnrFamily.ICE40 else f"pnr_{fam}_note"] = tm.pnr.note
     if d.sim:
         row["measured_sim_images"] = d.sim.n_images
         row["measured_sim_mismatches"] = d.sim.mismatches

@@ -68,7 +68,7 @@ def _fake_result():
 
     from reports.activity import ActivityResult
     from reports.estimator import AreaEstimate, ModelEstimate
-    from reports.pnr import PnrResult
+    from reports.pnr import PnrFamily, PnrResult
     from reports.report import DesignInput, DesignResult, Timing
     from reports.synth import SynthResult, Target
     from sim.harness import HarnessPorts
@@ -84,7 +84,7 @@ def _fake_result():
     est = {Target.XILINX: ModelEstimate(Target.XILINX, (AreaEstimate(Target.XILINX, "xnor_popcount", 60.0, 30.0, 0, 0),
                                                         AreaEstimate(Target.XILINX, "xnor_popcount", 30.0, 10.0, 0, 0)),
                                         90.0, 40.0, 0, 0)}
-    timing = {"ice40": Timing("ice40", PnrResult("up5k", 50.0, True), 50e6 / 16, 40 / 50.0)}
+    timing = {PnrFamily.ICE40: Timing(PnrFamily.ICE40, PnrResult("up5k", 50.0, True), 50e6 / 16, 40 / 50.0)}
     act = ActivityResult(4, True, 100, {"fc0": 10.0, "fc1": 5.0, "argmax": 1.0}, {"fc0": 3, "fc1": 2, "argmax": 1})
     return DesignResult(d, True, synth, {}, est, timing, model_memory(m), tuple(model_energy(m)), 123.0, act)
 

@@ -13,6 +13,8 @@ from quantmodels.datasets import Dataset, load_dataset
 from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel
 from reports.estimator import estimate_model
+from reports.pnr import PnrFamily
+from reports.synth import family
 
 from ..prescreen import Candidate, promising
 from ..sweep_config import HwSpec, Point, SweepConfig, Synthesize, TrainSpec
@@ -68,7 +70,7 @@ def hw_key(hs: HwSpec) -> str:
 
 def pnr_applies(target: str) -> bool:
     """nextpnr runs for iCE40 targets only so far."""
-    return target.split("-")[0] == "ice40"
+    return family(target) == PnrFamily.ICE40
 
 
 def point_key(p: Point, pnr: bool, sim_images: int, synth: bool = True, activity_images: int = 0) -> str:
