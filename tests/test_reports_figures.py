@@ -91,8 +91,8 @@ def test_estimator_close_to_synthesis(tmp_path, kind, n_in, n_out, ib, wb, pe, s
     real = synthesize(v, "mvu", "ice40")
     est = estimate(L, f, "ice40")
     assert abs(est.luts - real.luts) <= ESTIMATE_TOLERANCE * real.luts, (est, real.luts)
-    assert abs(est["ffs"] - real.ffs) <= ESTIMATE_TOLERANCE * real.ffs, (est, real.ffs)
-    assert est["dsps"] == real.dsps == 0
+    assert abs(est.ffs - real.ffs) <= ESTIMATE_TOLERANCE * real.ffs, (est, real.ffs)
+    assert est.dsps == real.dsps == 0
 
 
 def test_estimator_refuses_uncalibrated_target():
