@@ -1,7 +1,9 @@
 """Flow orchestration behind the CLI: each ``cmd_*`` reads the previous step's files.
 
-The heavy lifting lives in the layers below (quantmodels <- hw <- sim <- reports); this
-module only resolves paths, chains the steps and prints where outputs went.
+The heavy lifting lives in the layers below (quantmodels <- hw <- sim <- reports) and in
+:mod:`lowbit.steps` (train, make hardware, simulate: shared with the sweep); this module only
+resolves paths, chains the steps and prints where outputs went. It imports the sweep; the
+sweep never imports it.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hw.folding import Folding, planes_for
-from lowbit.flow import make_hardware
+from lowbit.steps import make_hardware
 from quantmodels.errors import ConfigError, LowbitError
 from reports.activity import measure_activity
 from reports.energy_constants import PJ_PER_TOGGLE

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from lowbit.flow import make_hardware, simulate
+from lowbit.steps import make_hardware, simulate
 from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.ir import load_model
 from quantmodels.train import TrainConfig, train
