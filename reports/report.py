@@ -64,14 +64,14 @@ class DesignResult:
 
     design: DesignInput
     synthesized: bool  #: False: a pre-screened point, estimated only
+    memory: ModelMemory  #: counted from the IR
+    energy: tuple[LayerEnergy, ...]  #: MODEL: op-count energy per layer
+    float32_energy_pj: float  #: MODEL: the same layer shapes in float32
     synth: dict[Target, SynthResult] = field(default_factory=dict)
     layer_area: dict[Target, dict[str, ModuleArea]] = field(default_factory=dict)  #: hierarchy kept
     estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
     timing: dict[PnrFamily, Timing] = field(default_factory=dict)
-    memory: ModelMemory | None = None
-    energy: tuple[LayerEnergy, ...] = ()
-    float32_energy_pj: float = 0.0
-    activity: ActivityResult | None = None
+    activity: ActivityResult | None = None  #: with activity samples only
 
 
 def _default_progress(msg: str) -> None:
@@ -129,8 +129,8 @@ def collect(design: DesignInput, targets: tuple[str, ...] = (Target.ICE40, Targe
         progress(f"  activity: traced Verilator run of {design.label} on {len(design.activity_samples)} images ...")
         act = measure_activity(m, design.verilog, design.ports, design.activity_samples,
                                expected_cycles=design.cycles_per_image + (design.latency_cycles or 0))
-    return DesignResult(design, synth, synth_res, areas, _estimates(design, targets), timing, model_memory(m),
-                        tuple(model_energy(m)), float32_energy(m), act)
+    return DesignResult(design, synth, model_memory(m), tuple(model_energy(m)), float32_energy(m), synth_res, areas,
+                        _estimates(design, targets), timing, act)
 
 
 def _bar_plot(df: pd.DataFrame) -> bytes:

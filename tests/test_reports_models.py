@@ -86,7 +86,7 @@ def _fake_result():
                                         90.0, 40.0, 0, 0)}
     timing = {PnrFamily.ICE40: Timing(PnrFamily.ICE40, PnrResult("up5k", 50.0, True), 50e6 / 16, 40 / 50.0)}
     act = ActivityResult(4, True, 100, {"fc0": 10.0, "fc1": 5.0, "argmax": 1.0}, {"fc0": 3, "fc1": 2, "argmax": 1})
-    return DesignResult(d, True, synth, {}, est, timing, model_memory(m), tuple(model_energy(m)), 123.0, act)
+    return DesignResult(d, True, model_memory(m), tuple(model_energy(m)), 123.0, synth, {}, est, timing, act)
 
 
 def test_summary_row_names_figures_by_target_or_not():
