@@ -109,7 +109,7 @@ class Grid:
     targets: tuple[Target, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepConfig:
     """A validated sweep configuration."""
 
