@@ -20,6 +20,7 @@ from sim.build import SIMULATORS
 from sim.tools import ToolError
 
 from . import flow, qonnx_cmds
+from .steps import METHODS
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=None,
                    help="architecture tokens (overrides --model/--hidden): fN dense, cNkK[sS][pP] conv, "
                         "pK[sS] max-pool after a conv, e.g. 'c16k3p1,p2,c32k3p1,p2,f64'")
-    p.add_argument("--method", default="bnn", choices=flow.METHODS,
+    p.add_argument("--method", default="bnn", choices=METHODS,
                    help="quantization method (default bnn): "
                         + "; ".join(f"{m.name}: {m.doc}" for m in REGISTRY.values()))
     p.add_argument("--wbits", type=int, default=None, help="weight bits (default: the method's)")

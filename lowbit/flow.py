@@ -1,31 +1,35 @@
 """Flow orchestration behind the CLI: each ``cmd_*`` reads the previous step's files.
 
-The heavy lifting lives in the layers below (quantmodels <- hw <- sim <- reports); this
-module only resolves paths, chains the steps and prints where outputs went.
+The heavy lifting lives in the layers below (quantmodels <- hw <- sim <- reports) and in
+:mod:`lowbit.steps` (train, make hardware, simulate: shared with the sweep); this module only
+resolves paths, chains the steps and prints where outputs went. It imports the sweep; the
+sweep never imports it.
 """
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from quantmodels.atomic import atomic_write_json
-from quantmodels.datasets import Dataset, load_dataset
+from quantmodels.datasets import Dataset, load_dataset, load_digits
 from quantmodels.errors import ConfigError, DataError
-from quantmodels.ir import IRModel, load_model, save_model
-from quantmodels.arch import PRESETS as ARCH_PRESETS
-from quantmodels.arch import Dense, parse_arch
-from quantmodels.methods import REGISTRY
+from quantmodels.ir import IRModel, load_model
+from reports.activity import ACTIVITY_DEPTH
+from reports.gatelevel import gate_level_netlist
+from reports.report import DesignInput, write_report
+from reports.synth import parse_targets
+from sim.build import check_simulator
+from sim.regression import RegressionResult
 
-#: MLP presets as hidden layer sizes (the FINN/Brevitas family), from quantmodels.arch.PRESETS.
-PRESETS = {k: tuple(i.out for i in parse_arch(v)) for k, v in ARCH_PRESETS.items()
-           if all(isinstance(i, Dense) for i in parse_arch(v))}
-METHODS = tuple(REGISTRY)
-#: Harness stimulus depth: fixed so the Verilator build is reused for any image count up to it.
-SIM_DEPTH = 10000
+from .steps import PRESETS, make_hardware, simulate, train_and_save
+from .sweep import run_sweep
+from .sweep_config import load_sweep_config
+
 #: Test images the traced (activity-energy) simulation of `lowbit report` and the demo runs by default.
 ACTIVITY_IMAGES = 8
 
@@ -75,46 +79,6 @@ def dataset_for(model: IRModel, data: str | None) -> Dataset:
     return ds
 
 
-@dataclass
-class Hardware:
-    """A generated design and what the simulator and reports need from it."""
-
-    design: object  #: hw.verilog.VerilogDesign
-    verilog: Path
-    ports: "object"  #: sim.harness.HarnessPorts
-    cycles_per_image: int
-    latency_cycles: int | None
-    foldings: list | None = None  #: hw.folding.Folding per layer
-
-
-def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree") -> Hardware:
-    """Fold the model, generate Verilog into ``out_dir`` and describe its ports."""
-    from hw.folding import parse_folding
-    from hw.verilog import generate_verilog
-    from sim.harness import HarnessPorts
-
-    foldings = parse_folding(model, fold)
-    d = generate_verilog(model, foldings, out_dir, popcount=popcount)
-    ports = HarnessPorts(dut=d.top_name, in_width=d.in_width, class_width=d.class_width,
-                         logits_width=d.logit_width * d.n_classes)
-    return Hardware(d, Path(d.verilog_path), ports, int(d.cycles_per_image), d.latency_cycles, foldings)
-
-
-def simulate(model: IRModel, hwd: Hardware, samples: np.ndarray, labels: np.ndarray | None,
-             stall_pct: int = 0, simulator: str = "verilator"):
-    """Build (cached) and run the regression under ``simulator`` (Verilator or Icarus);
-    returns sim.regression.RegressionResult."""
-    from sim.regression import build_simulator, run_regression
-
-    depth = max(SIM_DEPTH, len(samples))
-    print(f"  {simulator}: building {hwd.verilog.name} (cached by content hash) ...", flush=True)
-    b = build_simulator(hwd.verilog, hwd.ports, depth=depth, simulator=simulator)
-    print(f"  {simulator}: {'reused cached build' if b.cached else f'built in {b.seconds:.1f} s'}; "
-          f"streaming {len(samples)} images ...", flush=True)
-    return run_regression(b, model, samples, labels, stall_pct=stall_pct,
-                          expected_cycles=hwd.cycles_per_image + (hwd.latency_cycles or 0))
-
-
 def _print_sim(r, label: str = "") -> None:
     status = "BIT-EXACT" if r.bit_exact else f"MISMATCH ({r.mismatches} images, first at index {r.first_bad})"
     acc = f", RTL accuracy {100 * r.accuracy:.2f}%" if r.accuracy is not None else ""
@@ -124,35 +88,6 @@ def _print_sim(r, label: str = "") -> None:
 
 
 # ----------------------------------------------------------------------------------- commands
-
-def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, data_source: str, out: Path,
-                   seed: int, epochs: int | None = None, batch_size: int | None = None,
-                   lr: float | None = None, progress: bool = True, name: str | None = None,
-                   dropout: float | None = None, weight_bits: int | None = None, act_bits: int | None = None,
-                   options: dict | None = None, optimizer: str = "adam", patience: int = 0,
-                   checkpoint: Path | None = None, lr_schedule: str = "cosine") -> IRModel:
-    """Train ``method`` on ``hidden`` (sizes, or an arch preset/token string), save the IR to ``out``."""
-    from quantmodels.train import TrainConfig, train
-
-    kw = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, dropout_in=dropout,
-                                dropout_hidden=dropout, weight_bits=weight_bits, act_bits=act_bits,
-                                checkpoint_dir=None if checkpoint is None else str(checkpoint)).items()
-          if v is not None}
-    kw.update({"arch": hidden} if isinstance(hidden, str) else {"hidden": hidden})
-    cfg = TrainConfig(method=method, seed=seed, progress=progress, options=options or {}, optimizer=optimizer,
-                      lr_schedule=lr_schedule, patience=patience, **kw)
-    res = train(cfg, data, name=name or out.name)
-    model = res.model
-    model.meta["data_source"] = data_source
-    save_model(model, out)
-    bits = f"W{cfg.weight_bits}A{cfg.act_bits}"
-    print(f"trained {method} {bits} {data.image_shape}->[{cfg.arch}]->{data.n_classes} on {data.name}: "
-          f"float test accuracy {100 * res.float_test_accuracy:.2f}%, golden integer "
-          f"{100 * res.golden_test_accuracy:.2f}%, agreement {100 * res.agreement:.2f}%, "
-          f"{res.seconds:.1f} s (seed {seed})")
-    print(f"IR model written to {out}/ (model.json + weights.npz)")
-    return model
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
@@ -183,24 +118,18 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise ConfigError(f"--images: {args.images}, expected >= 0 (0 = the whole test set)")
     if not 0 <= args.stall < 100:
         raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
-    from sim.build import check_simulator
-
-    check_simulator(args.simulator)  # a missing iverilog fails before any work
+    simulator = check_simulator(args.simulator)  # a missing iverilog fails before any work
     data = dataset_for(model, args.data)
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     out = args.out or args.model / "hw"
     h = make_hardware(model, args.fold, out, args.popcount)
     if args.gate_level:
-        from dataclasses import replace
-
-        from reports.gatelevel import gate_level_netlist
-
         print("  yosys: synthesizing a generic gate-level netlist to simulate ...", flush=True)
         h = replace(h, verilog=gate_level_netlist(h.verilog, h.ports.dut))
-    r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall, args.simulator)
+    r = simulate(model, h, data.x_test[:n], data.y_test[:n], args.stall, simulator)
     _print_sim(r)
     doc = {**r.to_json(), "model": str(args.model), "verilog_sha256": h.design.sha256,
-           "seed": model.meta.get("seed"), "gate_level": bool(args.gate_level), "simulator": args.simulator,
+           "seed": model.meta.get("seed"), "gate_level": bool(args.gate_level), "simulator": simulator,
            "popcount": args.popcount}
     atomic_write_json(out / "sim.json", doc)
     print(f"results written to {out / 'sim.json'}")
@@ -218,9 +147,7 @@ def _activity_samples(model: IRModel, data: str | None, n: int) -> np.ndarray | 
 
 
 def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = "tree",
-                  data: str | None = None, activity_images: int = 0):
-    from reports.report import DesignInput
-
+                  data: str | None = None, activity_images: int = 0) -> DesignInput:
     model = load_model(model_dir)
     samples = _activity_samples(model, data, activity_images)  # data errors surface before any build
     h = make_hardware(model, fold, out / "designs" / model_dir.name, popcount)
@@ -229,30 +156,16 @@ def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = 
     if sj.exists():
         doc = json.loads(sj.read_text())
         if doc.get("verilog_sha256") == h.design.sha256:
-            sim = doc
+            sim = RegressionResult.from_json(doc)
     label = f"{model.name} ({'+'.join(sorted({L.kind for L in model.layers}))})"
     return DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles, sim,
                        layer_cycles=list(h.design.layer_cycles), foldings=h.foldings, activity_samples=samples)
 
 
-def _targets(spec: str) -> tuple[str, ...]:
-    from reports.synth import TARGETS
-
-    ts = tuple(t.strip() for t in spec.split(",") if t.strip())
-    bad = [t for t in ts if t not in TARGETS]
-    if bad or not ts:
-        raise ConfigError(f"--targets: {spec!r}, expected a comma-separated subset of {', '.join(TARGETS)}")
-    return ts
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.report import write_report
-
-    targets = _targets(args.targets)
+    targets = parse_targets(args.targets, "--targets")
     if args.activity_images < 0:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected >= 0 (0 = no activity run)")
-    from reports.activity import ACTIVITY_DEPTH
-
     if args.activity_images > ACTIVITY_DEPTH:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected at most {ACTIVITY_DEPTH}")
     designs = [_design_input(m, args.fold, args.out, args.popcount, args.data, args.activity_images)
@@ -263,8 +176,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _print_report(paths: dict) -> None:
-    import pandas as pd
-
     df = pd.read_csv(paths["csv"])
     cols = [c for c in ("design", "test_accuracy", "measured_ice40_luts", "measured_ecp5_luts",
                         "measured_xilinx_luts", "measured_xilinx_dsps", "measured_ice40_fmax_mhz",
@@ -280,9 +191,6 @@ def _print_report(paths: dict) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate the sweep config (and options) completely, then run or resume the sweep."""
-    from .sweep import run_sweep
-    from .sweep_config import load_sweep_config
-
     if args.jobs is not None and args.jobs < 0:
         raise ConfigError(f"--jobs: {args.jobs}, expected >= 0 (0 = every core)")
     cfg = load_sweep_config(args.config)
@@ -298,9 +206,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from quantmodels.datasets import load_digits
-    from reports.report import write_report
-
     out: Path = args.out
     data = load_digits()
     print(f"[1/4] training on the embedded 8x8 digits ({len(data.x_train)} train / {len(data.x_test)} test)")
@@ -323,14 +228,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         atomic_write_json(out / f"tfc-{m}" / "hw" / "sim.json",
                           {**r.to_json(), "verilog_sha256": h.design.sha256, "seed": args.seed})
     print("[4/4] synthesis (Yosys ice40 + xilinx), place-and-route (nextpnr-ice40), energy and memory report")
-    from reports.report import DesignInput
-
     designs = [DesignInput(f"W1A1 {m}" if m == "bnn" else "int8 MAC baseline", models[m], hws[m].verilog,
-                           hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m].to_json(),
+                           hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m],
                            layer_cycles=list(hws[m].design.layer_cycles), foldings=hws[m].foldings,
                            activity_samples=data.x_test[:ACTIVITY_IMAGES])
                for m in ("bnn", "int8")]
-    paths = write_report(designs, out / "report", ("ice40", "xilinx"), pnr=not args.no_pnr)
+    paths = write_report(designs, out / "report", parse_targets("ice40,xilinx", "demo"), pnr=not args.no_pnr)
     _print_report(paths)
     bad = [m for m, r in sims.items() if not r.bit_exact]
     if bad:

@@ -18,18 +18,37 @@ from __future__ import annotations
 import itertools
 import tomllib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hw.folding import parse_folding
+from quantmodels.datasets import load_dataset
 from quantmodels.errors import ConfigError, DataError
+from quantmodels.ir import InputSpec, IRModel, Layer
+from reports.activity import ACTIVITY_DEPTH
+from reports.synth import Target
 
-from .flow import PRESETS  # network presets: the same table ``lowbit train --model`` uses
 from .methods import known_methods, method_bits
+from .steps import PRESETS  # network presets: the same table ``lowbit train --model`` uses
 
-POPCOUNTS = ("tree", "lut6")
-SYNTHESIZE = ("all", "promising")
+
+class Popcount(StrEnum):
+    """Popcount circuits a sweep may use (a subset of hw.arith.POPCOUNT_STYLES)."""
+
+    TREE = "tree"
+    LUT6 = "lut6"
+
+
+class Synthesize(StrEnum):
+    """Which points a sweep synthesizes."""
+
+    ALL = "all"  #: every point
+    PROMISING = "promising"  #: only those the area estimator cannot rule out (lowbit.prescreen)
+
+
 MAX_BITS = 16
 _SECTIONS = {
     "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "activity_images", "pnr", "popcount", "out",
@@ -61,7 +80,7 @@ class HwSpec:
 
     train: TrainSpec
     fold: str
-    popcount: str
+    popcount: Popcount
 
     @property
     def fold_spec(self) -> str | None:
@@ -75,7 +94,7 @@ class Point:
 
     index: int  #: position in the grid: the table's row order
     hw: HwSpec
-    target: str
+    target: Target
 
 
 @dataclass(frozen=True)
@@ -87,10 +106,10 @@ class Grid:
     act_bits: tuple[int | None, ...]
     networks: tuple[tuple[str, tuple[int, ...]], ...]
     folds: tuple[str, ...]
-    targets: tuple[str, ...]
+    targets: tuple[Target, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepConfig:
     """A validated sweep configuration."""
 
@@ -100,7 +119,7 @@ class SweepConfig:
     epochs: int | None  #: None: each method's default
     sim_images: int  #: bit-exactness sample: the first N test images, 0 mismatches expected
     pnr: bool  #: nextpnr place-and-route for iCE40 targets
-    popcount: str  #: popcount circuit, one of POPCOUNTS
+    popcount: Popcount  #: popcount circuit
     out: Path | None  #: output directory ([sweep] out); the CLI's --out wins
     grids: tuple[Grid, ...]  #: [axes] alone, or one Grid per [[grid]] table
     jobs: int  #: parallel local tasks, 0 = every core
@@ -109,7 +128,7 @@ class SweepConfig:
     n_classes: int = 10
     raw: dict = field(default_factory=dict)  #: the TOML document, recorded in sweep.json
     activity_images: int = 16  #: test images of the traced (activity-energy) Verilator run; 0 = none
-    synthesize: str = "all"  #: "promising": synthesize only points the estimator cannot rule out
+    synthesize: Synthesize = Synthesize.ALL  #: PROMISING: synthesize only points the estimator cannot rule out
     prescreen_margin: float = 0.25  #: estimator error allowance of the pre-screen (lowbit.prescreen)
 
     def points(self) -> tuple[list[Point], list[dict]]:
@@ -156,6 +175,13 @@ class _Reader:
             raise self.fail(key, v, rng)
         return v
 
+    def choice(self, key: str, v: Any, enum: type[StrEnum]) -> Any:
+        """``v`` as a member of the closed choice ``enum``."""
+        try:
+            return enum(v)
+        except (ValueError, TypeError):
+            raise self.fail(key, v, f"one of {', '.join(enum)}") from None
+
     def list_(self, section: str, name: str, default: list | None = None) -> list:
         v = self.get(section, name, default)
         if v is None:
@@ -201,10 +227,8 @@ def _network(r: _Reader, key: str, v: Any) -> tuple[str, tuple[int, ...]]:
     return ",".join(map(str, sizes)), sizes
 
 
-def _stub_model(hidden: tuple[int, ...], n_in: int, n_classes: int):
+def _stub_model(hidden: tuple[int, ...], n_in: int, n_classes: int) -> IRModel:
     """Shape-only IR model: lets fold specs be checked against a network before training."""
-    from quantmodels.ir import InputSpec, IRModel, Layer
-
     sizes = (n_in, *hidden, n_classes)
     layers = [Layer(f"fc{i}", "xnor_popcount", a, b, 1, 1, "threshold", np.zeros((b, a), np.int8))
               for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
@@ -212,8 +236,6 @@ def _stub_model(hidden: tuple[int, ...], n_in: int, n_classes: int):
 
 
 def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes: int) -> str:
-    from hw.folding import parse_folding
-
     if not isinstance(spec, str) or not spec.strip():
         raise r.fail(key, spec, "a fold spec string: 'auto', 'pe=N,simd=M', 'fc0:pe=N;...' or 'fps=F'")
     for label, hidden in networks:
@@ -227,8 +249,6 @@ def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes:
 
 def _grid(r: _Reader, axes: dict, where: str, n_in: int, n_classes: int) -> Grid:
     """Validate one grid's axes; keys in messages are ``axes.<name>[i]`` or ``grid[k].<name>[i]``."""
-    from reports.synth import TARGETS
-
     def items(name: str, default: list | None = None) -> list:
         v = axes.get(name, default)
         if v is None:
@@ -258,9 +278,7 @@ def _grid(r: _Reader, axes: dict, where: str, n_in: int, n_classes: int) -> Grid
                                 for i, f in enumerate(items("fold", ["auto"]))))
     targets = []
     for i, t in enumerate(items("target", ["ice40"])):
-        if t not in TARGETS:
-            raise r.fail(f"{where}.target[{i}]", t, f"one of {', '.join(TARGETS)}")
-        targets.append(t)
+        targets.append(r.choice(f"{where}.target[{i}]", t, Target))
     return Grid(tuple(dict.fromkeys(meth)), bits["weight_bits"], bits["act_bits"], networks, folds,
                 tuple(dict.fromkeys(targets)))
 
@@ -285,8 +303,6 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     if ds != "digits":
         p = Path(ds).expanduser()
         ds = str((p if p.is_absolute() else path.parent / p).resolve())
-    from quantmodels.datasets import load_dataset
-
     try:
         data = load_dataset(ds)
     except DataError as e:
@@ -303,16 +319,10 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     pnr = r.get("sweep", "pnr", True)
     if not isinstance(pnr, bool):
         raise r.fail("sweep.pnr", pnr, "true or false")
-    popcount = r.get("sweep", "popcount", "tree")
-    if popcount not in POPCOUNTS:
-        raise r.fail("sweep.popcount", popcount, f"one of {', '.join(POPCOUNTS)}")
-    from reports.activity import ACTIVITY_DEPTH
-
+    popcount = r.choice("sweep.popcount", r.get("sweep", "popcount", "tree"), Popcount)
     activity_images = r.int_("sweep.activity_images", r.get("sweep", "activity_images", 16), 0,
                              min(ACTIVITY_DEPTH, len(data.x_test)))
-    synthesize = r.get("sweep", "synthesize", "all")
-    if synthesize not in SYNTHESIZE:
-        raise r.fail("sweep.synthesize", synthesize, f"one of {', '.join(SYNTHESIZE)}")
+    synthesize = r.choice("sweep.synthesize", r.get("sweep", "synthesize", "all"), Synthesize)
     margin = r.get("sweep", "prescreen_margin", 0.25)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
         raise r.fail("sweep.prescreen_margin", margin, "a number in [0, 1)")

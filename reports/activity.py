@@ -30,7 +30,7 @@ ACTIVITY_DEPTH = 256
 _NET = re.compile(r"^\(\s*(\S+)\s+\(T0\s+(\d+)\)\s+\(T1\s+(\d+)\).*\(TC\s+(\d+)\)\s*\)\s*$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ActivityResult:
     """Toggles per inference per layer and the modelled activity energy."""
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -218,11 +219,32 @@ def calibrated_targets() -> tuple[str, ...]:
     return tuple(t for fam in _constants().get("coefficients", {}) for t in (fam, f"{fam}-nodsp"))
 
 
-def estimate(layer: Layer, folding: Folding, target: str) -> dict:
-    """MODEL: estimated cells of one folded layer on ``target`` (no synthesis).
+@dataclass(frozen=True)
+class AreaEstimate:
+    """MODEL: estimated cells of one folded layer on one target."""
 
-    Returns ``{"luts", "ffs", "brams", "dsps"}`` plus ``"target"`` and ``"kind"``.
-    """
+    target: str
+    kind: str
+    luts: float
+    ffs: float
+    brams: int
+    dsps: int
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    """MODEL: per-layer estimates of a folded model and their sums (layers only: no argmax)."""
+
+    target: str
+    layers: tuple[AreaEstimate, ...]
+    luts: float
+    ffs: float
+    brams: int
+    dsps: int
+
+
+def estimate(layer: Layer, folding: Folding, target: str) -> AreaEstimate:
+    """MODEL: estimated cells of one folded layer on ``target`` (no synthesis)."""
     coefs = _constants().get("coefficients", {})
     fam = _family(target)
     if fam not in coefs:
@@ -236,20 +258,16 @@ def estimate(layer: Layer, folding: Folding, target: str) -> dict:
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
     row = design_row(layer, folding, target)
-    out: dict = {"target": target, "kind": layer.kind}
-    for metric in METRICS:
-        c = coefs[fam][metric]
-        out[metric] = float(sum(c.get(name, 0.0) * v for name, v in row.items()))
-    out["dsps"] = folding.lanes if uses_dsp(layer, target) else 0
-    out["brams"] = bram_blocks(layer, folding, target)
-    return out
+    fitted = {metric: float(sum(coefs[fam][metric].get(name, 0.0) * v for name, v in row.items()))
+              for metric in METRICS}
+    return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target),
+                        folding.lanes if uses_dsp(layer, target) else 0)
 
 
-def estimate_model(layers: list[Layer], foldings: list[Folding], target: str) -> dict:
-    """MODEL: per-layer estimates and their sums (``{"layers": [...], "luts": ..., ...}``)."""
-    per = [estimate(L, f, target) for L, f in zip(layers, foldings)]
-    tot = {m: sum(p[m] for p in per) for m in ("luts", "ffs", "brams", "dsps")}
-    return {"layers": per, **tot}
+def estimate_model(layers: list[Layer], foldings: list[Folding], target: str) -> ModelEstimate:
+    """MODEL: per-layer estimates and their sums."""
+    per = tuple(estimate(L, f, target) for L, f in zip(layers, foldings))
+    return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per) for m in ("luts", "ffs", "brams", "dsps")))
 
 
 def fit(points: list[dict]) -> dict[str, dict[str, float]]:

@@ -7,7 +7,7 @@ from quantmodels.bitwidth import range_bits
 from quantmodels.ir import IRModel, Layer
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerMemory:
     """Stored bits of one layer."""
 
@@ -43,8 +43,10 @@ def layer_memory(layer: Layer) -> LayerMemory:
                        int8_bits=8 * n_w + 32 * layer.rows)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelMemory:
+    """Stored bits of every layer of a model."""
+
     layers: list[LayerMemory]
 
     @property

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from quantmodels.atomic import atomic_write_json
@@ -23,22 +24,30 @@ from .synth import synthesize
 
 SHELL_TOP = "lowbit_pnr_shell"
 
+
+class PnrFamily(StrEnum):
+    """FPGA families nextpnr places and routes here."""
+
+    ICE40 = "ice40"
+    ECP5 = "ecp5"
+
+
 #: nextpnr device options per family, smallest first: the first one the design fits is used.
 #: ECP5 needs a package; with no LPF nextpnr places the shell's five pins itself.
 DEVICES = {
-    "ice40": {"up5k": ["--up5k", "--package", "sg48"],
+    PnrFamily.ICE40: {"up5k": ["--up5k", "--package", "sg48"],
               "hx8k": ["--hx8k", "--package", "ct256"]},
-    "ecp5": {"25k": ["--25k", "--package", "CABGA256"],
+    PnrFamily.ECP5: {"25k": ["--25k", "--package", "CABGA256"],
              "45k": ["--45k", "--package", "CABGA256"],
              "85k": ["--85k", "--package", "CABGA381"]},
 }
-ICE40_DEVICES = DEVICES["ice40"]  #: kept for callers of the ice40-only API
-PNR_FAMILIES = tuple(DEVICES)
+ICE40_DEVICES = DEVICES[PnrFamily.ICE40]  #: kept for callers of the ice40-only API
+PNR_FAMILIES = tuple(PnrFamily)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PnrResult:
-    """Place-and-route outcome for one device."""
+    """Place-and-route outcome for one device (MEASURED by nextpnr)."""
 
     device: str
     fmax_mhz: float | None  #: None if the design did not fit or route
@@ -75,13 +84,15 @@ def _parse_fmax(report: dict) -> float | None:
     return float(min(vals)) if vals else None
 
 
-def place_and_route(fam: str, verilog: str | Path, dut: str, in_width: int, class_width: int,
+def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_width: int, class_width: int,
                     logits_width: int, devices: tuple[str, ...] | None = None,
                     timeout: float = 1800, seed: int = 1) -> PnrResult:
     """Synthesize the shell + network for ``fam`` (ice40 or ecp5) and return nextpnr's fmax on the
     first device (smallest first) it fits."""
-    if fam not in DEVICES:
-        raise ToolError(f"place-and-route family: {fam!r}, expected one of {', '.join(DEVICES)}")
+    try:
+        fam = PnrFamily(fam)
+    except ValueError:
+        raise ToolError(f"place-and-route family: {fam!r}, expected one of {', '.join(PNR_FAMILIES)}") from None
     devices = tuple(devices or DEVICES[fam])
     unknown = [d for d in devices if d not in DEVICES[fam]]
     if unknown:

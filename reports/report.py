@@ -17,18 +17,20 @@ import pandas as pd
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from quantmodels.ir import IRModel
 from sim.harness import HarnessPorts
+from sim.regression import RegressionResult
 from sim.tools import tool_versions
 
-from .energy import energy_table, float32_energy, model_energy
+from .activity import ActivityResult, measure_activity
+from .energy import LayerEnergy, float32_energy, model_energy
 from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGLE
-from .memory import model_memory
-from .pnr import PNR_FAMILIES, place_and_route
-from .synth import family, layer_area, synthesize
+from .estimator import ModelEstimate, calibrated_targets, estimate_model
+from .memory import ModelMemory, model_memory
+from .pnr import PNR_FAMILIES, PnrFamily, PnrResult, place_and_route
+from .synth import ModuleArea, SynthResult, Target, family, layer_area, synthesize
+from .tables import layer_rows, summary_row, tool_results
 
-AREA_KEYS = ("luts", "ffs", "brams", "dsps", "carries")
 
-
-@dataclass
+@dataclass(frozen=True)
 class DesignInput:
     """One generated design to report on."""
 
@@ -38,143 +40,97 @@ class DesignInput:
     ports: HarnessPorts
     cycles_per_image: int  #: initiation interval from the hardware generator
     latency_cycles: int | None = None
-    sim: dict | None = None  #: RegressionResult.to_json() if a simulation was run
-    extra: dict = field(default_factory=dict)
+    sim: RegressionResult | None = None  #: the bit-exactness regression, if one was run
     layer_cycles: list[int] | None = None  #: compute cycles per layer (hw.json layer_cycles)
     foldings: list | None = None  #: hw.folding.Folding per layer: enables the area estimator columns
     activity_samples: np.ndarray | None = None  #: raw uint8 images for the activity-energy run
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Place-and-route of one family and the throughput it implies (MEASURED fmax)."""
+
+    family: PnrFamily
+    pnr: PnrResult
+    frames_per_s: float | None  #: fmax / cycles per image
+    latency_us: float | None  #: latency cycles / fmax
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """Every figure of one design, as the records the tools and models returned.
+
+    Tables are made from it by :mod:`reports.tables` (the one place column names exist)."""
+
+    design: DesignInput
+    synthesized: bool  #: False: a pre-screened point, estimated only
+    memory: ModelMemory  #: counted from the IR
+    energy: tuple[LayerEnergy, ...]  #: MODEL: op-count energy per layer
+    float32_energy_pj: float  #: MODEL: the same layer shapes in float32
+    synth: dict[Target, SynthResult] = field(default_factory=dict)
+    layer_area: dict[Target, dict[str, ModuleArea]] = field(default_factory=dict)  #: hierarchy kept
+    estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
+    timing: dict[PnrFamily, Timing] = field(default_factory=dict)
+    activity: ActivityResult | None = None  #: with activity samples only
 
 
 def _default_progress(msg: str) -> None:
     print(msg, flush=True)
 
 
-def pnr_families(targets: tuple[str, ...]) -> list[str]:
+def pnr_families(targets: tuple[str, ...]) -> list[PnrFamily]:
     """Families to place and route: those among the targets that nextpnr supports (ice40 if none)."""
-    return [f for f in PNR_FAMILIES if any(family(t) == f for t in targets)] or ["ice40"]
+    return [f for f in PNR_FAMILIES if any(family(t) == f for t in targets)] or [PnrFamily.ICE40]
 
 
-def _timing(design: DesignInput, row: dict, raw: dict, targets: tuple[str, ...],
-            progress: Callable[[str], None]) -> None:
-    """fmax per family (measured) -> frames/s = fmax / cycles per image, latency in microseconds."""
+def _timing(design: DesignInput, fam: PnrFamily) -> Timing:
+    """fmax of one family (measured) -> frames/s = fmax / cycles per image, latency in microseconds."""
     p = design.ports
-    for fam in pnr_families(targets):
-        progress(f"  place-and-route {design.label} (nextpnr-{fam}) ...")
-        r = place_and_route(fam, design.verilog, p.dut, p.in_width, p.class_width, p.logits_width)
-        raw["pnr"] = raw["pnr"] or r.to_json()  # the first family, as before
-        raw["pnr_by_family"][fam] = r.to_json()
-        row[f"measured_{fam}_device"] = r.device
-        row[f"measured_{fam}_fmax_mhz"] = r.fmax_mhz
-        row[f"measured_{fam}_frames_per_s"] = r.fmax_mhz * 1e6 / design.cycles_per_image if r.fmax_mhz else None
-        row[f"measured_{fam}_latency_us"] = (design.latency_cycles / r.fmax_mhz
-                                             if r.fmax_mhz and design.latency_cycles else None)
-        row["pnr_note" if fam == "ice40" else f"pnr_{fam}_note"] = r.note
+    r = place_and_route(fam, design.verilog, p.dut, p.in_width, p.class_width, p.logits_width)
+    fps = r.fmax_mhz * 1e6 / design.cycles_per_image if r.fmax_mhz else None
+    lat = design.latency_cycles / r.fmax_mhz if r.fmax_mhz and design.latency_cycles else None
+    return Timing(fam, r, fps, lat)
 
 
-def _estimates(design: DesignInput, targets: tuple[str, ...]) -> dict[str, list[dict]]:
-    """MODEL area per layer per calibrated target (empty without foldings or constants)."""
-    from .estimator import calibrated_targets, estimate
-
+def _estimates(design: DesignInput, targets: tuple[Target, ...]) -> dict[Target, ModelEstimate]:
+    """MODEL area per calibrated target (none without foldings or constants)."""
     if not design.foldings:
         return {}
     ok = set(calibrated_targets())
-    return {t: [estimate(L, f, t) for L, f in zip(design.model.layers, design.foldings)]
-            for t in targets if t in ok}
+    return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
 
 
-def collect(design: DesignInput, targets: tuple[str, ...] = ("ice40", "xilinx"), pnr: bool = True,
+def collect(design: DesignInput, targets: tuple[str, ...] = (Target.ICE40, Target.XILINX), pnr: bool = True,
             progress: Callable[[str], None] = _default_progress, per_layer_area: bool = True,
-            synth: bool = True) -> dict:
-    """All figures for one design: a flat summary row + per-layer rows + raw tool results.
+            synth: bool = True) -> DesignResult:
+    """Run every measurement and model on one design.
 
-    Measured columns start with ``measured_``, modelled ones with ``model_``. Per target:
-    flattened cell counts (``measured_<t>_luts`` ...), per-layer counts with the hierarchy
-    kept (layer rows; their sum is ``measured_<t>_luts_hier_sum``) and, where calibrated,
-    the analytic estimate (``model_est_<t>_luts`` ...). Timing per nextpnr family among the
-    targets. Activity energy when ``design.activity_samples`` is given. ``per_layer_area=False``
-    skips the hierarchical Yosys run (one per target), e.g. for sweeps that need totals only.
-    ``synth=False`` runs no Yosys/nextpnr at all (the estimate still is): a sweep's pre-screened point.
+    Per target: Yosys cell counts, the per-layer counts with the hierarchy kept
+    (``per_layer_area=False`` skips that second Yosys run, e.g. for sweeps that need totals
+    only) and, where calibrated, the analytic estimate. Timing per nextpnr family among the
+    targets. Activity energy when ``design.activity_samples`` is given. ``synth=False`` runs
+    no Yosys/nextpnr at all (the estimate still is): a sweep's pre-screened point.
     """
+    targets = tuple(Target(t) for t in targets)
     m = design.model
-    lc = design.layer_cycles
-    row: dict = {"design": design.label, "method": m.method,
-                 "kinds": "+".join(sorted({L.kind for L in m.layers})),
-                 "layers": "-".join([str(m.input.features)] + [str(L.out_features) for L in m.layers]),
-                 "weight_bits": max(L.weight_bits for L in m.layers),
-                 "act_bits": max(L.input_bits for L in m.layers),
-                 "test_accuracy": m.meta.get("golden_test_accuracy"),
-                 "seed": m.meta.get("seed"),
-                 "cycles_per_image": design.cycles_per_image,
-                 "latency_cycles": design.latency_cycles,
-                 "slowest_layer_cycles": max(lc) if lc else None,
-                 "synthesized": synth}
-    raw: dict = {"synth": {}, "pnr": None, "pnr_by_family": {}, "layer_area": {}, "activity": None}
-    per_layer: dict[str, dict] = {L.name: {} for L in m.layers}
-    per_layer["argmax"] = {}
+    synth_res: dict[Target, SynthResult] = {}
+    areas: dict[Target, dict[str, ModuleArea]] = {}
     for t in targets if synth else ():
         progress(f"  synthesizing {design.label} for {t} (yosys) ...")
-        s = synthesize(design.verilog, design.ports.dut, t)
-        raw["synth"][t] = s.to_json()
-        for k in AREA_KEYS:
-            row[f"measured_{t}_{k}"] = getattr(s, k)
-        if not per_layer_area:
-            continue
-        la = layer_area(design.verilog, design.ports.dut, t)
-        raw["layer_area"][t] = la
-        row[f"measured_{t}_luts_hier_sum"] = sum(v["luts"] for v in la.values())
-        for name, counts in la.items():
-            if name in per_layer:
-                per_layer[name].update({f"measured_{t}_{k}": counts[k] for k in AREA_KEYS})
-    for t, ests in _estimates(design, targets).items():
-        for L, e in zip(m.layers, ests):
-            per_layer[L.name].update({f"model_est_{t}_{k}": e[k] for k in ("luts", "ffs", "brams", "dsps")})
-        for k in ("luts", "ffs", "brams", "dsps"):  # layers only: the argmax stage is not modelled
-            row[f"model_est_{t}_{k}"] = sum(e[k] for e in ests)
-    if pnr and synth:
-        _timing(design, row, raw, targets, progress)
-    if design.sim:
-        row["measured_sim_images"] = design.sim["n_images"]
-        row["measured_sim_mismatches"] = design.sim["mismatches"]
-        row["measured_sim_cycles_per_image"] = design.sim["cycles_per_image"]
-    mem = model_memory(m)
-    row["memory_bits"] = mem.total_bits
-    row["memory_float32_bits"] = mem.float32_bits
-    row["memory_int8_bits"] = mem.int8_bits
-    row["memory_saving_vs_float32"] = mem.float32_bits / mem.total_bits
-    energies = model_energy(m)
-    row["model_energy_pj"] = sum(e.total_pj for e in energies)
-    row["model_energy_compute_pj"] = sum(e.compute_pj for e in energies)
-    row["model_energy_memory_pj"] = sum(e.memory_pj for e in energies)
-    row["model_energy_ops_pj"] = row["model_energy_pj"]  # the op-count term, named beside the activity term
-    row["model_energy_float32_pj"] = float32_energy(m)
+        synth_res[t] = synthesize(design.verilog, design.ports.dut, t)
+        if per_layer_area:
+            areas[t] = layer_area(design.verilog, design.ports.dut, t)
+    timing = {}
+    for fam in pnr_families(targets) if pnr and synth else ():
+        progress(f"  place-and-route {design.label} (nextpnr-{fam}) ...")
+        timing[fam] = _timing(design, fam)
+    act = None
     if design.activity_samples is not None and len(design.activity_samples):
-        from .activity import measure_activity
-
         progress(f"  activity: traced Verilator run of {design.label} on {len(design.activity_samples)} images ...")
         act = measure_activity(m, design.verilog, design.ports, design.activity_samples,
                                expected_cycles=design.cycles_per_image + (design.latency_cycles or 0))
-        raw["activity"] = act.to_json()
-        row["measured_activity_images"] = act.n_images
-        row["measured_activity_bit_exact"] = act.bit_exact
-        row["measured_toggles_per_image"] = sum(act.toggles.values())
-        row["model_energy_activity_pj"] = sum(act.energy_pj.values())
-        for name, tog in act.toggles.items():
-            if name in per_layer:
-                per_layer[name]["measured_toggles_per_image"] = tog
-                per_layer[name]["model_energy_activity_pj"] = act.energy_pj[name]
-    layers = []
-    for i, (L, lm, le) in enumerate(zip(m.layers, mem.layers, energy_table(m))):
-        layers.append({"design": design.label, "layer": L.name, "op": L.op, "kind": L.kind,
-                       "in": L.in_features, "out": L.out_features, "macs": L.macs,
-                       "folding": str(design.foldings[i]) if design.foldings else None,
-                       "cycles": lc[i] if lc else None,
-                       "weight_bits": lm.weight_bits, "threshold_bits": lm.threshold_bits,
-                       "bias_bits": lm.bias_bits, "table_bits": lm.table_bits,
-                       **{k: v for k, v in le.items() if k not in ("layer", "kind")},
-                       "model_energy_ops_pj": le["model_total_pj"], **per_layer[L.name]})
-    if per_layer["argmax"]:  # the argmax stage's measured area, so per-layer rows add up
-        layers.append({"design": design.label, "layer": "argmax", "kind": "argmax", **per_layer["argmax"]})
-    return {"row": row, "layers": layers, "raw": raw}
+    return DesignResult(design, synth, model_memory(m), tuple(model_energy(m)), float32_energy(m), synth_res, areas,
+                        _estimates(design, targets), timing, act)
 
 
 def _bar_plot(df: pd.DataFrame) -> bytes:
@@ -254,13 +210,16 @@ percent above the flattened totals above, which optimise across layers).</p>
 </body></html>"""
 
 
-def write_report(designs: list[DesignInput], out_dir: str | Path, targets: tuple[str, ...] = ("ice40", "xilinx"),
-                 pnr: bool = True, progress: Callable[[str], None] = _default_progress) -> dict[str, Path]:
+def write_report(designs: list[DesignInput], out_dir: str | Path,
+                 targets: tuple[str, ...] = (Target.ICE40, Target.XILINX), pnr: bool = True,
+                 progress: Callable[[str], None] = _default_progress) -> dict[str, Path]:
     """Collect every design's figures and write CSV, JSON, PNG and HTML into ``out_dir``."""
     out = Path(out_dir)
     results = [collect(d, targets, pnr, progress) for d in designs]
-    df = pd.DataFrame([r["row"] for r in results])
-    layers = pd.DataFrame([lr for r in results for lr in r["layers"]])
+    rows = [summary_row(r) for r in results]
+    layer_lists = [layer_rows(r) for r in results]
+    df = pd.DataFrame(rows)
+    layers = pd.DataFrame([lr for lrs in layer_lists for lr in lrs])
     if len(df) > 1:
         base = df.iloc[-1]  # the last design is the baseline (the int8 MAC net)
         for col in ("measured_xilinx_luts", "measured_ice40_luts", "measured_ecp5_luts", "model_energy_pj",
@@ -276,7 +235,7 @@ def write_report(designs: list[DesignInput], out_dir: str | Path, targets: tuple
     atomic_write_text(paths["csv"], df.to_csv(index=False))
     atomic_write_text(paths["layers_csv"], layers.to_csv(index=False))
     atomic_write_json(paths["json"], {"meta": meta, "designs": [
-        {"summary": r["row"], "layers": r["layers"], "tools": r["raw"]} for r in results]})
+        {"summary": row, "layers": lrs, "tools": tool_results(r)} for row, lrs, r in zip(rows, layer_lists, results)]})
     atomic_write_bytes(paths["png"], png)
     atomic_write_text(paths["html"], _html(df, layers, png, meta))
     return paths

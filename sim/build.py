@@ -15,13 +15,20 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from . import primitives
 from .tools import ToolError, activate_tools, cache_dir, iverilog_bin, tool_versions
 
-#: Simulators lowbit can build for (Verilator is the default and a dependency; Icarus optional).
-SIMULATORS = ("verilator", "icarus")
+class Simulator(StrEnum):
+    """Simulators lowbit can build for (Verilator is the default and a dependency; Icarus optional)."""
+
+    VERILATOR = "verilator"
+    ICARUS = "icarus"
+
+
+SIMULATORS = tuple(Simulator)
 
 #: Verilator options: Amaranth's output trips lint warnings (waived here, in one place).
 #: ``--output-split 0``: one C++ file; the PyPI wheel's verilated.mk has an empty
@@ -48,18 +55,21 @@ class Compiled:
     """A finished build: where it is and how it was made."""
 
     build_dir: Path
-    simulator: str
+    simulator: Simulator
     key: str  #: content hash of the sources + options + tool versions
     cached: bool  #: True if an earlier build was reused
     seconds: float  #: build wall time (0 when cached)
 
 
-def check_simulator(simulator: str) -> None:
-    """Refuse an unknown simulator name or a missing tool with a one-line error."""
-    if simulator not in SIMULATORS:
-        raise ToolError(f"simulator: {simulator!r}, expected one of {', '.join(SIMULATORS)}")
-    if simulator == "icarus":
+def check_simulator(simulator: str) -> Simulator:
+    """The simulator named ``simulator``; refuses an unknown name or a missing tool with a one-line error."""
+    try:
+        sim = Simulator(simulator)
+    except ValueError:
+        raise ToolError(f"simulator: {simulator!r}, expected one of {', '.join(SIMULATORS)}") from None
+    if sim is Simulator.ICARUS:
         iverilog_bin()  # raises ToolError naming how to install it
+    return sim
 
 
 def with_models(sources: dict[str, str]) -> dict[str, str]:
@@ -76,7 +86,7 @@ def build_key(srcs: dict[str, str], top: str, simulator: str, args: list[str]) -
     from cocotb_tools import config
 
     vers = tool_versions()
-    tool = vers.get("verilator_binary" if simulator == "verilator" else "iverilog", "")
+    tool = vers.get("verilator_binary" if simulator == Simulator.VERILATOR else "iverilog", "")
     # the Verilator binary links cocotb's VPI library by absolute path (RUNPATH): a build made
     # from another (perhaps deleted) environment must not be reused, so the path is in the key
     return hashlib.sha256("\0".join([simulator, top, *(f"{n}\0{t}" for n, t in srcs.items()), " ".join(args),
@@ -84,18 +94,18 @@ def build_key(srcs: dict[str, str], top: str, simulator: str, args: list[str]) -
                                      str(config.libs_dir)]).encode()).hexdigest()[:20]
 
 
-def compile_sources(sources: dict[str, str], top: str, simulator: str = "verilator",
+def compile_sources(sources: dict[str, str], top: str, simulator: str = Simulator.VERILATOR,
                     verbose: bool = False, trace: bool = False) -> Compiled:
     """Build ``sources`` ({file name: Verilog text}) with top module ``top`` (cached).
 
     ``trace=True`` (Verilator only) compiles in SAIF toggle tracing (:data:`TRACE_ARGS`)."""
     from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
 
-    check_simulator(simulator)
+    simulator = check_simulator(simulator)
     activate_tools()
     srcs = with_models(sources)
-    if trace and simulator != "verilator":
-        raise ToolError(f"simulator: {simulator!r} cannot trace toggles, expected 'verilator' for activity")
+    if trace and simulator is not Simulator.VERILATOR:
+        raise ToolError(f"simulator: '{simulator}' cannot trace toggles, expected 'verilator' for activity")
     args = BUILD_ARGS[simulator] + (TRACE_ARGS if trace else [])
     key = build_key(srcs, top, simulator, args)
     bdir = cache_dir() / simulator / key

@@ -9,6 +9,10 @@ clock and reset and awaits ``done``, so Python does no per-cycle work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotation only: the harness needs no Amaranth at run time
+    from hw.verilog import VerilogDesign
 
 HARNESS_TOP = "lowbit_harness"
 
@@ -21,6 +25,12 @@ class HarnessPorts:
     in_width: int  #: in_data bits
     class_width: int  #: out_class bits
     logits_width: int  #: out_logits bits (n_classes * logit width)
+
+    @classmethod
+    def of(cls, design: VerilogDesign) -> HarnessPorts:
+        """The ports of a generated design (the one place they are derived from hw.json's fields)."""
+        return cls(dut=design.top_name, in_width=design.in_width, class_width=design.class_width,
+                   logits_width=design.logit_width * design.n_classes)
 
 
 def harness_verilog(p: HarnessPorts, depth: int) -> str:

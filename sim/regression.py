@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from quantmodels.golden import golden_forward, quantize_input
 from quantmodels.ir import IRModel
 
-from .build import SimulationError, compile_sources
+from .build import SimulationError, Simulator, compile_sources
 from .harness import HARNESS_TOP, HarnessPorts, harness_verilog
 from .tools import activate_tools, tool_versions
 from .vectors import pack_rows, read_hex, unpack_responses, write_hex
@@ -36,11 +36,11 @@ class SimBuild:
     key: str  #: content hash of the sources + options
     cached: bool  #: True if an earlier build was reused
     seconds: float  #: build wall time (0 when cached)
-    simulator: str = "verilator"  #: sim.build.SIMULATORS
+    simulator: Simulator = Simulator.VERILATOR
     trace: bool = False  #: built with sim.build.TRACE_ARGS: run_regression can write a SAIF toggle file
 
 
-@dataclass
+@dataclass(frozen=True)
 class RegressionResult:
     """Outcome of one regression run."""
 
@@ -68,9 +68,16 @@ class RegressionResult:
         d["bit_exact"] = self.bit_exact
         return d
 
+    @classmethod
+    def from_json(cls, doc: dict) -> RegressionResult:
+        """Read back :meth:`to_json` (e.g. a sim.json); run-specific fields a cache dropped
+        (build and sim seconds, tool versions) default to empty, other keys are ignored."""
+        volatile = {"build_seconds": 0.0, "build_cached": False, "sim_seconds": 0.0}
+        return cls(**{**volatile, **{f.name: doc[f.name] for f in fields(cls) if f.name in doc}})
+
 
 def build_simulator(verilog: str | Path, ports: HarnessPorts, depth: int = 10000,
-                    verbose: bool = False, naive: bool = False, simulator: str = "verilator",
+                    verbose: bool = False, naive: bool = False, simulator: Simulator = Simulator.VERILATOR,
                     trace: bool = False) -> SimBuild:
     """Compile ``verilog`` + harness with ``simulator`` (Verilator or Icarus; cached by content hash).
 

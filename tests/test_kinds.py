@@ -103,7 +103,7 @@ def test_every_kind_is_calibrated_for_the_estimator(kind):
     L, f = m.layers[0], parse_folding(m, None)[0]
     for target in calibrated_targets():
         est = estimate(L, f, target)
-        assert est["luts"] > 0 and est["ffs"] > 0
+        assert est.luts > 0 and est.ffs > 0
 
 
 def test_an_uncalibrated_kind_is_refused_not_estimated_from_shared_terms(monkeypatch):

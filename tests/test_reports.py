@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from lowbit.flow import make_hardware
+from lowbit.steps import make_hardware
 from reports.report import DesignInput, write_report
 from reports.synth import synthesize
 

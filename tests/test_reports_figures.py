@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hw.folding import Folding, planes_for
-from lowbit.flow import make_hardware
+from lowbit.steps import make_hardware
 from quantmodels.errors import ConfigError, LowbitError
 from reports.activity import measure_activity
 from reports.energy_constants import PJ_PER_TOGGLE
@@ -36,8 +36,8 @@ def test_ecp5_synthesis_and_layer_area(xnor_hw):
         flat = synthesize(h.verilog, h.ports.dut, target)
         la = layer_area(h.verilog, h.ports.dut, target)
         assert {"fc0", "fc1", "argmax"} <= set(la)
-        assert la["fc0"]["luts"] > la["fc1"]["luts"] > 0  # 64-input layer: the wider input buffer
-        hier = sum(v["luts"] for v in la.values())
+        assert la["fc0"].luts > la["fc1"].luts > 0  # 64-input layer: the wider input buffer
+        hier = sum(v.luts for v in la.values())
         assert 0.8 * flat.luts <= hier <= 1.25 * flat.luts  # hierarchy costs a few cross-boundary optimisations
 
 
@@ -90,9 +90,9 @@ def test_estimator_close_to_synthesis(tmp_path, kind, n_in, n_out, ib, wb, pe, s
     v.write_text(mvu_verilog(L, f))
     real = synthesize(v, "mvu", "ice40")
     est = estimate(L, f, "ice40")
-    assert abs(est["luts"] - real.luts) <= ESTIMATE_TOLERANCE * real.luts, (est, real.luts)
-    assert abs(est["ffs"] - real.ffs) <= ESTIMATE_TOLERANCE * real.ffs, (est, real.ffs)
-    assert est["dsps"] == real.dsps == 0
+    assert abs(est.luts - real.luts) <= ESTIMATE_TOLERANCE * real.luts, (est, real.luts)
+    assert abs(est.ffs - real.ffs) <= ESTIMATE_TOLERANCE * real.ffs, (est, real.ffs)
+    assert est.dsps == real.dsps == 0
 
 
 def test_estimator_refuses_uncalibrated_target():

@@ -61,3 +61,50 @@ def test_every_kind_has_energy_and_memory(kind):
     if kind == "accumulate":  # skipped zero weights cost nothing
         nz = int((m.layers[0].weights != 0).sum())
         assert e[0].ops["skipped"] == m.layers[0].weights.size - nz > 0
+
+
+def _fake_result():
+    """A DesignResult built from hand-made records (no tool runs): the flattening under test."""
+    from pathlib import Path
+
+    from reports.activity import ActivityResult
+    from reports.estimator import AreaEstimate, ModelEstimate
+    from reports.pnr import PnrFamily, PnrResult
+    from reports.report import DesignInput, DesignResult, Timing
+    from reports.synth import SynthResult, Target
+    from sim.harness import HarnessPorts
+    from sim.regression import RegressionResult
+
+    m = random_xnor_model((16, 8, 4))
+    m.meta.update(golden_test_accuracy=0.5, seed=7)
+    sim = RegressionResult(n_images=10, mismatches=0, class_mismatches=0, first_bad=None, cycles=200,
+                           first_latency=20, cycles_per_image=20.0, steady_cycles_per_image=20.0,
+                           build_seconds=0.0, build_cached=True, sim_seconds=0.0, accuracy=0.6)
+    d = DesignInput("d", m, Path("x.v"), HarnessPorts("top", 16, 2, 4 * 5), 16, 40, sim, layer_cycles=[16, 8])
+    synth = {Target.XILINX: SynthResult(Target.XILINX, luts=100, ffs=50, brams=0, dsps=0, carries=3)}
+    est = {Target.XILINX: ModelEstimate(Target.XILINX, (AreaEstimate(Target.XILINX, "xnor_popcount", 60.0, 30.0, 0, 0),
+                                                        AreaEstimate(Target.XILINX, "xnor_popcount", 30.0, 10.0, 0, 0)),
+                                        90.0, 40.0, 0, 0)}
+    timing = {PnrFamily.ICE40: Timing(PnrFamily.ICE40, PnrResult("up5k", 50.0, True), 50e6 / 16, 40 / 50.0)}
+    act = ActivityResult(4, True, 100, {"fc0": 10.0, "fc1": 5.0, "argmax": 1.0}, {"fc0": 3, "fc1": 2, "argmax": 1})
+    return DesignResult(d, True, model_memory(m), tuple(model_energy(m)), 123.0, synth, {}, est, timing, act)
+
+
+def test_summary_row_names_figures_by_target_or_not():
+    from reports.tables import layer_rows, summary_row
+
+    r = _fake_result()
+    row = summary_row(r)
+    assert row["measured_xilinx_luts"] == 100 and row["model_est_xilinx_luts"] == 90.0
+    assert row["measured_ice40_fmax_mhz"] == 50.0 and row["measured_ice40_frames_per_s"] == 50e6 / 16
+    assert row["pnr_note"] == "" and row["measured_sim_images"] == 10 and row["model_energy_float32_pj"] == 123.0
+    assert row["model_energy_pj"] == sum(e.total_pj for e in model_energy(r.design.model))
+    assert row["measured_toggles_per_image"] == 16.0 and row["memory_bits"] == model_memory(r.design.model).total_bits
+    flat = summary_row(r, by_target=False)  # a sweep row: one target, one column per figure
+    assert flat["measured_luts"] == 100 and flat["model_est_dsps"] == 0 and flat["measured_fmax_mhz"] == 50.0
+    assert not any(k.startswith(("measured_xilinx_", "measured_ice40_", "model_est_xilinx_")) for k in flat)
+    assert list(row.values()) == list(flat.values())  # same figures, in the same order
+    layers = layer_rows(r)
+    assert [lr["layer"] for lr in layers] == ["fc0", "fc1", "argmax"]
+    assert layers[0]["model_est_xilinx_luts"] == 60.0 and layers[1]["measured_toggles_per_image"] == 5.0
+    assert layers[0]["model_energy_ops_pj"] == layers[0]["model_total_pj"] > 0

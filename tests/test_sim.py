@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from lowbit.flow import make_hardware, simulate
+from lowbit.steps import make_hardware, simulate
 from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.ir import load_model
 from quantmodels.train import TrainConfig, train
@@ -142,3 +142,29 @@ def test_build_cache_key_follows_the_cocotb_library_path(monkeypatch):
     assert build_key(srcs, "t", "verilator", []) == k0  # deterministic
     monkeypatch.setattr(config, "libs_dir", config.libs_dir.parent / "elsewhere" / "libs")
     assert build_key(srcs, "t", "verilator", []) != k0
+
+
+def test_harness_ports_come_from_the_design_and_its_hw_json(tmp_path):
+    """One function derives the harness ports: from the generated design and from hw.json alike."""
+    import json
+
+    from hw.verilog import VerilogDesign
+    from sim.harness import HarnessPorts
+
+    h = make_hardware(random_mac_model((16, 8, 4)), "pe=2,simd=8", tmp_path)
+    d = VerilogDesign(**json.loads((tmp_path / "hw.json").read_text()))
+    assert HarnessPorts.of(d) == h.ports
+    assert h.ports.logits_width == d.logit_width * 4 and h.ports.in_width == 16 * 8  # 16 int8 pixels
+
+
+def test_regression_result_reads_back_a_cached_sim_json():
+    """sim.json of a sweep drops run-specific fields: they come back as empty defaults."""
+    from sim.regression import RegressionResult
+
+    r = RegressionResult(n_images=3, mismatches=1, class_mismatches=0, first_bad=2, cycles=90, first_latency=30,
+                         cycles_per_image=30.0, steady_cycles_per_image=30.0, build_seconds=4.0,
+                         build_cached=False, sim_seconds=1.5, accuracy=0.5, tool_versions={"cocotb": "2"})
+    assert RegressionResult.from_json(r.to_json()) == r
+    doc = {k: v for k, v in r.to_json().items() if k not in ("build_seconds", "sim_seconds", "tool_versions")}
+    back = RegressionResult.from_json({**doc, "verilog_sha256": "ab"})
+    assert back.mismatches == 1 and not back.bit_exact and back.sim_seconds == 0.0 and back.tool_versions == {}

@@ -289,6 +289,34 @@ def test_grid_tables_union_their_points(tmp_path):
         load_sweep_config(p)
 
 
+def test_closed_choices_are_str_enums_checked_at_load(tmp_path):
+    """Targets, popcount and synthesize mode become enums when the config is read; they still
+    compare equal to their strings and serialise unchanged (sweep.json, point keys)."""
+    from lowbit.sweep_config import Popcount, Synthesize
+    from reports.synth import Target
+
+    p = tmp_path / "e.toml"
+    p.write_text('[sweep]\ndataset = "digits"\nsynthesize = "promising"\npopcount = "lut6"\n'
+                 '[axes]\nmethod = ["bnn"]\nnetwork = ["8"]\ntarget = ["xilinx-nodsp", "ice40"]\n')
+    cfg = load_sweep_config(p)
+    assert cfg.synthesize is Synthesize.PROMISING and cfg.popcount is Popcount.LUT6
+    assert cfg.grids[0].targets == (Target.XILINX_NODSP, Target.ICE40) == ("xilinx-nodsp", "ice40")
+    assert json.dumps([cfg.synthesize, *cfg.grids[0].targets]) == '["promising", "xilinx-nodsp", "ice40"]'
+    p.write_text('[sweep]\ndataset = "digits"\npopcount = "xilinx"\n[axes]\nmethod = ["bnn"]\n')
+    with pytest.raises(ConfigError, match=r"^.*e\.toml: sweep\.popcount: 'xilinx', expected one of tree, lut6$"):
+        load_sweep_config(p)
+
+
+def test_sweep_never_imports_the_cli_flow():
+    """The sweep and its config use lowbit.steps; only the CLI's flow imports the sweep."""
+    import ast
+
+    for f in [*(REPO / "lowbit" / "sweep").glob("*.py"), REPO / "lowbit" / "sweep_config.py", REPO / "lowbit" / "steps.py"]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").endswith("flow"), f"{f.name}:{node.lineno} imports {node.module}"
+
+
 def test_model_level_fronts_keep_one_row_per_model():
     """Energy/memory do not depend on fold or target: one representative (fewest LUTs) per model."""
     from reports.sweep_report import front_masks
