@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from quantmodels.bitwidth import range_bits
 from quantmodels.ir import IRModel, Layer, OpCost, OpCount, kind_spec
 

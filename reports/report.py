@@ -7,71 +7,23 @@ import base64
 import html
 import io
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from quantmodels.ir import IRModel
-from sim.harness import HarnessPorts
-from sim.regression import RegressionResult
 from sim.tools import tool_versions
 
-from .activity import ActivityResult, measure_activity
-from .energy import LayerEnergy, float32_energy, model_energy
+from .activity import measure_activity
+from .energy import float32_energy, model_energy
 from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGLE
 from .estimator import ModelEstimate, calibrated_targets, estimate_model
-from .memory import ModelMemory, model_memory
-from .pnr import PNR_FAMILIES, PnrFamily, PnrResult, place_and_route
+from .memory import model_memory
+from .pnr import PNR_FAMILIES, PnrFamily, place_and_route
+from .records import DesignInput, DesignResult, Timing
 from .synth import ModuleArea, SynthResult, Target, family, layer_area, synthesize
 from .tables import layer_rows, summary_row, tool_results
-
-
-@dataclass(frozen=True)
-class DesignInput:
-    """One generated design to report on."""
-
-    label: str  #: e.g. "W1A1 xnor_popcount"
-    model: IRModel
-    verilog: Path
-    ports: HarnessPorts
-    cycles_per_image: int  #: initiation interval from the hardware generator
-    latency_cycles: int | None = None
-    sim: RegressionResult | None = None  #: the bit-exactness regression, if one was run
-    layer_cycles: list[int] | None = None  #: compute cycles per layer (hw.json layer_cycles)
-    foldings: list | None = None  #: hw.folding.Folding per layer: enables the area estimator columns
-    activity_samples: np.ndarray | None = None  #: raw uint8 images for the activity-energy run
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Place-and-route of one family and the throughput it implies (MEASURED fmax)."""
-
-    family: PnrFamily
-    pnr: PnrResult
-    frames_per_s: float | None  #: fmax / cycles per image
-    latency_us: float | None  #: latency cycles / fmax
-
-
-@dataclass(frozen=True)
-class DesignResult:
-    """Every figure of one design, as the records the tools and models returned.
-
-    Tables are made from it by :mod:`reports.tables` (the one place column names exist)."""
-
-    design: DesignInput
-    synthesized: bool  #: False: a pre-screened point, estimated only
-    memory: ModelMemory  #: counted from the IR
-    energy: tuple[LayerEnergy, ...]  #: MODEL: op-count energy per layer
-    float32_energy_pj: float  #: MODEL: the same layer shapes in float32
-    synth: dict[Target, SynthResult] = field(default_factory=dict)
-    layer_area: dict[Target, dict[str, ModuleArea]] = field(default_factory=dict)  #: hierarchy kept
-    estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
-    timing: dict[PnrFamily, Timing] = field(default_factory=dict)
-    activity: ActivityResult | None = None  #: with activity samples only
 
 
 def _default_progress(msg: str) -> None:

@@ -8,12 +8,10 @@ targets names each figure by its target (``measured_<t>_luts``, ``model_est_<t>_
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from .pnr import PnrFamily
 
-if TYPE_CHECKING:  # annotations only: report.py imports this module to write its tables
-    from .report import DesignResult
+from .records import DesignResult
 
 #: Synthesis figures per target (reports.synth.SynthResult fields).
 AREA_KEYS = ("luts", "ffs", "brams", "dsps", "carries")
