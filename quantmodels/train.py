@@ -37,6 +37,49 @@ LR_SCHEDULES = {"cosine": lambda step, total: 0.01 + 0.99 * 0.5 * (1 + np.cos(np
                 "constant": lambda step, total: 1.0}
 
 
+def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
+    p[np.arange(n), y] -= 1
+    return loss, (p / n).astype(np.float32)
+
+
+def _mse(out: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    d = out - target
+    return float(np.mean(d * d)), (2 * d / d.size).astype(np.float32)
+
+
+def reconstruction_mse(net: QuantNet, samples: np.ndarray) -> float:
+    """Mean squared error of the autoencoder's eval output against the pixels / 255 (its
+    training targets are the network's input values: the same with ``input_bits`` 8)."""
+    rec = net.reconstruct(samples)
+    return float(np.mean((rec - samples.reshape(len(rec), -1) / 255.0) ** 2))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loss plug-in of the training loop."""
+
+    name: str
+    n_out: Callable[[Dataset], int]  #: output units of the network
+    targets: Callable[[np.ndarray, np.ndarray], np.ndarray]  #: (prepared inputs, labels) -> targets
+    loss: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]  #: (outputs, targets) -> (loss, d outputs)
+    metric: str  #: name of the validation figure in the history
+    score: Callable[[QuantNet, np.ndarray, np.ndarray], float]  #: (net, raw samples, labels) -> metric
+    higher_is_better: bool
+    exports: bool  #: has an IR export (the IR ends in argmax)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("classify", lambda d: d.n_classes, lambda x, y: y, _softmax_xent, "val_accuracy",
+         lambda net, x, y: float(np.mean(net.predict(x) == y)), True, True),
+    Task("autoencode", lambda d: int(np.prod(d.image_shape)), lambda x, y: x.reshape(len(x), -1), _mse, "val_mse",
+         lambda net, x, y: reconstruction_mse(net, x), False, False))}
+
+
 @dataclass
 class TrainConfig:
     """Training hyper-parameters; validated on construction, before any training starts."""
@@ -126,48 +169,6 @@ class TrainResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     test_mse: float = float("nan")  #: autoencode: mean squared error of reconstruct(x_test) vs x_test / 255
-
-
-def _softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    n = len(y)
-    loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
-    p[np.arange(n), y] -= 1
-    return loss, (p / n).astype(np.float32)
-
-
-def _mse(out: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    d = out - target
-    return float(np.mean(d * d)), (2 * d / d.size).astype(np.float32)
-
-
-def reconstruction_mse(net: QuantNet, samples: np.ndarray) -> float:
-    """Mean squared error of the autoencoder's eval output against the pixels / 255."""
-    rec = net.reconstruct(samples)
-    return float(np.mean((rec - samples.reshape(len(rec), -1) / 255.0) ** 2))
-
-
-@dataclass(frozen=True)
-class Task:
-    """A loss plug-in of the training loop."""
-
-    name: str
-    n_out: Callable[[Dataset], int]  #: output units of the network
-    targets: Callable[[np.ndarray, np.ndarray], np.ndarray]  #: (prepared inputs, labels) -> targets
-    loss: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]  #: (outputs, targets) -> (loss, d outputs)
-    metric: str  #: name of the validation figure in the history
-    score: Callable[[QuantNet, np.ndarray, np.ndarray], float]  #: (net, raw samples, labels) -> metric
-    higher_is_better: bool
-    exports: bool  #: has an IR export (the IR ends in argmax)
-
-
-TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("classify", lambda d: d.n_classes, lambda x, y: y, _softmax_xent, "val_accuracy",
-         lambda net, x, y: float(np.mean(net.predict(x) == y)), True, True),
-    Task("autoencode", lambda d: int(np.prod(d.image_shape)), lambda x, y: x.reshape(len(x), -1), _mse, "val_mse",
-         lambda net, x, y: reconstruction_mse(net, x), False, False))}
 
 
 def train(cfg: TrainConfig, data: Dataset, name: str = "model", export: bool = True) -> TrainResult:

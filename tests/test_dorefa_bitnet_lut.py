@@ -1,5 +1,5 @@
-"""DoReFa and BitNet (generic QuantNet plug-ins, MLP and CNN) / LUT networks: golden integer model ==
-eval-mode float model, exported IR."""
+"""DoReFa, BitNet and LUT (plug-ins of the one QuantNet, MLP and CNN; the lut autoencoder through the
+one training loop): golden integer model == eval-mode float model, exported IR."""
 from __future__ import annotations
 
 import numpy as np
