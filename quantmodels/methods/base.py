@@ -51,9 +51,10 @@ from typing import Any
 
 import numpy as np
 
+from ..arch import parse_arch
 from ..errors import ConfigError
 from ..layers import BatchNorm, OutScale
-from ..net import INPUT_THRESHOLD
+from ..net import INPUT_THRESHOLD, QuantNet
 from ..quantizers import IdentityAct, InputQuant, make_act, sign, ste_sign_grad
 
 #: IR weight_bits fixed by the kind (other kinds store the method's weight_bits).
@@ -293,11 +294,8 @@ class Method:
         return BatchNorm(name, out, params, state, bool(cfg.options.get("shift_bn", False)), self.bn_beta_init)
 
     # -- network and export (generic; int8 overrides the export)
-    def build(self, cfg, image_shape: tuple[int, ...], n_out: int, rng: np.random.Generator):
+    def build(self, cfg, image_shape: tuple[int, ...], n_out: int, rng: np.random.Generator) -> QuantNet:
         """The :class:`~quantmodels.net.QuantNet` of this method for ``cfg`` (``n_out`` output units)."""
-        from ..arch import parse_arch
-        from ..net import QuantNet
-
         return QuantNet(parse_arch(cfg.arch, image_shape), self, cfg, image_shape, n_out, rng)
 
     def export(self, net, cfg, name: str, image_shape: tuple[int, ...], meta: dict, calib: np.ndarray):
