@@ -151,7 +151,7 @@ def run_ae(seed: int, data: Dataset, epochs: int | None) -> dict:
     from quantmodels.train import TrainConfig, train
 
     ep = epochs or AE_EPOCHS
-    out = {"epochs": ep, "sizes": list(AE_SIZES), "recipe": AE_RECIPE}
+    out = {"epochs": ep, "sizes": list(AE_SIZES), "ae_recipe": AE_RECIPE}  # ("recipe" is the variant field)
     for q in (True, False):
         res = train(TrainConfig(method="lut", task="autoencode", arch=arch_from_hidden(AE_SIZES[1:-1]), epochs=ep,
                                 seed=seed, options={"quantize": q, "input_bits": 8}, progress=False, **AE_RECIPE),
