@@ -7,8 +7,8 @@ Grammar (comma-separated tokens, hidden layers only; the classifier layer is imp
 * ``p<K>[s<S>]``: max-pool, window K, stride S (default K); must follow a convolution (the IR
   fuses it into the conv layer).
 
-Every hidden layer is followed by batch norm and the method's activation quantizer; convolutions
-must come before dense layers. Example: ``c16k3p1,p2,c32k3p1,p2,f64``.
+Every hidden layer is followed by the method's norm (batch norm, or a bias for the float and lut
+networks) and activation; convolutions must come before dense layers. Example: ``c16k3p1,p2,c32k3p1,p2,f64``.
 """
 from __future__ import annotations
 

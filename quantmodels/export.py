@@ -1,23 +1,27 @@
 """Export trained NumPy networks to the integer IR.
 
-Generic exact export (every QuantNet method)
---------------------------------------------
+Generic exact export (every method but int8, lut included)
+----------------------------------------------------------
 Per hidden block the integer weight codes and scales come from the method's quantizer
-(``Wq = alpha * codes``). The IR accumulator ``acc`` relates to the integer dot product
-``D = u . codes`` of the eval pass by ``D = 2 acc - n`` (xnor_popcount, n = fan-in; inputs and
+(``Wq = alpha * codes``; lut: codebook indices, with the layer's product table as an extra IR
+field). The IR accumulator ``acc`` relates to the integer accumulator ``D`` of the eval pass
+(:meth:`~quantmodels.methods.base.WeightQuantizer.integer_dot`: ``u . codes``, or the lut
+table sums) by ``D = 2 acc - n`` (xnor_popcount, n = fan-in; inputs and
 weights are bits encoding +-1), ``D = acc - n_neg`` (xnor_popcount with unsigned {0, 1}
 inputs, the methods with ``bipolar_1bit = False``: popcount(xnor(x, w)) counts the agreeing
 bits, i.e. ``x . codes`` plus the row's number ``n_neg`` of -1 weights) or ``D = acc``
-(dot-product kinds, unsigned input levels).
+(dot-product and lut kinds, unsigned input levels).
 Each channel's output level ``f(acc) = block.level_of_D(D(acc))`` is THE function the float
 model's eval pass applies (float64: per-channel scale, XNOR-Net K, batch norm, activation
 rounding). :func:`quantmodels.thresholds.exact_thresholds` finds the integer thresholds by
 binary search over the channel's accumulator range (``[0, n]`` for xnor, ``[sum(min(c, 0)),
-sum(max(c, 0))] * (2**input_bits - 1)`` for dot products) and flips decreasing channels
-(inverted bits / negated weights). The last layer's ``D`` is a common positive affine map of
-``acc`` for every class, so ``argmax(acc) == argmax(D)`` with the same first-index tie rule
-(for unsigned xnor inputs the per-class offset goes into the layer's bias, logits = ``D``).
-Hence golden == float eval on every input, by construction.
+sum(max(c, 0))] * (2**input_bits - 1)`` for dot products, the sums of the table rows' minima
+and maxima for lut) and flips decreasing channels (inverted bits / negated weights). The last
+layer's ``D`` is a common positive affine map of ``acc`` for every class, so ``argmax(acc) ==
+argmax(D)`` with the same first-index tie rule (for unsigned xnor inputs the per-class offset
+goes into the layer's bias, logits = ``D``; a bias norm adds its integer bias ``round(b / scale)``,
+exact for the lut tables' power-of-two scale). Hence golden == float eval on every input, by
+construction.
 
 BN threshold folding for explicit parameters: :func:`fold_bn_thresholds` (same search).
 
@@ -28,7 +32,7 @@ pixels (scale 1/255). Hidden outputs: ``y = clip((acc + B) >> shift, 0, 255)`` w
 of two scale chosen from the 99.99th percentile of the float activations on training data
 (a conv layer's after its pool: the values the next layer reads);
 ``B = round(b / s_acc) + 2**(shift-1)`` folds the float bias and round-to-nearest.
-Conv layers (:class:`~quantmodels.nets.FloatNet`) become ``conv2d`` layers of the same kind
+Conv layers (int8's float :class:`~quantmodels.net.QuantNet`) become ``conv2d`` layers of the same kind
 with the pool fused: the IR pads with input code 0, which stands for the real value 0 here
 (pixel 0, activation level 0), as the float net's zero padding; and requantization
 ``clip(round(z / s), 0, 255)`` is non-decreasing in ``z``, so max-pooling the requantized
@@ -45,8 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ir import InputSpec, IRModel, Layer
-from .layers import ArchLayer, eval_batches
-from .nets import FloatNet, bn_eval
+from .layers import ArchLayer, bn_eval, eval_batches
+from .net import QuantNet
 from .thresholds import exact_thresholds
 
 
@@ -70,14 +74,16 @@ def _wbits(block, W: np.ndarray, net, negated: bool) -> int:
     return net.ir_weight_bits if w is None else w
 
 
-def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
+def export_quantnet(net: QuantNet, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
     """QuantNet -> IR (see the module docstring), validated."""
     method, kind = net.method, net.kind
     layers = []
     in_bits, in_features = net.input_q.bits, int(np.prod(net.in_shape))
-    for b in net.blocks:
+    for i, b in enumerate(net.blocks):
+        last = i == len(net.blocks) - 1
         W = net.params[f"{b.name}.W"]
         codes, _ = b.wq.codes(W, net.params)
+        extra = b.wq.ir_fields(W, net.params, b.in_act)
         n = b.fan_in
         xor = kind == "xnor_popcount"
         if b.in_act.bipolar and not xor:
@@ -90,19 +96,19 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
             offset = None
         conv = b.layer.conv_spec()
         out_features = int(np.prod(b.out_shape))
-        if b.last:
+        ps = b.pre_scale()
+        if last:
+            bias = b.norm.integer_bias(ps)
+            if offset is not None:
+                bias = -offset if bias is None else bias - offset
             layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, False),
-                                "argmax", method.ir_weights(codes, kind), conv=conv,
-                                bias=None if offset is None else -offset))
+                                "argmax", method.ir_weights(codes, kind), conv=conv, bias=bias, **extra))
             break
         if xor:
             lo, hi, reflect = np.zeros(b.out, np.int64), np.full(b.out, n, np.int64), n
         else:
-            xmax = (1 << in_bits) - 1
-            lo = np.minimum(codes, 0).sum(1) * xmax
-            hi = np.maximum(codes, 0).sum(1) * xmax
+            lo, hi = b.wq.acc_range(W, net.params, b.in_act)
             reflect = 0
-        ps = b.pre_scale()
 
         def f(acc: np.ndarray, b=b, ps=ps, xor=xor, n=n, offset=offset) -> np.ndarray:
             if xor:
@@ -110,10 +116,13 @@ def export_quantnet(net, name: str, image_shape: tuple[int, ...], meta: dict) ->
             return b.level_of_D(acc, ps)
 
         T, flip = exact_thresholds(f, lo, hi, 1 << b.act.bits, reflect, b.name)
+        if flip.any() and not b.wq.negatable:
+            raise ValueError(f"{b.name}: output level decreasing in the accumulator, and the weight codes "
+                             "cannot be negated")
         w = np.where(flip[:, None], -codes, codes)
         layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, bool(flip.any())),
                             "threshold", method.ir_weights(w, kind), output_bits=b.act.bits, thresholds=T,
-                            conv=conv))
+                            conv=conv, **extra))
         in_bits, in_features = b.act.bits, out_features
     q = net.input_q
     inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, q.threshold if q.kind == "threshold" else None,
@@ -137,18 +146,21 @@ class Int8Layer:
         return self.s_w * self.s_in
 
 
-def int8_plan(net: FloatNet, calib: np.ndarray, percentile: float = 99.99) -> list[Int8Layer]:
-    """The int8 post-training quantization of ``net`` (see the module docstring), calibrated on ``calib``."""
-    acts = net.hidden_activations(calib)
+def int8_plan(net: QuantNet, calib: np.ndarray, percentile: float = 99.99) -> list[Int8Layer]:
+    """The int8 post-training quantization of the float network ``net`` (see the module
+    docstring), calibrated on ``calib``."""
+    acts = net.block_outputs(calib)
     s_x = 1.0 / 255.0
     plan = []
-    for i, lay in enumerate(net.layers):
-        W, b = net.params[f"W{i}"].astype(np.float64), net.params[f"b{i}"].astype(np.float64)
+    n_layers = len(net.blocks)
+    for i, blk in enumerate(net.blocks):
+        lay = blk.layer
+        W, b = net.params[f"{lay.name}.W"].astype(np.float64), net.params[f"{lay.name}.b"].astype(np.float64)
         s_w = max(float(np.abs(W).max()), 1e-12) / 127.0
         wq = np.clip(np.round(W / s_w), -127, 127).astype(np.int8)
         s_acc = s_w * s_x
         bias = np.round(b / s_acc).astype(np.int64)
-        if i == net.n_layers - 1:
+        if i == n_layers - 1:
             plan.append(Int8Layer(lay, wq, bias, None, s_x, s_w))
             break
         amax = max(float(np.percentile(acts[i], percentile)), 1e-12)
@@ -158,9 +170,9 @@ def int8_plan(net: FloatNet, calib: np.ndarray, percentile: float = 99.99) -> li
     return plan
 
 
-def export_int8(net: FloatNet, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
+def export_int8(net: QuantNet, name: str, image_shape: tuple[int, ...], calib: np.ndarray,
                 meta: dict, percentile: float = 99.99) -> IRModel:
-    """FloatNet -> int8 IR (mac dense / conv2d layers, power-of-two requantize, argmax),
+    """The int8 method's float network -> int8 IR (mac dense / conv2d layers, power-of-two requantize, argmax),
     calibrated on ``calib``."""
     layers = []
     for L in int8_plan(net, calib, percentile):

@@ -8,9 +8,14 @@
 * :class:`ArchLayer` / :func:`arch_layers`: the geometry walk over parsed arch items every
   network shares (input layout, each layer's shape, ConvGeom and fused pool, the output layer),
   with the layer's patch / pool / adjoint plumbing; :func:`eval_batches` bounds eval memory.
-* :class:`BatchNorm`: per-channel batch norm over every axis but the last, optionally
-  shift-based (Hubara et al. 2016: AP2 of gamma and of 1/std). Its :meth:`BatchNorm.eval64`
+* Norms, the block stage between the matrix product and the activation (one interface:
+  ``forward(a, train)``, ``backward(dy) -> (da, grads)``, ``eval64(a)``, ``integer_bias(ps)``):
+  :class:`BatchNorm`: per-channel batch norm over every axis but the last, optionally
+  shift-based (Hubara et al. 2016: AP2 of gamma and of 1/std); its :meth:`BatchNorm.eval64`
   is THE eval-mode formula the float model and the threshold export both evaluate.
+  :class:`Bias`: a per-channel bias (the float baseline and the lut method).
+  :class:`OutScale`: one positive learned scalar ``exp(log_alpha)`` (the quantized methods'
+  output layer: no bias, no per-class scale, so the integer argmax is exact).
 """
 from __future__ import annotations
 
@@ -262,3 +267,61 @@ class BatchNorm:
             g, inv = ap2(g), ap2(inv)
         return g * ((np.asarray(a, np.float64) - st[f"{nm}.mean"].astype(np.float64)) * inv) \
             + p[f"{nm}.beta"].astype(np.float64)
+
+
+def bn_eval(a: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Eval-mode batch norm in float64 with explicit parameters (used by
+    :func:`quantmodels.export.fold_bn_thresholds`)."""
+    a = np.asarray(a, dtype=np.float64)
+    return gamma.astype(np.float64) * (a - mean.astype(np.float64)) / np.sqrt(var.astype(np.float64) + BN_EPS) \
+        + beta.astype(np.float64)
+
+
+class Bias:
+    """Per-channel bias ``y = a + b`` (parameter ``<name>.b``, initialised to ``init``)."""
+
+    def __init__(self, name: str, n: int, params: dict, init: float = 0.0):
+        self.key = f"{name}.b"
+        self.params = params
+        params[self.key] = np.full(n, init, np.float32)
+
+    def forward(self, a: np.ndarray, train: bool) -> np.ndarray:
+        return a + self.params[self.key]
+
+    def backward(self, dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return dy, {self.key: dy.reshape(-1, dy.shape[-1]).sum(0)}
+
+    def eval64(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, np.float64) + self.params[self.key].astype(np.float64)
+
+    def integer_bias(self, pre_scale: np.ndarray) -> np.ndarray:
+        """The bias in accumulator units, ``round(b / pre_scale)`` (exact when pre_scale is a
+        power of two, as the lut tables' 1 / S): logits = acc + this."""
+        return np.round(self.params[self.key].astype(np.float64) / pre_scale).astype(np.int64)
+
+
+class OutScale:
+    """Output layer scale ``y = exp(log_alpha) a`` (parameter ``<name>.log_alpha``, initialised to
+    ``log(init)``): positive and common to every class, so argmax(y) == argmax(a)."""
+
+    def __init__(self, name: str, params: dict, init: float):
+        self.key = f"{name}.log_alpha"
+        self.params = params
+        params[self.key] = np.array([np.log(init)], np.float32)
+
+    def _s(self) -> np.float32:
+        return np.exp(self.params[self.key][0])
+
+    def forward(self, a: np.ndarray, train: bool) -> np.ndarray:
+        self._a = a
+        return self._s() * a
+
+    def backward(self, dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        s = self._s()
+        return dy * s, {self.key: np.array([np.sum(dy * self._a) * s], np.float32)}
+
+    def eval64(self, a: np.ndarray) -> np.ndarray:
+        return np.exp(np.float64(self.params[self.key][0])) * np.asarray(a, np.float64)
+
+    def integer_bias(self, pre_scale: np.ndarray) -> None:
+        return None

@@ -1,5 +1,5 @@
 """Quantizers as named forward / straight-through-estimator (STE) pairs, plus the activation
-and input quantizers of :class:`quantmodels.net.QuantNet`.
+and input quantizers of :class:`quantmodels.net.QuantNet` (every method's one network class).
 
 ``sign``: forward sign(x) with sign(0) = +1 (the bit 1 encodes +1); backward the
 "hard tanh" STE of Courbariaux/Hubara et al., "Binarized Neural Networks" (NIPS 2016):
@@ -18,10 +18,19 @@ multiplies), where ``u(L)`` is an integer. Exact rounding rules (also used by ex
   ``L = floor(clip(y, 0, 1) * n + 1/2)`` with ``n = 2**k - 1`` (halves round up), ``u = L``,
   scale ``1/n``; STE passes the gradient where ``0 <= y <= 1``. Also for k = 1 (levels {0, 1})
   when a method asks for unsigned 1-bit activations (``bipolar_1bit = False``).
+* :class:`LevelAct` (k bits, the ``lut`` method; Baluja et al. 2018): ``L = round(clip(y, 0, 1)
+  * (2**k - 1))`` (half to even, :func:`quantmodels.discretize.level_index`), value
+  ``L / (2**k - 1)``; STE as UniformAct.
+
+Activations without integer levels (the float networks; ``levels = False``, no exact eval):
+:class:`ReLUAct` (the float32 baseline of ``int8``), :class:`ClipAct` (``clip(y, 0, 1)``, the
+``lut`` float twin) and :class:`IdentityAct` (an output layer's raw pre-activation).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .discretize import act_levels, input_codes, input_levels, level_index
 
 
 def sign(x: np.ndarray) -> np.ndarray:
@@ -65,9 +74,11 @@ QUANTIZERS = {"sign": (sign, ste_sign_grad)}
 class SignAct:
     """1-bit bipolar activation: level ``y >= 0``, value ``2L - 1``; STE cancels where |y| > 1."""
 
+    levels = True  #: has integer output levels (exact eval and threshold export)
     bits = 1
     scale = 1.0
     bipolar = True
+    zero = -1.0  #: the value of level 0 (what conv padding reads)
 
     def u(self, level: np.ndarray) -> np.ndarray:
         return 2 * level - 1
@@ -87,6 +98,8 @@ class UniformAct:
     """k-bit unsigned activation on [0, 1]: ``L = floor(clip(y,0,1)*n + 1/2)``, value ``L/n``."""
 
     bipolar = False
+    levels = True
+    zero = 0.0
 
     def __init__(self, bits: int):
         self.bits = bits
@@ -107,6 +120,80 @@ class UniformAct:
         return dv * ((self._y >= 0) & (self._y <= 1))
 
 
+class LevelAct:
+    """k-bit level activation of the lut method: ``L = round(clip(y, 0, 1) * (2**k - 1))`` (half
+    to even), value ``L / (2**k - 1)``; STE passes the gradient where ``0 <= y <= 1``."""
+
+    bipolar = False
+    levels = True
+    zero = 0.0
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.n_levels = 1 << bits
+        self.scale = 1.0 / (self.n_levels - 1)
+
+    def u(self, level: np.ndarray) -> np.ndarray:
+        return level
+
+    def level(self, y: np.ndarray) -> np.ndarray:
+        return level_index(y, self.n_levels)
+
+    def values(self) -> np.ndarray:
+        """float64 value of every level (the product tables' input axis)."""
+        return act_levels(self.n_levels)
+
+    def value(self, level: np.ndarray) -> np.ndarray:
+        """float64 values of integer levels (an autoencoder's reconstruction)."""
+        return level / (self.n_levels - 1)
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        self._y = y
+        return (self.level(y) / np.float32(self.n_levels - 1)).astype(np.float32)
+
+    def backward(self, dv: np.ndarray) -> np.ndarray:
+        return dv * ((self._y >= 0) & (self._y <= 1))
+
+
+class ClipAct(LevelAct):
+    """``clip(y, 0, 1)`` without levels: the lut float twin (same STE window, exact gradient)."""
+
+    levels = False
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        self._y = y
+        return np.clip(y, 0, 1)
+
+
+class ReLUAct:
+    """``max(y, 0)`` without levels: the float32 baseline network (gradient where y > 0)."""
+
+    levels = False
+    bipolar = False
+    zero = 0.0
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        self._y = y
+        return np.maximum(y, 0)
+
+    def backward(self, dv: np.ndarray) -> np.ndarray:
+        return dv * (self._y > 0)
+
+
+class IdentityAct:
+    """No activation: an output layer's pre-activation (logits) passes unchanged."""
+
+    levels = False
+    bipolar = False
+    zero = 0.0
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def backward(self, dv: np.ndarray) -> np.ndarray:
+        return dv
+
+
 def make_act(bits: int, bipolar: bool = True):
     """The activation quantizer for ``bits``: sign for 1 bit (``bipolar``), uniform [0, 1] otherwise."""
     return SignAct() if bits == 1 and bipolar else UniformAct(bits)
@@ -114,19 +201,29 @@ def make_act(bits: int, bipolar: bool = True):
 
 class InputQuant:
     """Raw uint8 pixels -> first-layer levels: ``threshold`` (bit b = pixel >= threshold, as the
-    IR's threshold input; value 2b - 1 if ``bipolar``, else b) or ``identity`` (8-bit level =
-    pixel, value pixel / 255)."""
+    IR's threshold input; value 2b - 1 if ``bipolar``, else b), ``identity`` (8-bit level =
+    pixel, value pixel / 255) or ``truncate`` (``bits``-bit code c = pixel >> (8 - bits), value
+    c / (2**bits - 1); the IR calls 8 kept bits ``identity``)."""
 
-    def __init__(self, kind: str, threshold: int = 128, bipolar: bool = True):
-        self.kind = kind
+    levels = True
+
+    def __init__(self, kind: str, threshold: int = 128, bipolar: bool = True, bits: int = 8):
         self.threshold = threshold
-        self.bits = 1 if kind == "threshold" else 8
+        self.bits = 1 if kind == "threshold" else 8 if kind == "identity" else bits
+        self.kind = "identity" if kind == "truncate" and bits == 8 else kind  #: the IR's input quantizer
         self.bipolar = kind == "threshold" and bipolar
-        self.scale = 1.0 if kind == "threshold" else 1.0 / 255.0
+        self.scale = 1.0 if kind == "threshold" else 1.0 / ((1 << self.bits) - 1)
+        self.zero = self.scale * float(self.u(0))
 
     def level(self, samples: np.ndarray) -> np.ndarray:
         x = np.asarray(samples)
-        return (x >= self.threshold).astype(np.int64) if self.kind == "threshold" else x.astype(np.int64)
+        if self.kind == "threshold":
+            return (x >= self.threshold).astype(np.int64)
+        return input_codes(x, self.bits).reshape(x.shape) if self.kind == "truncate" else x.astype(np.int64)
+
+    def values(self) -> np.ndarray:
+        """float64 value of every input level (the lut product tables' input axis)."""
+        return input_levels(self.bits)
 
     def u(self, level: np.ndarray) -> np.ndarray:
         return 2 * level - 1 if self.bipolar else level

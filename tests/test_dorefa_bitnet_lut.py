@@ -1,5 +1,5 @@
-"""DoReFa and BitNet (generic QuantNet plug-ins, MLP and CNN) / LUT networks: golden integer model ==
-eval-mode float model, exported IR."""
+"""DoReFa, BitNet and LUT (plug-ins of the one QuantNet, MLP and CNN; the lut autoencoder through the
+one training loop): golden integer model == eval-mode float model, exported IR."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,14 +37,14 @@ def fit(net, data, epochs: int, lr: float = 3e-3, seed: int = 0, batch: int = 64
     return net
 
 
-def quant_net(method_name: str, data, arch: str, wb: int, ab: int, seed: int, **options):
+def quant_net(method_name: str, data, arch: str, wb: int, ab: int, seed: int, n_out: int | None = None, **options):
     """A QuantNet built by the registered method (as ``train`` does) and its config."""
     from quantmodels.methods import get_method
     from quantmodels.train import TrainConfig
 
     cfg = TrainConfig(method=method_name, arch=arch, weight_bits=wb, act_bits=ab, options=options, progress=False)
     method = get_method(method_name)
-    return method, cfg, method.build(cfg, data.image_shape, data.n_classes, np.random.default_rng(seed))
+    return method, cfg, method.build(cfg, data.image_shape, n_out or data.n_classes, np.random.default_rng(seed))
 
 
 def dorefa_net(data, arch: str, wb: int, ab: int, seed: int, **options):
@@ -237,17 +237,11 @@ def test_bitnet_config_errors(kw, msg):
 
 
 # ------------------------------------------------------------------------------ LUT (Baluja)
-def _lut_net(arch: str, data, n_out: int, seed: int, **kw):
-    from quantmodels.arch import parse_arch
-    from quantmodels.lut_net import LutNet
-
-    return LutNet(parse_arch(arch, data.image_shape), data.image_shape, n_out, np.random.default_rng(seed), **kw)
-
-
 def test_lut_golden_equals_float_tables_only(digits):
-    net = fit(_lut_net("f48,f32", digits, 10, 2, codebook_bits=4, level_bits=3, table_bits=12, cluster_every=20),
-              digits, 8)
-    model = net.export("t", digits.image_shape, {"seed": 2})
+    method, cfg, net = quant_net("lut", digits, "f48,f32", 4, 3, seed=2, table_bits=12, cluster_every=20,
+                                 input_bits=8)
+    fit(net, digits, 8)
+    model = method.export(net, cfg, "t", digits.image_shape, {"seed": 2}, None)
     assert [L.kind for L in model.layers] == ["lut_product"] * 3
     assert model.layers[0].products.shape == (16, 256) and model.layers[1].products.shape == (16, 8)
     assert np.abs(model.layers[1].products).max() <= 2047
@@ -260,8 +254,9 @@ def test_lut_golden_equals_float_tables_only(digits):
 
 
 def test_lut_truncated_input_shrinks_first_table_and_stays_exact(digits, tmp_path):
-    net = fit(_lut_net("f32", digits, 10, 3, codebook_bits=4, level_bits=3, cluster_every=20, input_bits=3), digits, 8)
-    model = net.export("t", digits.image_shape, {"seed": 3})
+    method, cfg, net = quant_net("lut", digits, "f32", 4, 3, seed=3, cluster_every=20, input_bits=3)
+    fit(net, digits, 8)
+    model = method.export(net, cfg, "t", digits.image_shape, {"seed": 3}, None)
     assert (model.input.quantizer, model.input.bits) == ("truncate", 3)
     assert model.layers[0].input_bits == 3 and model.layers[0].products.shape == (16, 8)
     x = quantize_input(model, digits.x_test)
@@ -274,20 +269,31 @@ def test_lut_truncated_input_shrinks_first_table_and_stays_exact(digits, tmp_pat
 
 
 def test_lut_autoencoder_close_to_float_twin(digits):
-    from quantmodels.lut_net import train_autoencoder
+    """The one training loop with the mean-squared-error task: the 64-32-64 lut autoencoder
+    reconstructs with its integer tables nearly as well as its float twin."""
+    from quantmodels.train import TrainConfig, train
 
     err = {}
     for q in (True, False):
-        net = _lut_net("f32", digits, 64, 0, task="autoencode", quantize=q, cluster_every=20)
-        hist = train_autoencoder(net, digits.x_train, epochs=15, lr=3e-3, seed=0, batch_size=32)
-        assert hist[-1] < hist[0]
-        rec = net.reconstruct(digits.x_test)
+        cfg = TrainConfig(method="lut", task="autoencode", arch="f32", epochs=15, lr=3e-3, batch_size=32, seed=0,
+                          options={"quantize": q, "cluster_every": 20, "input_bits": 8}, progress=False)
+        res = train(cfg, digits, export=False)
+        losses = [h["loss"] for h in res.history]
+        assert res.model is None and losses[-1] < 0.5 * losses[0]
+        assert res.net.blocks[-1].out == 64 and np.isnan(res.float_test_accuracy)
+        rec = res.net.reconstruct(digits.x_test)
+        assert rec.shape == (len(digits.x_test), 64) and 0 <= rec.min() and rec.max() <= 1
+        if q:  # integer-table levels: multiples of 1 / 31
+            np.testing.assert_allclose(rec * 31, np.round(rec * 31), atol=1e-9)
         err[q] = float(np.mean((rec - digits.x_test.reshape(len(rec), -1) / 255.0) ** 2))
+        assert err[q] == pytest.approx(res.test_mse, rel=0, abs=0)
+        assert res.history[-1]["val_mse"] < res.history[0]["val_mse"]  # validation on the reconstruction error
     baseline = float(np.var(digits.x_test / 255.0))  # predicting the mean pixel
     assert err[False] < 0.5 * baseline and err[True] < 0.6 * baseline
     assert err[True] < 1.5 * err[False]
-    with pytest.raises(ConfigError, match="^lut: only the quantized classifier has an IR export"):
-        net.export("t", digits.image_shape, {})
+    with pytest.raises(ConfigError, match=r"^task: 'autoencode' has no IR export \(the IR ends in argmax\), "
+                                          r"expected export=False$"):
+        train(cfg, digits)
 
 
 @pytest.mark.parametrize("method, wb, ab", [("dorefa", 2, 2), ("bitnet", 6, 3), ("lut", 4, 3)])
@@ -333,15 +339,15 @@ def test_lut_pooling_levels_equals_pooling_activations():
 
 def test_lut_cnn_float_twin_gradient(digits):
     """conv + pool + dense backward (im2col / col2im / MaxPool2d) against finite differences."""
-    net = _lut_net("c3k3s2p1,p2,f5", digits, 4, 0, quantize=False)
+    _, _, net = quant_net("lut", digits, "c3k3s2p1,p2,f5", 6, 5, seed=0, n_out=4, quantize=False)
     for k in net.params:
         net.params[k] = net.params[k].astype(np.float64) * 0.3 + 0.1  # activations off the clip kinks
     x = net.prepare(digits.x_train[:5]).astype(np.float64)
     g = np.random.default_rng(1).normal(size=(5, 4))
     net.forward(x)
     grads = net.backward(g)
-    assert all(np.abs(grads[k]).max() > 1e-3 for k in ("W0", "W1", "W2"))  # the check below is not vacuous
-    for k in ("W0", "b0", "W1", "W2"):
+    assert all(np.abs(grads[k]).max() > 1e-3 for k in ("conv0.W", "fc1.W", "fc2.W"))  # the check below is not vacuous
+    for k in ("conv0.W", "conv0.b", "fc1.W", "fc2.W"):
         flat = net.params[k].reshape(-1)
         for j in (0, flat.size // 2, flat.size - 1):
             old = flat[j]
@@ -353,12 +359,23 @@ def test_lut_cnn_float_twin_gradient(digits):
             assert abs((up - down) / 2e-6 - grads[k].reshape(-1)[j]) < 1e-5 * max(1.0, abs(grads[k].reshape(-1)[j])), (k, j)
 
 
-def test_lut_config_errors(digits):
+@pytest.mark.parametrize("kw, msg", [
+    (dict(method="lut", arch="c4k3,f16", task="autoencode"),
+     r"^task: 'autoencode' takes dense layers only \(fN,...\), got arch 'c4k3,f16'$"),
+    (dict(method="bnn", task="autoencode"), r"^task: 'autoencode', expected classify for method 'bnn'$"),
+    (dict(method="lut", task="regress"), r"^task: 'regress', expected one of classify, autoencode$"),
+    (dict(method="lut", arch="cnn", options={"input_bits": 9}),
+     r"^option 'input_bits' of method 'lut': 9, expected in \[1, 8\]$"),
+])
+def test_lut_config_errors(kw, msg):
     from quantmodels.train import TrainConfig
 
-    with pytest.raises(ConfigError, match=r"^lut: task 'autoencode' takes dense layers only \(fN,...\), got conv/pool layers$"):
-        _lut_net("c4k3,f16", digits, 64, 0, task="autoencode")
-    with pytest.raises(ConfigError, match=r"^dropout_hidden: 0.2, expected 0 for method 'lut' \(it has no dropout\)$"):
-        TrainConfig(method="lut", arch="c4k3,f16", dropout_hidden=0.2)
-    with pytest.raises(ConfigError, match=r"^option 'input_bits' of method 'lut': 9, expected in \[1, 8\]$"):
-        TrainConfig(method="lut", arch="cnn", options={"input_bits": 9})
+    with pytest.raises(ConfigError, match=msg):
+        TrainConfig(**kw)
+
+
+def test_lut_float_twin_has_no_export(digits):
+    method, cfg, net = quant_net("lut", digits, "f16", 4, 3, seed=0, quantize=False)
+    assert not net.exact  # clip(z, 0, 1) activations: the float forward pass predicts
+    with pytest.raises(ConfigError, match=r"^lut: the float twin \(quantize=False\) has no integer export$"):
+        method.export(net, cfg, "t", digits.image_shape, {}, None)

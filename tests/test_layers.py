@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantmodels.layers import BatchNorm, ConvGeom, MaxPool2d, col2im, im2col
-from quantmodels.quantizers import SignAct, UniformAct, ap2
+from quantmodels.layers import BatchNorm, Bias, ConvGeom, MaxPool2d, OutScale, col2im, im2col
+from quantmodels.quantizers import ClipAct, InputQuant, LevelAct, ReLUAct, SignAct, UniformAct, ap2
 
 
 def naive_conv(x, w, k, s, p, pad_value):
@@ -142,3 +142,62 @@ def test_activation_rounding_rules():
     np.testing.assert_array_equal(s.u(np.array([0, 1])), [-1, 1])
     v = ap2(np.array([0.0, 0.3, -3.1, 1.0, 0.75]))
     np.testing.assert_array_equal(v, [0.0, 0.25, -4.0, 1.0, 1.0])  # 0.75 = 2**-0.415 -> 2**0
+
+
+# norm: the float / lut networks' per-channel bias, the quantized output layer's learned scale
+@pytest.mark.parametrize("norm", ["bias", "outscale"])
+def test_bias_and_outscale_gradients(norm):
+    rng = np.random.default_rng(4)
+    params: dict = {}
+    layer = Bias("b", 3, params, 0.1) if norm == "bias" else OutScale("o", params, 0.5)
+    key = layer.key
+    params[key] = params[key].astype(np.float64) + rng.normal(0, 0.1, params[key].shape)
+    a = rng.normal(size=(5, 2, 3))
+    R = rng.normal(size=a.shape)
+    layer.forward(a, True)
+    da, g = layer.backward(R)
+    assert set(g) == {key}
+    eps = 1e-6
+    for idx in [(0, 0, 0), (4, 1, 2)]:
+        ap_, am = a.copy(), a.copy()
+        ap_[idx] += eps
+        am[idx] -= eps
+        num = (np.sum(R * layer.forward(ap_, True)) - np.sum(R * layer.forward(am, True))) / (2 * eps)
+        assert abs(num - da[idx]) < 1e-6
+    for j in range(params[key].size):
+        params[key][j] += eps
+        lp = np.sum(R * layer.forward(a, True))
+        params[key][j] -= 2 * eps
+        lm = np.sum(R * layer.forward(a, True))
+        params[key][j] += eps
+        assert abs((lp - lm) / (2 * eps) - g[key][j]) < 1e-6
+    # the exact eval formula is the forward pass in float64
+    np.testing.assert_allclose(layer.eval64(a), layer.forward(a, False), rtol=1e-15)
+
+
+def test_lut_level_activation_and_float_acts():
+    q = LevelAct(2)  # 4 levels: values 0, 1/3, 2/3, 1
+    y = np.array([-0.5, 0.1, 0.5 / 3, 0.45, 0.9, 1.2], np.float32)
+    np.testing.assert_array_equal(q.level(y), [0, 0, 0, 1, 3, 3])  # 0.5 rounds to even (0)
+    np.testing.assert_allclose(q.forward(y), q.level(y) / 3, rtol=1e-7)
+    np.testing.assert_array_equal(q.backward(np.ones_like(y)), [0, 1, 1, 1, 1, 0])  # STE window [0, 1]
+    np.testing.assert_array_equal(q.values(), np.arange(4) / 3)
+    c = ClipAct(2)
+    np.testing.assert_array_equal(c.forward(y), np.clip(y, 0, 1))
+    assert not c.levels and q.levels
+    r = ReLUAct()
+    np.testing.assert_array_equal(r.forward(y), np.maximum(y, 0))
+    np.testing.assert_array_equal(r.backward(np.full_like(y, 2)), 2 * (y > 0))
+
+
+@pytest.mark.parametrize("bits", [3, 8])  # kept bits per pixel (8: the IR's identity input)
+def test_truncate_input_codes_and_values(bits):
+    q = InputQuant("truncate", bits=bits)
+    px = np.arange(256, dtype=np.uint8).reshape(4, 64)
+    L = q.level(px)
+    assert L.shape == px.shape and L.max() == (1 << bits) - 1
+    np.testing.assert_array_equal(L, px.astype(np.int64) >> (8 - bits))
+    assert q.kind == ("identity" if bits == 8 else "truncate") and q.bits == bits and q.zero == 0.0
+    # the float32 training inputs are the correctly rounded c / (2**bits - 1)
+    np.testing.assert_array_equal((q.scale * q.u(L)).astype(np.float32),
+                                  (L / np.float64((1 << bits) - 1)).astype(np.float32))

@@ -133,7 +133,7 @@ def test_config_errors_before_training(kw, msg):
 
 
 def test_int8_accepts_convolutions():
-    # the int8 baseline trains CNNs too (FloatNet conv + pool, exported as mac conv2d layers)
+    # the int8 baseline trains CNNs too (float QuantNet conv + pool, exported as mac conv2d layers)
     cfg = TrainConfig(method="int8", arch="c8k3,f16")
     assert (cfg.weight_bits, cfg.act_bits) == (8, 8)
 

@@ -2,7 +2,8 @@
 Verilator regression against the golden model (which equals the float model, tested elsewhere).
 
 Tiny nets on the embedded digits keep each Verilator build small; the point is the path
-method -> IR kind -> hardware unit, for every method and for trained CNNs of several kinds.
+method -> IR kind -> hardware unit, for every registered method (the registry is enumerated, so a
+new method is covered automatically) as an MLP and as a CNN (conv2d + fused max-pool, then dense).
 """
 from __future__ import annotations
 
@@ -12,25 +13,22 @@ import pytest
 from lowbit.flow import make_hardware, simulate
 from quantmodels.datasets import load_digits
 from quantmodels.golden import golden_predict
-from quantmodels.train import METHODS, TrainConfig, train
+from quantmodels.methods import REGISTRY
+from quantmodels.train import TrainConfig, train
 
 pytestmark = pytest.mark.verilator
 
-#: method -> (arch, TrainConfig extras): the smallest setting that still learns on digits
-CASES = {m: ("f16,f16", {}) for m in METHODS}
-CASES["dorefa"] = ("f16,f16", {"weight_bits": 2, "act_bits": 2})
-CASES["bitnet"] = ("f16,f16", {"weight_bits": 3, "act_bits": 2})
-CASES["lut"] = ("f16,f16", {"weight_bits": 4, "act_bits": 2})
-# trained CNNs (conv2d + fused max-pool) of several arithmetic kinds: case -> (method, arch, extras)
-CNN_CASES = {"bnn-cnn": ("bnn", "c4k3p1,p2,f16", {}), "binaryconnect-cnn": ("binaryconnect", "c4k3p1,p2,f16", {}),
-             "dorefa-cnn": ("dorefa", "c4k3p1,p2,f16", {"weight_bits": 2, "act_bits": 2}),
-             # per-layer bit widths from the MDL step (bits_every small enough to move them)
-             "bitnet-cnn": ("bitnet", "c4k3p1,p2,f16", {"weight_bits": 3, "act_bits": 2,
-                                                        "options": {"bits_every": 10, "lam_b": 0.1}}),
-             # product tables: 4-bit input codes (default input_bits) keep the conv table 16 x 16
-             "lut-cnn": ("lut", "c4k3p1,p2,f16", {"weight_bits": 4, "act_bits": 2, "lr": 1e-2, "batch_size": 32}),
-             # the multiplier baseline: float32 CNN, int8 PTQ -> mac conv2d with requantize + pool
-             "int8-cnn": ("int8", "c4k3p1,p2,f16", {"lr": 1e-2, "batch_size": 32})}
+MLP = "f16,f16"
+#: 8x8 digits: 4 channels 3x3 (padded), 2x2 pool -> 4x4x4, a dense layer of 16, the classifier
+CNN = "c4k3p1,p2,f16"
+#: method -> TrainConfig extras (default: none) that make the tiny nets learn on digits in 4 epochs
+EXTRAS = {"dorefa": {"weight_bits": 2, "act_bits": 2},
+          "bitnet": {"weight_bits": 3, "act_bits": 2},
+          "lut": {"weight_bits": 4, "act_bits": 2}}  # 4-bit input codes (default) keep the first table 16 x 16
+#: CNN-only extras (merged over EXTRAS)
+CNN_EXTRAS = {"bitnet": {"options": {"bits_every": 10, "lam_b": 0.1}},  # per-layer widths moved by the MDL step
+              "lut": {"lr": 1e-2, "batch_size": 32},
+              "int8": {"lr": 1e-2, "batch_size": 32}}  # float32 CNN, int8 PTQ -> mac conv2d + requantize + pool
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +45,13 @@ def _check(model, digits, tmp_path):
     assert len(np.unique(gold)) >= 5  # a trained net, not a constant classifier
 
 
-@pytest.mark.parametrize("method", sorted(CASES))
-def test_every_method_rtl_bit_exact(method, digits, tmp_path):
-    arch, extra = CASES[method]
+# method: every registered method; arch: a dense MLP and a CNN
+@pytest.mark.parametrize("arch", [MLP, CNN], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_every_method_rtl_bit_exact(method, arch, digits, tmp_path):
+    extra = EXTRAS.get(method, {}) | (CNN_EXTRAS.get(method, {}) if arch == CNN else {})
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
-    assert res.agreement == 1.0  # int8 too: golden == its grid-snapped fake-quant pass
-    _check(res.model, digits, tmp_path)
-
-
-@pytest.mark.parametrize("case", sorted(CNN_CASES))
-def test_trained_cnn_rtl_bit_exact(case, digits, tmp_path):
-    method, arch, extra = CNN_CASES[case]
-    res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)
-    assert res.model.layers[0].op == "conv2d"
-    assert res.agreement == 1.0  # golden == the method's quantized float pass (int8: grid-snapped)
+    assert res.model.method == method
+    assert [L.op for L in res.model.layers] == (["conv2d", "dense", "dense"] if arch == CNN else ["dense"] * 3)
+    assert res.agreement == 1.0  # golden == the method's quantized float pass (int8: grid-snapped fake-quant)
     _check(res.model, digits, tmp_path)

@@ -44,6 +44,8 @@ def test_reproduce_slice_is_resumable(mnist_path, tmp_path, capsys):
     (["--methods", "dorefa9"], r"^--methods: 'dorefa9', expected some of "),
     (["--nets", "xfc"], r"^--nets: 'xfc', expected some of tfc, sfc, lfc$"),
     (["--seeds", "a"], r"^--seeds: 'a', expected comma-separated integers$"),
+    (["--methods", "lut-ae", "--dropout", "0.1"],
+     r"^--dropout: the lut-ae autoencoder runs its own recipe without dropout; leave it out of --methods$"),
 ])
 def test_reproduce_bad_options(args, msg, tmp_path):
     with pytest.raises(ConfigError, match=msg):

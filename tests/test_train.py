@@ -10,8 +10,8 @@ from quantmodels.datasets import Dataset, load_digits, load_mnist_npz
 from quantmodels.errors import ConfigError
 from quantmodels.export import export_int8, fold_bn_thresholds, int8_fake_quant, int8_plan
 from quantmodels.golden import golden_forward, golden_predict
-from quantmodels.arch import parse_arch
-from quantmodels.nets import FloatNet, bn_eval
+from quantmodels.layers import bn_eval
+from quantmodels.methods import get_method
 from quantmodels.train import TrainConfig, train
 
 
@@ -174,8 +174,10 @@ def test_sgd_momentum_steps_and_constant_schedule(digits):
 # dense; conv + pool + conv (input gradient through col2im and the pool) + dense
 @pytest.mark.parametrize("arch, image_shape", [("f4", (5,)), ("c2k3p1,p2,c3k2,f4", (6, 6))])
 def test_float_net_gradient_matches_central_differences(arch, image_shape):
+    """The int8 method's float ReLU network (identity weights, bias, ReLU blocks of QuantNet)."""
     rng = np.random.default_rng(0)
-    net = FloatNet(parse_arch(arch), image_shape, 3, rng)
+    net = get_method("int8").build(TrainConfig(method="int8", arch=arch), image_shape, 3, rng)
+    assert sorted(net.params) == sorted(f"{b.name}.{p}" for b in net.blocks for p in "Wb")
     for k in net.params:
         net.params[k] = net.params[k].astype(np.float64)
         net.params[k] += rng.normal(0, 0.1, net.params[k].shape)

@@ -8,7 +8,7 @@ To add one: subclass ``Method`` in ``methods/<name>.py`` and :func:`register` an
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import Method, Option, WeightQuantizer
+from .base import IdentityQuantizer, Method, Option, WeightQuantizer
 from .binaryconnect import BinaryConnect
 from .bitnet import BitNet
 from .bnn import BNN
@@ -41,4 +41,4 @@ _BUILTIN = (BNN(), BinaryConnect(), XNOR(), Ternary(), Pow2(), Int8(), DoReFa(),
 for _m in _BUILTIN:
     register(_m)
 
-__all__ = ["Method", "Option", "WeightQuantizer", "REGISTRY", "register", "get_method"]
+__all__ = ["Method", "Option", "WeightQuantizer", "IdentityQuantizer", "REGISTRY", "register", "get_method"]

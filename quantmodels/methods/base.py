@@ -33,11 +33,16 @@ instance in ``quantmodels/methods/__init__.py`` (``REGISTRY``). A method declare
 * :meth:`Method.grad_quantizer`: an optional map applied to every layer's pre-activation
   gradient in the backward pass (DoReFa's k-bit noisy gradients; None = off).
 
-Activations are quantized by :func:`quantmodels.quantizers.make_act` (sign for 1 bit unless
-``bipolar_1bit`` is False, uniform [0, 1] for k bits); batch norm follows every hidden layer. Export is generic
+Every method trains the one network class :class:`~quantmodels.net.QuantNet`; a method picks
+its blocks' plug-ins with :meth:`Method.init_weights` (Glorot uniform by default),
+:meth:`Method.input_quant`, :meth:`Method.act` (:func:`quantmodels.quantizers.make_act` on
+hidden layers: sign for 1 bit unless ``bipolar_1bit`` is False, uniform [0, 1] for k bits; the
+output layer emits raw logits), :meth:`Method.norm` (batch norm on hidden layers, one learned
+positive scale on the output layer) and :meth:`Method.quantizer`; ``tasks`` lists the training
+tasks it supports (``classify``; the lut method also ``autoencode``). Export is generic
 (:mod:`quantmodels.export`): per-channel scales, K and batch norm fold into exact integer
-thresholds. Methods needing a different network or export (e.g. ``int8``) override
-:meth:`Method.build` and :meth:`Method.export`.
+thresholds. ``int8`` (float network, then post-training quantization) overrides
+:meth:`Method.export`.
 """
 from __future__ import annotations
 
@@ -46,8 +51,11 @@ from typing import Any
 
 import numpy as np
 
+from ..arch import parse_arch
 from ..errors import ConfigError
-from ..quantizers import sign, ste_sign_grad
+from ..layers import BatchNorm, OutScale
+from ..net import INPUT_THRESHOLD, QuantNet
+from ..quantizers import IdentityAct, InputQuant, make_act, sign, ste_sign_grad
 
 #: IR weight_bits fixed by the kind (other kinds store the method's weight_bits).
 KIND_WEIGHT_BITS = {"xnor_popcount": 1, "accumulate": 2}
@@ -105,7 +113,7 @@ class WeightQuantizer:
     def init_params(self, W: np.ndarray, params: dict[str, np.ndarray]) -> None:
         """Add extra trainable parameters to ``params`` (none by default)."""
 
-    def init_state(self, state: dict[str, np.ndarray]) -> None:
+    def init_state(self, W: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Add non-trainable per-layer values to the network's ``state`` (none by default)."""
 
     def quantize(self, W: np.ndarray, params: dict, train: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +139,31 @@ class WeightQuantizer:
         c, a = self.quantize(W, params, False)
         return np.rint(c).astype(np.int64), np.asarray(a, np.float64)
 
+    # -- exact eval and export: the integer accumulator of integer input levels
+    #: export may negate a row's codes to flip a decreasing channel (False: codes are indices)
+    negatable = True
+
+    def dot_scale(self, W: np.ndarray, params: dict, in_act) -> np.ndarray:
+        """float64 (out,): pre-activation = dot_scale * :meth:`integer_dot` (before XNOR-Net's K)."""
+        _, alpha = self.codes(W, params)
+        return alpha * np.float64(in_act.scale)
+
+    def integer_dot(self, W: np.ndarray, params: dict, in_act, P: np.ndarray) -> np.ndarray:
+        """Accumulators (rows, out) of integer input-level patches ``P`` (rows, fan_in):
+        ``u(P) . codes`` in float64 (exact for |D| < 2**53)."""
+        codes, _ = self.codes(W, params)
+        return in_act.u(P).astype(np.float64) @ codes.T.astype(np.float64)
+
+    def acc_range(self, W: np.ndarray, params: dict, in_act) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (lo, hi) of :meth:`integer_dot` over unsigned inputs of ``in_act.bits``."""
+        codes, _ = self.codes(W, params)
+        xmax = (1 << in_act.bits) - 1
+        return np.minimum(codes, 0).sum(1) * xmax, np.maximum(codes, 0).sum(1) * xmax
+
+    def ir_fields(self, W: np.ndarray, params: dict, in_act) -> dict[str, Any]:
+        """Extra IR layer fields (the lut product table); none by default."""
+        return {}
+
     def ir_weight_bits(self, W: np.ndarray, params: dict, negated: bool) -> int | None:
         """This layer's IR weight width (``negated``: export negates some rows' codes), or None
         for the method's fixed width (:meth:`Method.ir_weight_bits`)."""
@@ -139,6 +172,23 @@ class WeightQuantizer:
     def layer_alpha(self, a: np.ndarray) -> np.ndarray:
         """Per-channel scale, or its mean broadcast when the layer needs one shared scale."""
         return a if self.per_channel else np.full_like(a, a.mean())
+
+
+class IdentityQuantizer(WeightQuantizer):
+    """The latent float weights as they are, identity gradient: float networks and float twins.
+    Their "codes" are the float weights (the eval pass then computes the float model; no export)."""
+
+    def quantize(self, W, params, train):
+        return W, np.ones(len(W), W.dtype)
+
+    def forward(self, W, params, train):
+        return W
+
+    def grad(self, W, dWq, params):
+        return {f"{self.name}.W": dWq}
+
+    def codes(self, W, params):
+        return W.astype(np.float64), np.ones(len(W))
 
 
 class Method:
@@ -159,6 +209,7 @@ class Method:
     bn_beta_init = 0.0
     out_scale_init: float | None = None
     quantizer_class: type[WeightQuantizer] = WeightQuantizer
+    tasks: tuple[str, ...] = ("classify",)  #: training tasks (``TrainConfig.task``) it supports
 
     # -- what may depend on options (kind and input also on the configured bit widths)
     def kind_for(self, cfg) -> str:
@@ -219,15 +270,33 @@ class Method:
             raise ConfigError(f"act_bits: {cfg.act_bits}, expected {_set(allowed)} for method {self.name!r}"
                               + (" with these options" if self.options else ""))
 
+    # -- the network's plug-ins, per block (``last``: the output layer)
     def quantizer(self, name: str, cfg, per_channel: bool, rng: np.random.Generator) -> WeightQuantizer:
         return self.quantizer_class(name, cfg.options, per_channel, cfg.weight_bits, rng)
 
-    # -- network and export (generic; int8 overrides)
-    def build(self, cfg, image_shape: tuple[int, ...], n_classes: int, rng: np.random.Generator):
-        from ..arch import parse_arch
-        from ..net import QuantNet
+    def init_weights(self, rng: np.random.Generator, out: int, fan_in: int) -> np.ndarray:
+        """Initial latent weights (out, fan_in) float32: Glorot uniform (one draw per layer)."""
+        lim = np.sqrt(6.0 / (fan_in + out))
+        return rng.uniform(-lim, lim, (out, fan_in)).astype(np.float32)
 
-        return QuantNet(parse_arch(cfg.arch, image_shape), self, cfg, image_shape, n_classes, rng)
+    def input_quant(self, cfg) -> InputQuant:
+        """Raw pixels -> first-layer levels and values (:meth:`input_for`)."""
+        return InputQuant(self.input_for(cfg), INPUT_THRESHOLD, self.bipolar_1bit)
+
+    def act(self, cfg, last: bool):
+        """The block's activation: k-bit levels on hidden layers, raw logits out."""
+        return IdentityAct() if last else make_act(cfg.act_bits, self.bipolar_1bit)
+
+    def norm(self, name: str, out: int, fan_in: int, params: dict, state: dict, cfg, last: bool):
+        """Batch norm on hidden layers; one positive learned scale on the output layer."""
+        if last:
+            return OutScale(name, params, 1.0 / np.sqrt(fan_in) if self.out_scale_init is None else self.out_scale_init)
+        return BatchNorm(name, out, params, state, bool(cfg.options.get("shift_bn", False)), self.bn_beta_init)
+
+    # -- network and export (generic; int8 overrides the export)
+    def build(self, cfg, image_shape: tuple[int, ...], n_out: int, rng: np.random.Generator) -> QuantNet:
+        """The :class:`~quantmodels.net.QuantNet` of this method for ``cfg`` (``n_out`` output units)."""
+        return QuantNet(parse_arch(cfg.arch, image_shape), self, cfg, image_shape, n_out, rng)
 
     def export(self, net, cfg, name: str, image_shape: tuple[int, ...], meta: dict, calib: np.ndarray):
         from ..export import export_quantnet

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import bitnet
 from ..errors import ConfigError
-from .base import Method, Option, WeightQuantizer
+from .base import IdentityQuantizer, Method, Option, WeightQuantizer
 
 
 class BitNetQuantizer(WeightQuantizer):
@@ -42,7 +42,7 @@ class BitNetQuantizer(WeightQuantizer):
         params[f"{self.name}.log_s"] = np.array([np.log((hi - lo) / ((1 << self.bits) - 1))], np.float32)
         params[f"{self.name}.t"] = np.array([lo], np.float32)
 
-    def init_state(self, state):
+    def init_state(self, W, state):
         self.state = state  # the network's dict: restoring the best epoch writes into it in place
         state[f"{self.name}.bits"] = np.array([self.bits], np.int64)
 
@@ -90,20 +90,6 @@ class BitNetQuantizer(WeightQuantizer):
         return bitnet.code_width(self._quantized(W, params).z, self.b, negated)
 
 
-class FloatTwinQuantizer(WeightQuantizer):
-    """``quantize=False``: the latent float weights themselves, identity gradient."""
-
-    def quantize(self, W, params, train):
-        return W, np.ones(len(W), W.dtype)
-
-    def grad(self, W, dWq, params):
-        return {f"{self.name}.W": dWq}
-
-    def codes(self, W, params):
-        # float "codes": the eval pass then computes the float model (not integer, no export)
-        return W.astype(np.float64), np.ones(len(W))
-
-
 class BitNet(Method):
     name = "bitnet"
     doc = ("BitNet: per-layer learnable scale + translation (integer zero point folded into the codes), "
@@ -122,7 +108,7 @@ class BitNet(Method):
     out_scale_init = 1.0  # Wq = s c already carries the weights' scale
 
     def quantizer(self, name, cfg, per_channel, rng):
-        cls = BitNetQuantizer if cfg.options["quantize"] else FloatTwinQuantizer
+        cls = BitNetQuantizer if cfg.options["quantize"] else IdentityQuantizer
         return cls(name, cfg.options, per_channel, cfg.weight_bits, rng)
 
     def post_step(self, net) -> None:
