@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import InputSpec, IRModel, Layer
+from .ir import InputSpec, IRModel, Layer, kind_spec
 from .layers import ArchLayer, bn_eval, eval_batches
 from .net import QuantNet
 from .thresholds import exact_thresholds
@@ -85,7 +85,7 @@ def export_quantnet(net: QuantNet, name: str, image_shape: tuple[int, ...], meta
         codes, _ = b.wq.codes(W, net.params)
         extra = b.wq.ir_fields(W, net.params, b.in_act)
         n = b.fan_in
-        xor = kind == "xnor_popcount"
+        xor = kind_spec(kind).bipolar  # bits standing for +-1: acc counts agreements
         if b.in_act.bipolar and not xor:
             raise ValueError(f"{b.name}: kind {kind!r} with bipolar inputs")
         if xor and not b.in_act.bipolar:  # unsigned {0, 1} inputs: D = acc - n_neg

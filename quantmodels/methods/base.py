@@ -53,12 +53,11 @@ import numpy as np
 
 from ..arch import parse_arch
 from ..errors import ConfigError
+from ..ir import kind_spec
 from ..layers import BatchNorm, OutScale
 from ..net import INPUT_THRESHOLD, QuantNet
 from ..quantizers import IdentityAct, InputQuant, make_act, sign, ste_sign_grad
 
-#: IR weight_bits fixed by the kind (other kinds store the method's weight_bits).
-KIND_WEIGHT_BITS = {"xnor_popcount": 1, "accumulate": 2}
 
 
 @dataclass(frozen=True)
@@ -229,7 +228,8 @@ class Method:
         return self.act_bits, self.default_act_bits
 
     def ir_weight_bits(self, cfg) -> int:
-        return KIND_WEIGHT_BITS.get(self.kind_for(cfg), cfg.weight_bits)
+        """The IR's weight_bits: fixed by the kind where it fixes one (its KindSpec), else the method's."""
+        return kind_spec(self.kind_for(cfg)).fixed_weight_bits or cfg.weight_bits
 
     def quantized_predict(self, net, samples: np.ndarray, calib: np.ndarray) -> np.ndarray | None:
         """Classes from the method's own quantized float forward pass, which the golden model must
@@ -240,8 +240,8 @@ class Method:
         """Called after every optimizer step, ``net.steps`` counting them (nothing by default)."""
 
     def ir_weights(self, codes: np.ndarray, kind: str) -> np.ndarray:
-        """Integer codes -> the IR's weight encoding for ``kind`` (xnor_popcount: bit 1 = +1)."""
-        return (codes > 0).astype(np.int64) if kind == "xnor_popcount" else codes
+        """Integer codes -> the IR's weight encoding for ``kind`` (bipolar kinds: bit 1 = +1)."""
+        return kind_spec(kind).store_codes(codes)
 
     def grad_quantizer(self, cfg, rng: np.random.Generator):
         """None, or a function ``g -> g'`` applied in the backward pass to each layer's gradient
