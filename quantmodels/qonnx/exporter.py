@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..ir import IRModel, Layer
+from ..ir import IRModel, Layer, kind_spec
 
 DOMAIN = "qonnx.custom_op.general"
 EXACT = 1 << 24  #: float32 holds every integer below this exactly
@@ -138,7 +138,7 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
         x = g.node("Reshape", [x_in, g.const("flat", np.array([-1, model.input.features], np.int64))], "flatten")
         layout = "NC"
     codes = _input_pixels(model)
-    fac = _rank_one(first.products) if first.kind == "lut_product" else None
+    fac = _rank_one(first.products) if kind_spec(first.kind).needs_products else None
     if fac is not None and np.all(np.diff(fac[1][codes]) <= 0):
         fac = (-fac[0], -fac[1])  # the input values must rise with the pixel
     if fac is not None and np.all(np.diff(fac[1][codes]) >= 0):
@@ -156,10 +156,10 @@ def export_qonnx(model: IRModel, path: str | Path) -> Path:
         add = None
         if i == 0 and folded_first is not None:
             W, dt = folded_first[w], f"INT{max(2, int(np.abs(folded_first).max()).bit_length() + 1)}"
-        elif L.kind == "xnor_popcount":
+        elif kind_spec(L.kind).bipolar:
             W, dt = 2 * w - 1, "BIPOLAR"
             add = (w == 0).sum(1)
-        elif L.kind == "lut_product":
+        elif kind_spec(L.kind).needs_products:
             if L.conv is not None or nchw is not None:
                 raise ConfigError(f"{L.name}: lut_product next to conv2d layers is not exported (only as a dense "
                                   f"layer, or a first layer with a rank-one product table)")

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..bitwidth import signed_bits
 from ..errors import IRError
-from ..ir import ConvSpec, InputSpec, IRModel, Layer
+from ..ir import ConvSpec, InputSpec, IRModel, Layer, kind_spec
 from ..thresholds import exact_thresholds
 from .graph import (ELEMENTWISE, LAYOUT, LINEAR, QUANTIZERS, attr, const_value, dynamic_inputs, is_const, load_qonnx,
                     node_label, pixels_to_graph, run_nodes)
@@ -393,11 +393,10 @@ def _flip(A: _Acc, flip: np.ndarray) -> np.ndarray:
 
 def _ir_weights(kind: str, W: np.ndarray, in_bits: int, A: _Acc):
     """(IR weight array, weight_bits, products or None, final kind) for signed codes W."""
-    if kind == "xnor_popcount":
-        return (W > 0).astype(np.int64), 1, None, kind
-    if kind == "accumulate":
-        return W, 2, None, kind
-    if kind == "lut_product":
+    spec = kind_spec(kind)
+    if spec.fixed_weight_bits is not None:  # +-1 bits, ternary: the kind fixes width and storage
+        return spec.store_codes(W), spec.fixed_weight_bits, None, kind
+    if spec.needs_products:
         book = np.unique(W)
         wb = _bits(len(book))
         idx = np.searchsorted(book, W)
