@@ -10,7 +10,8 @@ from quantmodels.errors import IRError
 from quantmodels.golden import golden_forward, quantize_input
 from quantmodels.ir import SCHEMA_VERSION, ConvSpec, load_model, save_model
 
-from conftest import random_conv_model
+from conftest import ALL_KINDS, random_conv_model
+from test_kinds import reference_acc
 
 
 def naive_conv_layer(L, x: np.ndarray) -> np.ndarray:
@@ -31,11 +32,9 @@ def naive_conv_layer(L, x: np.ndarray) -> np.ndarray:
                             iy, ix = oy * c.stride - c.padding + ky, ox * c.stride - c.padding + kx
                             inside = 0 <= iy < h and 0 <= ix < w
                             patch.append(img[n, iy, ix, cc] if inside else 0)  # padding reads code 0
-                patch = np.array(patch)
+                acc = reference_acc(L, np.array(patch)[None])[0]  # each kind's per-element definition
                 for o in range(L.rows):
-                    wr = L.weights[o]
-                    acc = int(np.sum(patch == wr)) if L.kind == "xnor_popcount" else int(patch @ wr)
-                    y[n, oy, ox, o] = int(np.sum(acc >= L.thresholds[o]))
+                    y[n, oy, ox, o] = int(np.sum(acc[o] >= L.thresholds[o]))
     k, s = c.pool
     ph, pw = c.out_hw
     out = np.zeros((len(x), ph, pw, L.rows), dtype=np.int64)
@@ -45,9 +44,9 @@ def naive_conv_layer(L, x: np.ndarray) -> np.ndarray:
     return out.reshape(len(x), -1)
 
 
-# kind: W1A1 (xnor, padding reads -1) and ternary accumulate on uint8 pixels
+# kind: every kind of the registry (xnor_popcount: padding reads -1; the others: code 0 = value 0)
 # geometry: (stride, padding, pool) incl. stride 2, no padding, overlapping pool 3/2
-@pytest.mark.parametrize("kind", ["xnor_popcount", "accumulate"])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 @pytest.mark.parametrize("geom", [(1, 1, (2, 2)), (2, 0, (1, 1)), (1, 2, (3, 2))])
 def test_golden_conv_matches_naive_loops(kind, geom):
     stride, padding, pool = geom
