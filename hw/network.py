@@ -101,6 +101,7 @@ class NetworkTop(wiring.Component):
         self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount)
                       for L, f in zip(model.layers, foldings)]
         self.logit_width = self.units[-1].ob
+        self.argmax = Argmax(model.n_classes, self.logit_width)
         n = model.n_classes
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(model.input.features * model.input.bits),
@@ -109,26 +110,21 @@ class NetworkTop(wiring.Component):
         })
 
     @property
-    def argmax_levels(self) -> int:
-        """Register levels of the argmax tree (ceil(log2(classes)))."""
-        return (self.model.n_classes - 1).bit_length()
-
-    @property
     def cycles_per_image(self) -> int:
         """Initiation interval: the slowest stage, i.e. a layer's compute cycles plus its
         pipeline/hand-over, or the argmax tree (levels + 1) if that is slower."""
-        return max(max(u.fold.cycles for u in self.units) + PIPELINE_CYCLES, self.argmax_levels + 1)
+        return max(max(u.fold.cycles for u in self.units) + PIPELINE_CYCLES, self.argmax.interval)
 
     @property
     def latency_cycles(self) -> int:
         """First-result latency: every layer's cycles and pipeline, then the argmax tree."""
-        return sum(u.fold.cycles + PIPELINE_CYCLES for u in self.units) + 1 + self.argmax_levels
+        return sum(u.fold.cycles + PIPELINE_CYCLES for u in self.units) + 1 + self.argmax.levels
 
     def elaborate(self, platform):
         m = Module()
         for i, u in enumerate(self.units):
             m.submodules[self.model.layers[i].name] = u
-        m.submodules.argmax = am = Argmax(self.model.n_classes, self.logit_width)
+        m.submodules.argmax = am = self.argmax
         first = self.units[0]
         m.d.comb += [first.in_valid.eq(self.in_valid), first.in_data.eq(self.in_data),
                      self.in_ready.eq(first.in_ready)]
