@@ -84,6 +84,15 @@ def read_json(path: Path) -> Any:
         raise IRError(f"{path}: not valid JSON ({clip(str(e), 80)})") from None
 
 
+def check_array(path: str, key: str, dtype: np.dtype, shape: tuple, max_elements: int) -> None:
+    """An array lowbit may read: integer dtype, at most ``max_elements`` values (from its header)."""
+    if dtype.hasobject or not np.issubdtype(dtype, np.integer):
+        raise IRError(f"{path}: {key}: dtype {dtype}, expected integer")
+    n = int(np.prod(shape, dtype=object))
+    if n > max_elements:
+        raise IRError(f"{path}: {key}: shape {clip(shape)} holds {n} values, expected at most {max_elements}")
+
+
 class NpzReader:
     """The arrays of a ``weights.npz``, read one at a time after a header check (shape, dtype, size)
     so that a corrupt or oversized archive fails with one line before memory is spent on it."""
@@ -112,12 +121,7 @@ class NpzReader:
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read_header(f)  # header only: no data read yet
-                if dtype.hasobject or not np.issubdtype(dtype, np.integer):
-                    raise IRError(f"{self.path}: {key}: dtype {dtype}, expected integer")
-                n = int(np.prod(shape, dtype=object))
-                if n > max_elements:
-                    raise IRError(f"{self.path}: {key}: shape {clip(shape)} holds {n} values, "
-                                  f"expected at most {max_elements}")
+                check_array(self.path, key, dtype, shape, max_elements)
             with self._zip.open(f"{key}.npy") as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
         except IRError:
@@ -137,10 +141,7 @@ class _DictArrays:
 
     def read(self, key: str, max_elements: int) -> np.ndarray:
         a = np.asarray(self.arrays[key])
-        if not np.issubdtype(a.dtype, np.integer):
-            raise IRError(f"{self.path}: {key}: dtype {a.dtype}, expected integer")
-        if a.size > max_elements:
-            raise IRError(f"{self.path}: {key}: shape {clip(a.shape)} holds {a.size} values, expected at most {max_elements}")
+        check_array(self.path, key, a.dtype, a.shape, max_elements)
         return a
 
 
