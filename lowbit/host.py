@@ -139,3 +139,22 @@ def stream_images(link: BoardLink, model: IRModel, samples: np.ndarray, labels: 
         accuracy=float(np.mean(classes == labels)) if labels is not None else None,
         golden_accuracy=float(np.mean(gold.classes == labels)) if labels is not None else None,
         retries=retries, seconds=secs, images_per_s=n / secs if secs > 0 else float("inf"))
+
+
+def protocol_self_test(link: BoardLink, payload: bytes) -> dict[str, str]:
+    """Send broken requests the shell must reject, then a good one; returns {check: status name}.
+
+    ``corrupted``: one payload bit flipped (expects BAD_CRC); ``dropped``: one payload byte left out
+    (expects TIMEOUT: the frame stays short); ``bad_length``: a header with LEN one too large and
+    nothing after it (expects BAD_LENGTH); ``good``: the intact frame (expects OK)."""
+    frame = encode_request(payload)
+    body_at = 4  # header (2) + LEN (2)
+    corrupted = bytearray(frame)
+    corrupted[body_at] ^= 0x10
+    dropped = frame[:body_at] + frame[body_at + 1:]
+    bad_len = frame[:2] + (len(payload) + 1).to_bytes(2, "little")
+    out = {}
+    for name, f in (("corrupted", bytes(corrupted)), ("dropped", dropped), ("bad_length", bad_len), ("good", frame)):
+        link.send(f)
+        out[name] = link.read_reply()[0].name
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -35,13 +36,15 @@ class SystemRun:
     bytes_in: int = 0
     bytes_out: int = 0
     framing_errors: int = 0  #: reply bytes with a low stop bit (must be 0)
+    out_cycles: list[int] = field(default_factory=list)  #: cycle each reply byte ended
     wall_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
-    @property
-    def active_cycles(self) -> int:
-        """Cycles from the first request bit to the last reply bit."""
-        return self.last_cycle - (self.first_cycle or 0)
+    def cycles_until_reply_byte(self, n_bytes: int) -> int:
+        """Cycles from the first request bit to the end of the ``n_bytes``-th reply byte."""
+        if not 0 < n_bytes <= len(self.out_cycles):
+            raise SimulationError(f"system simulation: {len(self.out_cycles)} reply bytes, expected >= {n_bytes}")
+        return self.out_cycles[n_bytes - 1] - (self.first_cycle or 0)
 
 
 def build_system(verilog_text: str, top: str) -> Compiled:
@@ -95,5 +98,6 @@ def simulated_board(build: Compiled, top: str, divider: int, idle_bits: int) -> 
     if n_fail or not n_tests or not result.exists():
         raise failure(f"failed ({n_fail} of {n_tests} cocotb tests failed)")
     doc = json.loads(result.read_text())
-    for k in ("cycles", "first_cycle", "last_cycle", "bytes_in", "bytes_out", "framing_errors"):
+    shutil.rmtree(wdir, ignore_errors=True)
+    for k in ("cycles", "first_cycle", "last_cycle", "bytes_in", "bytes_out", "framing_errors", "out_cycles"):
         setattr(run_info, k, doc[k])

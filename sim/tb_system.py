@@ -10,7 +10,8 @@ Simulated time advances one bit time per step while bytes are queued or the line
 ``$LOWBIT_IDLE_BITS`` bit times (the shell's timeout window plus the network latency); after that
 the bridge waits for the host without advancing time. Environment: ``LOWBIT_DIVIDER``,
 ``LOWBIT_IDLE_BITS``, ``LOWBIT_PORT_FILE`` (the listening port is written there),
-``LOWBIT_RESULT`` (JSON: cycles, bytes each way, first/last active cycle).
+``LOWBIT_RESULT`` (JSON: cycles, bytes each way, first/last active cycle, the cycle each
+reply byte ended).
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ async def serve(dut) -> None:
     conn, _ = srv.accept()
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.setblocking(False)
-    stats = {"bytes_in": 0, "bytes_out": 0, "first_cycle": None, "last_cycle": 0, "framing_errors": 0}
+    stats = {"bytes_in": 0, "bytes_out": 0, "first_cycle": None, "last_cycle": 0, "framing_errors": 0,
+             "out_cycles": []}
     last_active = [_cycle()]
 
     async def monitor_tx() -> None:
@@ -80,6 +82,7 @@ async def serve(dut) -> None:
             conn.setblocking(False)
             stats["bytes_out"] += 1
             stats["last_cycle"] = last_active[0] = _cycle()
+            stats["out_cycles"].append(stats["last_cycle"])
 
     cocotb.start_soon(monitor_tx())
     queue: collections.deque[int] = collections.deque()
