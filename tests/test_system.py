@@ -71,7 +71,7 @@ def _train(tmp_path_factory, arch: str, epochs: int):
 
 @pytest.mark.parametrize("arch,epochs", [
     ("f64,f64", 4),  # MLP
-    ("c8k3p1,p2,f32", 10),  # CNN: conv + max-pool, then dense
+    pytest.param("c8k3p1,p2,f32", 10, marks=pytest.mark.slow),  # CNN: conv + max-pool, then dense (~1.5 min)
 ])
 def test_system_bit_exact_and_rejects_broken_frames(tmp_path_factory, digits, arch, epochs) -> None:
     from hw.folding import parse_folding
