@@ -31,6 +31,8 @@ from __future__ import annotations
 import binascii
 from enum import IntEnum
 
+from quantmodels.errors import ConfigError
+
 REQUEST_HEADER = bytes((0xA5, 0x5A))
 REPLY_HEADER = bytes((0x5A, 0xA5))
 TIMEOUT_BYTES = 16  #: byte times of silence inside a frame before the shell gives up on it
@@ -64,10 +66,10 @@ def baud_divider(clock_hz: float, baud: int) -> int:
     """Clock cycles per UART bit; refuses a rate the clock cannot make within 2 % (UART tolerance)."""
     div = round(clock_hz / baud)
     if div < 4:
-        raise ValueError(f"baud: {baud} at {clock_hz / 1e6:g} MHz gives {clock_hz / baud:.2f} cycles per bit, expected >= 4")
+        raise ConfigError(f"--baud: {baud} at {clock_hz / 1e6:g} MHz gives {clock_hz / baud:.2f} cycles per bit, expected >= 4")
     err = abs(clock_hz / div - baud) / baud
     if err > 0.02:
-        raise ValueError(f"baud: {baud} at {clock_hz / 1e6:g} MHz is off by {err:.1%} with divider {div}, expected <= 2%")
+        raise ConfigError(f"--baud: {baud} at {clock_hz / 1e6:g} MHz is off by {err:.1%} with divider {div}, expected <= 2%")
     return div
 
 

@@ -19,7 +19,7 @@ from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
 from sim.tools import ToolError
 
-from . import flow, qonnx_cmds
+from . import board_cmds, flow, qonnx_cmds
 from .steps import METHODS
 
 EXIT_USAGE = 2
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
     qonnx_cmds.add_parsers(sub)  # import / export (QONNX)
+    board_cmds.add_parsers(sub)  # bitstream / fit / run (boards)
     return ap
 
 
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
-        rc = getattr(qonnx_cmds if args.cmd in qonnx_cmds.COMMANDS else flow, f"cmd_{args.cmd}")(args)
+        mod = qonnx_cmds if args.cmd in qonnx_cmds.COMMANDS else board_cmds if args.cmd in board_cmds.COMMANDS else flow
+        rc = getattr(mod, f"cmd_{args.cmd}")(args)
     except LowbitError as e:
         msg = str(e).splitlines()
         print(f"lowbit: error: {msg[0] if msg else type(e).__name__}", file=sys.stderr)

@@ -23,7 +23,6 @@ from hw.folding import Folding
 from hw.network import NetworkTop
 from hw.protocol import baud_divider
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel
 from sim.tools import ToolError
 
@@ -137,10 +136,7 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
     build.mkdir(parents=True, exist_ok=True)
     platform = b.make_platform()
     clock_hz = float(platform.default_clk_frequency)
-    try:
-        divider = baud_divider(clock_hz, baud)
-    except ValueError as e:
-        raise ConfigError(f"--{e}") from None
+    divider = baud_divider(clock_hz, baud)
     net = NetworkTop(model, foldings, popcount)
     ports = {"in_width": len(net.in_data), "class_width": len(net.out_class), "logits_width": len(net.out_logits)}
     secs: dict[str, float] = {}

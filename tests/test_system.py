@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quantmodels.errors import ConfigError
 from hw.protocol import Status, baud_divider, crc16, decode_reply, encode_reply, encode_request, ProtocolError
 from hw.shell import _CRC_MATRIX
 
@@ -47,7 +48,7 @@ def test_reply_round_trip_and_rejections() -> None:
 def test_baud_divider() -> None:
     assert baud_divider(12e6, 115200) == 104
     assert baud_divider(25e6, 115200) == 217
-    with pytest.raises(ValueError, match=r"^baud: 3000000 at 1 MHz gives 0.33 cycles per bit, expected >= 4$"):
+    with pytest.raises(ConfigError, match=r"^--baud: 3000000 at 1 MHz gives 0.33 cycles per bit, expected >= 4$"):
         baud_divider(1e6, 3_000_000)
 
 
