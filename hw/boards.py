@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 
 from quantmodels.errors import ConfigError
 
@@ -84,6 +84,8 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.shell = shell = self.shell
-        uart = platform.request("uart", 0)
-        m.d.comb += [shell.rx.eq(uart.rx.i), uart.tx.o.eq(shell.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [shell.rx.eq(rx.i), tx.o.eq(shell.tx)]
         return m
