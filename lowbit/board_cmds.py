@@ -53,7 +53,8 @@ def add_parsers(sub) -> None:
     where.add_argument("--port", default=None, help="serial port or pyserial URL, e.g. /dev/ttyUSB1")
     where.add_argument("--sim", action="store_true", help="simulate shell + network under Verilator (UART at "
                                                           "bit level, fast baud divider) instead of a board")
-    p.add_argument("--board", default=None, help="board the bitstream was built for (its folding is used)")
+    p.add_argument("--board", default=None, help="board the bitstream was built for: the folding recorded in "
+                                                 "<model>/bitstream-<board>/bitstream.json is used (else fit-<board>.json)")
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--images", type=int, default=100, help="test images to stream (default 100; 0 = all)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply on a board (default 2)")
@@ -130,7 +131,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from hw.boards import board
 
         board(args.board)  # an unknown name fails here, in one line
-    foldings = _foldings(model, args.model, args.fold, args.board)
+    built = args.model / f"bitstream-{args.board}" / "bitstream.json" if args.board else None
+    if args.fold is None and built is not None and built.exists():  # the folding the bitstream was built with
+        foldings = _foldings(model, args.model, ";".join(json.loads(built.read_text())["foldings"]), None)
+    else:
+        foldings = _foldings(model, args.model, args.fold, args.board)
     data = dataset_for(model, args.data)
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]

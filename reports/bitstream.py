@@ -162,7 +162,7 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
             slack = 1000.0 / want - 1000.0 / fmax
             if fmax < want:
                 raise TimingError(f"timing: {clk} reaches {fmax:.2f} MHz, below the {b.name} clock {want:.2f} MHz "
-                                  f"(slack {slack:.2f} ns); fold more (fewer lanes) or use a faster board clock")
+                                  f"(slack {slack:.2f} ns); fold more (fewer lanes per layer): no PLL is generated to slow the clock")
     bit = build / BITSTREAM[b.family]
     final = out / bit.name
     data = bit.read_bytes()
