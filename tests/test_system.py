@@ -70,9 +70,23 @@ def _train(tmp_path_factory, arch: str, epochs: int):
     return train_and_save("bnn", arch, load_dataset("digits"), "digits", out, seed=0, epochs=epochs, progress=False)
 
 
+def test_system_small_net_default_run(digits) -> None:
+    """Default-run check (small design, quick to compile): a random W1A1 net on 64 digits pixels,
+    20 images bit-exact through the UART and every broken frame rejected."""
+    from conftest import random_xnor_model
+    from hw.folding import parse_folding
+    from lowbit.sim_board import run_simulated
+
+    model = random_xnor_model((64, 16, 10))
+    r = run_simulated(model, parse_folding(model, None), digits.x_test[:20], None)
+    assert r.host.n_images == 20 and r.host.mismatches == 0, f"first mismatching image {r.host.first_bad}"
+    assert r.self_test == {"corrupted": "BAD_CRC", "dropped": "TIMEOUT", "bad_length": "BAD_LENGTH", "good": "OK"}
+
+
+@pytest.mark.slow  # ~1.5 min each with a cold Verilator build on a loaded 2-core machine
 @pytest.mark.parametrize("arch,epochs", [
     ("f64,f64", 4),  # MLP
-    pytest.param("c8k3p1,p2,f32", 10, marks=pytest.mark.slow),  # CNN: conv + max-pool, then dense (~1.5 min)
+    ("c8k3p1,p2,f32", 10),  # CNN: conv + max-pool, then dense
 ])
 def test_system_bit_exact_and_rejects_broken_frames(tmp_path_factory, digits, arch, epochs) -> None:
     from hw.folding import parse_folding
