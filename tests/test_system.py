@@ -52,6 +52,27 @@ def test_baud_divider() -> None:
         baud_divider(1e6, 3_000_000)
 
 
+def test_host_link_over_pyserial_loopback() -> None:
+    """The host's reply reader on a real pyserial port (loop://): a good reply parses, a silent
+    board and a reply with a bad CRC fail in one line naming the port."""
+    from lowbit.host import BoardLink, HostError, open_port
+    from sim.harness import HarnessPorts
+
+    port = open_port("loop://", timeout=0.2)
+    link = BoardLink(port, HarnessPorts("x", in_width=64, class_width=4, logits_width=60))
+    link.send(encode_reply(Status.BAD_CRC))
+    assert link.read_reply() == (Status.BAD_CRC, b"")
+    with pytest.raises(HostError, match=r"^port loop://: 0 of 5 reply bytes within 0.2 s \(board not running"):
+        link.read_reply()
+    bad = bytearray(encode_reply(Status.OK, bytes(8)))
+    bad[-1] ^= 0xFF
+    link.send(bytes(bad))
+    with pytest.raises(HostError, match=r"^port loop://: reply: CRC [0-9a-f]{4}, expected [0-9a-f]{4}$"):
+        link.read_reply()
+    with pytest.raises(HostError, match=r"^image: 3 bytes, expected 8$"):
+        link.classify(b"abc")
+
+
 # ------------------------------------------------------------------ whole system under Verilator
 
 @pytest.fixture(scope="module")
