@@ -37,9 +37,9 @@ def main() -> int:
     from quantmodels.atomic import atomic_write_json
     from quantmodels.datasets import load_dataset
     from reports.bitstream import build_bitstream
-    from reports.provenance import provenance
+    from sim.provenance import provenance
 
-    prov = provenance()  # before the run: what the figures were measured with
+    prov = provenance("amaranth-boards", "pyserial", seed=args.seed)  # before the run: what the figures were measured with
     data = load_dataset("digits")
     work = Path(tempfile.mkdtemp(prefix="lowbit-boards-"))
     model = train_and_save("bnn", "tfc", data, "digits", work / "tfc-bnn", seed=args.seed, progress=False)

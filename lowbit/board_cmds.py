@@ -97,7 +97,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from quantmodels.atomic import atomic_write_json
     from quantmodels.ir import load_model
     from reports.board_fit import fit_board
-    from reports.provenance import provenance
+    from sim.provenance import provenance
 
     b = board(args.board)
     model = load_model(args.model)
@@ -109,7 +109,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
           f"{s['ffs']} FF, {s['brams']:g} BRAM, {s['dsps']} DSP of {b.budget.luts} LUT, {b.budget.brams} BRAM, "
           f"{b.budget.dsps} DSP")
     path = args.model / f"fit-{b.name}.json"
-    atomic_write_json(path, {**r.to_json(), "seed": model.meta.get("seed"), **provenance()})
+    atomic_write_json(path, {**r.to_json(), **provenance(seed=model.meta.get("seed"))})
     print(f"written to {path} ('lowbit bitstream {args.model} --board {b.name}' uses it)")
     return 0
 
@@ -119,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lowbit.flow import dataset_for
     from quantmodels.atomic import atomic_write_json
     from quantmodels.ir import load_model
-    from reports.provenance import provenance
+    from sim.provenance import provenance
 
     from .host import BoardLink, open_port, stream_images
     from .sim_board import run_simulated, system_ports
@@ -161,6 +161,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{status}: {n - res.mismatches}/{n} images match golden classes and logits{acc}; "
           f"{res.images_per_s:.1f} images/s wall, {res.retries} resent{extra}")
     out = args.out or args.model
-    atomic_write_json(out / "run.json", {**doc, **res.to_json(), **provenance()})
+    atomic_write_json(out / "run.json", {**doc, **res.to_json(), **provenance("pyserial")})
     print(f"results written to {out / 'run.json'}")
     return 0 if res.bit_exact else 1

@@ -24,9 +24,8 @@ from hw.network import NetworkTop
 from hw.protocol import baud_divider
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from quantmodels.ir import IRModel
+from sim.provenance import provenance
 from sim.tools import ToolError
-
-from .provenance import provenance
 
 TOP = "lowbit_board"
 #: amaranth's tool variables -> the YoWASP executables beside this interpreter
@@ -176,5 +175,5 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
         foldings=[str(f) for f in foldings], cycles_per_image=net.cycles_per_image,
         commands=[shlex.join(c) for c in cmds], seconds=secs, seed=seed, model_seed=model.meta.get("seed"),
         ports=ports)
-    atomic_write_json(out / "bitstream.json", {**res.to_json(), **provenance()})
+    atomic_write_json(out / "bitstream.json", {**res.to_json(), **provenance("amaranth-boards")})
     return res
