@@ -68,7 +68,7 @@ def main() -> int:
                                               "host stop-and-wait (one image in flight), cycles / board clock"})
     doc = {"benchmark": "bitstream_boards", "model": "digits tfc (64-64-64-10) bnn W1A1", "seed": args.seed,
            "golden_test_accuracy": model.meta.get("golden_test_accuracy"), "fold": args.fold,
-           "baud": DEFAULT_BAUD, "boards": rows, **prov}
+           "baud": DEFAULT_BAUD, "boards": rows, "provenance": prov}
     atomic_write_json(args.out, doc)
     print(f"wrote {args.out}")
     return 0

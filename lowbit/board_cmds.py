@@ -109,7 +109,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
           f"{s['ffs']} FF, {s['brams']:g} BRAM, {s['dsps']} DSP of {b.budget.luts} LUT, {b.budget.brams} BRAM, "
           f"{b.budget.dsps} DSP")
     path = args.model / f"fit-{b.name}.json"
-    atomic_write_json(path, {**r.to_json(), **provenance(seed=model.meta.get("seed"))})
+    atomic_write_json(path, {**r.to_json(), "provenance": provenance(seed=model.meta.get("seed"))})
     print(f"written to {path} ('lowbit bitstream {args.model} --board {b.name}' uses it)")
     return 0
 
@@ -161,6 +161,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{status}: {n - res.mismatches}/{n} images match golden classes and logits{acc}; "
           f"{res.images_per_s:.1f} images/s wall, {res.retries} resent{extra}")
     out = args.out or args.model
-    atomic_write_json(out / "run.json", {**doc, **res.to_json(), **provenance("pyserial")})
+    atomic_write_json(out / "run.json", {**doc, **res.to_json(), "provenance": provenance("pyserial")})
     print(f"results written to {out / 'run.json'}")
     return 0 if res.bit_exact else 1

@@ -175,5 +175,5 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
         foldings=[str(f) for f in foldings], cycles_per_image=net.cycles_per_image,
         commands=[shlex.join(c) for c in cmds], seconds=secs, seed=seed, model_seed=model.meta.get("seed"),
         ports=ports)
-    atomic_write_json(out / "bitstream.json", {**res.to_json(), **provenance("amaranth-boards")})
+    atomic_write_json(out / "bitstream.json", {**res.to_json(), "provenance": provenance("amaranth-boards")})
     return res

