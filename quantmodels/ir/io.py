@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_json, atomic_write_npz
-from ..errors import IRError, clip
+from ..errors import IRError, LowbitError, clip
 from .constants import (FORMAT, LAYER_NAME, MAX_BITS, MAX_FEATURES, MODEL_FILE, READABLE_VERSIONS, WEIGHTS_FILE, Op,
                         OutputType, choices)
 from .kinds import as_kind, kind_spec
@@ -84,29 +84,32 @@ def read_json(path: Path) -> Any:
         raise IRError(f"{path}: not valid JSON ({clip(str(e), 80)})") from None
 
 
-def check_array(path: str, key: str, dtype: np.dtype, shape: tuple, max_elements: int) -> None:
-    """An array lowbit may read: integer dtype, at most ``max_elements`` values (from its header)."""
+def check_array(path: str, key: str, dtype: np.dtype, shape: tuple, max_elements: int,
+                error: type[LowbitError] = IRError) -> None:
+    """An array lowbit may read: integer dtype, at most ``max_elements`` values (from its header).
+
+    ``error``: the error type raised (IRError for models, DataError for datasets)."""
     if dtype.hasobject or not np.issubdtype(dtype, np.integer):
-        raise IRError(f"{path}: {key}: dtype {dtype}, expected integer")
+        raise error(f"{path}: {key}: dtype {dtype}, expected integer")
     n = int(np.prod(shape, dtype=object))
     if n > max_elements:
-        raise IRError(f"{path}: {key}: shape {clip(shape)} holds {n} values, expected at most {max_elements}")
+        raise error(f"{path}: {key}: shape {clip(shape)} holds {clip(n, 30)} values, expected at most {max_elements}")
 
 
 class NpzReader:
     """The arrays of a ``weights.npz``, read one at a time after a header check (shape, dtype, size)
     so that a corrupt or oversized archive fails with one line before memory is spent on it."""
 
-    def __init__(self, path: Path | str):
-        self.path = str(path)
+    def __init__(self, path: Path | str, error: type[LowbitError] = IRError):
+        self.path, self.error = str(path), error
         try:
             self._zip = zipfile.ZipFile(path)
             self.names = {n[:-4] for n in self._zip.namelist() if n.endswith(".npy")}
             extra = [n for n in self._zip.namelist() if not n.endswith(".npy")]
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-            raise IRError(f"{path}: not a readable .npz archive ({type(e).__name__}: {clip(str(e), 80)})") from None
+            raise error(f"{path}: not a readable .npz archive ({type(e).__name__}: {clip(str(e), 80)})") from None
         if extra:
-            raise IRError(f"{path}: member {clip(extra[0])} is not an array (.npy)")
+            raise error(f"{path}: member {clip(extra[0])} is not an array (.npy)")
 
     def __contains__(self, key: str) -> bool:
         return key in self.names
@@ -117,17 +120,17 @@ class NpzReader:
             with self._zip.open(f"{key}.npy") as f:
                 version = np.lib.format.read_magic(f)
                 if version not in ((1, 0), (2, 0)):
-                    raise IRError(f"{self.path}: {key}: .npy format version {version}, expected 1.0 or 2.0")
+                    raise self.error(f"{self.path}: {key}: .npy format version {version}, expected 1.0 or 2.0")
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read_header(f)  # header only: no data read yet
-                check_array(self.path, key, dtype, shape, max_elements)
+                check_array(self.path, key, dtype, shape, max_elements, self.error)
             with self._zip.open(f"{key}.npy") as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-        except IRError:
+        except LowbitError:
             raise
         except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
-            raise IRError(f"{self.path}: {key}: unreadable ({type(e).__name__}: {clip(str(e), 80)})") from None
+            raise self.error(f"{self.path}: {key}: unreadable ({type(e).__name__}: {clip(str(e), 80)})") from None
 
 
 class _DictArrays:
