@@ -153,7 +153,7 @@ def _parse_fields(text: str, where: str) -> dict[str, int]:
     for part in text.split(","):
         m = _FIELD.match(part)
         if not m:
-            raise ConfigError(f"--fold: {where}{clip(part.strip())} is not 'pe=N' or 'simd=N' (N of at most 9 digits)")
+            raise ConfigError(f"--fold: {where}{clip(part.strip())} is not 'pe=N' or 'simd=N'")
         if m.group(1) in out:  # 'pe=2,pe=4': refuse rather than let the last one win silently
             raise ConfigError(f"--fold: {where}{m.group(1)} given twice, expected each of pe, simd at most once")
         out[m.group(1)] = int(m.group(2))

@@ -43,6 +43,10 @@ def check_bounds(args: argparse.Namespace) -> None:
         v = getattr(args, dest, None)
         if v is not None and not lo <= v <= hi:
             raise ConfigError(f"--{dest.replace('_', '-')}: {clip(v, 30)}, expected an integer in {lo}..{hi}")
+    for dest in ("hidden", "arch"):  # an empty spec would silently fall back to the default network
+        v = getattr(args, dest, None)
+        if v is not None and not v.strip():
+            raise ConfigError(f"--{dest}: {v!r}, expected a network spec (see lowbit train --help)")
     for dest, (lo, hi) in _FLOAT_BOUNDS.items():
         v = getattr(args, dest, None)
         if v is not None and not (math.isfinite(v) and (lo < v <= hi or (dest == "dropout" and v == lo))):

@@ -26,8 +26,11 @@ from .kinds import as_kind, kind_spec
 from .schema import ConvSpec, InputSpec, IRModel, Layer, validate_model
 
 
+MANIFEST_VERSION = 5  #: first schema version whose model.json carries the arrays' manifest
 MAX_JSON_BYTES = 16 << 20  #: a model description is kilobytes; refuse anything absurd before parsing
 _MISSING = object()
+#: The keys each output stage's JSON object may hold (what ``Layer.to_json`` writes for it).
+_OUTPUT_KEYS = {"threshold": {"type", "bits"}, "requantize": {"type", "bits", "shift"}, "argmax": {"type"}}
 
 
 def array_digest(a: np.ndarray) -> str:
@@ -126,7 +129,12 @@ class NpzReader:
                 shape, _, dtype = read_header(f)  # header only: no data read yet
                 check_array(self.path, key, dtype, shape, max_elements, self.error)
             with self._zip.open(f"{key}.npy") as f:
-                return np.lib.format.read_array(f, allow_pickle=False)
+                a = np.lib.format.read_array(f, allow_pickle=False)
+                # read to the member's end: zipfile checks the CRC-32 only there, so a flipped byte in
+                # a stored (uncompressed) member would otherwise load as different numbers
+                if f.read(1):
+                    raise self.error(f"{self.path}: {key}: data after the array's {a.size} values, expected none")
+                return a
         except LowbitError:
             raise
         except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
@@ -227,6 +235,9 @@ def model_from_json(doc: Any, arrays: "dict[str, np.ndarray] | NpzReader", where
     )
     layers_doc = _req(doc, "layers", list, where)
     manifest = _req(doc, "arrays", dict, where, None)
+    if manifest is None and ver >= MANIFEST_VERSION:  # deleting the manifest must not switch its check off
+        raise IRError(f"{where}: arrays: missing, expected the sha256 manifest of {WEIGHTS_FILE} "
+                      f"(schema_version {ver} >= {MANIFEST_VERSION})")
     used: dict[str, str] = {}  #: array name -> digest of what was read
     layers = []
     for i, ld in enumerate(layers_doc):
@@ -246,6 +257,10 @@ def model_from_json(doc: Any, arrays: "dict[str, np.ndarray] | NpzReader", where
         otype = _req(out, "type", str, f"{lw}.output")
         if otype not in tuple(OutputType):
             raise IRError(f"{lw}.output.type: {clip(otype)}, expected one of {choices(OutputType)}")
+        extra = sorted(set(out) - _OUTPUT_KEYS[otype])
+        if extra:  # e.g. a 'shift' on a threshold stage: ignored today, so refuse it rather than drop it
+            raise IRError(f"{lw}.output.{clip(extra[0], 40)}: present for output type {otype!r}, expected only "
+                          f"{', '.join(sorted(_OUTPUT_KEYS[otype]))}")
         obits = out.get("bits")
         if otype != "argmax" and (not isinstance(obits, int) or isinstance(obits, bool)):
             raise IRError(f"{lw}.output.bits: {clip(obits)}, expected an integer for output type {otype!r}")
