@@ -162,12 +162,13 @@ def _parse_fields(text: str, where: str) -> dict[str, int]:
 
 def _number(text: str, name: str, spec: str, hi: float) -> float:
     """A finite, positive number from a throughput spec (no inf/nan: they would reach int())."""
+    shown = text if len(text) <= 30 else text[:27] + "..."  # digits, '.', 'e' and '+' only (the regex)
     try:
         v = float(text)
     except ValueError:
-        raise ConfigError(f"--fold: {clip(spec)}: {name}={clip(text, 30)}, expected a number") from None
+        raise ConfigError(f"--fold: {clip(spec)}: {name}={shown}, expected a number") from None
     if not (math.isfinite(v) and 0 < v <= hi):
-        raise ConfigError(f"--fold: {clip(spec)}: {name}={clip(text, 30)}, expected a number in (0, {hi:g}]")
+        raise ConfigError(f"--fold: {clip(spec)}: {name}={shown}, expected a number in (0, {hi:g}]")
     return v
 
 
