@@ -303,7 +303,8 @@ def _contained_out(r: _Reader, out: str) -> Path:
     p = Path(out).expanduser()
     resolved = (base / p).resolve()
     if p.is_absolute() or not resolved.is_relative_to(base):
-        raise r.fail("sweep.out", out, f"a directory inside {clip(str(base), 80)} (the config's directory); "
+        shown = str(base) if len(str(base)) <= 80 else "..." + str(base)[-77:]
+        raise r.fail("sweep.out", out, f"a directory inside {shown} (the config's directory); "
                      "pass --out to write elsewhere")
     return resolved
 
