@@ -504,3 +504,58 @@ def test_editing_a_training_method_invalidates_the_train_cache(tmp_path, monkeyp
               for f in plan.source_files(tmp_path, e)}
     on_disk = {f.relative_to(tmp_path).as_posix() for f in (tmp_path / "quantmodels").rglob("*.py")}
     assert on_disk <= hashed and "quantmodels/methods/bnn.py" in hashed
+
+
+# ----------------------------------------------------------------------------- simulator build cache
+
+_TINY_V = "module tiny(input clk, output reg q);\n  always @(posedge clk) q <= ~q;\nendmodule\n"
+
+
+@pytest.mark.slow  # Verilator builds: 1-4 minutes on a loaded machine
+def test_killed_build_leaves_an_orphan_that_the_next_build_removes(tmp_path, monkeypatch):
+    """SIGKILL a process in the middle of a Verilator build (as a killed sweep would be): its temporary
+    build directory stays behind; the next build removes it, but not the one of a live process."""
+    from sim.build import compile_sources
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LOWBIT_CACHE", str(cache))
+    src = _TINY_V.replace("tiny", "tiny_killed")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from sim.build import compile_sources; "
+                              f"compile_sources({{'t.v': {src!r}}}, 'tiny_killed')"],
+                             env={**os.environ, "LOWBIT_CACHE": str(cache)}, cwd=REPO)
+    root = cache / "verilator"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(root.glob(".*/t.v")):
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    orphans = [d for d in root.glob(".*") if d.is_dir()]
+    assert len(orphans) == 1 and not any(d.name[0] != "." for d in root.iterdir())  # killed before publishing
+    live = root / f".{'0' * 20}.{orphans[0].name.split('.')[2].rpartition('-')[0]}-{os.getpid()}.inprogress"
+    live.mkdir()
+    c = compile_sources({"t.v": src}, "tiny_killed")
+    assert not c.cached and c.build_dir.is_dir()
+    assert not orphans[0].exists() and live.exists()  # the orphan is gone, a live build is left alone
+
+
+@pytest.mark.slow  # Verilator builds: 1-4 minutes on a loaded machine
+def test_cached_build_is_checked_against_its_stamp(tmp_path, monkeypatch):
+    """A cached build whose executable or stamp does not match its key is rebuilt, never run."""
+    import json as _json
+
+    from sim.build import STAMP, compile_sources, stamp_matches
+
+    monkeypatch.setenv("LOWBIT_CACHE", str(tmp_path / "cache"))
+    c1 = compile_sources({"t.v": _TINY_V}, "tiny")
+    assert not c1.cached and stamp_matches(c1.build_dir, c1.key)
+    assert compile_sources({"t.v": _TINY_V}, "tiny").cached
+    stamp = _json.loads((c1.build_dir / STAMP).read_text())
+    exe = next(f for f in stamp["files"] if not f.endswith(".v"))  # the simulator binary
+    with open(c1.build_dir / exe, "ab") as f:
+        f.write(b"\0")  # an edited (or truncated, or swapped) binary
+    assert not stamp_matches(c1.build_dir, c1.key)
+    c2 = compile_sources({"t.v": _TINY_V}, "tiny")
+    assert not c2.cached and stamp_matches(c2.build_dir, c2.key)
+    stamp = _json.loads((c2.build_dir / STAMP).read_text())
+    (c2.build_dir / STAMP).write_text(_json.dumps({**stamp, "key": "0" * 20}))  # another key's build
+    assert not stamp_matches(c2.build_dir, c2.key)
