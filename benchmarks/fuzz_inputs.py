@@ -463,7 +463,7 @@ _OPTION_BAD = [
     (["train"], "--wbits", ["0", "99", str(2**40)]),
     (["train"], "--opt", ["nonsense", "=1", "x=1"]),
     (["sweep", "{dir}/s.toml"], "--jobs", ["-1", str(10**7)]),
-    (["sim", "{dir}/m"], "--images", ["-1", str(2**40)]),
+    (["sim", "{dir}/m"], "--images", ["-1", "-99999"]),
     (["sim", "{dir}/m"], "--stall", ["-1", "100", "1000"]),
     (["report", "{dir}/m"], "--activity-images", ["-1", str(10**9)]),
     (["report", "{dir}/m"], "--targets", ["vivado", "", "ice40,vivado" * 1000]),

@@ -195,7 +195,9 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
             name, _, fields = item.partition(":")
             name = name.strip()
             if name not in names:
-                raise ConfigError(f"--fold: layer {clip(name)} not in the model (layers: {clip(', '.join(names), 120)})")
+                known = ", ".join(names)
+                known = known if len(known) <= 120 else known[:117] + "..."
+                raise ConfigError(f"--fold: layer {clip(name)} not in the model (layers: {known})")
             if name in per_layer:  # two entries for one layer: refuse rather than resolve silently
                 raise ConfigError(f"--fold: layer {name!r} given twice, expected one entry per layer")
             per_layer[name] = _parse_fields(fields, f"{name}: ")

@@ -32,8 +32,8 @@ MAX_ERROR_LINE = 300
 #: Upper bounds are resource limits (a million epochs is a typo, not a plan).
 _INT_BOUNDS = {
     "epochs": (1, MAX_EPOCHS), "patience": (0, MAX_EPOCHS), "batch_size": (2, 1 << 16), "seed": (0, 2**32 - 1),
-    "jobs": (0, MAX_JOBS), "images": (0, 1 << 24), "activity_images": (0, 1 << 24),
-}
+    "jobs": (0, MAX_JOBS),
+}  # --images, --activity-images, --stall: checked by their commands (they depend on the data)
 _FLOAT_BOUNDS = {"lr": (0.0, 100.0), "dropout": (0.0, 1.0)}  #: open at the bottom, closed at the top
 
 
