@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -137,7 +138,9 @@ class NpzReader:
                 return a
         except LowbitError:
             raise
-        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
+        # numpy parses the .npy header with tokenize + ast: a corrupt header raises their errors too
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, SyntaxError,
+                tokenize.TokenError, RecursionError, OverflowError) as e:
             raise self.error(f"{self.path}: {key}: unreadable ({type(e).__name__}: {clip(str(e), 80)})") from None
 
 
