@@ -471,17 +471,49 @@ _OPTION_BAD = [
 ]
 
 
+def _outside(lo: int, hi: int) -> st.SearchStrategy:
+    """Integers outside ``lo..hi`` (as option strings), up to 2^70 in magnitude."""
+    return st.one_of(st.integers(-2**70, lo - 1), st.integers(hi + 1, 2**70)).map(str)
+
+
+def _floats_outside(lo: float, hi: float, lo_open: bool = True) -> st.SearchStrategy:
+    return st.one_of(st.floats(max_value=lo, exclude_max=not lo_open), st.floats(min_value=hi, exclude_min=True),
+                     st.sampled_from([float("nan"), float("inf"), -float("inf")])).map(repr)
+
+
+#: (command prefix, option, strategy of refused values); drawn values are passed as --opt=value.
+_OPTION_DRAWN = [
+    (["train"], "--epochs", _outside(1, 10_000)),
+    (["train"], "--seed", _outside(0, 2**32 - 1)),
+    (["train"], "--batch-size", _outside(2, 1 << 16)),
+    (["train"], "--patience", _outside(0, 10_000)),
+    (["train"], "--lr", _floats_outside(0.0, 100.0)),
+    (["train"], "--dropout", _floats_outside(0.0, 1.0, lo_open=False).filter(lambda v: v not in ("0.0", "-0.0"))),
+    (["train"], "--hidden", st.one_of(st.integers(65537, 10**12).map(str), st.integers(-2**40, 0).map(str),
+                                      st.lists(st.integers(65537, 2**40), min_size=1, max_size=5).map(
+                                          lambda v: ",".join(map(str, v))))),
+    (["train"], "--wbits", _outside(1, 16)),
+    (["sweep", "{dir}/s.toml"], "--jobs", _outside(0, 1024)),
+    (["sim", "{dir}/m"], "--images", st.integers(-2**70, -1).map(str)),
+    (["sim", "{dir}/m"], "--stall", _outside(0, 99)),
+    (["report", "{dir}/m"], "--activity-images", _outside(0, 256)),
+]
+
+
 @st.composite
 def cli_options(draw) -> Case:
     """Numeric and structured options out of range (bounds, inf/nan, huge widths, long strings)."""
-    pre, opt, values = draw(st.sampled_from(_OPTION_BAD))
-    v = draw(st.sampled_from(values))
+    if draw(st.booleans()):
+        pre, opt, values = draw(st.sampled_from(_OPTION_BAD))
+        v = draw(st.sampled_from(values))
+    else:
+        pre, opt, strat = draw(st.sampled_from(_OPTION_DRAWN))
+        v = draw(strat)
     tail = ["--epochs", "1", "--quiet", "--out", "{dir}/out"] if pre == ["train"] and opt != "--epochs" else []
     if pre == ["train"] and opt == "--epochs":
         tail = ["--quiet", "--out", "{dir}/out"]
     files = {"s.toml": _toml(_VALID_SWEEP).encode()} if pre[0] == "sweep" else {}
-    return Case("cli_options", [*pre, f"{opt}={v}" if v.startswith("-") else opt, *([] if v.startswith("-") else [v]),
-                                *tail], files, f"{pre[0]} {opt} {v[:40]}")
+    return Case("cli_options", [*pre, f"{opt}={v}", *tail], files, f"{pre[0]} {opt} {v[:40]}")
 
 
 def _mutate_json(doc: dict, draw) -> str:
@@ -493,9 +525,12 @@ def _mutate_json(doc: dict, draw) -> str:
                 "output": ("type", "bits"), "input": ("features", "bits", "quantizer"),
                 "top": ("format", "schema_version", "layers", "input", "arrays"), "arrays": ()}
     target = draw(st.sampled_from(["layer", "output", "input", "top", "arrays"]))
-    bad = draw(st.one_of(st.sampled_from([None, "", "1", [], {}, [1], 1.5, 8.5, True, -1, 0, 2**63, -(2**63),
+    # refused for every field drawn below: no integer in 0..2^24 (a threshold of 0..256 or a shift of
+    # 0..62 would be a different but valid model), no valid name or kind
+    bad = draw(st.one_of(st.sampled_from([None, "", "1", [], {}, [1], 1.5, 8.5, True, -1, 2**63, -(2**63),
                                           2**200, "fc 0", "x" * 1000]),
-                         st.integers(-2**70, 2**70), st.text(max_size=20)))
+                         st.integers(-2**70, -1), st.integers(2**25, 2**70),
+                         st.text(max_size=20).map(lambda t: "~" + t)))
     if target == "layer":
         k = draw(st.sampled_from(["name", "kind", "op", "in_features", "out_features", "input_bits", "weight_bits",
                                   "output"]))
@@ -517,6 +552,8 @@ def _mutate_json(doc: dict, draw) -> str:
         return f"del {target}.{k}"
     if k in L and L[k] == bad:
         bad = [bad]
+    if k == "source_shape" and bad == []:  # the optional field's default: a valid document
+        bad = [0]
     L[k] = bad
     return f"{target}.{k} = {str(bad)[:40]}"
 
@@ -572,9 +609,9 @@ def mutate_model(case: Case, base: BaseModel, draw) -> Case:
         np.save(buf, np.zeros(3, np.int8))
         files["weights.npz"] = buf.getvalue()
     elif kind == "json_syntax":
-        t = base.files["model.json"]
-        pos = draw(st.integers(0, len(t) - 1))
-        files["model.json"] = t[:pos] + draw(st.sampled_from([b"{", b"]", b"\xff", b",,", b"\""])) + t[pos:]
+        t = base.files["model.json"].rstrip()
+        pos = draw(st.integers(0, len(t) - 1))  # truncated anywhere, or a byte that is never UTF-8
+        files["model.json"] = t[:pos] if draw(st.booleans()) else t[:pos] + b"\xff" + t[pos:]
     else:
         d = draw(st.integers(1000, 200_000))
         files["model.json"] = b"[" * d + b"]" * d
