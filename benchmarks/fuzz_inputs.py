@@ -29,7 +29,6 @@ import json
 import os
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -689,16 +688,6 @@ def fuzz_family(family: str, n: int, base: BaseModel, tally: Tally, seed: int = 
     run()
 
 
-def _git_commit() -> str:
-    try:
-        r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        return r.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=5000, help="total generated cases, split over the families")
@@ -707,12 +696,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "fuzz_inputs.json")
     args = ap.parse_args()
 
-    from importlib.metadata import version
-
     from quantmodels.atomic import atomic_write_json
-    from sim.tools import tool_versions
+    from sim.provenance import provenance
 
-    commit = _git_commit()  # before the run: what the figures were measured with
+    prov = provenance("hypothesis", seed=args.seed)  # before the run: what the figures were measured with
     t0 = time.perf_counter()
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="lowbit-fuzz-base-") as d:
@@ -723,12 +710,11 @@ def main() -> int:
             fuzz_family(fam, per, base, tally, args.seed, args.timeout)
             print(f"{fam}: {dict(tally.counts.get(fam, {}))} in {time.perf_counter() - t1:.0f} s", flush=True)
     tot = tally.totals()
-    doc = {"benchmark": "fuzz_inputs", "git_commit": commit, "seed": args.seed, "timeout_s": args.timeout,
+    doc = {"benchmark": "fuzz_inputs", **prov, "timeout_s": args.timeout,
            "cases": sum(tot.values()), "outcomes": {k: tot.get(k, 0) for k in OUTCOMES},
            "per_family": {f: {"cases": sum(c.values()), **{k: c.get(k, 0) for k in OUTCOMES},
                               "seconds": round(tally.seconds.get(f, 0.0), 1)} for f, c in tally.counts.items()},
            "examples": tally.examples, "seconds": round(time.perf_counter() - t0, 1),
-           "tool_versions": {**tool_versions(), "hypothesis": version("hypothesis"), "python": sys.version.split()[0]},
            "definition": {"clean": "exit 2 with one 'lowbit: error:' line <= 300 chars (or argparse usage error)",
                           "unclean": "exit status other than 0/2, or a message of several/long lines",
                           "traceback": "an exception escaped lowbit.cli.main",
