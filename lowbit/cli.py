@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; ".join(f"{m.name}: {m.doc}" for m in REGISTRY.values()))
     p.add_argument("--wbits", type=int, default=None, help="weight bits (default: the method's)")
     p.add_argument("--abits", type=int, default=None, help="hidden activation bits (default: the method's)")
+    p.add_argument("--input-bits", type=int, default=None, metavar="K",
+                   help="bits of each input pixel the first layer reads, 1..8: 8 = raw pixels, K < 8 = the top K "
+                        "bits, 1 = the method's 1-bit input (default: the method's own: 1 for bnn/xnor, 8 otherwise); "
+                        "binary-weight methods then make the first layer 'accumulate' (add/subtract)")
+    p.add_argument("--name", default=None,
+                   help="dataset name recorded in model.json (default: the data file's stem, or 'digits')")
     p.add_argument("--opt", action="append", metavar="NAME=VALUE",
                    help="method option, repeatable: " + "; ".join(
                        f"{m.name}: " + ", ".join(f"{o.name} ({o.doc}, default {o.default})" for o in m.options)

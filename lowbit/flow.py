@@ -91,6 +91,10 @@ def _print_sim(r, label: str = "") -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
+    if args.name is not None:
+        if not args.name.strip() or len(args.name) > 100 or any(not c.isprintable() for c in args.name):
+            raise ConfigError(f"--name: {args.name[:40]!r}, expected 1..100 printable characters")
+        data = replace(data, name=args.name)
     src = args.data if args.data == "digits" else str(Path(args.data).resolve())
     arch = _arch(args, data)
     options = _options(args.opt)
@@ -99,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_and_save(args.method, arch, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
                    progress=not args.quiet, dropout=args.dropout, weight_bits=args.wbits, act_bits=args.abits,
                    options=options, optimizer=args.optimizer, patience=args.patience, checkpoint=args.checkpoint,
-                   lr_schedule=args.lr_schedule)
+                   lr_schedule=args.lr_schedule, input_bits=args.input_bits)
     return 0
 
 

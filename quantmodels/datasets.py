@@ -88,7 +88,7 @@ def load_mnist_npz(path: str | Path) -> Dataset:
         raise DataError(f"{path}: not a readable .npz archive (truncated or corrupt: {type(e).__name__})") from None
     xtr, ytr = _check_split(str(path), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
     xte, yte = _check_split(str(path), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
-    return Dataset("mnist", xtr, ytr, xte, yte)
+    return Dataset(path.stem, xtr, ytr, xte, yte)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -123,11 +123,14 @@ def load_mnist_idx(directory: str | Path) -> Dataset:
         arrs[key] = _read_idx(found)
     xtr, ytr = _check_split(str(directory), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
     xte, yte = _check_split(str(directory), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
-    return Dataset("mnist", xtr, ytr, xte, yte)
+    return Dataset(directory.resolve().name, xtr, ytr, xte, yte)
 
 
 def load_dataset(spec: str | Path) -> Dataset:
-    """``"digits"`` (embedded), an MNIST ``.npz`` file, or a directory of MNIST IDX files."""
+    """``"digits"`` (embedded), an MNIST ``.npz`` file, or a directory of MNIST IDX files.
+
+    The dataset is named after its file's stem (``fashion.npz`` -> ``fashion``) or directory, so
+    metadata never claims "mnist" for a file that may hold anything MNIST-shaped."""
     if str(spec) == "digits":
         return load_digits()
     p = Path(spec)
