@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="IR model directory (model.json + weights.npz)")
     _add_fold(p)
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    p.add_argument("--images", type=int, default=1000, help="test images to simulate (default 1000; 0 = all)")
+    p.add_argument("--images", type=int, default=None,
+                   help=f"test images to simulate (default {flow.DEFAULT_SIM_IMAGES}, or the whole test set if "
+                        "smaller; 0 = all; more than the test set is refused)")
     p.add_argument("--stall", type=int, default=0, metavar="PCT",
                    help="percent of cycles with output back-pressure (default 0)")
     p.add_argument("--simulator", default="verilator", choices=SIMULATORS,

@@ -9,6 +9,7 @@ network's input values, validation MSE; dense nets of methods that support it, n
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -214,6 +215,9 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
     history = []
     t0 = time.perf_counter()
     bar = tqdm(total=total, disable=None if cfg.progress else True, desc=f"train {cfg.method}", unit="step", leave=False)
+    # tqdm draws on a terminal only: with stdout redirected (``lowbit train ... > log``) or no bar,
+    # one plain line per epoch instead, so a log shows progress rather than silence until the end
+    epoch_lines = cfg.progress and (bar.disable or not sys.stdout.isatty())
     step = 0
     for epoch in range(cfg.epochs):
         perm = rng.permutation(len(tr_idx))
@@ -235,6 +239,9 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), task.metric: val,
                         "train_seconds": round(t_epoch, 3), "train_images": int(len(tr_idx))})
         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.3f}", val=f"{val:.4f}")
+        if epoch_lines:
+            print(f"epoch {epoch + 1}/{cfg.epochs}: loss {np.mean(losses):.4f}, {task.metric} {val:.4f}, "
+                  f"{t_epoch:.1f} s", flush=True)
         if sign * val > best_score:
             best_score, best_val, best_epoch = sign * val, val, epoch + 1
             best = ({k: v.copy() for k, v in net.params.items()}, {k: v.copy() for k, v in net.state.items()})
