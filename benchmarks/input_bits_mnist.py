@@ -32,6 +32,16 @@ from provenance import provenance  # noqa: E402
 OUT = REPO / "benchmarks" / "results"
 
 
+def _saved(mdir: Path, cfg):
+    """The model saved in ``mdir`` if it was trained with exactly ``cfg`` (a rerun resumes), else None."""
+    from quantmodels.ir import load_model
+
+    if not (mdir / "model.json").exists():
+        return None
+    model = load_model(mdir)
+    return model if model.meta.get("config") == cfg.to_json() else None
+
+
 def run_one(data, k: int, epochs: int, seed: int, synth: bool) -> dict:
     """Train, save and measure the BNN SFC reading ``k``-bit pixels."""
     from hw.folding import parse_folding
@@ -41,15 +51,20 @@ def run_one(data, k: int, epochs: int, seed: int, synth: bool) -> dict:
 
     cfg = TrainConfig(method="bnn", arch="sfc", epochs=epochs, seed=seed, input_bits=k, progress=False)
     t0 = time.perf_counter()
-    res = train(cfg, data, name=f"sfc-bnn-in{k}")
-    model = res.model
-    save_model(model, OUT / "input_bits_mnist" / f"k{k}")
+    mdir = OUT / "input_bits_mnist" / f"k{k}"
+    model = _saved(mdir, cfg)
+    if model is None:
+        model = train(cfg, data, name=f"sfc-bnn-in{k}").model
+        save_model(model, mdir)
+    else:
+        print(f"K={k}: reusing {mdir} (trained with the same config)", flush=True)
+    m = model.meta
     folds = parse_folding(model, None)
     est = estimate_model(model.layers, folds, "ice40")
     row = {"input_bits": k, "first_layer_kind": str(model.layers[0].kind),
-           "golden_test_accuracy": res.golden_test_accuracy, "float_test_accuracy": res.float_test_accuracy,
-           "golden_float_agreement": res.agreement, "best_epoch": model.meta["best_epoch"],
-           "train_seconds": round(res.seconds, 1),
+           "golden_test_accuracy": m["golden_test_accuracy"], "float_test_accuracy": m["float_test_accuracy"],
+           "golden_float_agreement": m["golden_float_agreement"], "best_epoch": m["best_epoch"],
+           "train_seconds": m["train_seconds"],
            "folding": [f"{L.name}:pe={f.pe},simd={f.simd}" for L, f in zip(model.layers, folds)],
            "estimated_ice40_luts_MODEL": round(est.luts),
            "estimated_ice40_luts_per_layer_MODEL": {L.name: round(e.luts) for L, e in zip(model.layers, est.layers)},
@@ -63,7 +78,7 @@ def run_one(data, k: int, epochs: int, seed: int, synth: bool) -> dict:
             d = generate_verilog(model, folds, Path(tmp))
             s = synthesize(d.verilog_path, d.top_name, "ice40")
         row.update(measured_ice40_luts=s.luts, measured_ice40_brams=s.brams, measured_ice40_ffs=s.ffs)
-    print(f"K={k}: golden {100 * res.golden_test_accuracy:.2f}%, ~{row['estimated_ice40_luts_MODEL']} LUT4 "
+    print(f"K={k}: golden {100 * m['golden_test_accuracy']:.2f}%, ~{row['estimated_ice40_luts_MODEL']} LUT4 "
           f"(estimate), {time.perf_counter() - t0:.0f} s", flush=True)
     return row
 
@@ -77,19 +92,26 @@ def main() -> int:
     ap.add_argument("--synth", action="store_true", help="also synthesize each design with Yosys (ice40)")
     a = ap.parse_args()
 
-    from quantmodels.atomic import atomic_write_json
     from quantmodels.datasets import load_dataset
 
     data = load_dataset(a.data)
-    rows = [run_one(data, int(k), a.epochs, a.seed, a.synth) for k in a.bits.split(",")]
+    rows = []
+    for k in a.bits.split(","):  # the file is rewritten after each K, so a long run leaves its rows
+        rows.append(run_one(data, int(k), a.epochs, a.seed, a.synth))
+        write(a, data, rows)
+    print(f"written {OUT / 'input_bits_mnist.json'}")
+    return 0
+
+
+def write(a: argparse.Namespace, data, rows: list[dict]) -> None:
+    from quantmodels.atomic import atomic_write_json
+
     doc = {"benchmark": "MNIST BNN SFC 784-256-256-256-10, first layer reading K-bit pixels (--input-bits K)",
            "dataset": data.name, "epochs": a.epochs, "reduced_run": a.epochs < 60,
            "note": "LUT figures marked MODEL come from the calibrated area estimator (iCE40 LUT4, layers only, "
                    "no argmax); measured_* from Yosys synth_ice40",
            "rows": rows, "provenance": provenance(a.seed)}
     atomic_write_json(OUT / "input_bits_mnist.json", doc)
-    print(f"written {OUT / 'input_bits_mnist.json'}")
-    return 0
 
 
 if __name__ == "__main__":
