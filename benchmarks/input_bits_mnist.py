@@ -90,6 +90,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bits", default="1,8", help="comma-separated K values")
     ap.add_argument("--synth", action="store_true", help="also synthesize each design with Yosys (ice40)")
+    ap.add_argument("--result", default="input_bits_mnist.json", help="results file name under benchmarks/results/")
     a = ap.parse_args()
 
     from quantmodels.datasets import load_dataset
@@ -99,7 +100,7 @@ def main() -> int:
     for k in a.bits.split(","):  # the file is rewritten after each K, so a long run leaves its rows
         rows.append(run_one(data, int(k), a.epochs, a.seed, a.synth))
         write(a, data, rows)
-    print(f"written {OUT / 'input_bits_mnist.json'}")
+    print(f"written {OUT / a.result}")
     return 0
 
 
@@ -111,7 +112,7 @@ def write(a: argparse.Namespace, data, rows: list[dict]) -> None:
            "note": "LUT figures marked MODEL come from the calibrated area estimator (iCE40 LUT4, layers only, "
                    "no argmax); measured_* from Yosys synth_ice40",
            "rows": rows, "provenance": provenance(a.seed)}
-    atomic_write_json(OUT / "input_bits_mnist.json", doc)
+    atomic_write_json(OUT / a.result, doc)
 
 
 if __name__ == "__main__":
