@@ -32,42 +32,46 @@ def texture(tmp_path, mnist_path):
 
 
 def test_train_records_what_it_did(texture, tmp_path):
-    r = lowbit("train", "--data", texture, "--model", "tfc", "--epochs", "2", "--out", "m", cwd=tmp_path)
+    r = lowbit("train", "--data", texture, "--model", "tfc", "--epochs", "2", "--input-bits", "8", "--out", "m",
+               cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     # stdout is a pipe here, not a terminal: one plain line per epoch (loss, accuracy, time)
     epochs = [ln for ln in r.stdout.splitlines() if ln.startswith("epoch ")]
     assert len(epochs) == 2, r.stdout
     assert re.fullmatch(r"epoch 1/2: loss \d+\.\d{4}, val_accuracy [01]\.\d{4}, \d+\.\d s", epochs[0]), epochs[0]
-    assert " on texture: " in r.stdout
+    assert " on texture: " in r.stdout and "(8-bit input pixels)" in r.stdout
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
     meta = doc["meta"]
     assert meta["dataset"] == "texture"  # named from its file, not "mnist"
     assert meta["config"]["hidden"] == [64, 64, 64] and meta["config"]["arch"] == "tfc"
     assert [L["out_features"] for L in doc["layers"]] == [64, 64, 64, 10]  # what was trained
-    assert meta["config"]["input_bits"] == 1 and doc["input"]["quantizer"] == "threshold"
-
-    # --name overrides the file's name; --quiet: no epoch lines
-    r = lowbit("train", "--data", texture, "--hidden", "32", "--epochs", "1", "--name", "grey texture",
-               "--input-bits", "8", "--quiet", "--out", "m2", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert not [ln for ln in r.stdout.splitlines() if ln.startswith("epoch ")]
-    doc = json.loads((tmp_path / "m2" / "model.json").read_text())
-    assert doc["meta"]["dataset"] == "grey texture" and doc["meta"]["config"]["hidden"] == [32]
-    assert doc["layers"][0]["kind"] == "accumulate" and doc["layers"][0]["input_bits"] == 8
+    assert meta["config"]["input_bits"] == 8 and doc["input"]["quantizer"] == "identity"
+    assert [L["kind"] for L in doc["layers"]] == ["accumulate"] + ["xnor_popcount"] * 3
 
     # lowbit verilog says which folding it chose, per layer, with the cycles
-    r = lowbit("verilog", "m2", cwd=tmp_path)
+    r = lowbit("verilog", "m", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "folding: automatic, balanced (no --fold)" in r.stdout
     lines = [ln for ln in r.stdout.splitlines() if re.match(r"^  fc\d \(", ln)]
-    assert len(lines) == 2, r.stdout
-    assert re.fullmatch(r"  fc0 \(accumulate, 784->32\): pe=\d+, simd=\d+, \d+ cycles/image", lines[0]), lines[0]
+    assert len(lines) == 4, r.stdout
+    assert re.fullmatch(r"  fc0 \(accumulate, 784->64\): pe=\d+, simd=\d+, \d+ cycles/image", lines[0]), lines[0]
 
     # a request beyond the test set is refused in one line, before any build
-    r = lowbit("sim", "m2", "--images", "100000", cwd=tmp_path)
+    r = lowbit("sim", "m", "--images", "100000", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == ("lowbit: error: --images: 100000, expected at most 100 (the test set of texture; "
                                 "0 = all of it)")
+
+
+def test_name_overrides_the_file_name(texture, tmp_path, capsys):
+    from lowbit.cli import main
+
+    assert main(["train", "--data", str(texture), "--hidden", "16", "--epochs", "1", "--name", "grey texture",
+                 "--quiet", "--out", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert " on grey texture: " in out and not [ln for ln in out.splitlines() if ln.startswith("epoch ")]
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
+    assert meta["dataset"] == "grey texture" and meta["config"]["hidden"] == [16]
 
 
 def test_same_seed_gives_byte_identical_model(tmp_path):
