@@ -98,22 +98,23 @@ def main() -> int:
     from quantmodels.datasets import load_dataset
 
     data = load_dataset(a.data)
+    prov = provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}  # before the run: the code it measures
     rows = []
     for k in a.bits.split(","):  # the file is rewritten after each K, so a long run leaves its rows
         rows.append(run_one(data, int(k), a.epochs, a.seed, a.synth))
-        write(a, data, rows)
+        write(a, data, rows, prov)
     print(f"written {OUT / a.result}")
     return 0
 
 
-def write(a: argparse.Namespace, data, rows: list[dict]) -> None:
+def write(a: argparse.Namespace, data, rows: list[dict], prov: dict) -> None:
     from quantmodels.atomic import atomic_write_json
 
     doc = {"benchmark": "MNIST BNN SFC 784-256-256-256-10, first layer reading K-bit pixels (--input-bits K)",
            "dataset": data.name, "epochs": a.epochs, "reduced_run": a.epochs < 60,
            "note": "LUT figures marked MODEL come from the calibrated area estimator (iCE40 LUT4, layers only, "
                    "no argmax); measured_* from Yosys synth_ice40",
-           "rows": rows, "provenance": provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}}
+           "rows": rows, "provenance": prov}
     atomic_write_json(OUT / a.result, doc)
 
 
