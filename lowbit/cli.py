@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; ".join(f"{m.name}: {m.doc}" for m in REGISTRY.values()))
     p.add_argument("--wbits", type=int, default=None, help="weight bits (default: the method's)")
     p.add_argument("--abits", type=int, default=None, help="hidden activation bits (default: the method's)")
+    p.add_argument("--input-bits", type=int, default=None, metavar="K",
+                   help="bits of each input pixel the first layer reads, 1..8: 8 = raw pixels, K < 8 = the top K "
+                        "bits, 1 = the method's 1-bit input (default: the method's own: 1 for bnn/xnor, 8 otherwise); "
+                        "binary-weight methods then make the first layer 'accumulate' (add/subtract)")
+    p.add_argument("--name", default=None,
+                   help="dataset name recorded in model.json (default: the data file's stem, or 'digits')")
     p.add_argument("--opt", action="append", metavar="NAME=VALUE",
                    help="method option, repeatable: " + "; ".join(
                        f"{m.name}: " + ", ".join(f"{o.name} ({o.doc}, default {o.default})" for o in m.options)
@@ -116,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="IR model directory (model.json + weights.npz)")
     _add_fold(p)
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    p.add_argument("--images", type=int, default=1000, help="test images to simulate (default 1000; 0 = all)")
+    p.add_argument("--images", type=int, default=None,
+                   help=f"test images to simulate (default {flow.DEFAULT_SIM_IMAGES}, or the whole test set if "
+                        "smaller; 0 = all; more than the test set is refused)")
     p.add_argument("--stall", type=int, default=0, metavar="PCT",
                    help="percent of cycles with output back-pressure (default 0)")
     p.add_argument("--simulator", default="verilator", choices=SIMULATORS,

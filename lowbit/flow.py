@@ -30,6 +30,8 @@ from .steps import PRESETS, make_hardware, simulate, train_and_save
 from .sweep import run_sweep
 from .sweep_config import load_sweep_config
 
+#: Test images `lowbit sim` runs without --images (the whole test set when it is smaller).
+DEFAULT_SIM_IMAGES = 1000
 #: Test images the traced (activity-energy) simulation of `lowbit report` and the demo runs by default.
 ACTIVITY_IMAGES = 8
 
@@ -79,6 +81,21 @@ def dataset_for(model: IRModel, data: str | None) -> Dataset:
     return ds
 
 
+def folding_lines(model: IRModel, h) -> list[str]:
+    """One line per layer: kind, shape, the folding chosen (PE x SIMD) and its cycles per image."""
+    cycles = list(h.design.layer_cycles) or [f.cycles for f in h.foldings]
+    return [f"  {L.name} ({L.kind}, {L.in_features}->{L.out_features}): pe={f.pe}, simd={f.simd}, "
+            f"{c} cycles/image" for L, f, c in zip(model.layers, h.foldings, cycles)]
+
+
+def _print_hardware(model: IRModel, h, fold: str | None) -> None:
+    how = f"--fold {fold!r}" if fold else "automatic, balanced (no --fold)"
+    print(f"folding: {how}")
+    print("\n".join(folding_lines(model, h)))
+    print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
+          f"{h.cycles_per_image} cycles/image initiation interval", flush=True)
+
+
 def _print_sim(r, label: str = "") -> None:
     status = "BIT-EXACT" if r.bit_exact else f"MISMATCH ({r.mismatches} images, first at index {r.first_bad})"
     acc = f", RTL accuracy {100 * r.accuracy:.2f}%" if r.accuracy is not None else ""
@@ -91,6 +108,10 @@ def _print_sim(r, label: str = "") -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
+    if args.name is not None:
+        if not args.name.strip() or len(args.name) > 100 or any(not c.isprintable() for c in args.name):
+            raise ConfigError(f"--name: {args.name[:40]!r}, expected 1..100 printable characters")
+        data = replace(data, name=args.name)
     src = args.data if args.data == "digits" else str(Path(args.data).resolve())
     arch = _arch(args, data)
     options = _options(args.opt)
@@ -99,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_and_save(args.method, arch, data, src, out, args.seed, args.epochs, args.batch_size, args.lr,
                    progress=not args.quiet, dropout=args.dropout, weight_bits=args.wbits, act_bits=args.abits,
                    options=options, optimizer=args.optimizer, patience=args.patience, checkpoint=args.checkpoint,
-                   lr_schedule=args.lr_schedule)
+                   lr_schedule=args.lr_schedule, input_bits=args.input_bits)
     return 0
 
 
@@ -107,22 +128,28 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or args.model / "hw"
     h = make_hardware(model, args.fold, out, args.popcount)
-    print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
-          f"{h.cycles_per_image} cycles/image initiation interval")
+    _print_hardware(model, h, args.fold)
     return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    if args.images < 0:
+    if args.images is not None and args.images < 0:
         raise ConfigError(f"--images: {args.images}, expected >= 0 (0 = the whole test set)")
     if not 0 <= args.stall < 100:
         raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
     simulator = check_simulator(args.simulator)  # a missing iverilog fails before any work
     data = dataset_for(model, args.data)
-    n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
+    n_test = len(data.x_test)
+    if args.images is not None and args.images > n_test:  # never a silent clamp
+        raise ConfigError(f"--images: {args.images}, expected at most {n_test} (the test set of {data.name}; "
+                          "0 = all of it)")
+    n = n_test if args.images == 0 else min(DEFAULT_SIM_IMAGES, n_test) if args.images is None else args.images
     out = args.out or args.model / "hw"
+    print(f"generating Verilog for {args.model} into {out} (lowbit sim simulates the design it generates):")
     h = make_hardware(model, args.fold, out, args.popcount)
+    _print_hardware(model, h, args.fold)
+    print(f"simulating {n} of the {n_test} test images of {data.name}", flush=True)
     if args.gate_level:
         print("  yosys: synthesizing a generic gate-level netlist to simulate ...", flush=True)
         h = replace(h, verilog=gate_level_netlist(h.verilog, h.ports.dut))

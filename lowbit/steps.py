@@ -67,10 +67,11 @@ def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, da
                    lr: float | None = None, progress: bool = True, name: str | None = None,
                    dropout: float | None = None, weight_bits: int | None = None, act_bits: int | None = None,
                    options: dict | None = None, optimizer: str = "adam", patience: int = 0,
-                   checkpoint: Path | None = None, lr_schedule: str = "cosine") -> IRModel:
+                   checkpoint: Path | None = None, lr_schedule: str = "cosine",
+                   input_bits: int | None = None) -> IRModel:
     """Train ``method`` on ``hidden`` (sizes, or an arch preset/token string), save the IR to ``out``."""
     kw = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, dropout_in=dropout,
-                                dropout_hidden=dropout, weight_bits=weight_bits, act_bits=act_bits,
+                                dropout_hidden=dropout, weight_bits=weight_bits, act_bits=act_bits, input_bits=input_bits,
                                 checkpoint_dir=None if checkpoint is None else str(checkpoint)).items()
           if v is not None}
     kw.update({"arch": hidden} if isinstance(hidden, str) else {"hidden": hidden})
@@ -80,7 +81,7 @@ def train_and_save(method: str, hidden: tuple[int, ...] | str, data: Dataset, da
     model = res.model
     model.meta["data_source"] = data_source
     save_model(model, out)
-    bits = f"W{cfg.weight_bits}A{cfg.act_bits}"
+    bits = f"W{cfg.weight_bits}A{cfg.act_bits} ({cfg.input_bits}-bit input pixels)"
     print(f"trained {method} {bits} {data.image_shape}->[{cfg.arch}]->{data.n_classes} on {data.name}: "
           f"float test accuracy {100 * res.float_test_accuracy:.2f}%, golden integer "
           f"{100 * res.golden_test_accuracy:.2f}%, agreement {100 * res.agreement:.2f}%, "

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,23 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+#: zip member timestamp of every .npz written here: np.savez stamps the current time, so two saves
+#: of the same arrays differed in bytes; a fixed stamp makes equal arrays give equal files
+NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """Write a compressed ``.npz`` atomically (never object arrays: loadable with allow_pickle=False)."""
+    """Write a compressed ``.npz`` atomically and byte-reproducibly (same arrays, same bytes; never
+    object arrays: loadable with allow_pickle=False)."""
     buf = io.BytesIO()
-    for name, arr in arrays.items():
-        if np.asarray(arr).dtype == object:
-            raise TypeError(f"{path}: array {name!r} has dtype object; only numeric arrays are stored")
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            a = np.asanyarray(arr)
+            if a.dtype == object:
+                raise TypeError(f"{path}: array {name!r} has dtype object; only numeric arrays are stored")
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:  # as np.savez: members may exceed 2 GB
+                np.lib.format.write_array(f, a, allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())

@@ -84,13 +84,13 @@ def _check_split(path: str, x: np.ndarray, y: np.ndarray, xk: str, yk: str,
     return x, y.astype(np.int64)
 
 
-def _checked(path: str, arrs: dict[str, np.ndarray]) -> Dataset:
-    """The four arrays as a Dataset, each split checked (shape, dtype, size, labels)."""
+def _checked(path: str, arrs: dict[str, np.ndarray], name: str) -> Dataset:
+    """The four arrays as a Dataset named ``name``, each split checked (shape, dtype, size, labels)."""
     xtr, ytr = _check_split(path, arrs["x_train"], arrs["y_train"], "x_train", "y_train", MIN_TRAIN_IMAGES)
     xte, yte = _check_split(path, arrs["x_test"], arrs["y_test"], "x_test", "y_test")
     if ytr.max() < 1:
         raise DataError(f"{path}: y_train holds a single class ({int(ytr.max())}), expected labels of 2 or more classes")
-    return Dataset("mnist", xtr, ytr, xte, yte)
+    return Dataset(name, xtr, ytr, xte, yte)
 
 
 def load_mnist_npz(path: str | Path) -> Dataset:
@@ -108,7 +108,7 @@ def load_mnist_npz(path: str | Path) -> Dataset:
     if missing:
         raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
     arrs = {k: reader.read(k, MAX_IMAGES * 28 * 28) for k in _IDX_NAMES}
-    return _checked(str(path), arrs)
+    return _checked(str(path), arrs, path.stem)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -152,11 +152,14 @@ def load_mnist_idx(directory: str | Path) -> Dataset:
         if found is None:
             raise DataError(f"{directory}: {stem}[.gz] not found (expected the four MNIST IDX files)")
         arrs[key] = _read_idx(found)
-    return _checked(str(directory), arrs)
+    return _checked(str(directory), arrs, directory.resolve().name)
 
 
 def load_dataset(spec: str | Path) -> Dataset:
-    """``"digits"`` (embedded), an MNIST ``.npz`` file, or a directory of MNIST IDX files."""
+    """``"digits"`` (embedded), an MNIST ``.npz`` file, or a directory of MNIST IDX files.
+
+    The dataset is named after its file's stem (``fashion.npz`` -> ``fashion``) or directory, so
+    metadata never claims "mnist" for a file that may hold anything MNIST-shaped."""
     if str(spec) == "digits":
         return load_digits()
     p = Path(spec)

@@ -68,19 +68,23 @@ def fold_bn_thresholds(w_bits: np.ndarray, gamma: np.ndarray, beta: np.ndarray, 
     return wb.astype(np.uint8), t.astype(np.int32)
 
 
-def _wbits(block, W: np.ndarray, net, negated: bool) -> int:
-    """The layer's IR weight width: its quantizer's own (per-layer widths) or the method's."""
+def _wbits(block, W: np.ndarray, net, negated: bool, kind: str) -> int:
+    """The layer's IR weight width: its quantizer's own (per-layer widths), the one its kind fixes
+    when it differs from the method's (a K-bit first layer), or the method's."""
     w = block.wq.ir_weight_bits(W, net.params, negated)
-    return net.ir_weight_bits if w is None else w
+    if w is not None:
+        return w
+    return (kind != net.kind and kind_spec(kind).fixed_weight_bits) or net.ir_weight_bits
 
 
 def export_quantnet(net: QuantNet, name: str, image_shape: tuple[int, ...], meta: dict) -> IRModel:
     """QuantNet -> IR (see the module docstring), validated."""
-    method, kind = net.method, net.kind
+    method = net.method
     layers = []
     in_bits, in_features = net.input_q.bits, int(np.prod(net.in_shape))
     for i, b in enumerate(net.blocks):
         last = i == len(net.blocks) - 1
+        kind = net.first_kind if i == 0 else net.kind
         W = net.params[f"{b.name}.W"]
         codes, _ = b.wq.codes(W, net.params)
         extra = b.wq.ir_fields(W, net.params, b.in_act)
@@ -101,7 +105,7 @@ def export_quantnet(net: QuantNet, name: str, image_shape: tuple[int, ...], meta
             bias = b.norm.integer_bias(ps)
             if offset is not None:
                 bias = -offset if bias is None else bias - offset
-            layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, False),
+            layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, False, kind),
                                 "argmax", method.ir_weights(codes, kind), conv=conv, bias=bias, **extra))
             break
         if xor:
@@ -120,7 +124,7 @@ def export_quantnet(net: QuantNet, name: str, image_shape: tuple[int, ...], meta
             raise ValueError(f"{b.name}: output level decreasing in the accumulator, and the weight codes "
                              "cannot be negated")
         w = np.where(flip[:, None], -codes, codes)
-        layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, bool(flip.any())),
+        layers.append(Layer(b.name, kind, in_features, out_features, in_bits, _wbits(b, W, net, bool(flip.any()), kind),
                             "threshold", method.ir_weights(w, kind), output_bits=b.act.bits, thresholds=T,
                             conv=conv, **extra))
         in_bits, in_features = b.act.bits, out_features
@@ -138,8 +142,9 @@ class Int8Layer:
     wq: np.ndarray  #: int8 (out, fan_in) = round(W / s_w)
     bias: np.ndarray  #: int64 round(b / s_acc), without the requantize rounding half
     shift: int | None  #: requantize shift (None: the last layer, argmax)
-    s_in: float  #: scale of the layer's input grid (1/255 for the pixels)
+    s_in: float  #: scale of the layer's input grid (1/(2**K - 1) for K-bit pixels: 1/255 raw)
     s_w: float  #: weight scale max|W| / 127
+    in_bits: int = 8  #: bits of the layer's input levels (the first layer: the pixel bits it reads)
 
     @property
     def s_acc(self) -> float:
@@ -150,7 +155,7 @@ def int8_plan(net: QuantNet, calib: np.ndarray, percentile: float = 99.99) -> li
     """The int8 post-training quantization of the float network ``net`` (see the module
     docstring), calibrated on ``calib``."""
     acts = net.block_outputs(calib)
-    s_x = 1.0 / 255.0
+    s_x, in_bits = net.input_q.scale, net.input_q.bits  # pixel levels (raw, or the top K bits)
     plan = []
     n_layers = len(net.blocks)
     for i, blk in enumerate(net.blocks):
@@ -161,12 +166,12 @@ def int8_plan(net: QuantNet, calib: np.ndarray, percentile: float = 99.99) -> li
         s_acc = s_w * s_x
         bias = np.round(b / s_acc).astype(np.int64)
         if i == n_layers - 1:
-            plan.append(Int8Layer(lay, wq, bias, None, s_x, s_w))
+            plan.append(Int8Layer(lay, wq, bias, None, s_x, s_w, in_bits))
             break
         amax = max(float(np.percentile(acts[i], percentile)), 1e-12)
         shift = max(0, int(np.ceil(np.log2(amax / (255.0 * s_acc)))))
-        plan.append(Int8Layer(lay, wq, bias, shift, s_x, s_w))
-        s_x = s_acc * (1 << shift)
+        plan.append(Int8Layer(lay, wq, bias, shift, s_x, s_w, in_bits))
+        s_x, in_bits = s_acc * (1 << shift), 8
     return plan
 
 
@@ -179,11 +184,13 @@ def export_int8(net: QuantNet, name: str, image_shape: tuple[int, ...], calib: n
         g = L.layer
         n_in, n_out = int(np.prod(g.in_shape)), int(np.prod(g.out_shape))
         if L.shift is None:
-            layers.append(Layer(g.name, "mac", n_in, n_out, 8, 8, "argmax", L.wq, bias=L.bias, conv=g.conv_spec()))
+            layers.append(Layer(g.name, "mac", n_in, n_out, L.in_bits, 8, "argmax", L.wq, bias=L.bias,
+                                conv=g.conv_spec()))
         else:
-            layers.append(Layer(g.name, "mac", n_in, n_out, 8, 8, "requantize", L.wq, output_bits=8,
+            layers.append(Layer(g.name, "mac", n_in, n_out, L.in_bits, 8, "requantize", L.wq, output_bits=8,
                                 shift=L.shift, bias=L.bias + ((1 << L.shift) >> 1), conv=g.conv_spec()))
-    inp = InputSpec(int(np.prod(net.in_shape)), 8, "identity", None, tuple(image_shape))
+    q = net.input_q
+    inp = InputSpec(int(np.prod(net.in_shape)), q.bits, q.kind, None, tuple(image_shape))
     return IRModel(name, "int8", inp, layers, meta).validate()
 
 
@@ -211,7 +218,8 @@ def int8_fake_quant(plan: list[Int8Layer], samples: np.ndarray, grid_snap: bool 
 
 
 def _fake_quant(plan: list[Int8Layer], samples: np.ndarray, grid_snap: bool) -> list[np.ndarray]:
-    x = samples.reshape(len(samples), *plan[0].layer.in_shape) / 255.0
+    k = plan[0].in_bits  # the first layer reads the top k bits of each pixel, on the grid s_in
+    x = (samples.astype(np.int64) >> (8 - k)).reshape(len(samples), *plan[0].layer.in_shape) / ((1 << k) - 1)
     outs = []
     for L in plan:
         z = L.layer.patches(x) @ (L.s_w * L.wq.astype(np.float64)).T + L.s_acc * L.bias

@@ -131,7 +131,8 @@ class QuantNet:
         self.state: dict[str, np.ndarray] = {}
         self.image_shape = tuple(image_shape)
         opts = self.opts = cfg.options
-        self.kind = method.kind_for(cfg)
+        self.kind = method.kind_for(cfg)  #: IR kind of every layer but possibly the first
+        self.first_kind = method.first_kind(cfg)  #: the first layer's (K-bit pixels may need another)
         self.ir_weight_bits = method.ir_weight_bits(cfg)
         self.input_q = method.input_quant(cfg)
         layers = arch_layers(items, image_shape, n_out)

@@ -9,6 +9,7 @@ network's input values, validation MSE; dense nets of methods that support it, n
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -85,10 +86,15 @@ class TrainConfig:
     """Training hyper-parameters; validated on construction, before any training starts."""
 
     method: str = "bnn"  #: one of METHODS
-    hidden: tuple[int, ...] = (256, 256, 256)  #: hidden layer sizes (used when arch is None)
+    #: hidden layer sizes (None: 256,256,256 unless arch is given); after validation, the dense
+    #: hidden sizes actually trained (derived from arch when arch is given; None for a conv net)
+    hidden: tuple[int, ...] | None = None
     arch: str | None = None  #: preset (tfc, sfc, lfc, cnn) or tokens like "c16k3p1,p2,f64"; overrides hidden
     weight_bits: int | None = None  #: None: the method's default
     act_bits: int | None = None  #: hidden activation bits; None: the method's default
+    #: bits of each input pixel the first layer reads (1..8; 1 = the method's 1-bit input, 8 = raw
+    #: pixels, else the top K bits); None: the method's default. Filled in by validation.
+    input_bits: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  #: method options (see the method's docs)
     epochs: int | None = None  #: None: the method's default
     batch_size: int | None = None
@@ -117,22 +123,25 @@ class TrainConfig:
         for k in ("dropout_in", "dropout_hidden"):
             if not 0 <= getattr(self, k) < 1:
                 raise ConfigError(f"{k}: {getattr(self, k)}, expected in [0, 1)")
-        self.hidden = tuple(int(h) for h in self.hidden)
         if self.arch is None:
+            self.hidden = (256, 256, 256) if self.hidden is None else tuple(int(h) for h in self.hidden)
             if not self.hidden or min(self.hidden) < 1:
                 raise ConfigError(f"hidden: {self.hidden}, expected one or more positive layer sizes")
             self.arch = arch_from_hidden(self.hidden)
         items = parse_arch(self.arch)
+        # the recorded config says what is trained: the arch's own sizes, never a stale default
+        self.hidden = tuple(i.out for i in items) if all(isinstance(i, Dense) for i in items) else None
         if self.task not in TASKS:
             raise ConfigError(f"task: {self.task!r}, expected one of {', '.join(TASKS)}")
         if self.task not in method.tasks:
             raise ConfigError(f"task: {self.task!r}, expected {' or '.join(method.tasks)} for method {self.method!r}")
         if self.task == "autoencode" and not all(isinstance(i, Dense) for i in items):
             raise ConfigError(f"task: 'autoencode' takes dense layers only (fN,...), got arch {self.arch!r}")
-        for k in ("weight_bits", "act_bits"):
+        for k in ("weight_bits", "act_bits", "input_bits"):
             v = getattr(self, k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_BITS):
-                raise ConfigError(f"{k}: {v!r}, expected an integer in 1..{MAX_BITS}")
+            hi = 8 if k == "input_bits" else MAX_BITS  # pixels are uint8
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi):
+                raise ConfigError(f"{k}: {v!r}, expected an integer in 1..{hi}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs: {self.epochs}, expected >= 1")
         if self.batch_size < 2:
@@ -206,6 +215,9 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
     history = []
     t0 = time.perf_counter()
     bar = tqdm(total=total, disable=None if cfg.progress else True, desc=f"train {cfg.method}", unit="step", leave=False)
+    # tqdm draws on a terminal only: with stdout redirected (``lowbit train ... > log``) or no bar,
+    # one plain line per epoch instead, so a log shows progress rather than silence until the end
+    epoch_lines = cfg.progress and (bar.disable or not sys.stdout.isatty())
     step = 0
     for epoch in range(cfg.epochs):
         perm = rng.permutation(len(tr_idx))
@@ -227,6 +239,9 @@ def _train(cfg: TrainConfig, data: Dataset, name: str, export: bool) -> TrainRes
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), task.metric: val,
                         "train_seconds": round(t_epoch, 3), "train_images": int(len(tr_idx))})
         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.3f}", val=f"{val:.4f}")
+        if epoch_lines:
+            print(f"epoch {epoch + 1}/{cfg.epochs}: loss {np.mean(losses):.4f}, {task.metric} {val:.4f}, "
+                  f"{t_epoch:.1f} s", flush=True)
         if sign * val > best_score:
             best_score, best_val, best_epoch = sign * val, val, epoch + 1
             best = ({k: v.copy() for k, v in net.params.items()}, {k: v.copy() for k, v in net.state.items()})

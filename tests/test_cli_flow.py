@@ -28,11 +28,17 @@ def test_cli_flow_digits(tmp_path):
 
     out = lowbit("verilog", "m", "--fold", FOLD, cwd=tmp_path)
     assert (tmp_path / "m" / "hw" / "lowbit_net.v").exists()
+    # the folding it used, per layer, with the cycles: (32 / 4) x (64 / 16) = 32 for fc0
+    assert f"folding: --fold '{FOLD}'" in out
+    assert "  fc0 (xnor_popcount, 64->32): pe=4, simd=16, 32 cycles/image" in out, out
     hwj = json.loads((tmp_path / "m" / "hw" / "hw.json").read_text())
     assert hwj["foldings"][:2] == ["fc0:pe=4,simd=16", "fc1:pe=4,simd=16"]
 
     out = lowbit("sim", "m", "--fold", FOLD, "--images", "0", cwd=tmp_path)
     assert "BIT-EXACT: 359/359" in out
+    # sim says that it generated the Verilog, with which folding, and how many images it runs
+    assert "generating Verilog for m into m/hw" in out and "  fc1 (xnor_popcount, 32->32): pe=4, simd=16" in out
+    assert "simulating 359 of the 359 test images of digits" in out
     sim = json.loads((tmp_path / "m" / "hw" / "sim.json").read_text())
     assert sim["mismatches"] == 0 and sim["n_images"] == 359 and sim["seed"] == 5
 

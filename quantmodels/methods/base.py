@@ -269,6 +269,12 @@ class Method:
         if cfg.act_bits not in allowed:
             raise ConfigError(f"act_bits: {cfg.act_bits}, expected {_set(allowed)} for method {self.name!r}"
                               + (" with these options" if self.options else ""))
+        if cfg.input_bits is None:
+            cfg.input_bits = self.native_input_bits(cfg)
+
+    def native_input_bits(self, cfg) -> int:
+        """Input pixel bits of the method's own input quantizer (:meth:`input_for`): 1 thresholded, 8 raw."""
+        return 1 if self.input_for(cfg) == "threshold" else 8
 
     # -- the network's plug-ins, per block (``last``: the output layer)
     def quantizer(self, name: str, cfg, per_channel: bool, rng: np.random.Generator) -> WeightQuantizer:
@@ -280,8 +286,27 @@ class Method:
         return rng.uniform(-lim, lim, (out, fan_in)).astype(np.float32)
 
     def input_quant(self, cfg) -> InputQuant:
-        """Raw pixels -> first-layer levels and values (:meth:`input_for`)."""
-        return InputQuant(self.input_for(cfg), INPUT_THRESHOLD, self.bipolar_1bit)
+        """Raw pixels -> first-layer levels and values: the method's own quantizer (:meth:`input_for`)
+        at its native width, else ``cfg.input_bits`` (``--input-bits K``): the top K bits of each
+        pixel as unsigned levels c / (2**K - 1) (K = 8: the raw pixels)."""
+        k = cfg.input_bits
+        if k is None or k == self.native_input_bits(cfg):
+            return InputQuant(self.input_for(cfg), INPUT_THRESHOLD, self.bipolar_1bit)
+        return InputQuant("truncate", bits=k)
+
+    def first_kind(self, cfg) -> str:
+        """IR kind of the first layer: :meth:`kind_for`, unless that kind fixes an input width the
+        configured ``input_bits`` differs from (``xnor_popcount`` needs 1-bit inputs): then binary
+        +-1 weight codes times unsigned K-bit pixels are add / subtract, i.e. ``accumulate`` (the BNN
+        paper's fixed-point first layer)."""
+        kind = self.kind_for(cfg)
+        need = kind_spec(kind).fixed_input_bits
+        if need is None or cfg.input_bits in (None, need):
+            return kind
+        if kind_spec(kind).bipolar:  # +-1 weight codes: the accumulate kind's {-1, +1} subset
+            return "accumulate"
+        raise ConfigError(f"input_bits: {cfg.input_bits}, kind {kind!r} of method {self.name!r} "
+                          f"takes {need}-bit inputs only")
 
     def act(self, cfg, last: bool):
         """The block's activation: k-bit levels on hidden layers, raw logits out."""

@@ -111,6 +111,19 @@ class Lut(Method):
         lim = np.sqrt(6.0 / fan_in)
         return rng.uniform(-lim, lim, (out, fan_in)).astype(np.float32)
 
+    def configure(self, cfg) -> None:
+        """``input_bits`` (``--input-bits``) and the ``input_bits`` option are one setting."""
+        opt = cfg.options.get("input_bits")
+        if cfg.input_bits is not None:
+            if opt is not None and next(o for o in self.options if o.name == "input_bits").parse(opt, self.name) != cfg.input_bits:
+                raise ConfigError(f"input_bits: {cfg.input_bits}, but option input_bits={opt}; expected one "
+                                  "setting (--input-bits K sets the lut option too)")
+            cfg.options = {**cfg.options, "input_bits": cfg.input_bits}
+        super().configure(cfg)
+
+    def native_input_bits(self, cfg) -> int:
+        return cfg.options["input_bits"]
+
     def input_quant(self, cfg):
         return InputQuant("truncate", bits=cfg.options["input_bits"])
 
