@@ -154,11 +154,12 @@ def fits_nowhere(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult) -> 
     if not all(misfit(fam, d, syn) for d in devices):
         return None
     caps = [CAPACITY[fam][d] for d in devices]
-    for k in caps[0]:
-        most = max(c[k] for c in caps)
-        if getattr(syn, k) > most:
-            return (f"does not fit any {FAMILY_NAMES[fam]}: needs {getattr(syn, k):,.0f} {RESOURCE_NAMES[fam][k]}, "
-                    f"the largest part has {most:,}")
+    most = {k: max(c[k] for c in caps) for k in caps[0]}
+    # every resource beyond the largest part, the worst overflow first
+    over = sorted((k for k in most if getattr(syn, k) > most[k]), key=lambda k: -getattr(syn, k) / max(most[k], 1))
+    if over:
+        return f"does not fit any {FAMILY_NAMES[fam]}: " + "; ".join(
+            f"needs {getattr(syn, k):,.0f} {RESOURCE_NAMES[fam][k]}, the largest part has {most[k]:,}" for k in over)
     why = "; ".join(f"{device_name(fam, d)} {misfit(fam, d, syn)}" for d in devices)
     return f"does not fit any {FAMILY_NAMES[fam]}: {why}"
 
