@@ -126,6 +126,8 @@ def collect(design: DesignInput, targets: tuple[str, ...] = (Target.ICE40, Targe
                 areas[t] = la
     timing = {}
     for fam in pnr_families(targets) if pnr and synth else ():
+        if fam in targets and fam not in synth_res:  # its synthesis failed: the status says so already
+            continue
         progress(f"  place-and-route {design.label} (nextpnr-{fam}) ...")
         tm = attempt(lambda: _timing(design, fam), "place-and-route", fam)
         if tm is not None:
