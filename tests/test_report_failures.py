@@ -178,3 +178,15 @@ def test_sweep_counts_each_simulation_once():
     df = pd.DataFrame({"hw_key": ["a", "a", "b"], "measured_sim_images": [300, 300, 300],
                        "measured_sim_mismatches": [0, 0, 0]})
     assert simulated(df) == (2, 600, 0)
+
+
+@pytest.mark.yosys
+def test_nothing_produced_is_the_only_failing_exit(tmp_path):
+    # every design's synthesis fails on the one requested target: the report is still written, and
+    # the command's exit status (1) and one line say what gave nothing
+    d = _design("int8 broken", random_mac_model((8, 4, 2)), tmp_path, broken=True)
+    paths = write_report([d], tmp_path / "r", ("generic",), pnr=False, progress=lambda m: None)
+    doc = json.loads(paths["json"].read_text())
+    assert doc["meta"]["nothing_produced"] == ["target generic: synthesis failed for every design"]
+    assert doc["designs"][0]["summary"]["status_generic"] == "synthesis failed, see the tool log"
+    assert paths["html"].is_file() and paths["png"].is_file() and _print_report(paths) == 1
