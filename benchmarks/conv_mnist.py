@@ -24,6 +24,9 @@ def main() -> int:
     ap.add_argument("--fold", default=None)
     ap.add_argument("--data", default=str(REPO.parent / "shared/data/mnist.npz"))
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=0)  # before the run: the code the figures were measured with
 
     sys.path.insert(0, str(REPO / "tests"))  # the model definition lives with the tests (one place)
     from conftest import mnist_cnn_model
@@ -42,7 +45,7 @@ def main() -> int:
     t1 = time.perf_counter()
     r = simulate(model, hwd, data.x_test[:n], data.y_test[:n])
     wall = time.perf_counter() - t1
-    doc = {"model": "mnist_cnn_model() (random W1A1 weights, seed 0)", "images": n, "mismatches": r.mismatches,
+    doc = {"provenance": prov, "model": "mnist_cnn_model() (random W1A1 weights, seed 0)", "images": n, "mismatches": r.mismatches,
            "bit_exact": r.bit_exact, "folding": hwd.design.foldings, "layer_cycles": hwd.design.layer_cycles,
            "estimated_cycles_per_image": hwd.cycles_per_image,
            "measured_steady_cycles_per_image": r.steady_cycles_per_image,

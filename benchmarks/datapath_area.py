@@ -163,24 +163,25 @@ def main() -> int:
     ap.add_argument("--conv-only", action="store_true",
                     help="only the conv section (merged into the existing results file)")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=None)  # before the run: the code the figures were measured with
     out = REPO / "benchmarks/results/datapath_area.json"
     if args.conv_only:
         import json
 
         from quantmodels.atomic import atomic_write_json
-        from sim.tools import tool_versions
 
         rows = json.loads(out.read_text()) if out.exists() else {}
         with tempfile.TemporaryDirectory() as tmp:
             rows["conv"] = conv_rows(tmp)
-        rows["conv_tool_versions"] = tool_versions()
+        rows["conv_provenance"] = prov
         atomic_write_json(out, rows)
         print(f"written {out}")
         return 0
 
     from quantmodels.atomic import atomic_write_json
     from reports.synth import synthesize
-    from sim.tools import tool_versions
 
     rng = np.random.default_rng(0)
     rows: dict = {"popcount": [], "xnor_popcount": [], "mvu_w1a1": [], "kinds": []}
@@ -237,7 +238,7 @@ def main() -> int:
             print(f"{kind:>14} {L.weight_bits:>4}x{L.input_bits:<4} {s.luts:7d} {s.ffs:6d} {s.dsps:4d} "
                   f"{s_nodsp.luts:14d} {cycles:7d} {s_nodsp.luts / 64:9.2f}")
         rows["conv"] = conv_rows(tmp)
-    rows["tool_versions"] = tool_versions()
+    rows["provenance"] = prov
     rows["generated"] = time.strftime("%Y-%m-%d %H:%M:%S")
     atomic_write_json(out, rows)
     print(f"written {out}")

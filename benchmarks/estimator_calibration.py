@@ -173,6 +173,7 @@ def main() -> int:
                     help="no synthesis: refit on the measured counts stored in "
                          "benchmarks/results/estimator_calibration.json (features recomputed)")
     args = ap.parse_args()
+    from sim.provenance import provenance
     if args.jobs < 1:
         print(f"--jobs: {args.jobs}, expected >= 1", file=sys.stderr)
         return 2
@@ -252,6 +253,7 @@ def main() -> int:
         print(f"{fam}: weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
               f"({rule['misclassified']}/{rule['points']} points misclassified)")
     meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": args.seed, "tool_versions": tool_versions(),
+            "provenance": provenance(seed=args.seed),
             "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams},
             # when the syntheses ran (a --refit keeps the stored measurements and their date)
             **(prev_meta or {"measured": time.strftime("%Y-%m-%d %H:%M:%S")})}

@@ -9,38 +9,14 @@ golden). Writes benchmarks/results/qonnx_zoo.json with the git commit and tool v
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "tests" / "data" / "qonnx"
 PUBLISHED = {"TFC_1W1A": 93.17, "TFC_1W2A": 94.79, "TFC_2W2A": 96.60}  #: Brevitas BNN-PYNQ top-1 (%)
-
-
-def _git_commit() -> str:
-    try:
-        r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        return r.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    from sim.tools import tool_versions
-
-    out = tool_versions()
-    for pkg in ("onnx", "qonnx", "onnxruntime"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
 
 
 def main() -> int:
@@ -54,7 +30,9 @@ def main() -> int:
     from quantmodels.datasets import load_dataset
     from quantmodels.qonnx import agreement, export_qonnx, import_qonnx
 
-    commit = _git_commit()  # before the run: what the figures were measured with
+    from sim.provenance import provenance
+
+    prov = provenance("onnx", "qonnx", "onnxruntime")  # before the run: what the figures were measured with
     data = load_dataset(args.data)
     n = min(args.images, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
@@ -86,7 +64,7 @@ def main() -> int:
         print(f"{name}: {a.render()}; export round trip {rt.agree}/{rt.n_images}"
               + (f"; RTL {rec['rtl']['images'] - rec['rtl']['mismatches']}/{rec['rtl']['images']} bit-exact"
                  if "rtl" in rec else ""), flush=True)
-    doc = {"images": n, "data": args.data, "git_commit": commit, "tool_versions": _versions(),
+    doc = {"images": n, "data": args.data, "provenance": prov,
            "networks": nets}
     out = REPO / "benchmarks/results/qonnx_zoo.json"
     atomic_write_json(out, doc)

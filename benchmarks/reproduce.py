@@ -370,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table-only", action="store_true",
                     help="train nothing: rebuild the table from the finished runs under <out>/runs")
     a = ap.parse_args(argv)
+    from sim.provenance import provenance
+
+    prov = provenance()  # recorded in each run (runs resume across commits) and in the table's meta
     known = all_methods()
     methods = a.methods.split(",") if a.methods else known
     nets = a.nets.split(",")
@@ -417,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_generic(m, n, s, data, a.epochs, a.dropout, a.act_bits_variant, a.recipe)
                 row.update(method=m, net=n, seed=s, wall_seconds=round(time.perf_counter() - t0, 1),
                            train_images=len(data.x_train), data=str(Path(a.data).name), extended=extended,
-                           **variant)
+                           provenance=prov, **variant)
                 atomic_write_json(path, row)
                 print(f"{m:>12} {n} seed {s}: " + (f"golden {row.get('golden_test_accuracy', float('nan')):.4f} "
                       f"agree {row.get('agreement', float('nan')):.4f} " if m != "lut-ae" else
@@ -442,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     table, md = aggregate(rows, reduced)
     meta = {"reduced": reduced, "tag": tag, "runs": len(rows),
             "last_invocation": {"methods": methods, "nets": nets, "seeds": seeds},
-            "numpy": np.__version__, "python": platform.python_version(), "cpus": os.cpu_count()}
+            "numpy": np.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
+            "provenance": prov}
     atomic_write_json(a.out / "reproduction.json", {"meta": meta, "rows": table})
     atomic_write_text(a.out / "reproduction.md", md)
     print(md)

@@ -23,6 +23,9 @@ def main() -> int:
     ap.add_argument("--naive-images", type=int, default=500,
                     help="images for the one-await-per-cycle reference testbench (0 = skip)")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=None)  # before the run: the code the figures were measured with
 
     from lowbit.flow import make_hardware, simulate
     from sim.regression import build_simulator, run_naive
@@ -39,7 +42,7 @@ def main() -> int:
     t1 = time.perf_counter()
     r = simulate(model, hwd, data.x_test[:n], data.y_test[:n])
     wall = time.perf_counter() - t1
-    doc = {"model": str(args.model), "images": n, "mismatches": r.mismatches, "bit_exact": r.bit_exact,
+    doc = {"provenance": prov, "model": str(args.model), "images": n, "mismatches": r.mismatches, "bit_exact": r.bit_exact,
            "verilog_generation_s": round(gen_s, 2), "build_s": round(r.build_seconds, 2),
            "build_cached": r.build_cached, "sim_s": round(r.sim_seconds, 2),
            "wall_s_including_build": round(wall, 2), "cycles_per_image": r.cycles_per_image,

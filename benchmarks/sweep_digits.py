@@ -25,6 +25,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0, help="parallel tasks (0 = every core)")
     ap.add_argument("--out", type=Path, default=None, help="sweep directory (default: a temp dir)")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=None)  # before the run: the code the figures were measured with
     tmp = Path(tempfile.mkdtemp(prefix="lowbit-sweep-bench-"))
     os.environ["LOWBIT_CACHE"] = str(tmp / "cache")  # cold Verilator / Yosys caches
     out = args.out or tmp / "sweep"
@@ -50,7 +53,7 @@ def main() -> int:
     print(df.loc[on, cols].to_string(index=False))
     print(f"\ncold sweep {t_cold:.1f} s | resumed with everything cached {t_warm:.1f} s | "
           f"ratio {t_cold / t_warm:.1f}x  ({cold.n_points} points, jobs={args.jobs or os.cpu_count()})")
-    res = {"config": "examples/sweep_digits.toml", "jobs": args.jobs or os.cpu_count(),
+    res = {"provenance": prov, "config": "examples/sweep_digits.toml", "jobs": args.jobs or os.cpu_count(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, load avg {os.getloadavg()[0]:.1f}",
            "cold_seconds": round(t_cold, 1), "cached_rerun_seconds": round(t_warm, 1),
            "cold_stats": cold.stats, "rerun_stats": warm.stats, "n_points": cold.n_points,

@@ -87,6 +87,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="epochs per side; the fastest is kept")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/train_epoch_vs_torch.json")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=None)  # before the run: the code the figures were measured with
 
     from quantmodels.arch import parse_arch
     from quantmodels.atomic import atomic_write_json
@@ -96,7 +99,7 @@ def main() -> int:
     hidden = [i.out for i in parse_arch(args.arch)]
     t_lb, n_images = lowbit_epoch(data, args.arch, args.threads, args.repeats)
     t_th = torch_epoch(data, hidden, args.threads, n_images, args.repeats)
-    doc = {"benchmark": f"one BNN training epoch ({n_images} images), MNIST {args.arch}, batch 100, "
+    doc = {"provenance": prov, "benchmark": f"one BNN training epoch ({n_images} images), MNIST {args.arch}, batch 100, "
                         f"{args.threads} thread(s), best of {args.repeats}",
            "lowbit_seconds": round(t_lb, 2), "torch_seconds": None if t_th is None else round(t_th, 2),
            "ratio_lowbit_over_torch": None if t_th is None else round(t_lb / t_th, 2),

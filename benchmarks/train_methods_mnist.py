@@ -36,6 +36,9 @@ def main() -> int:
     ap.add_argument("--runs", default=",".join(RUNS))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/mnist_methods.json")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=args.seed)  # before the run: the code the figures were measured with
 
     import numpy as np
 
@@ -57,7 +60,7 @@ def main() -> int:
         rows.append(row)
         print(f"{name:>14} {row['kind']:>14} {cfg.weight_bits}/{cfg.act_bits:<3} {100 * res.float_test_accuracy:6.2f}% "
               f"{100 * res.golden_test_accuracy:6.2f}% {100 * res.agreement:6.2f}% {res.seconds:7.1f}", flush=True)
-    doc = {"benchmark": f"MNIST {args.arch}, every method, NumPy training", "arch": args.arch, "seed": args.seed,
+    doc = {"provenance": prov, "benchmark": f"MNIST {args.arch}, every method, NumPy training", "arch": args.arch, "seed": args.seed,
            "epochs": args.epochs, "rows": rows, "numpy": np.__version__, "python": platform.python_version()}
     atomic_write_json(args.out, doc)
     print(f"results written to {args.out}")

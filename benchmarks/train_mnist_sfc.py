@@ -25,6 +25,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     args = ap.parse_args()
+    from sim.provenance import provenance
+
+    prov = provenance(seed=args.seed)  # before the run: the code the figures were measured with
 
     import numpy as np
 
@@ -40,7 +43,7 @@ def main() -> int:
     wall = time.perf_counter() - t0
     res.model.meta["data_source"] = str(Path(args.data).resolve())
     save_model(res.model, args.out / "mnist_sfc_bnn")
-    doc = {
+    doc = {"provenance": prov, 
         "benchmark": "MNIST SFC 784-256-256-256-10 W1A1 (BNN), NumPy training",
         "golden_test_accuracy": res.golden_test_accuracy,
         "float_test_accuracy": res.float_test_accuracy,

@@ -7,10 +7,11 @@ the generators.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
-from quantmodels.errors import ConfigError
+from quantmodels.errors import ConfigError, clip
 from quantmodels.ir import IRModel, Layer
 
 from .lanes import lane_spec
@@ -142,7 +143,9 @@ def folding_for_throughput(model: IRModel, frames_per_s: float,
 
 
 _THROUGHPUT = re.compile(r"^\s*fps\s*=\s*([0-9.eE+]+)\s*(?:,\s*clock_mhz\s*=\s*([0-9.eE+]+)\s*)?$")
-_FIELD = re.compile(r"^\s*(pe|simd)\s*=\s*(\d+)\s*$")
+_FIELD = re.compile(r"^\s*(pe|simd)\s*=\s*(\d{1,9})\s*$")
+#: Largest clock a --fold spec may name (MHz): beyond any FPGA, and keeps cycle budgets finite.
+MAX_CLOCK_MHZ = 1e5
 
 
 def _parse_fields(text: str, where: str) -> dict[str, int]:
@@ -150,9 +153,23 @@ def _parse_fields(text: str, where: str) -> dict[str, int]:
     for part in text.split(","):
         m = _FIELD.match(part)
         if not m:
-            raise ConfigError(f"--fold: {where}{part.strip()!r} is not 'pe=N' or 'simd=N'")
+            raise ConfigError(f"--fold: {where}{clip(part.strip())} is not 'pe=N' or 'simd=N'")
+        if m.group(1) in out:  # 'pe=2,pe=4': refuse rather than let the last one win silently
+            raise ConfigError(f"--fold: {where}{m.group(1)} given twice, expected each of pe, simd at most once")
         out[m.group(1)] = int(m.group(2))
     return out
+
+
+def _number(text: str, name: str, spec: str, hi: float) -> float:
+    """A finite, positive number from a throughput spec (no inf/nan: they would reach int())."""
+    shown = text if len(text) <= 30 else text[:27] + "..."  # digits, '.', 'e' and '+' only (the regex)
+    try:
+        v = float(text)
+    except ValueError:
+        raise ConfigError(f"--fold: {clip(spec)}: {name}={shown}, expected a number") from None
+    if not (math.isfinite(v) and 0 < v <= hi):
+        raise ConfigError(f"--fold: {clip(spec)}: {name}={shown}, expected a number in (0, {hi:g}]")
+    return v
 
 
 def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
@@ -163,10 +180,8 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
     ``"fps=1e6,clock_mhz=100"``: :func:`folding_for_throughput` (clock defaults to 100 MHz).
     """
     if spec is not None and (m := _THROUGHPUT.match(spec)):
-        try:
-            fps, clk = float(m.group(1)), float(m.group(2) or DEFAULT_CLOCK_MHZ)
-        except ValueError:
-            raise ConfigError(f"--fold: {spec!r}: fps and clock_mhz must be numbers") from None
+        clk = _number(m.group(2) or str(DEFAULT_CLOCK_MHZ), "clock_mhz", spec, MAX_CLOCK_MHZ)
+        fps = _number(m.group(1), "fps", spec, clk * 1e6)  # above one frame per cycle nothing fits
         return folding_for_throughput(model, fps, clk)
     auto = auto_folding(model)
     if spec is None or spec.strip() in ("", "auto"):
@@ -180,7 +195,11 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
             name, _, fields = item.partition(":")
             name = name.strip()
             if name not in names:
-                raise ConfigError(f"--fold: layer {name!r} not in the model (layers: {', '.join(names)})")
+                known = ", ".join(names)
+                known = known if len(known) <= 120 else known[:117] + "..."
+                raise ConfigError(f"--fold: layer {clip(name)} not in the model (layers: {known})")
+            if name in per_layer:  # two entries for one layer: refuse rather than resolve silently
+                raise ConfigError(f"--fold: layer {name!r} given twice, expected one entry per layer")
             per_layer[name] = _parse_fields(fields, f"{name}: ")
     else:
         fields = _parse_fields(spec, "")

@@ -6,24 +6,52 @@ outputs went. User errors print one line ``lowbit: error: ...`` and exit with st
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 from hw.arith import POPCOUNT_STYLES
 from quantmodels.arch import PRESETS as ARCH_PRESETS
-from quantmodels.errors import LowbitError
+from quantmodels.errors import ConfigError, LowbitError, clip
 from quantmodels.methods import REGISTRY
 from quantmodels.optim import OPTIMIZERS
 from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
 from sim.tools import ToolError
 
-from . import flow, qonnx_cmds
+from . import board_cmds, flow, qonnx_cmds
 from .steps import METHODS
+from .sweep_config import MAX_EPOCHS, MAX_JOBS
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
+#: An error line is cut to this many characters (it may echo a path or a value of any length).
+MAX_ERROR_LINE = 300
+#: Bounds of the numeric options, checked before any work: ``(lo, hi)`` per argparse dest, per command.
+#: Upper bounds are resource limits (a million epochs is a typo, not a plan).
+_INT_BOUNDS = {
+    "epochs": (1, MAX_EPOCHS), "patience": (0, MAX_EPOCHS), "batch_size": (2, 1 << 16), "seed": (0, 2**32 - 1),
+    "jobs": (0, MAX_JOBS),
+}  # --images, --activity-images, --stall: checked by their commands (they depend on the data)
+_FLOAT_BOUNDS = {"lr": (0.0, 100.0), "dropout": (0.0, 1.0)}  #: open at the bottom, closed at the top
+
+
+def check_bounds(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric options (and inf/nan) with one line naming the option."""
+    for dest, (lo, hi) in _INT_BOUNDS.items():
+        v = getattr(args, dest, None)
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(f"--{dest.replace('_', '-')}: {clip(v, 30)}, expected an integer in {lo}..{hi}")
+    for dest in ("hidden", "arch"):  # an empty spec would silently fall back to the default network
+        v = getattr(args, dest, None)
+        if v is not None and not v.strip():
+            raise ConfigError(f"--{dest}: {v!r}, expected a network spec (see lowbit train --help)")
+    for dest, (lo, hi) in _FLOAT_BOUNDS.items():
+        v = getattr(args, dest, None)
+        if v is not None and not (math.isfinite(v) and (lo < v <= hi or (dest == "dropout" and v == lo))):
+            raise ConfigError(f"--{dest}: {clip(v, 30)}, expected a number in {'[' if dest == 'dropout' else '('}"
+                              f"{lo:g}, {hi:g}]")
 
 
 def _add_fold(p: argparse.ArgumentParser) -> None:
@@ -126,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr place-and-route")
     qonnx_cmds.add_parsers(sub)  # import / export (QONNX)
+    board_cmds.add_parsers(sub)  # bitstream / fit / run (boards)
     return ap
 
 
@@ -133,10 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
-        rc = getattr(qonnx_cmds if args.cmd in qonnx_cmds.COMMANDS else flow, f"cmd_{args.cmd}")(args)
+        check_bounds(args)
+        mod = qonnx_cmds if args.cmd in qonnx_cmds.COMMANDS else board_cmds if args.cmd in board_cmds.COMMANDS else flow
+        rc = getattr(mod, f"cmd_{args.cmd}")(args)
     except LowbitError as e:
         msg = str(e).splitlines()
-        print(f"lowbit: error: {msg[0] if msg else type(e).__name__}", file=sys.stderr)
+        line = f"lowbit: error: {msg[0] if msg else type(e).__name__}"
+        if len(line) > MAX_ERROR_LINE:  # a last guard: messages clip what they echo, paths may still be long
+            line = line[:MAX_ERROR_LINE - 3] + "..."
+        print(line, file=sys.stderr)
         if len(msg) > 1 and isinstance(e, ToolError):  # tool failures: log tail after the one line
             print("\n".join(msg[1:]).strip(), file=sys.stderr)
         return EXIT_USAGE

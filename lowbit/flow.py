@@ -203,7 +203,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate the sweep config (and options) completely, then run or resume the sweep."""
     if args.jobs is not None and args.jobs < 0:
         raise ConfigError(f"--jobs: {args.jobs}, expected >= 0 (0 = every core)")
-    cfg = load_sweep_config(args.config)
+    cfg = load_sweep_config(args.config, out_given=args.out is not None)
     out = args.out or cfg.out or Path("runs") / "sweep" / args.config.stem
     r = run_sweep(cfg, out, jobs=args.jobs, dask=args.dask, pnr=False if args.no_pnr else None,
                   progress=not args.quiet)

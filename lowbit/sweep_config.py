@@ -26,7 +26,8 @@ import numpy as np
 
 from hw.folding import parse_folding
 from quantmodels.datasets import load_dataset
-from quantmodels.errors import ConfigError, DataError
+from quantmodels.arch import MAX_UNITS
+from quantmodels.errors import ConfigError, DataError, clip
 from quantmodels.ir import InputSpec, IRModel, Layer
 from reports.activity import ACTIVITY_DEPTH
 from reports.synth import Target
@@ -50,6 +51,16 @@ class Synthesize(StrEnum):
 
 
 MAX_BITS = 16
+#: Resource bounds: a config beyond them is refused at load time instead of hanging or exhausting memory.
+MAX_CONFIG_BYTES = 1 << 20  #: a sweep config is a page of TOML
+MAX_EPOCHS = 10_000
+MAX_JOBS = 1024
+MAX_SEEDS = 1000
+MAX_POINTS = 10_000  #: design points of all grids together
+MAX_LAYERS = 64  #: hidden layers of a network
+#: ``parallel.dask`` values a TOML file may set: a remote scheduler exchanges pickles (it can run code
+#: on this machine), so its address must come from the command line (``--dask``).
+TOML_DASK = ("local",)
 _SECTIONS = {
     "sweep": {"dataset", "seed", "seeds", "epochs", "sim_images", "activity_images", "pnr", "popcount", "out",
               "synthesize", "prescreen_margin"},
@@ -120,7 +131,7 @@ class SweepConfig:
     sim_images: int  #: bit-exactness sample: the first N test images, 0 mismatches expected
     pnr: bool  #: nextpnr place-and-route for iCE40 targets
     popcount: Popcount  #: popcount circuit
-    out: Path | None  #: output directory ([sweep] out); the CLI's --out wins
+    out: Path | None  #: output directory ([sweep] out, resolved inside the config's directory); the CLI's --out wins
     grids: tuple[Grid, ...]  #: [axes] alone, or one Grid per [[grid]] table
     jobs: int  #: parallel local tasks, 0 = every core
     dask: str | None  #: Dask scheduler address or "local"
@@ -164,7 +175,7 @@ class _Reader:
         self.path, self.doc = path, doc
 
     def fail(self, key: str, value: Any, expected: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: {value!r}, expected {expected}")
+        return ConfigError(f"{self.path}: {key}: {clip(value)}, expected {expected}")
 
     def get(self, section: str, name: str, default: Any = None) -> Any:
         return self.doc.get(section, {}).get(name, default)
@@ -215,15 +226,17 @@ def _network(r: _Reader, key: str, v: Any) -> tuple[str, tuple[int, ...]]:
     if isinstance(v, list):
         parts = v
     elif isinstance(v, str):
-        parts = [p.strip() for p in v.split(",") if p.strip()]
+        parts = [p.strip() for p in v.split(",", MAX_LAYERS + 1) if p.strip()]
     else:
         parts = []
     try:
-        sizes = tuple(int(p) for p in parts)
+        sizes = tuple(int(p) for p in parts[:MAX_LAYERS + 1])
     except (TypeError, ValueError):
         sizes = ()
     if not sizes or min(sizes) < 1 or any(isinstance(p, (bool, float)) for p in parts):
         raise r.fail(key, v, f"a preset ({', '.join(PRESETS)}) or hidden sizes like \"64,64\"")
+    if max(sizes) > MAX_UNITS or len(sizes) > MAX_LAYERS:  # before any stub model is built from them
+        raise r.fail(key, v, f"at most {MAX_LAYERS} hidden layers of 1..{MAX_UNITS} units")
     return ",".join(map(str, sizes)), sizes
 
 
@@ -243,7 +256,7 @@ def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes:
             parse_folding(_stub_model(hidden, n_in, n_classes), None if spec == "auto" else spec)
         except ConfigError as e:
             msg = str(e).removeprefix("--fold: ")
-            raise ConfigError(f"{r.path}: {key}: {spec!r} for network {label!r}: {msg}") from None
+            raise ConfigError(f"{r.path}: {key}: {clip(spec)} for network {label!r}: {msg}") from None
     return spec.strip()
 
 
@@ -283,17 +296,43 @@ def _grid(r: _Reader, axes: dict, where: str, n_in: int, n_classes: int) -> Grid
                 tuple(dict.fromkeys(targets)))
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep TOML file; nothing is trained or built here."""
+def _contained_out(r: _Reader, out: str) -> Path:
+    """``sweep.out`` resolved against the config's directory; an absolute path or one escaping that
+    directory (``../``, a symlink) is refused: a config file must not pick where files go elsewhere."""
+    base = r.path.parent.resolve()
+    p = Path(out).expanduser()
+    resolved = (base / p).resolve()
+    if p.is_absolute() or not resolved.is_relative_to(base):
+        shown = str(base) if len(str(base)) <= 80 else "..." + str(base)[-77:]
+        raise r.fail("sweep.out", out, f"a directory inside {shown} (the config's directory); "
+                     "pass --out to write elsewhere")
+    return resolved
+
+
+def load_sweep_config(path: str | Path, out_given: bool = False) -> SweepConfig:
+    """Read and validate a sweep TOML file; nothing is trained or built here.
+
+    ``out_given``: the command line names the output directory, so ``sweep.out`` is neither used
+    nor checked (otherwise it must stay inside the config's directory)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the sweep config ({e.strerror or e})") from None
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise ConfigError(f"{clip(str(path), 120)}: cannot read the sweep config "
+                          f"({clip(getattr(e, 'strerror', None) or str(e), 80)})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES} bytes, expected a sweep config of a few lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:  # e.g. saved as UTF-16
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}), expected a UTF-8 TOML file") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+        raise ConfigError(f"{path}: not valid TOML ({clip(str(e), 120)})") from None
+    except (RecursionError, ValueError) as e:  # deeply nested arrays; integers of thousands of digits
+        raise ConfigError(f"{path}: not valid TOML ({type(e).__name__}: {clip(str(e), 80)})") from None
     r = _Reader(path, doc)
     _check_keys(r)
 
@@ -312,9 +351,11 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
         raise r.fail("sweep.seed", r.get("sweep", "seed"), "either sweep.seed or sweep.seeds, not both")
     seeds_raw = r.list_("sweep", "seeds" if "seeds" in doc.get("sweep", {}) else "seed", [0])
     key_s = "sweep.seeds" if "seeds" in doc.get("sweep", {}) else "sweep.seed"
+    if len(seeds_raw) > MAX_SEEDS:
+        raise r.fail(key_s, f"<{len(seeds_raw)} seeds>", f"at most {MAX_SEEDS} seeds")
     seeds = tuple(dict.fromkeys(r.int_(f"{key_s}[{i}]", s, 0, 2**32 - 1) for i, s in enumerate(seeds_raw)))
     epochs = r.get("sweep", "epochs")
-    epochs = None if epochs is None else r.int_("sweep.epochs", epochs, 1)
+    epochs = None if epochs is None else r.int_("sweep.epochs", epochs, 1, MAX_EPOCHS)
     sim_images = r.int_("sweep.sim_images", r.get("sweep", "sim_images", 100), 1, len(data.x_test))
     pnr = r.get("sweep", "pnr", True)
     if not isinstance(pnr, bool):
@@ -327,23 +368,31 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
         raise r.fail("sweep.prescreen_margin", margin, "a number in [0, 1)")
     out = r.get("sweep", "out")
-    if out is not None and (not isinstance(out, str) or not out):
+    if out is not None and (not isinstance(out, str) or not out or "\0" in out):
         raise r.fail("sweep.out", out, "a directory path")
+    out_dir = None if out is None or out_given else _contained_out(r, out)
 
     n_in = int(np.prod(data.image_shape))
     base = doc.get("axes", {})
     tables = doc.get("grid", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise r.fail("grid", tables, "[[grid]] tables")
+    if len(tables) > MAX_POINTS:
+        raise r.fail("grid", f"<{len(tables)} tables>", f"at most {MAX_POINTS} [[grid]] tables")
     if tables:
         grids = tuple(_grid(r, {**base, **t}, f"grid[{i}]", n_in, data.n_classes) for i, t in enumerate(tables))
     else:
         grids = (_grid(r, base, "axes", n_in, data.n_classes),)
-    jobs = r.int_("parallel.jobs", r.get("parallel", "jobs", 0), 0)
+    size = sum(len(seeds) * len(g.networks) * len(g.methods) * len(g.weight_bits) * len(g.act_bits)
+               * len(g.folds) * len(g.targets) for g in grids)
+    if size > MAX_POINTS:  # before the product is expanded
+        raise ConfigError(f"{path}: axes: the grid has {size} design points, expected at most {MAX_POINTS}")
+    jobs = r.int_("parallel.jobs", r.get("parallel", "jobs", 0), 0, MAX_JOBS)
     dask = r.get("parallel", "dask")
-    if dask is not None and (not isinstance(dask, str) or not dask.strip()):
-        raise r.fail("parallel.dask", dask, "a Dask scheduler address like 'tcp://host:8786' or 'local'")
-    cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, Path(out) if out else None,
+    if dask is not None and dask not in TOML_DASK:
+        raise r.fail("parallel.dask", dask, f"one of {', '.join(map(repr, TOML_DASK))}; a remote Dask scheduler "
+                     "runs pickled code, so its address is accepted only from the command line (--dask)")
+    cfg = SweepConfig(path, ds, seeds, epochs, sim_images, pnr, popcount, out_dir,
                       grids, jobs, dask, data.image_shape, data.n_classes, doc, activity_images, synthesize,
                       float(margin))
     pts, skipped = cfg.points()

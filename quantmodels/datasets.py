@@ -8,12 +8,13 @@ from __future__ import annotations
 import gzip
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, clip
 
 
 @dataclass
@@ -57,45 +58,72 @@ _IDX_NAMES = {
 }
 
 
-def _check_split(path: str, x: np.ndarray, y: np.ndarray, xk: str, yk: str) -> tuple[np.ndarray, np.ndarray]:
+#: Bounds on a user's data file: MNIST is 70,000 images of 784 pixels; anything far beyond is refused
+#: from its header, before memory is spent on it.
+MAX_IMAGES = 1 << 20
+MAX_FILE_BYTES = MAX_IMAGES * 28 * 28 + (1 << 20)
+#: Fewest training images: the validation split (10 %) must hold at least one image.
+MIN_TRAIN_IMAGES = 10
+MIN_TEST_IMAGES = 1
+
+
+def _check_split(path: str, x: np.ndarray, y: np.ndarray, xk: str, yk: str,
+                 min_images: int = MIN_TEST_IMAGES) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim == 2 and x.shape[1] == 784:
         x = x.reshape(-1, 28, 28)
     if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise DataError(f"{path}: {xk} has shape {x.shape}, expected (N, 28, 28) or (N, 784)")
+        raise DataError(f"{path}: {xk} has shape {clip(x.shape)}, expected (N, 28, 28) or (N, 784)")
     if x.dtype != np.uint8:
         raise DataError(f"{path}: {xk} has dtype {x.dtype}, expected uint8")
+    if len(x) < min_images:
+        raise DataError(f"{path}: {xk} holds {len(x)} images, expected at least {min_images}")
     if y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"{path}: {yk} has shape {y.shape}, expected ({len(x)},) to match {xk}")
+        raise DataError(f"{path}: {yk} has shape {clip(y.shape)}, expected ({len(x)},) to match {xk}")
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() > 9)):
         raise DataError(f"{path}: {yk} must hold integer labels 0..9")
     return x, y.astype(np.int64)
 
 
+def _checked(path: str, arrs: dict[str, np.ndarray]) -> Dataset:
+    """The four arrays as a Dataset, each split checked (shape, dtype, size, labels)."""
+    xtr, ytr = _check_split(path, arrs["x_train"], arrs["y_train"], "x_train", "y_train", MIN_TRAIN_IMAGES)
+    xte, yte = _check_split(path, arrs["x_test"], arrs["y_test"], "x_test", "y_test")
+    if ytr.max() < 1:
+        raise DataError(f"{path}: y_train holds a single class ({int(ytr.max())}), expected labels of 2 or more classes")
+    return Dataset("mnist", xtr, ytr, xte, yte)
+
+
 def load_mnist_npz(path: str | Path) -> Dataset:
     """MNIST from an .npz with keys x_train, y_train, x_test, y_test (uint8)."""
+    from .ir.io import NpzReader  # the IR's header-checked .npz reader (bounded, allow_pickle=False)
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (expected an .npz with x_train, y_train, x_test, y_test)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _IDX_NAMES if k not in npz.files]
-            if missing:
-                raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
-            arrs = {k: npz[k] for k in _IDX_NAMES}
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise DataError(f"{path}: not a readable .npz archive (truncated or corrupt: {type(e).__name__})") from None
-    xtr, ytr = _check_split(str(path), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
-    xte, yte = _check_split(str(path), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
-    return Dataset("mnist", xtr, ytr, xte, yte)
+    if not zipfile.is_zipfile(path):  # e.g. a .npy file named .npz
+        raise DataError(f"{path}: not a readable .npz archive (no zip directory: truncated, or e.g. a .npy "
+                        "file), expected an .npz with x_train, y_train, x_test, y_test")
+    reader = NpzReader(path, DataError)
+    missing = [k for k in _IDX_NAMES if k not in reader]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
+    arrs = {k: reader.read(k, MAX_IMAGES * 28 * 28) for k in _IDX_NAMES}
+    return _checked(str(path), arrs)
 
 
 def _read_idx(path: Path) -> np.ndarray:
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: not a readable gzip file ({type(e).__name__})") from None
+        if path.suffix == ".gz":  # bounded: a small gzip may inflate to gigabytes
+            with gzip.open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'IDX'} file "
+                        f"({type(e).__name__})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise DataError(f"{path}: more than {MAX_FILE_BYTES} bytes, expected an MNIST-sized IDX file")
     if len(raw) < 4:
         raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
@@ -105,9 +133,12 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    n = int(np.prod(dims))
+    n = 1
+    for d in dims:  # Python ints: a product of uint32 dimensions must not wrap around
+        n *= d
     if len(raw) - header != n:
-        raise DataError(f"{path}: IDX payload has {len(raw) - header} bytes, expected {n} for shape {dims}")
+        raise DataError(f"{path}: IDX payload has {len(raw) - header} bytes, expected {clip(n, 30)} "
+                        f"for shape {clip(dims)}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -121,9 +152,7 @@ def load_mnist_idx(directory: str | Path) -> Dataset:
         if found is None:
             raise DataError(f"{directory}: {stem}[.gz] not found (expected the four MNIST IDX files)")
         arrs[key] = _read_idx(found)
-    xtr, ytr = _check_split(str(directory), arrs["x_train"], arrs["y_train"], "x_train", "y_train")
-    xte, yte = _check_split(str(directory), arrs["x_test"], arrs["y_test"], "x_test", "y_test")
-    return Dataset("mnist", xtr, ytr, xte, yte)
+    return _checked(str(directory), arrs)
 
 
 def load_dataset(spec: str | Path) -> Dataset:

@@ -8,7 +8,6 @@ import html
 import io
 import os
 import re
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Callable, TypeVar
 import pandas as pd
 
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from sim.provenance import git_commit
 from sim.tools import ToolError, tool_versions
 
 from .activity import measure_activity
@@ -143,19 +143,6 @@ def collect(design: DesignInput, targets: tuple[str, ...] = (Target.ICE40, Targe
                       "activity", "")
     return DesignResult(design, synth, model_memory(m), tuple(model_energy(m)), float32_energy(m), synth_res, areas,
                         _estimates(design, targets), timing, act, tuple(failures), pnr_requested=pnr)
-
-
-def git_commit() -> str:
-    """The lowbit checkout's commit ("-dirty" with uncommitted changes; "unknown" outside git)."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head.stdout.strip() + ("-dirty" if dirty else "")) if head.returncode == 0 else "unknown"
 
 
 def _plot_metrics(df: pd.DataFrame, targets: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -81,6 +82,77 @@ def with_models(sources: dict[str, str]) -> dict[str, str]:
     return {**sources, **{name: p.read_text() for name, p in sorted(need.items())}}
 
 
+#: The file a finished build carries (written last): its key and the digests of the files it runs.
+STAMP = "lowbit.built"
+#: Owner tag of a temporary build directory (``.<key>.<host>-<pid>.<random>``): lets a later run tell
+#: an orphan of a killed process from a build in progress in a live one.
+_HOST = socket.gethostname().replace(".", "_")
+_OWNER = f"{_HOST}-{os.getpid()}"
+#: A temporary build directory from another host is an orphan once this old (its process cannot be checked).
+ORPHAN_AGE_S = 24 * 3600
+
+
+def _digests(bdir: Path) -> dict[str, str]:
+    """sha256 of the build's sources and executables (what a cached run reads and executes)."""
+    out = {}
+    for f in sorted(bdir.rglob("*")):
+        if f.is_file() and not f.is_symlink() and (f.suffix in (".v", ".sv") or os.access(f, os.X_OK)):
+            out[f.relative_to(bdir).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def stamp_matches(bdir: Path, key: str) -> bool:
+    """True if ``bdir`` is a finished build of ``key`` whose files are the ones it was built with."""
+    try:
+        stamp = json.loads((bdir / STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(stamp, dict) and stamp.get("key") == key and isinstance(stamp.get("files"), dict)
+            and bool(stamp["files"]) and stamp["files"] == _digests(bdir))
+
+
+def _discard(bdir: Path) -> None:
+    """Move a bad cached build out of the way (rename first: atomic for concurrent readers), then delete."""
+    junk = Path(tempfile.mkdtemp(prefix=f".{bdir.name}.{_OWNER}.", dir=bdir.parent))
+    try:
+        os.replace(bdir, junk / "old")
+    except OSError:
+        pass  # already replaced by another process
+    shutil.rmtree(junk, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_orphan_builds(root: Path) -> int:
+    """Remove temporary build directories under ``root`` left by killed processes (their owner's
+    pid is gone on this host, or they are over a day old); returns how many were removed."""
+    n = 0
+    for d in root.glob(".*") if root.is_dir() else ():
+        if not d.is_dir():
+            continue
+        parts = d.name.split(".")  # ['', key, 'host-pid', random]
+        owner_host, _, pid = parts[2].rpartition("-") if len(parts) >= 4 else ("", "", "")
+        if owner_host == _HOST and pid.isdigit():
+            orphan = not _alive(int(pid))
+        else:
+            try:
+                orphan = time.time() - d.stat().st_mtime > ORPHAN_AGE_S
+            except OSError:
+                continue
+        if orphan:
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n
+
+
 def build_key(srcs: dict[str, str], top: str, simulator: str, args: list[str]) -> str:
     """The build cache key: sources, top, options, tool versions and cocotb's library path."""
     from cocotb_tools import config
@@ -109,10 +181,13 @@ def compile_sources(sources: dict[str, str], top: str, simulator: str = Simulato
     args = BUILD_ARGS[simulator] + (TRACE_ARGS if trace else [])
     key = build_key(srcs, top, simulator, args)
     bdir = cache_dir() / simulator / key
-    if (bdir / "lowbit.built").exists():
-        return Compiled(bdir, simulator, key, True, 0.0)
+    if (bdir / STAMP).exists():
+        if stamp_matches(bdir, key):
+            return Compiled(bdir, simulator, key, True, 0.0)
+        _discard(bdir)  # edited, truncated or another key's build: never run it, rebuild
     bdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=bdir.parent))
+    clean_orphan_builds(bdir.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.{_OWNER}.", dir=bdir.parent))
     for name, text in srcs.items():
         (tmp / name).write_text(text)
     log = tmp / "build.log"
@@ -125,11 +200,12 @@ def compile_sources(sources: dict[str, str], top: str, simulator: str = Simulato
         tail = log.read_text()[-2000:] if log.exists() else ""
         raise SimulationError(f"{simulator} build failed in {tmp} ({type(e).__name__}: {e})\n{tail}") from None
     secs = time.perf_counter() - t0
-    (tmp / "lowbit.built").write_text(json.dumps({"seconds": secs, "key": key}))
+    # the stamp is written last: the key and the sha256 of every file the run executes or reads
+    (tmp / STAMP).write_text(json.dumps({"seconds": secs, "key": key, "files": _digests(tmp)}))
     try:
         os.replace(tmp, bdir)  # atomic publish of the finished build
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use theirs
-        if not (bdir / "lowbit.built").exists():
+        if not (bdir / STAMP).exists():
             raise
     return Compiled(bdir, simulator, key, False, secs)

@@ -404,3 +404,158 @@ def test_prescreen_sweep_skips_the_dominated_fold_and_synthesis_confirms(tmp_pat
     assert r.stats["point"] == {"ran": 1, "cached": 1, "skipped": 0}
     df = pd.read_csv(out / "sweep.csv")
     assert df["synthesized"].all() and df["measured_luts"].iloc[1] > 1.25 * df["measured_luts"].iloc[0]
+
+
+# ----------------------------------------------------------------------------- hostile configs, security
+
+
+@pytest.mark.parametrize("dask", ["tcp://10.0.0.1:8786", "tls://scheduler:8786", "LOCAL", ""])
+def test_remote_dask_scheduler_from_toml_is_refused(tmp_path, dask):
+    """Dask exchanges pickles: a config file (perhaps downloaded) must not choose the scheduler."""
+    p = tmp_path / "s.toml"
+    p.write_text(f'[sweep]\ndataset = "digits"\n[axes]\nmethod = ["bnn"]\n[parallel]\ndask = "{dask}"\n')
+    with pytest.raises(ConfigError, match=rf"^.*s\.toml: parallel\.dask: '{re.escape(dask)}', expected one of "
+                                          r"'local'; a remote Dask scheduler runs pickled code, so its address is "
+                                          r"accepted only from the command line \(--dask\)$"):
+        load_sweep_config(p)
+    p.write_text('[sweep]\ndataset = "digits"\n[axes]\nmethod = ["bnn"]\n[parallel]\ndask = "local"\n')
+    assert load_sweep_config(p).dask == "local"  # a local cluster stays on this machine
+
+
+@pytest.mark.parametrize("out", ["../escape", "a/../../escape", "/tmp/elsewhere", "~/elsewhere"])
+def test_sweep_out_escaping_the_config_directory_is_refused(tmp_path, out):
+    d = tmp_path / "cfg"
+    d.mkdir()
+    p = d / "s.toml"
+    p.write_text(f'[sweep]\ndataset = "digits"\nout = "{out}"\n[axes]\nmethod = ["bnn"]\n')
+    with pytest.raises(ConfigError, match=rf"^.*s\.toml: sweep\.out: '{re.escape(out)}', expected a directory "
+                                          r"inside .*cfg \(the config's directory\); pass --out to write elsewhere$"):
+        load_sweep_config(p)
+    assert load_sweep_config(p, out_given=True).out is None  # --out given: the TOML's value is not used
+    r = lowbit("sweep", p, check=False)  # through the CLI: refused before anything is written
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "sweep.out" in r.stderr
+
+
+def test_sweep_out_symlink_escape_is_refused_and_relative_out_resolves_against_the_config(tmp_path):
+    d = tmp_path / "cfg"
+    d.mkdir()
+    (d / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    p = d / "s.toml"
+    p.write_text('[sweep]\ndataset = "digits"\nout = "link/x"\n[axes]\nmethod = ["bnn"]\n')
+    with pytest.raises(ConfigError, match=r"sweep\.out: 'link/x', expected a directory inside"):
+        load_sweep_config(p)
+    p.write_text('[sweep]\ndataset = "digits"\nout = "runs/s"\n[axes]\nmethod = ["bnn"]\n')
+    assert load_sweep_config(p).out == (d / "runs" / "s").resolve()  # not the current directory
+
+
+@pytest.mark.parametrize("axes, sweep, pattern", [
+    ('network = ["100000000"]', "", r"axes\.network\[0\]: '100000000', expected at most 64 hidden layers of "
+                                    r"1\.\.65536 units$"),
+    ('network = [[100000000, 8]]', "", r"axes\.network\[0\]: \[100000000, 8\], expected at most 64"),
+    ('network = ["' + "8," * 100 + '"]', "", r"axes\.network\[0\]: '8,8,8,.*\.\.\., expected at most 64 hidden"),
+    ("", "epochs = 100000000", r"sweep\.epochs: 100000000, expected an integer in 1\.\.10000$"),
+    ("", "epochs = 2.0", r"sweep\.epochs: 2\.0, expected an integer in 1\.\.10000$"),
+    ("", "seeds = " + str(list(range(1001))), r"sweep\.seeds: '<1001 seeds>', expected at most 1000 seeds$"),
+    ('fold = ["auto", "pe=1", "pe=2", "simd=2"]\ntarget = ["ice40", "xilinx", "ecp5", "generic"]',
+     "seeds = " + str(list(range(700))), r"axes: the grid has 11200 design points, expected at most 10000$"),
+])
+def test_resource_bounds_are_refused_fast(tmp_path, axes, sweep, pattern):
+    p = tmp_path / "s.toml"
+    p.write_text(f'[sweep]\ndataset = "digits"\n{sweep}\n[axes]\nmethod = ["bnn"]\n{axes}\n')
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=pattern):
+        load_sweep_config(p)
+    assert time.perf_counter() - t0 < 10  # refused from the numbers, not after building anything
+
+
+def test_jobs_bound_and_utf16_config(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('[sweep]\ndataset = "digits"\n[axes]\nmethod = ["bnn"]\n[parallel]\njobs = 100000\n')
+    with pytest.raises(ConfigError, match=r"parallel\.jobs: 100000, expected an integer in 0\.\.1024$"):
+        load_sweep_config(p)
+    p.write_bytes('[sweep]\ndataset = "digits"\n'.encode("utf-16"))
+    with pytest.raises(ConfigError, match=r"s\.toml: not UTF-8 text \(invalid start byte at byte 0\), expected a "
+                                          r"UTF-8 TOML file$"):
+        load_sweep_config(p)
+
+
+def test_editing_a_training_method_invalidates_the_train_cache(tmp_path, monkeypatch):
+    """The cache key covers quantmodels/methods/*.py (subpackages), not only top-level files: an edit
+    to a method's source gives new train keys, hence new models (and new hw/point keys after them)."""
+    import shutil
+
+    from lowbit.sweep import plan
+
+    for pkg in ("quantmodels", "hw", "sim", "reports", "lowbit"):
+        shutil.copytree(REPO / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(plan, "SOURCE_ROOT", tmp_path)
+    p = tmp_path / "s.toml"
+    p.write_text('[sweep]\ndataset = "digits"\n[axes]\nmethod = ["bnn"]\nnetwork = ["8"]\n')
+    point = load_sweep_config(p).points()[0][0]
+    before = (plan.train_key(point.hw.train), plan.hw_key(point.hw))
+    method_src = tmp_path / "quantmodels" / "methods" / "bnn.py"
+    assert method_src.is_file()
+    method_src.write_text(method_src.read_text() + "\n# an edit that could change training\n")
+    plan._code_version.cache_clear()
+    after = (plan.train_key(point.hw.train), plan.hw_key(point.hw))
+    assert after[0] != before[0] and after[1] != before[1]
+    # every .py under the packages is hashed (the whole tree, any depth)
+    hashed = {f.relative_to(tmp_path).as_posix() for e in plan.STAGE_CODE["train"]
+              for f in plan.source_files(tmp_path, e)}
+    on_disk = {f.relative_to(tmp_path).as_posix() for f in (tmp_path / "quantmodels").rglob("*.py")}
+    assert on_disk <= hashed and "quantmodels/methods/bnn.py" in hashed
+
+
+# ----------------------------------------------------------------------------- simulator build cache
+
+_TINY_V = "module tiny(input clk, output reg q);\n  always @(posedge clk) q <= ~q;\nendmodule\n"
+
+
+@pytest.mark.slow  # Verilator builds: 1-4 minutes on a loaded machine
+def test_killed_build_leaves_an_orphan_that_the_next_build_removes(tmp_path, monkeypatch):
+    """SIGKILL a process in the middle of a Verilator build (as a killed sweep would be): its temporary
+    build directory stays behind; the next build removes it, but not the one of a live process."""
+    from sim.build import compile_sources
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LOWBIT_CACHE", str(cache))
+    src = _TINY_V.replace("tiny", "tiny_killed")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from sim.build import compile_sources; "
+                              f"compile_sources({{'t.v': {src!r}}}, 'tiny_killed')"],
+                             env={**os.environ, "LOWBIT_CACHE": str(cache)}, cwd=REPO)
+    root = cache / "verilator"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(root.glob(".*/t.v")):
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    orphans = [d for d in root.glob(".*") if d.is_dir()]
+    assert len(orphans) == 1 and not any(d.name[0] != "." for d in root.iterdir())  # killed before publishing
+    live = root / f".{'0' * 20}.{orphans[0].name.split('.')[2].rpartition('-')[0]}-{os.getpid()}.inprogress"
+    live.mkdir()
+    c = compile_sources({"t.v": src}, "tiny_killed")
+    assert not c.cached and c.build_dir.is_dir()
+    assert not orphans[0].exists() and live.exists()  # the orphan is gone, a live build is left alone
+
+
+@pytest.mark.slow  # Verilator builds: 1-4 minutes on a loaded machine
+def test_cached_build_is_checked_against_its_stamp(tmp_path, monkeypatch):
+    """A cached build whose executable or stamp does not match its key is rebuilt, never run."""
+    import json as _json
+
+    from sim.build import STAMP, compile_sources, stamp_matches
+
+    monkeypatch.setenv("LOWBIT_CACHE", str(tmp_path / "cache"))
+    c1 = compile_sources({"t.v": _TINY_V}, "tiny")
+    assert not c1.cached and stamp_matches(c1.build_dir, c1.key)
+    assert compile_sources({"t.v": _TINY_V}, "tiny").cached
+    stamp = _json.loads((c1.build_dir / STAMP).read_text())
+    exe = next(f for f in stamp["files"] if not f.endswith(".v"))  # the simulator binary
+    with open(c1.build_dir / exe, "ab") as f:
+        f.write(b"\0")  # an edited (or truncated, or swapped) binary
+    assert not stamp_matches(c1.build_dir, c1.key)
+    c2 = compile_sources({"t.v": _TINY_V}, "tiny")
+    assert not c2.cached and stamp_matches(c2.build_dir, c2.key)
+    stamp = _json.loads((c2.build_dir / STAMP).read_text())
+    (c2.build_dir / STAMP).write_text(_json.dumps({**stamp, "key": "0" * 20}))  # another key's build
+    assert not stamp_matches(c2.build_dir, c2.key)

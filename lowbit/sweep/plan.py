@@ -19,21 +19,39 @@ from reports.synth import family
 from ..prescreen import Candidate, promising
 from ..sweep_config import HwSpec, Point, SweepConfig, Synthesize, TrainSpec
 
-#: Packages whose sources each stage's outputs depend on (a change invalidates that stage).
-STAGE_CODE = {"train": ("quantmodels",), "hw": ("hw", "sim"), "point": ("reports",)}
+#: Packages (whole trees, subpackages included: quantmodels/methods/ trains the models) and
+#: modules whose sources each stage's outputs depend on; a change invalidates that stage. A
+#: later stage's key holds the earlier stage's key, so it is invalidated by its sources too.
+STAGE_CODE = {"train": ("quantmodels", "lowbit/steps.py", "lowbit/methods.py"),
+              "hw": ("hw", "sim", "lowbit/steps.py", "lowbit/sweep/stages.py"),
+              "point": ("reports", "lowbit/sweep/stages.py", "lowbit/sweep/tables.py")}
+#: The repository root the sources are read from (a test points it at a copy).
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def source_files(root: Path, entry: str) -> list[Path]:
+    """The Python sources and JSON data files (e.g. the estimator's calibrated constants) of
+    package or module ``entry``, at any depth, in a fixed order."""
+    p = root / entry
+    if p.is_file():
+        return [p]
+    return sorted(f for pat in ("*.py", "*.json") for f in p.rglob(pat) if "__pycache__" not in f.parts)
 
 
 @functools.cache
-def code_version(*packages: str) -> str:
-    """Hash of the Python sources and JSON data files (e.g. the estimator's calibrated
-    constants) of ``packages``: a change invalidates that stage's cache."""
-    root = Path(__file__).resolve().parents[2]
+def _code_version(root: Path, entries: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for pkg in packages:
-        for f in sorted([*(root / pkg).glob("*.py"), *(root / pkg).glob("*.json")]):
-            h.update(f"{pkg}/{f.name}\0".encode())
+    for entry in entries:
+        for f in source_files(root, entry):
+            h.update(f"{f.relative_to(root).as_posix()}\0".encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def code_version(*entries: str) -> str:
+    """Hash of every source file of ``entries`` (packages or modules under :data:`SOURCE_ROOT`):
+    a change invalidates the cache of the stage that depends on them."""
+    return _code_version(SOURCE_ROOT, entries)
 
 
 @functools.cache

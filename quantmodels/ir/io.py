@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,15 +20,18 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_json, atomic_write_npz
-from ..errors import IRError, clip
+from ..errors import IRError, LowbitError, clip
 from .constants import (FORMAT, LAYER_NAME, MAX_BITS, MAX_FEATURES, MODEL_FILE, READABLE_VERSIONS, WEIGHTS_FILE, Op,
                         OutputType, choices)
 from .kinds import as_kind, kind_spec
 from .schema import ConvSpec, InputSpec, IRModel, Layer, validate_model
 
 
+MANIFEST_VERSION = 5  #: first schema version whose model.json carries the arrays' manifest
 MAX_JSON_BYTES = 16 << 20  #: a model description is kilobytes; refuse anything absurd before parsing
 _MISSING = object()
+#: The keys each output stage's JSON object may hold (what ``Layer.to_json`` writes for it).
+_OUTPUT_KEYS = {"threshold": {"type", "bits"}, "requantize": {"type", "bits", "shift"}, "argmax": {"type"}}
 
 
 def array_digest(a: np.ndarray) -> str:
@@ -84,29 +88,32 @@ def read_json(path: Path) -> Any:
         raise IRError(f"{path}: not valid JSON ({clip(str(e), 80)})") from None
 
 
-def check_array(path: str, key: str, dtype: np.dtype, shape: tuple, max_elements: int) -> None:
-    """An array lowbit may read: integer dtype, at most ``max_elements`` values (from its header)."""
+def check_array(path: str, key: str, dtype: np.dtype, shape: tuple, max_elements: int,
+                error: type[LowbitError] = IRError) -> None:
+    """An array lowbit may read: integer dtype, at most ``max_elements`` values (from its header).
+
+    ``error``: the error type raised (IRError for models, DataError for datasets)."""
     if dtype.hasobject or not np.issubdtype(dtype, np.integer):
-        raise IRError(f"{path}: {key}: dtype {dtype}, expected integer")
+        raise error(f"{path}: {key}: dtype {dtype}, expected integer")
     n = int(np.prod(shape, dtype=object))
     if n > max_elements:
-        raise IRError(f"{path}: {key}: shape {clip(shape)} holds {n} values, expected at most {max_elements}")
+        raise error(f"{path}: {key}: shape {clip(shape)} holds {clip(n, 30)} values, expected at most {max_elements}")
 
 
 class NpzReader:
     """The arrays of a ``weights.npz``, read one at a time after a header check (shape, dtype, size)
     so that a corrupt or oversized archive fails with one line before memory is spent on it."""
 
-    def __init__(self, path: Path | str):
-        self.path = str(path)
+    def __init__(self, path: Path | str, error: type[LowbitError] = IRError):
+        self.path, self.error = str(path), error
         try:
             self._zip = zipfile.ZipFile(path)
             self.names = {n[:-4] for n in self._zip.namelist() if n.endswith(".npy")}
             extra = [n for n in self._zip.namelist() if not n.endswith(".npy")]
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-            raise IRError(f"{path}: not a readable .npz archive ({type(e).__name__}: {clip(str(e), 80)})") from None
+            raise error(f"{path}: not a readable .npz archive ({type(e).__name__}: {clip(str(e), 80)})") from None
         if extra:
-            raise IRError(f"{path}: member {clip(extra[0])} is not an array (.npy)")
+            raise error(f"{path}: member {clip(extra[0])} is not an array (.npy)")
 
     def __contains__(self, key: str) -> bool:
         return key in self.names
@@ -117,17 +124,24 @@ class NpzReader:
             with self._zip.open(f"{key}.npy") as f:
                 version = np.lib.format.read_magic(f)
                 if version not in ((1, 0), (2, 0)):
-                    raise IRError(f"{self.path}: {key}: .npy format version {version}, expected 1.0 or 2.0")
+                    raise self.error(f"{self.path}: {key}: .npy format version {version}, expected 1.0 or 2.0")
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read_header(f)  # header only: no data read yet
-                check_array(self.path, key, dtype, shape, max_elements)
+                check_array(self.path, key, dtype, shape, max_elements, self.error)
             with self._zip.open(f"{key}.npy") as f:
-                return np.lib.format.read_array(f, allow_pickle=False)
-        except IRError:
+                a = np.lib.format.read_array(f, allow_pickle=False)
+                # read to the member's end: zipfile checks the CRC-32 only there, so a flipped byte in
+                # a stored (uncompressed) member would otherwise load as different numbers
+                if f.read(1):
+                    raise self.error(f"{self.path}: {key}: data after the array's {a.size} values, expected none")
+                return a
+        except LowbitError:
             raise
-        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
-            raise IRError(f"{self.path}: {key}: unreadable ({type(e).__name__}: {clip(str(e), 80)})") from None
+        # numpy parses the .npy header with tokenize + ast: a corrupt header raises their errors too
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, SyntaxError,
+                tokenize.TokenError, RecursionError, OverflowError) as e:
+            raise self.error(f"{self.path}: {key}: unreadable ({type(e).__name__}: {clip(str(e), 80)})") from None
 
 
 class _DictArrays:
@@ -224,6 +238,9 @@ def model_from_json(doc: Any, arrays: "dict[str, np.ndarray] | NpzReader", where
     )
     layers_doc = _req(doc, "layers", list, where)
     manifest = _req(doc, "arrays", dict, where, None)
+    if manifest is None and ver >= MANIFEST_VERSION:  # deleting the manifest must not switch its check off
+        raise IRError(f"{where}: arrays: missing, expected the sha256 manifest of {WEIGHTS_FILE} "
+                      f"(schema_version {ver} >= {MANIFEST_VERSION})")
     used: dict[str, str] = {}  #: array name -> digest of what was read
     layers = []
     for i, ld in enumerate(layers_doc):
@@ -243,6 +260,10 @@ def model_from_json(doc: Any, arrays: "dict[str, np.ndarray] | NpzReader", where
         otype = _req(out, "type", str, f"{lw}.output")
         if otype not in tuple(OutputType):
             raise IRError(f"{lw}.output.type: {clip(otype)}, expected one of {choices(OutputType)}")
+        extra = sorted(set(out) - _OUTPUT_KEYS[otype])
+        if extra:  # e.g. a 'shift' on a threshold stage: ignored today, so refuse it rather than drop it
+            raise IRError(f"{lw}.output.{clip(extra[0], 40)}: present for output type {otype!r}, expected only "
+                          f"{', '.join(sorted(_OUTPUT_KEYS[otype]))}")
         obits = out.get("bits")
         if otype != "argmax" and (not isinstance(obits, int) or isinstance(obits, bool)):
             raise IRError(f"{lw}.output.bits: {clip(obits)}, expected an integer for output type {otype!r}")
