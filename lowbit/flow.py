@@ -198,11 +198,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     designs = [_design_input(m, args.fold, args.out, args.popcount, args.data, args.activity_images)
                for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
-    _print_report(paths)
-    return 0
+    return _print_report(paths)
 
 
-def _print_report(paths: dict) -> None:
+def _print_report(paths: dict) -> int:
+    """Print the summary, each design's status and the files; 1 if a request produced nothing at all."""
     df = pd.read_csv(paths["csv"])
     cols = [c for c in ("design", "test_accuracy", "measured_ice40_luts", "measured_ecp5_luts",
                         "measured_xilinx_luts", "measured_xilinx_dsps", "measured_ice40_fmax_mhz",
@@ -214,6 +214,16 @@ def _print_report(paths: dict) -> None:
           "LUT/fmax are MEASURED by Yosys/nextpnr)")
     for k in ("html", "csv", "json", "png"):
         print(f"  {k}: {paths[k]}")
+    doc = json.loads(Path(paths["json"]).read_text())
+    for d in doc["designs"]:
+        for k, v in d["summary"].items():
+            if k.startswith("status_"):
+                print(f"  {d['summary']['design']} on {k.removeprefix('status_')}: {v}")
+    empty = doc["meta"].get("nothing_produced", [])
+    if empty:
+        print(f"lowbit report: nothing produced for {'; '.join(empty)} (tool logs under {Path(paths['html']).parent / 'logs'})")
+        return 1
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -261,9 +271,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            activity_samples=data.x_test[:ACTIVITY_IMAGES])
                for m in ("bnn", "int8")]
     paths = write_report(designs, out / "report", parse_targets("ice40,xilinx", "demo"), pnr=not args.no_pnr)
-    _print_report(paths)
+    rc = _print_report(paths)
     bad = [m for m, r in sims.items() if not r.bit_exact]
     if bad:
         print(f"demo: RTL mismatches in {', '.join(bad)}")
         return 1
-    return 0
+    return rc

@@ -37,6 +37,19 @@ class DesignInput:
 
 
 @dataclass(frozen=True)
+class StepFailure:
+    """A tool step that failed on one design: recorded as a status, the report is still written."""
+
+    step: str  #: "synthesis", "per-layer area", "place-and-route" or "activity"
+    where: str  #: the target or family it ran for ("" for activity)
+    message: str  #: the tool's error, one line
+    log: str | None = None  #: file holding the tool's whole output, linked from the report
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "where": self.where, "message": self.message, "log": self.log}
+
+
+@dataclass(frozen=True)
 class Timing:
     """Place-and-route of one family and the throughput it implies (MEASURED fmax)."""
 
@@ -62,3 +75,5 @@ class DesignResult:
     estimates: dict[Target, ModelEstimate] = field(default_factory=dict)  #: calibrated targets only
     timing: dict[PnrFamily, Timing] = field(default_factory=dict)
     activity: ActivityResult | None = None  #: with activity samples only
+    failures: tuple[StepFailure, ...] = ()  #: tool steps that failed (their figures are absent)
+    pnr_requested: bool = True  #: False: place-and-route was switched off (--no-pnr)

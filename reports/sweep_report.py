@@ -19,6 +19,7 @@ from quantmodels.atomic import atomic_write_bytes, atomic_write_text
 
 from .energy_constants import CITATION
 from .pareto import pareto_front_order, pareto_mask
+from .present import html_table
 
 #: The Pareto plots: (name, cost column, x label, what the cost is).
 PLOTS = (
@@ -175,7 +176,18 @@ def _save(fig, out: Path, stem: str) -> tuple[Path, Path, bytes]:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0, classes="t", na_rep="")
+    return html_table(frame)
+
+
+def simulated(df: pd.DataFrame) -> tuple[int, int, int]:
+    """(simulations, simulated images, mismatching images), each hardware variant counted once: the
+    points of one variant on several synthesis targets share its one simulation."""
+    if "measured_sim_images" not in df or not len(df):
+        return 0, 0, 0
+    sims = df.drop_duplicates("hw_key") if "hw_key" in df else df
+    sims = sims[sims["measured_sim_images"].notna()]
+    bad = int(sims["measured_sim_mismatches"].fillna(0).sum()) if "measured_sim_mismatches" in sims else 0
+    return len(sims), int(sims["measured_sim_images"].sum()), bad
 
 
 def _html(df: pd.DataFrame, layers: pd.DataFrame, meta: dict, pngs: dict[str, bytes], fronts: dict) -> str:
@@ -184,24 +196,24 @@ def _html(df: pd.DataFrame, layers: pd.DataFrame, meta: dict, pngs: dict[str, by
         on_any |= m
     par = df[on_any].copy()
     par.insert(1, "front", [", ".join(n for n, m in fronts.items() if m[i]) for i in np.flatnonzero(on_any)])
-    pcols = [c for c in ("design", "front", "target", "test_accuracy", "measured_luts", "measured_dsps",
+    pcols = [c for c in ("design", "front", "target", "status", "test_accuracy", "measured_luts", "measured_dsps",
                          "measured_brams", "measured_fmax_mhz", "model_energy_pj", "memory_bits") if c in par]
     cmds = "".join(
         f"<li><b>{html.escape(r['design'])}</b><pre>cd {html.escape(meta.get('out', '.'))}\n"
         f"{html.escape(r['cmd_train'])}\n{html.escape(r['cmd_verilog'])}</pre></li>"
         for _, r in par.iterrows())
-    ident = [c for c in ("design", "method", "network", "fold", "foldings", "target", "seed", "kinds",
+    ident = [c for c in ("design", "method", "network", "fold", "foldings", "target", "status", "seed", "kinds",
                          "weight_bits", "act_bits", "test_accuracy", "float_test_accuracy") if c in df]
     measured = ["design"] + [c for c in df.columns if c.startswith("measured_")]
     modelled = ["design"] + [c for c in df.columns if c.startswith("model_")]
     memory = ["design"] + [c for c in df.columns if c.startswith("memory_")]
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{base64.b64encode(v).decode()}">'
                    f"</figure>" for k, v in pngs.items())
-    n_sim = int(df["measured_sim_images"].sum()) if "measured_sim_images" in df else 0
-    n_bad = int(df["measured_sim_mismatches"].sum()) if "measured_sim_mismatches" in df else 0
-    exact = (f'<p class="ok">Every point bit-exact: {n_sim} simulated images (Verilator RTL vs golden '
-             f"integer model, classes and logits), 0 mismatches.</p>" if n_bad == 0 else
-             f'<p class="bad">{n_bad} MISMATCHING images over {n_sim} simulated: see measured_sim_mismatches.</p>')
+    n_runs, n_sim, n_bad = simulated(df)
+    exact = (f'<p class="ok">Every point bit-exact: {n_sim:,} simulated images in {n_runs:,} simulations, one per '
+             f"hardware variant (Verilator RTL vs golden integer model, classes and logits), 0 mismatches.</p>"
+             if n_bad == 0 else
+             f'<p class="bad">{n_bad:,} MISMATCHING images over {n_sim:,} simulated: see the mismatches column.</p>')
     skipped = pd.DataFrame(meta.get("skipped", []))
     pre = _prescreened(df)
     ecols = [c for c in ("design", "target", "test_accuracy", "model_est_luts", "model_est_ffs", "model_est_dsps",
@@ -219,6 +231,15 @@ def _html(df: pd.DataFrame, layers: pd.DataFrame, meta: dict, pngs: dict[str, by
                  f"{chk['lut_error_pct'].abs().mean():.1f} %, max {chk['lut_error_pct'].abs().max():.1f} %. "
                  f"It models the layers' units, not the glue between them.</p>{_table(chk)}" if len(chk) else "")
     tools = ", ".join(f"{k} {v}" for k, v in meta.get("tool_versions", {}).items())
+    failed = ""
+    if "failed_steps" in df and df["failed_steps"].notna().any():
+        items = []
+        for r in df[df["failed_steps"].notna()].to_dict("records"):
+            logs = [x for x in str(r.get("failure_logs") or "").split("; ") if x]
+            links = ", ".join(f'<a href="{html.escape(x)}">log</a>' for x in logs)
+            items.append(f"<li><b>{html.escape(r['design'])}</b>: {html.escape(r['failed_steps'])} failed "
+                         f"({links or 'no log'})</li>")
+        failed = f"<h2>Tool steps that failed (recorded as a status, the rest of the sweep is complete)</h2><ul>{''.join(items)}</ul>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>lowbit sweep</title>
 <style>body{{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}}
 table.t{{border-collapse:collapse;font-size:11px;margin-bottom:1em}} .t td,.t th{{border:1px solid #ccc;padding:2px 5px}}
@@ -234,7 +255,7 @@ place-and-route {'on (iCE40)' if meta.get('pnr') else 'off'}. Generated {time.st
 <p>Accuracy is the golden integer model on the whole test set (the RTL equals it bit for bit on
 the simulated sample). Energy is a <b>MODEL</b> ({html.escape(CITATION)}), not a measurement;
 LUT/DSP/BRAM counts and fmax are <b>measured</b> by Yosys/nextpnr on the generated Verilog.</p>
-<h2>Pareto plots</h2>{imgs}
+{failed}<h2>Pareto plots</h2>{imgs}
 <h2>Pareto-optimal designs</h2>{_table(par[pcols]) if len(par) else '<p>none</p>'}
 <p>Each is rebuilt by these commands, run in the sweep directory:</p><ul>{cmds}</ul>
 <h2>All design points</h2>{_table(df[ident])}

@@ -17,7 +17,7 @@ from pathlib import Path
 from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
-from quantmodels.atomic import atomic_write_json
+from quantmodels.atomic import atomic_write_json, atomic_write_text
 from quantmodels.errors import ConfigError
 
 
@@ -141,6 +141,24 @@ def design_text(vpath: Path, target: str) -> str:
     return text if target.startswith("xilinx") else text + model_text(text)
 
 
+def error_line(output: str, limit: int = 200) -> str:
+    """The line of a tool's output that says what went wrong (its last ERROR or trap line, else the last
+    line), shortened to ``limit`` characters: what a table or a one-line error shows, the log has the rest."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    hits = [ln for ln in lines if "ERROR" in ln or "Error" in ln or "trap" in ln]
+    line = (hits or lines or ["no output"])[-1]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def tool_failure(message: str, output: str, log: Path) -> ToolError:
+    """A ToolError whose first line is ``message``: the tool's error line, with the whole ``output``
+    kept in ``log`` (its path is in the second line and in the error's ``log`` attribute)."""
+    atomic_write_text(log, output)
+    err = ToolError(f"{message}: {error_line(output)}\nlog: {log}")
+    err.log = str(log)  # read by reports.report.collect to link the log from the report
+    return err
+
+
 def _run_yosys(vpath: Path, cmd: str, target: str, netlist: bool, timeout: float) -> tuple[dict, float, Path | None]:
     """Run ``read_verilog; cmd; stat -json`` in a temp dir; returns (stat doc, seconds, netlist copy)."""
     text = design_text(vpath, target)
@@ -163,7 +181,8 @@ def _run_yosys(vpath: Path, cmd: str, target: str, netlist: bool, timeout: float
         secs = time.perf_counter() - t0
         stat = Path(tmp) / "stat.json"
         if r.returncode != 0 or not stat.exists():
-            raise ToolError(f"yosys ({target}) failed on {vpath}: {(r.stderr or r.stdout).strip()[-500:]}")
+            raise tool_failure(f"yosys ({target}) failed on {vpath}", f"$ yosys -p '{script}'\n{r.stdout}\n{r.stderr}",
+                               cdir / "yosys-error.log")
         doc = json.loads(stat.read_text())
         out = None
         if netlist:

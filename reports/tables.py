@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .pnr import PnrFamily
-
+from .pnr import DEVICES, PnrFamily, fits_nowhere
 from .records import DesignResult
+from .synth import Target, family
 
 #: Synthesis figures per target (reports.synth.SynthResult fields).
 AREA_KEYS = ("luts", "ffs", "brams", "dsps", "carries")
@@ -21,6 +21,36 @@ ESTIMATE_KEYS = ("luts", "ffs", "brams", "dsps")
 
 def _name(prefix: str, where: str, key: str, by_target: bool) -> str:
     return f"{prefix}_{where}_{key}" if by_target else f"{prefix}_{key}"
+
+
+def _failure(r: DesignResult, step: str, where: str):
+    return next((f for f in r.failures if f.step == step and f.where == where), None)
+
+
+def target_status(r: DesignResult, t: Target) -> str:
+    """One plain status of the design on target ``t``: whether it was synthesized, whether it fits a
+    part of the family and at what fmax it placed; a failed tool step says so (its log is linked
+    from the report's tool-log list, never pasted here)."""
+    if _failure(r, "synthesis", t):
+        return "synthesis failed, see the tool log"
+    if t not in r.synth:
+        return "estimated only (pre-screened, not synthesized)" if not r.synthesized else "not synthesized"
+    fam = family(t)
+    if fam not in tuple(PnrFamily):
+        return f"synthesized; not placed: no open place-and-route for {fam}"
+    fam = PnrFamily(fam)
+    if t == fam and fam in r.timing and r.timing[fam].pnr.status:
+        return r.timing[fam].pnr.status
+    nowhere = fits_nowhere(fam, tuple(DEVICES[fam]), r.synth[t])  # cell counts alone can say it
+    if nowhere:
+        return nowhere
+    if t != fam:
+        return f"synthesized; place-and-route runs on the {t.split('-')[0]} mapping"
+    if _failure(r, "place-and-route", fam):
+        return "synthesized; place-and-route failed, see the tool log"
+    if not r.pnr_requested:
+        return "synthesized; not placed (place-and-route off)"
+    return "synthesized; not placed"
 
 
 def summary_row(r: DesignResult, by_target: bool = True) -> dict:
@@ -43,6 +73,13 @@ def summary_row(r: DesignResult, by_target: bool = True) -> dict:
         row.update({_name("measured", t, k, by_target): getattr(s, k) for k in AREA_KEYS})
         if t in r.layer_area:
             row[_name("measured", t, "luts_hier_sum", by_target)] = sum(v.luts for v in r.layer_area[t].values())
+    for t in dict.fromkeys([*r.synth, *(f.where for f in r.failures if f.step == "synthesis")]):
+        row["status_" + t if by_target else "status"] = target_status(r, Target(t))
+    if not r.synthesized and not by_target:
+        row["status"] = "estimated only (pre-screened, not synthesized)"
+    if r.failures:  # which steps failed (their whole output: the logs named in report.json)
+        row["failed_steps"] = "; ".join(f"{f.step} {f.where}".strip() for f in r.failures)
+        row["failure_logs"] = "; ".join(f.log or "" for f in r.failures)
     for t, e in r.estimates.items():  # layers only: the argmax stage is not modelled
         row.update({_name("model_est", t, k, by_target): getattr(e, k) for k in ESTIMATE_KEYS})
     for fam, tm in r.timing.items():
@@ -50,7 +87,6 @@ def summary_row(r: DesignResult, by_target: bool = True) -> dict:
         row[_name("measured", fam, "fmax_mhz", by_target)] = tm.pnr.fmax_mhz
         row[_name("measured", fam, "frames_per_s", by_target)] = tm.frames_per_s
         row[_name("measured", fam, "latency_us", by_target)] = tm.latency_us
-        row["pnr_note" if fam == PnrFamily.ICE40 else f"pnr_{fam}_note"] = tm.pnr.note
     if d.sim:
         row["measured_sim_images"] = d.sim.n_images
         row["measured_sim_mismatches"] = d.sim.mismatches
@@ -116,4 +152,5 @@ def tool_results(r: DesignResult) -> dict:
             "pnr": next(iter(pnr.values()), None),  # the first family
             "pnr_by_family": pnr,
             "layer_area": {t: {n: asdict(a) for n, a in la.items()} for t, la in r.layer_area.items()},
-            "activity": r.activity.to_json() if r.activity is not None else None}
+            "activity": r.activity.to_json() if r.activity is not None else None,
+            "failures": [f.to_json() for f in r.failures]}

@@ -97,7 +97,8 @@ def test_summary_row_names_figures_by_target_or_not():
     row = summary_row(r)
     assert row["measured_xilinx_luts"] == 100 and row["model_est_xilinx_luts"] == 90.0
     assert row["measured_ice40_fmax_mhz"] == 50.0 and row["measured_ice40_frames_per_s"] == 50e6 / 16
-    assert row["pnr_note"] == "" and row["measured_sim_images"] == 10 and row["model_energy_float32_pj"] == 123.0
+    assert row["status_xilinx"] == "synthesized; not placed: no open place-and-route for xilinx"
+    assert "pnr_note" not in row and row["measured_sim_images"] == 10 and row["model_energy_float32_pj"] == 123.0
     assert row["model_energy_pj"] == sum(e.total_pj for e in model_energy(r.design.model))
     assert row["measured_toggles_per_image"] == 16.0 and row["memory_bits"] == model_memory(r.design.model).total_bits
     flat = summary_row(r, by_target=False)  # a sweep row: one target, one column per figure
