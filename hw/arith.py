@@ -140,14 +140,19 @@ def _zext_signed(v: Value) -> Value:
     return Cat(v, Const(0, 1)).as_signed()
 
 
-def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, name: str) -> Value:
-    """Ternary weights (2-bit two's complement: 01 = +1, 11 = -1, 00 = 0): add, subtract or skip."""
+def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, name: str,
+                     code_bits: int = 2) -> Value:
+    """Ternary weights (2-bit two's complement: 01 = +1, 11 = -1, 00 = 0): add, subtract or skip.
+    ``code_bits=1`` (a layer without zero weights): the code is the sign alone (1 = -1)."""
     terms = []
     for i in range(lanes):
         xi = _zext_signed(x[i * in_bits:(i + 1) * in_bits])
-        wi = w[i * 2:(i + 1) * 2]
+        wi = w[i * code_bits:(i + 1) * code_bits]
         t = Signal(signed(in_bits + 2), name=f"{name}_t{i}")
-        m.d.comb += t.eq(Mux(wi[0], Mux(wi[1], -xi, xi), 0))
+        if code_bits == 1:
+            m.d.comb += t.eq(Mux(wi[0], -xi, xi))
+        else:
+            m.d.comb += t.eq(Mux(wi[0], Mux(wi[1], -xi, xi), 0))
         terms.append(t)
     return adder_tree(m, terms, name)
 

@@ -61,13 +61,13 @@ class ConvolutionUnit(wiring.Component):
     """One folded conv2d layer (+ fused max-pool): ``in_*`` takes the whole (H, W, C) image,
     ``out_*`` gives the whole (PH, PW, OC) output, both channels-last."""
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto"):
         if layer.conv is None:
             raise refuse(self, f"{layer.name}: op 'dense' has no windows; use hw.mvu.MatrixVectorUnit")
         if fold.positions != layer.positions:
             raise refuse(self, f"{layer.name}: folding is for {fold.positions} positions, layer has "
                                f"{layer.positions}")
-        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
+        self.core = make_core(self, layer, fold, popcount, mem_style)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
         super().__init__(vector_stream_ports(layer, self.ob))

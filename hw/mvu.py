@@ -34,6 +34,7 @@ from quantmodels.bitwidth import signed_bits
 from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
+from .memstyle import MemStyle, attrs, parse_mem_style, resolve
 
 
 def acc_width(layer: Layer) -> int:
@@ -80,10 +81,11 @@ def refuse(unit: wiring.Component, message: str) -> ConfigError:
     return ConfigError(message)
 
 
-def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str) -> "MatrixVectorCore":
-    """The datapath of ``unit``; a refused folding or popcount refuses the unit too."""
+def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str,
+              mem_style: str = "auto") -> "MatrixVectorCore":
+    """The datapath of ``unit``; a refused folding, popcount or memory style refuses the unit too."""
     try:
-        return MatrixVectorCore(layer, fold, popcount)
+        return MatrixVectorCore(layer, fold, popcount, mem_style)
     except ConfigError as e:
         raise refuse(unit, str(e)) from None
 
@@ -97,17 +99,29 @@ class MatrixVectorCore(wiring.Component):
     ``pass_done`` that it ends a pass over the whole weight matrix. Counters wrap, so passes
     follow each other without a gap. ``out_valid`` marks the PE outputs of row fold ``out_rf``
     (``out_last``: the last row fold of a pass), 4 cycles after the pass's last step.
+
+    ``mem_style`` (:mod:`hw.memstyle`) says where the weight and threshold ROMs go; the cycle
+    behaviour is the same for every style (both ROMs read synchronously where block RAM needs it).
     """
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto"):
         if popcount not in POPCOUNT_STYLES:
             raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
+        try:
+            self.mem_style = parse_mem_style(mem_style)
+        except ConfigError as e:
+            raise refuse(self, str(e)) from None
         if (fold.rows, fold.cols) != (layer.rows, layer.cols):
             raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
                                f"{layer.rows}x{layer.cols}")
         self.layer, self.fold, self.popcount = layer, fold, popcount
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
+        words, per = self.param_rom()
+        #: resolved styles of the weight ROM and the threshold/bias ROM (None: the tool's choice)
+        self.weight_style = resolve(self.mem_style, fold.row_folds * fold.col_folds,
+                                    fold.lanes * weight_code_bits(layer))
+        self.param_style = resolve(self.mem_style, len(words), fold.pe * per * self.acc_w) if words else None
         super().__init__({
             "step": In(1), "chunk": In(fold.simd * layer.input_bits),
             "chunk_first": Out(1), "chunk_done": Out(1), "pass_done": Out(1),
@@ -154,7 +168,7 @@ class MatrixVectorCore(wiring.Component):
 
         # weight ROM, synchronous read (block RAM friendly)
         m.submodules.wrom = wrom = Memory(shape=unsigned(f.pe * f.simd * wb), depth=total,
-                                          init=self.weight_rom())
+                                          init=self.weight_rom(), attrs=attrs(self.weight_style))
         rd = wrom.read_port(domain="sync")
 
         addr = Signal(range(max(total, 2)))
@@ -213,9 +227,16 @@ class MatrixVectorCore(wiring.Component):
         # S3: output stage per PE, parameters from a small ROM indexed by the row fold
         words, per = self.param_rom()
         if words:
-            m.submodules.prom = prom = Memory(shape=unsigned(f.pe * per * W), depth=RF, init=words)
-            pr = prom.read_port(domain="comb")
-            m.d.comb += pr.addr.eq(orf)
+            m.submodules.prom = prom = Memory(shape=unsigned(f.pe * per * W), depth=RF, init=words,
+                                              attrs=attrs(self.param_style))
+            if self.param_style is MemStyle.BLOCK:
+                # block RAM reads synchronously: address the row fold orf will hold next cycle, so
+                # the word for the current orf is on the port exactly when S3 needs it (no extra cycle)
+                pr = prom.read_port(domain="sync")
+                m.d.comb += pr.addr.eq(Mux(v3, Mux(orf == RF - 1, 0, orf + 1), orf))
+            else:
+                pr = prom.read_port(domain="comb")
+                m.d.comb += pr.addr.eq(orf)
             params = pr.data
         outs = []
         for p in range(f.pe):
@@ -256,10 +277,10 @@ def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
 class MatrixVectorUnit(wiring.Component):
     """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto"):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
             raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
-        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
+        self.core = make_core(self, layer, fold, popcount, mem_style)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         super().__init__(vector_stream_ports(layer, self.ob))

@@ -16,6 +16,7 @@ from quantmodels.ir import IRModel
 from .arith import POPCOUNT_STYLES
 from .folding import PIPELINE_CYCLES, Folding
 from .conv import ConvolutionUnit
+from .memstyle import parse_mem_style
 from .mvu import MatrixVectorUnit
 
 
@@ -89,16 +90,23 @@ class Argmax(wiring.Component):
 
 class NetworkTop(wiring.Component):
     """The whole network: one unit per layer (ConvolutionUnit for conv2d, MatrixVectorUnit for
-    dense; both add PIPELINE_CYCLES to their Folding.cycles), then Argmax."""
+    dense; both add PIPELINE_CYCLES to their Folding.cycles), then Argmax. ``mem_style``
+    (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
 
-    def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree"):
+    def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree", mem_style: str = "auto"):
         if popcount not in POPCOUNT_STYLES:  # checked before any unit exists
             self._MustUse__silence = True  # refused, never to be elaborated: no "unused" warning
             raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         if len(foldings) != len(model.layers):
             raise ConfigError(f"folding: {len(foldings)} entries for {len(model.layers)} layers")
         self.model = model
-        self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount)
+        try:  # checked once, before any unit exists
+            mem_style = parse_mem_style(mem_style)
+        except ConfigError:
+            self._MustUse__silence = True
+            raise
+        self.mem_style = mem_style
+        self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount, mem_style)
                       for L, f in zip(model.layers, foldings)]
         self.logit_width = self.units[-1].ob
         self.argmax = Argmax(model.n_classes, self.logit_width)

@@ -42,10 +42,11 @@ class Hardware:
     foldings: list[Folding] | None = None  #: per layer
 
 
-def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree") -> Hardware:
+def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree",
+                  mem_style: str = "auto") -> Hardware:
     """Fold the model, generate Verilog into ``out_dir`` and describe its ports."""
     foldings = parse_folding(model, fold)
-    d = generate_verilog(model, foldings, out_dir, popcount=popcount)
+    d = generate_verilog(model, foldings, out_dir, popcount=popcount, mem_style=mem_style)
     return Hardware(d, Path(d.verilog_path), HarnessPorts.of(d), int(d.cycles_per_image), d.latency_cycles,
                     foldings)
 

@@ -100,6 +100,12 @@ class KindSpec:
     acc_bounds: Callable[["KindSpec", LayerView], tuple[int, int]] | None = None
     #: weights and inputs are bits standing for -1/+1 (acc counts agreements, not a dot product)
     bipolar: bool = False
+    #: (layer) -> bits per stored weight, the fewest the layer's actual values need; None: weight_bits
+    storage_bits: Callable[[LayerView], int] | None = None
+
+    def stored_bits(self, layer: LayerView) -> int:
+        """Bits one weight of ``layer`` takes in memory (ROM width and memory reports read this)."""
+        return self.storage_bits(layer) if self.storage_bits else layer.weight_bits
 
     def store_codes(self, codes: np.ndarray) -> np.ndarray:
         """A method's signed integer weight codes -> the IR's stored weights (bipolar: bit 1 = +1)."""
@@ -165,6 +171,12 @@ def _check_pow2(layer: LayerView, wfile: str) -> None:
         bad = int(mag[(mag & (mag - 1)) != 0][0])
         raise IRError(f"{wfile}: {layer.name}.weights: magnitude {bad} is not a power of two "
                       f"(kind 'shift_add' takes 0 and +-2**e)")
+
+
+def _ternary_storage_bits(layer: LayerView) -> int:
+    """A ternary layer without zero weights (BinaryConnect, any binary-weight x k-bit-activation
+    layer) needs only the sign: 1 bit instead of 2 halves its weight memory."""
+    return 1 if np.all(np.asarray(layer.weights) != 0) else 2
 
 
 def _nonzero(layer: LayerView) -> int:
@@ -241,7 +253,7 @@ _SPECS = (
              example_bits=(8, 8)),
     KindSpec(Kind.ACCUMULATE, "ternary weights {-1, 0, +1}: add, subtract or skip each input",
              weight_range=lambda L: (-1, 1), accumulate=_dot, ops=_ops_accumulate, random_weights=_rand_ternary,
-             example_bits=(2, 8), fixed_weight_bits=2),
+             example_bits=(2, 8), fixed_weight_bits=2, storage_bits=_ternary_storage_bits),
     KindSpec(Kind.SHIFT_ADD, "weights {0, +-2**e}: barrel shift + add",
              weight_range=_pow2_range, accumulate=_dot, ops=_ops_shift_add, random_weights=_rand_pow2,
              example_bits=(4, 8), min_weight_bits=2, check_weights=_check_pow2),
