@@ -67,6 +67,11 @@ class ConvolutionUnit(wiring.Component):
         if fold.positions != layer.positions:
             raise refuse(self, f"{layer.name}: folding is for {fold.positions} positions, layer has "
                                f"{layer.positions}")
+        if fold.rows_padded != fold.rows and layer.conv.pool == (1, 1):
+            # without pooling every PE output is shifted straight into the result: padded rows would
+            # interleave with real ones (the pooled path selects its channels and handles padding)
+            raise refuse(self, f"{layer.name}: pe={fold.pe} does not divide out_channels={fold.rows}; "
+                               f"a conv layer without pooling needs a dividing pe")
         self.core = make_core(self, layer, fold, popcount, mem_style)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
@@ -98,7 +103,7 @@ class ConvolutionUnit(wiring.Component):
 
         img = Signal(used_rows * row_w, name="image")
         rowwin = Signal(kh * row_w, name="row_window")
-        pwin = Signal(L.cols * ib, name="patch_work")
+        pwin = Signal(f.cols_padded * ib, name="patch_work")  # zero-extended to the padded columns
         patch = Cat(*[rowwin[ky * row_w:ky * row_w + kw * ch * ib] for ky in range(kh)])  # (ky, kx, c) order
         busy, issued_all, complete = Signal(), Signal(), Signal()
         ix = Signal(range(max(ow, 2)))

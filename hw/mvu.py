@@ -27,7 +27,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from quantmodels.errors import ConfigError
-from quantmodels.ir import Layer
+from quantmodels.ir import Layer, kind_spec
 
 from quantmodels.bitwidth import signed_bits
 
@@ -71,7 +71,15 @@ def weight_codes(layer: Layer, fold: Folding) -> np.ndarray:
     lane i (PE-major), the code of weight (rf*pe + p, cf*simd + i). The one statement of the
     ROM layout: the hardware packs it, the area estimator reads its bit columns."""
     rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
-    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(np.asarray(layer.weights))
+    w = np.asarray(layer.weights)
+    if (fold.rows_padded, fold.cols_padded) != w.shape:  # padded: neutral weights on zero inputs
+        pad = kind_spec(layer.kind).pad_weight(layer)
+        if pad is None:
+            raise ConfigError(f"{layer.name}: pe={fold.pe}, simd={fold.simd} pad the weights to "
+                              f"{fold.rows_padded}x{fold.cols_padded}, but kind '{layer.kind}' has no weight "
+                              f"whose term with input 0 is 0; expected pe dividing {fold.rows}, simd dividing {fold.cols}")
+        w = np.pad(w, ((0, fold.rows_padded - w.shape[0]), (0, fold.cols_padded - w.shape[1])), constant_values=pad)
+    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
     return enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
 
 
@@ -115,6 +123,11 @@ class MatrixVectorCore(wiring.Component):
             raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
                                f"{layer.rows}x{layer.cols}")
         self.layer, self.fold, self.popcount = layer, fold, popcount
+        if (fold.rows_padded, fold.cols_padded) != (fold.rows, fold.cols):
+            try:  # a padded folding the kind cannot pad is refused here, not at elaboration
+                weight_codes(layer, fold)
+            except ConfigError as e:
+                raise refuse(self, str(e)) from None
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
         words, per = self.param_rom()
@@ -146,12 +159,15 @@ class MatrixVectorCore(wiring.Component):
             vals = L.bias[:, None]
         else:
             return [], 0
+        never = (1 << (w - 1)) - 1  # padded rows: their outputs are dropped; a threshold that never fires
         words = []
         for rf in range(f.row_folds):
             word, pos = 0, 0
             for p in range(f.pe):
+                r = rf * f.pe + p
                 for k in range(per):
-                    word |= _to_bits(vals[rf * f.pe + p, k], w) << pos
+                    v = vals[r, k] if r < f.rows else (never if L.output == "threshold" else 0)
+                    word |= _to_bits(v, w) << pos
                     pos += w
             words.append(word)
         return words, per
@@ -291,11 +307,12 @@ class MatrixVectorUnit(wiring.Component):
         m.submodules.core = core
         chunk_w = f.simd * L.input_bits
 
-        buf = Signal(L.in_features * L.input_bits, name="in_buf")
-        win = Signal(L.in_features * L.input_bits, name="in_work")
+        # zero-extended to the padded columns; the result holds the padded rows, the output drops them
+        buf = Signal(f.cols_padded * L.input_bits, name="in_buf")
+        win = Signal(f.cols_padded * L.input_bits, name="in_work")
         busy = Signal()
         issued_all = Signal()
-        res = Signal(L.out_features * self.ob, name="result")
+        res = Signal(f.rows_padded * self.ob, name="result")
         obuf = Signal(L.out_features * self.ob, name="out_buf")
         ovalid = Signal()
         complete = Signal()

@@ -106,8 +106,12 @@ class NetworkTop(wiring.Component):
             self._MustUse__silence = True
             raise
         self.mem_style = mem_style
-        self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount, mem_style)
-                      for L, f in zip(model.layers, foldings)]
+        try:
+            self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount, mem_style)
+                          for L, f in zip(model.layers, foldings)]
+        except ConfigError:  # a refused layer refuses the network: never elaborated, no "unused" warning
+            self._MustUse__silence = True
+            raise
         self.logit_width = self.units[-1].ob
         self.argmax = Argmax(model.n_classes, self.logit_width)
         n = model.n_classes

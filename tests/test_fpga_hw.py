@@ -15,7 +15,7 @@ from quantmodels.errors import ConfigError
 from quantmodels.golden import accumulate, golden_forward
 from reports.memory import model_memory
 
-from conftest import random_kind_model, random_xnor_model
+from conftest import ALL_KINDS, random_kind_model, random_xnor_model
 from test_hw import simulate_amaranth
 
 
@@ -108,3 +108,92 @@ def test_mem_style_bit_exact_amaranth_sim(style, spec):
     classes, logits = simulate_amaranth(m, parse_folding(m, spec), x, mem_style=style)
     np.testing.assert_array_equal(logits, gold.logits)
     np.testing.assert_array_equal(classes, gold.classes)
+
+
+# ----------------------------------------------------------------------------- padding
+# every kind of the registry, with a PE and a SIMD that divide neither dimension of either layer
+
+
+def _padded_kind_model(kind):
+    m = random_kind_model(kind, sizes=(12, 6, 3), seed=4)
+    for L in m.layers:  # lut_product pads only with a code whose product with level 0 is 0
+        if L.products is not None and not (L.products[:, 0] == 0).any():
+            L.products[1, 0] = 0
+    return m.validate()
+
+
+PAD_SPEC = "fc0:pe=4,simd=5;fc1:pe=2,simd=4"  # fc0 6x12 -> 8x15, fc1 3x6 -> 4x8
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_padding_bit_exact_amaranth_sim(kind):
+    m = _padded_kind_model(kind)
+    folds = parse_folding(m, PAD_SPEC)
+    assert [f.cycles for f in folds] == [2 * 3 * folds[0].planes, 2 * 2 * folds[1].planes]  # ceil folds
+    x = np.random.default_rng(9).integers(0, 256, (10, 12)).astype(np.uint8)
+    classes, logits = simulate_amaranth(m, folds, x, max_cycles=40000)
+    gold = golden_forward(m, x)
+    np.testing.assert_array_equal(logits, gold.logits)
+    np.testing.assert_array_equal(classes, gold.classes)
+
+
+def test_padding_refused_where_no_neutral_weight_exists():
+    m = random_kind_model("lut_product", sizes=(12, 6, 3), seed=4)
+    L = m.layers[0]
+    L.products[:, 0] = 5  # every code contributes 5 on a zero input: no neutral pad weight
+    with pytest.raises(ConfigError, match=r"^fc0: pe=4, simd=5 pad the weights to 8x15, but kind 'lut_product' "
+                                          r"has no weight whose term with input 0 is 0; expected pe dividing 6, "
+                                          r"simd dividing 12$"):
+        NetworkTop(m, parse_folding(m, PAD_SPEC))
+
+
+def test_padded_conv_with_pool_bit_exact_and_unpooled_refused():
+    from conftest import random_conv_model
+    from hw.conv import ConvolutionUnit
+
+    m = random_conv_model("xnor_popcount", in_shape=(6, 6, 2), channels=(3,), pool=(2, 2))
+    spec = "conv0:pe=2,simd=5"  # 3 channels on pe 2, 18 patch elements on simd 5
+    x = np.random.default_rng(3).integers(0, 256, (4, m.input.features)).astype(np.uint8)
+    classes, logits = simulate_amaranth(m, parse_folding(m, spec), x, max_cycles=40000)
+    gold = golden_forward(m, x)
+    np.testing.assert_array_equal(logits, gold.logits)
+    u = random_conv_model("xnor_popcount", in_shape=(6, 6, 2), channels=(3,), pool=(1, 1))
+    with pytest.raises(ConfigError, match=r"^conv0: pe=2 does not divide out_channels=3; a conv layer without "
+                                          r"pooling needs a dividing pe$"):
+        ConvolutionUnit(u.layers[0], parse_folding(u, spec)[0])
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("kind", ["xnor_popcount", "accumulate", "mac"])
+def test_padding_bit_exact_verilator_under_back_pressure(kind, tmp_path):
+    from lowbit.steps import make_hardware, simulate
+
+    m = _padded_kind_model(kind)
+    rng = np.random.default_rng(12)
+    x = (rng.integers(0, 256, (300, 12)) * (rng.random((300, 12)) < 0.5)).astype(np.uint8)
+    h = make_hardware(m, PAD_SPEC, tmp_path)
+    r = simulate(m, h, x, None, stall_pct=20)
+    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_sfc_simd64_on_784_inputs_bit_exact_verilator(mnist_path, tmp_path):
+    """FINN's example: SIMD 64 on MNIST's 784 inputs pads to 832 (13 column folds)."""
+    from lowbit.steps import make_hardware, simulate
+    from quantmodels.datasets import load_mnist_npz
+    from quantmodels.ir import load_model
+
+    from conftest import REPO
+
+    sfc = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
+    if not (sfc / "model.json").exists():
+        pytest.skip("no committed SFC model")
+    m = load_model(sfc)
+    d = load_mnist_npz(mnist_path)
+    h = make_hardware(m, "fc0:pe=16,simd=64", tmp_path)
+    assert h.foldings[0].col_folds == 13 and h.foldings[0].cycles == 16 * 13
+    r = simulate(m, h, d.x_test[:300], d.y_test[:300])
+    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
