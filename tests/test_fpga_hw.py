@@ -197,3 +197,32 @@ def test_sfc_simd64_on_784_inputs_bit_exact_verilator(mnist_path, tmp_path):
     r = simulate(m, h, d.x_test[:300], d.y_test[:300])
     assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
     assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
+
+
+# ----------------------------------------------------------------------------- estimator
+
+
+@pytest.mark.yosys
+@pytest.mark.parametrize("style", ["block", "logic"])
+def test_estimator_knows_every_mem_style_bram_exact(style, tmp_path):
+    """Forced styles reach the netlist: the BRAM count the estimator predicts is what Yosys maps."""
+    from hw.mvu import MatrixVectorUnit
+    from hw.verilog import verilog
+    from reports.estimator import estimate, probe_layer
+    from reports.synth import synthesize
+
+    L = probe_layer("xnor_popcount", 64, 16, 1, 1, np.random.default_rng(3))
+    f = parse_folding_layer(L, pe=1, simd=8)  # 128 words x 8 bits: auto leaves it to Yosys
+    v = tmp_path / "mvu.v"
+    v.write_text(verilog.convert(MatrixVectorUnit(L, f, mem_style=style), name="mvu", emit_src=False))
+    real = synthesize(v, "mvu", "ice40")
+    est = estimate(L, f, "ice40", mem_style=style)
+    assert est.brams == real.brams
+    assert (real.brams > 0) == (style == "block")
+    assert estimate(L, f, "ice40", mem_style="logic").luts > estimate(L, f, "ice40", mem_style="block").luts
+
+
+def parse_folding_layer(L, pe, simd):
+    from hw.folding import Folding, planes_for
+
+    return Folding(L.name, L.rows, L.cols, pe, simd, planes_for(L))
