@@ -34,7 +34,9 @@ from quantmodels.bitwidth import signed_bits
 from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
+from .folding import PIPELINE_CYCLES
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
+from .pipeline import tree_stages
 
 
 def acc_width(layer: Layer) -> int:
@@ -90,10 +92,10 @@ def refuse(unit: wiring.Component, message: str) -> ConfigError:
 
 
 def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str,
-              mem_style: str = "auto") -> "MatrixVectorCore":
+              mem_style: str = "auto", tree_every: int = 0) -> "MatrixVectorCore":
     """The datapath of ``unit``; a refused folding, popcount or memory style refuses the unit too."""
     try:
-        return MatrixVectorCore(layer, fold, popcount, mem_style)
+        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every)
     except ConfigError as e:
         raise refuse(unit, str(e)) from None
 
@@ -110,9 +112,13 @@ class MatrixVectorCore(wiring.Component):
 
     ``mem_style`` (:mod:`hw.memstyle`) says where the weight and threshold ROMs go; the cycle
     behaviour is the same for every style (both ROMs read synchronously where block RAM needs it).
+    ``tree_every`` > 0 registers the lanes' adder tree every that many levels (hw.pipeline):
+    ``extra_stages`` more cycles between a step and its accumulation. Bit-serial kinds and the
+    lut6/xilinx popcounts keep a combinational tree (their planes / counters are not staged).
     """
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
+                 tree_every: int = 0):
         if popcount not in POPCOUNT_STYLES:
             raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         try:
@@ -130,6 +136,10 @@ class MatrixVectorCore(wiring.Component):
                 raise refuse(self, str(e)) from None
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
+        staged = not lane_spec(layer.kind).serial and (layer.kind != "xnor_popcount" or popcount == "tree")
+        self.tree_every = tree_every if staged else 0
+        #: register stages inside the adder tree (cycles added to the unit's pipeline)
+        self.extra_stages = tree_stages(fold.simd, self.tree_every)
         words, per = self.param_rom()
         #: resolved styles of the weight ROM and the threshold/bias ROM (None: the tool's choice)
         self.weight_style = resolve(self.mem_style, fold.row_folds * fold.col_folds,
@@ -218,9 +228,14 @@ class MatrixVectorCore(wiring.Component):
 
         # S1 -> S2: lane products and adder trees per PE, registered
         v2, first2, last2 = Signal(), Signal(), Signal()
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
+        fv, ff, fl = v1, first1, last1
+        for k in range(self.extra_stages):  # the flags travel beside the tree's register stages
+            dv, df, dl = Signal(name=f"v1_d{k}"), Signal(name=f"first1_d{k}"), Signal(name=f"last1_d{k}")
+            m.d.sync += [dv.eq(fv), df.eq(ff), dl.eq(fl)]
+            fv, ff, fl = dv, df, dl
+        m.d.sync += [v2.eq(fv), first2.eq(ff), last2.eq(fl)]
         psums = []
-        ctx = LaneContext(self.popcount, pa1, pb1)
+        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every)
         for p in range(f.pe):
             wslice = rd.data[p * f.simd * wb:(p + 1) * f.simd * wb]
             s = lanes.build(m, chunk1, wslice, L, f.simd, wb, ctx, f"pe{p}")
@@ -293,13 +308,19 @@ def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
 class MatrixVectorUnit(wiring.Component):
     """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
+                 tree_every: int = 0):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
             raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
-        self.core = make_core(self, layer, fold, popcount, mem_style)  # validates popcount and folding
+        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         super().__init__(vector_stream_ports(layer, self.ob))
+
+    @property
+    def pipeline_cycles(self) -> int:
+        """Cycles the unit adds to Folding.cycles per vector: PIPELINE_CYCLES + the tree's stages."""
+        return PIPELINE_CYCLES + self.core.extra_stages
 
     def elaborate(self, platform):
         m = Module()

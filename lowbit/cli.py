@@ -37,6 +37,9 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                    help="where weight and threshold ROMs go: 'block' RAM, 'distributed' LUT-RAM, "
                         "'logic', or 'auto' (block RAM for ROMs >= 64 words and >= 4 kbit, else the "
                         "synthesis tool's choice); default auto")
+    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help="target clock: register the adder trees so one stage fits it (iCE40 delay model; "
+                        "issue 18's targets: 80 on iCE40, 125 on ECP5); default none (no extra stages)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "

@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_verilog(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style)
+    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
     print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
           f"{h.cycles_per_image} cycles/image initiation interval")
     return 0
@@ -122,7 +122,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     data = dataset_for(model, args.data)
     n = len(data.x_test) if args.images == 0 else min(args.images, len(data.x_test))
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style)
+    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
     if args.gate_level:
         print("  yosys: synthesizing a generic gate-level netlist to simulate ...", flush=True)
         h = replace(h, verilog=gate_level_netlist(h.verilog, h.ports.dut))

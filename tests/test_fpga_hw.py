@@ -226,3 +226,55 @@ def parse_folding_layer(L, pe, simd):
     from hw.folding import Folding, planes_for
 
     return Folding(L.name, L.rows, L.cols, pe, simd, planes_for(L))
+
+
+# ----------------------------------------------------------------------------- pipelining
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")  # tops built for their cycle formulas only
+def test_pipeline_depth_from_the_clock():
+    from hw.pipeline import levels_per_stage, tree_stages
+
+    assert levels_per_stage(None) == 0  # no target: the combinational tree as before
+    assert levels_per_stage(80, "ice40") == 4 and levels_per_stage(250, "ice40") == 1
+    assert levels_per_stage(125, "ecp5") == 3
+    assert [tree_stages(n, 1) for n in (1, 2, 3, 64, 65)] == [0, 0, 1, 5, 6]
+    assert tree_stages(64, 4) == 1 and tree_stages(64, 0) == 0
+    with pytest.raises(ConfigError, match=r"^--clock-mhz: -5\.0, expected a clock in MHz > 0$"):
+        levels_per_stage(-5.0)
+    m = random_xnor_model((64, 16, 4))
+    folds = parse_folding(m, "fc0:pe=2,simd=64;fc1:pe=1,simd=16")
+    top, base = NetworkTop(m, folds, clock_mhz=250), NetworkTop(m, folds)
+    assert top.pipeline_stages == [5, 3] and base.pipeline_stages == [0, 0]
+    assert top.cycles_per_image == base.cycles_per_image + 5
+    assert top.latency_cycles == base.latency_cycles + 5 + 3
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)  # every kind; bit_serial keeps its tree combinational
+def test_pipelined_trees_bit_exact_amaranth_sim(kind):
+    m = _padded_kind_model(kind)
+    x = np.random.default_rng(2).integers(0, 256, (10, 12)).astype(np.uint8)
+    classes, logits = simulate_amaranth(m, parse_folding(m, "fc0:pe=2,simd=12;fc1:pe=1,simd=5"), x,
+                                        max_cycles=40000, clock_mhz=250)
+    gold = golden_forward(m, x)
+    np.testing.assert_array_equal(logits, gold.logits)
+    np.testing.assert_array_equal(classes, gold.classes)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("kind, spec", [("xnor_popcount", "fc0:pe=2,simd=24;fc1:pe=1,simd=8"),
+                                        ("mac", "fc0:pe=3,simd=7;fc1:pe=2,simd=8")])  # padded + pipelined
+def test_pipelined_cycles_equal_estimate_under_back_pressure(kind, spec, tmp_path):
+    from lowbit.steps import make_hardware, simulate
+
+    m = random_kind_model(kind, sizes=(24, 8, 4), seed=11)
+    rng = np.random.default_rng(12)
+    x = (rng.integers(0, 256, (300, 24)) * (rng.random((300, 24)) < 0.5)).astype(np.uint8)
+    h = make_hardware(m, spec, tmp_path, clock_mhz=250)
+    assert h.design.pipeline_stages[0] >= 2  # the trees really are staged
+    r = simulate(m, h, x, None)
+    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+    r = simulate(m, h, x, None, stall_pct=30)  # back-pressure: every result still arrives, bit-exact
+    assert r.n_images == 300 and r.mismatches == 0

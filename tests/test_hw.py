@@ -18,9 +18,9 @@ from conftest import ALL_KINDS, random_mac_model, random_xnor_model
 
 
 def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000, popcount="tree",
-                      mem_style="auto"):
+                      mem_style="auto", clock_mhz=None):
     """Stream samples through NetworkTop with random output back-pressure; return classes, logits."""
-    top = NetworkTop(model, foldings, popcount, mem_style)
+    top = NetworkTop(model, foldings, popcount, mem_style, clock_mhz)
     words = [int(h, 16) for h in pack_rows(quantize_input(model, samples), model.input.bits)]
     lw, n_cls = top.logit_width, model.n_classes
     rng = np.random.default_rng(seed)
