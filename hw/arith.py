@@ -15,20 +15,31 @@ from quantmodels.bitwidth import signed_bits
 from .xilinx_popcount import xilinx_popcount, xilinx_xnor_popcount
 
 
-def adder_tree(m: Module, terms: list[Value], name: str) -> Value:
-    """Sum of ``terms`` as a balanced binary tree of comb adders (width grows one bit per level)."""
+def adder_tree(m: Module, terms: list[Value], name: str, every: int = 0) -> Value:
+    """Sum of ``terms`` as a balanced binary tree of adders (width grows one bit per level).
+    ``every`` > 0: the nodes of every ``every``-th level are registers (not the last level), i.e.
+    hw.pipeline.tree_stages(len(terms), every) cycles of latency; odd terms carried past a
+    registered level are registered too, so all paths have the same depth."""
     if not terms:
         return Const(0, 1)
+    levels = (len(terms) - 1).bit_length()
     level = 0
     while len(terms) > 1:
+        reg = every > 0 and (level + 1) % every == 0 and level + 1 < levels
+        dom = m.d.sync if reg else m.d.comb
         nxt = []
         for i in range(0, len(terms) - 1, 2):
             a, b = terms[i], terms[i + 1]
             s = Signal((a + b).shape(), name=f"{name}_l{level}_{i // 2}")
-            m.d.comb += s.eq(a + b)
+            dom += s.eq(a + b)
             nxt.append(s)
         if len(terms) % 2:
-            nxt.append(terms[-1])
+            if reg:
+                odd = Signal.like(terms[-1], name=f"{name}_l{level}_odd")
+                dom += odd.eq(terms[-1])
+                nxt.append(odd)
+            else:
+                nxt.append(terms[-1])
         terms = nxt
         level += 1
     return terms[0]
@@ -93,16 +104,18 @@ def compressor_popcount(m: Module, bits: list[Value], name: str,
     return total
 
 
-def popcount(m: Module, bits: list[Value], name: str, style: str = "tree") -> Value:
-    """Number of ones among ``bits`` in the given style (see POPCOUNT_STYLES)."""
+def popcount(m: Module, bits: list[Value], name: str, style: str = "tree", every: int = 0) -> Value:
+    """Number of ones among ``bits`` in the given style (see POPCOUNT_STYLES); ``every``: register
+    stages of the "tree" style (adder_tree), ignored by the others (see tree_every)."""
     if style == "lut6" and len(bits) >= 3:
         return compressor_popcount(m, bits, name)
     if style == "xilinx" and bits:
         return xilinx_popcount(m, bits, name)
-    return adder_tree(m, bits, name)
+    return adder_tree(m, bits, name, every)
 
 
-def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: str = "tree") -> Value:
+def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: str = "tree",
+                  every: int = 0) -> Value:
     """popcount(~(x ^ w)) over ``lanes`` bits: the +-1 dot product's agreement count."""
     if style == "xilinx":
         return xilinx_xnor_popcount(m, x, w, lanes, name)
@@ -120,10 +133,11 @@ def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: s
         return compressor_popcount(m, [], name, cols)
     agree = Signal(lanes, name=f"{name}_xnor")
     m.d.comb += agree.eq(~(x ^ w))
-    return popcount(m, [agree[i] for i in range(lanes)], name, style)
+    return popcount(m, [agree[i] for i in range(lanes)], name, style, every)
 
 
-def mac_products(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int, name: str) -> Value:
+def mac_products(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int, name: str,
+                 every: int = 0) -> Value:
     """sum_i w_i * x_i with unsigned ``in_bits`` inputs and signed ``w_bits`` weights."""
     prods = []
     for i in range(lanes):
@@ -132,7 +146,7 @@ def mac_products(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits
         p = Signal(signed(in_bits + w_bits + 1), name=f"{name}_p{i}")
         m.d.comb += p.eq(xi * wi)
         prods.append(p)
-    return adder_tree(m, prods, name)
+    return adder_tree(m, prods, name, every)
 
 
 def _zext_signed(v: Value) -> Value:
@@ -140,16 +154,21 @@ def _zext_signed(v: Value) -> Value:
     return Cat(v, Const(0, 1)).as_signed()
 
 
-def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, name: str) -> Value:
-    """Ternary weights (2-bit two's complement: 01 = +1, 11 = -1, 00 = 0): add, subtract or skip."""
+def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, name: str,
+                     code_bits: int = 2, every: int = 0) -> Value:
+    """Ternary weights (2-bit two's complement: 01 = +1, 11 = -1, 00 = 0): add, subtract or skip.
+    ``code_bits=1`` (a layer without zero weights): the code is the sign alone (1 = -1)."""
     terms = []
     for i in range(lanes):
         xi = _zext_signed(x[i * in_bits:(i + 1) * in_bits])
-        wi = w[i * 2:(i + 1) * 2]
+        wi = w[i * code_bits:(i + 1) * code_bits]
         t = Signal(signed(in_bits + 2), name=f"{name}_t{i}")
-        m.d.comb += t.eq(Mux(wi[0], Mux(wi[1], -xi, xi), 0))
+        if code_bits == 1:
+            m.d.comb += t.eq(Mux(wi[0], -xi, xi))
+        else:
+            m.d.comb += t.eq(Mux(wi[0], Mux(wi[1], -xi, xi), 0))
         terms.append(t)
-    return adder_tree(m, terms, name)
+    return adder_tree(m, terms, name, every)
 
 
 def shift_code_width(max_exp: int) -> tuple[int, int]:
@@ -158,7 +177,8 @@ def shift_code_width(max_exp: int) -> tuple[int, int]:
     return eb, eb + 2
 
 
-def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max_exp: int, name: str) -> Value:
+def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max_exp: int, name: str,
+                    every: int = 0) -> Value:
     """Power-of-two weights: code = Cat(exponent, nonzero, sign); term = +-(x << exponent) or 0."""
     eb, cb = shift_code_width(max_exp)
     terms = []
@@ -170,11 +190,11 @@ def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max
         t = Signal(signed(in_bits + max_exp + 1), name=f"{name}_t{i}")
         m.d.comb += t.eq(Mux(code[eb], Mux(code[eb + 1], -_zext_signed(sh), _zext_signed(sh)), 0))
         terms.append(t)
-    return adder_tree(m, terms, name)
+    return adder_tree(m, terms, name, every)
 
 
 def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
-                      table, name: str) -> Value:
+                      table, name: str, every: int = 0) -> Value:
     """Product lookup: term = P[w_i, x_i] from a constant table (a LUT per lane), then adds."""
     flat = [int(table[c, a]) for c in range(1 << w_bits) for a in range(1 << in_bits)]
     lo, hi = min(flat + [0]), max(flat + [0])
@@ -186,7 +206,7 @@ def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w
         t = Signal(signed(width), name=f"{name}_t{i}")
         m.d.comb += t.eq(rom[idx])
         terms.append(t)
-    return adder_tree(m, terms, name)
+    return adder_tree(m, terms, name, every)
 
 
 def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,

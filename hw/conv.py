@@ -38,7 +38,7 @@ from amaranth.lib import wiring
 
 from quantmodels.ir import ConvSpec, Layer
 
-from .folding import Folding
+from .folding import PIPELINE_CYCLES, Folding
 from .mvu import hand_over, make_core, refuse, vector_stream_ports
 
 
@@ -61,16 +61,28 @@ class ConvolutionUnit(wiring.Component):
     """One folded conv2d layer (+ fused max-pool): ``in_*`` takes the whole (H, W, C) image,
     ``out_*`` gives the whole (PH, PW, OC) output, both channels-last."""
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
+                 tree_every: int = 0):
         if layer.conv is None:
             raise refuse(self, f"{layer.name}: op 'dense' has no windows; use hw.mvu.MatrixVectorUnit")
         if fold.positions != layer.positions:
             raise refuse(self, f"{layer.name}: folding is for {fold.positions} positions, layer has "
                                f"{layer.positions}")
-        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
+        if fold.rows_padded != fold.rows and layer.conv.pool == (1, 1):
+            # without pooling every PE output is shifted straight into the result: padded rows would
+            # interleave with real ones (the pooled path selects its channels and handles padding)
+            raise refuse(self, f"{layer.name}: pe={fold.pe} does not divide out_channels={fold.rows}; "
+                               f"a conv layer without pooling needs a dividing pe")
+        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
         super().__init__(vector_stream_ports(layer, self.ob))
+
+    @property
+    def pipeline_cycles(self) -> int:
+        """Cycles the unit adds to Folding.cycles per image: PIPELINE_CYCLES + the tree's stages
+        (positions stream back to back, so the stages are paid once per image)."""
+        return PIPELINE_CYCLES + self.core.extra_stages
 
     def elaborate(self, platform):
         m = Module()
@@ -98,7 +110,7 @@ class ConvolutionUnit(wiring.Component):
 
         img = Signal(used_rows * row_w, name="image")
         rowwin = Signal(kh * row_w, name="row_window")
-        pwin = Signal(L.cols * ib, name="patch_work")
+        pwin = Signal(f.cols_padded * ib, name="patch_work")  # zero-extended to the padded columns
         patch = Cat(*[rowwin[ky * row_w:ky * row_w + kw * ch * ib] for ky in range(kh)])  # (ky, kx, c) order
         busy, issued_all, complete = Signal(), Signal(), Signal()
         ix = Signal(range(max(ow, 2)))

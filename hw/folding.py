@@ -4,6 +4,11 @@ A layer of ``rows`` outputs and ``cols`` inputs takes (rows/PE)*(cols/SIMD) cycl
 vector, times the bit planes of a bit-serial layer, times the output positions of a conv
 layer (its window generator streams positions back to back into the same datapath). Foldings are validated where they are made, so an impossible one never reaches
 the generators.
+
+Any PE <= rows and SIMD <= cols is legal: a PE or SIMD that does not divide its dimension pads
+the weight matrix (FINN pads 784 inputs to 832 for SIMD 64) with neutral weights (a term of 0
+on the zero-padded inputs, :attr:`quantmodels.ir.KindSpec.pad_weight`) and rows whose outputs
+are dropped; the cycle count uses the padded sizes (ceil(rows/PE) * ceil(cols/SIMD)).
 """
 from __future__ import annotations
 
@@ -42,18 +47,30 @@ class Folding:
             v = getattr(self, fld)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{self.name}: {fld}={v!r}, expected a positive integer")
-        if self.rows % self.pe:
-            raise ConfigError(f"{self.name}: pe={self.pe} does not divide out_features={self.rows}")
-        if self.cols % self.simd:
-            raise ConfigError(f"{self.name}: simd={self.simd} does not divide in_features={self.cols}")
+        if self.pe > self.rows:
+            raise ConfigError(f"{self.name}: pe={self.pe} exceeds out_features={self.rows}, expected 1..{self.rows}")
+        if self.simd > self.cols:
+            raise ConfigError(f"{self.name}: simd={self.simd} exceeds in_features={self.cols}, expected 1..{self.cols}")
 
     @property
     def row_folds(self) -> int:
-        return self.rows // self.pe
+        """ceil(rows / PE): the last fold is padded when PE does not divide rows."""
+        return -(-self.rows // self.pe)
 
     @property
     def col_folds(self) -> int:
-        return self.cols // self.simd
+        """ceil(cols / SIMD): the last chunk is padded when SIMD does not divide cols."""
+        return -(-self.cols // self.simd)
+
+    @property
+    def rows_padded(self) -> int:
+        """Weight-matrix rows the hardware computes (rows + padding)."""
+        return self.row_folds * self.pe
+
+    @property
+    def cols_padded(self) -> int:
+        """Weight-matrix columns the hardware reads (cols + padding)."""
+        return self.col_folds * self.simd
 
     @property
     def cycles(self) -> int:

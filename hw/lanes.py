@@ -13,7 +13,7 @@ from typing import Callable
 
 from amaranth.hdl import Module, Value
 
-from quantmodels.ir import Kind, Layer, as_kind
+from quantmodels.ir import Kind, Layer, as_kind, kind_spec
 
 from .arith import (accumulate_lanes, bit_plane_popcount, lut_product_lanes, mac_products, shift_add_lanes,
                     shift_code_width, xnor_popcount)
@@ -26,6 +26,7 @@ class LaneContext:
     popcount: str  #: popcount style (hw.arith.POPCOUNT_STYLES)
     plane_a: Value  #: bit_serial: the activation bit plane of this step
     plane_b: Value  #: bit_serial: the weight bit plane of this step
+    tree_every: int = 0  #: register the adder tree every this many levels (0: combinational)
 
 
 #: (m, chunk, weight slice, layer, simd, weight code bits, ctx, name) -> the PE's partial sum
@@ -38,6 +39,15 @@ def _twos_complement_bits(layer: Layer) -> int:
 
 def _twos_complement(layer: Layer, v: int) -> int:
     return int(v) & ((1 << layer.weight_bits) - 1)
+
+
+def _stored_bits(layer: Layer) -> int:
+    return kind_spec(layer.kind).stored_bits(layer)
+
+
+def _ternary_code(layer: Layer, v: int) -> int:
+    """1-bit code (no zero weights): the sign bit, 1 = -1; else 2-bit two's complement."""
+    return int(v < 0) if _stored_bits(layer) == 1 else _twos_complement(layer, v)
 
 
 def _shift_code_bits(layer: Layer) -> int:
@@ -67,18 +77,25 @@ class LaneSpec:
 
 
 LANES: dict[Kind, LaneSpec] = {
-    Kind.XNOR_POPCOUNT: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: xnor_popcount(m, x, w, simd, name, ctx.popcount)),
-    Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name)),
-    Kind.ACCUMULATE: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name)),
+    Kind.XNOR_POPCOUNT: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: xnor_popcount(m, x, w, simd, name, ctx.popcount,
+                                                                                        ctx.tree_every)),
+    Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name,
+                                                                            ctx.tree_every)),
+    Kind.ACCUMULATE: LaneSpec(
+        lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name, wb,
+                                                                                     ctx.tree_every),
+        code_bits=_stored_bits, encode=_ternary_code),
     Kind.SHIFT_ADD: LaneSpec(
-        lambda m, x, w, L, simd, wb, ctx, name: shift_add_lanes(m, x, w, simd, L.input_bits, L.max_exponent, name),
+        lambda m, x, w, L, simd, wb, ctx, name: shift_add_lanes(m, x, w, simd, L.input_bits, L.max_exponent, name,
+                                                                 ctx.tree_every),
         code_bits=_shift_code_bits, encode=_shift_code),
     Kind.BIT_SERIAL: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: bit_plane_popcount(m, x, w, simd, L.input_bits, wb, ctx.plane_a,
                                                                     ctx.plane_b, name, ctx.popcount),
         serial=True),
     Kind.LUT_PRODUCT: LaneSpec(
-        lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name)),
+        lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
+                                                                      ctx.tree_every)),
 }
 assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"
 

@@ -27,13 +27,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from quantmodels.errors import ConfigError
-from quantmodels.ir import Layer
+from quantmodels.ir import Layer, kind_spec
 
 from quantmodels.bitwidth import signed_bits
 
 from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
+from .folding import PIPELINE_CYCLES
+from .memstyle import MemStyle, attrs, parse_mem_style, resolve
+from .pipeline import tree_stages
 
 
 def acc_width(layer: Layer) -> int:
@@ -70,7 +73,15 @@ def weight_codes(layer: Layer, fold: Folding) -> np.ndarray:
     lane i (PE-major), the code of weight (rf*pe + p, cf*simd + i). The one statement of the
     ROM layout: the hardware packs it, the area estimator reads its bit columns."""
     rf, cf, pe, simd = fold.row_folds, fold.col_folds, fold.pe, fold.simd
-    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(np.asarray(layer.weights))
+    w = np.asarray(layer.weights)
+    if (fold.rows_padded, fold.cols_padded) != w.shape:  # padded: neutral weights on zero inputs
+        pad = kind_spec(layer.kind).pad_weight(layer)
+        if pad is None:
+            raise ConfigError(f"{layer.name}: pe={fold.pe}, simd={fold.simd} pad the weights to "
+                              f"{fold.rows_padded}x{fold.cols_padded}, but kind '{layer.kind}' has no weight "
+                              f"whose term with input 0 is 0; expected pe dividing {fold.rows}, simd dividing {fold.cols}")
+        w = np.pad(w, ((0, fold.rows_padded - w.shape[0]), (0, fold.cols_padded - w.shape[1])), constant_values=pad)
+    enc = np.vectorize(lambda v: encode_weight(layer, int(v)), otypes=[np.int64])(w)
     return enc.reshape(rf, pe, cf, simd).transpose(0, 2, 1, 3).reshape(rf * cf, pe * simd)
 
 
@@ -80,10 +91,11 @@ def refuse(unit: wiring.Component, message: str) -> ConfigError:
     return ConfigError(message)
 
 
-def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str) -> "MatrixVectorCore":
-    """The datapath of ``unit``; a refused folding or popcount refuses the unit too."""
+def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str,
+              mem_style: str = "auto", tree_every: int = 0) -> "MatrixVectorCore":
+    """The datapath of ``unit``; a refused folding, popcount or memory style refuses the unit too."""
     try:
-        return MatrixVectorCore(layer, fold, popcount)
+        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every)
     except ConfigError as e:
         raise refuse(unit, str(e)) from None
 
@@ -97,17 +109,42 @@ class MatrixVectorCore(wiring.Component):
     ``pass_done`` that it ends a pass over the whole weight matrix. Counters wrap, so passes
     follow each other without a gap. ``out_valid`` marks the PE outputs of row fold ``out_rf``
     (``out_last``: the last row fold of a pass), 4 cycles after the pass's last step.
+
+    ``mem_style`` (:mod:`hw.memstyle`) says where the weight and threshold ROMs go; the cycle
+    behaviour is the same for every style (both ROMs read synchronously where block RAM needs it).
+    ``tree_every`` > 0 registers the lanes' adder tree every that many levels (hw.pipeline):
+    ``extra_stages`` more cycles between a step and its accumulation. Bit-serial kinds and the
+    lut6/xilinx popcounts keep a combinational tree (their planes / counters are not staged).
     """
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
+                 tree_every: int = 0):
         if popcount not in POPCOUNT_STYLES:
             raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
+        try:
+            self.mem_style = parse_mem_style(mem_style)
+        except ConfigError as e:
+            raise refuse(self, str(e)) from None
         if (fold.rows, fold.cols) != (layer.rows, layer.cols):
             raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
                                f"{layer.rows}x{layer.cols}")
         self.layer, self.fold, self.popcount = layer, fold, popcount
+        if (fold.rows_padded, fold.cols_padded) != (fold.rows, fold.cols):
+            try:  # a padded folding the kind cannot pad is refused here, not at elaboration
+                weight_codes(layer, fold)
+            except ConfigError as e:
+                raise refuse(self, str(e)) from None
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
+        staged = not lane_spec(layer.kind).serial and (layer.kind != "xnor_popcount" or popcount == "tree")
+        self.tree_every = tree_every if staged else 0
+        #: register stages inside the adder tree (cycles added to the unit's pipeline)
+        self.extra_stages = tree_stages(fold.simd, self.tree_every)
+        words, per = self.param_rom()
+        #: resolved styles of the weight ROM and the threshold/bias ROM (None: the tool's choice)
+        self.weight_style = resolve(self.mem_style, fold.row_folds * fold.col_folds,
+                                    fold.lanes * weight_code_bits(layer))
+        self.param_style = resolve(self.mem_style, len(words), fold.pe * per * self.acc_w) if words else None
         super().__init__({
             "step": In(1), "chunk": In(fold.simd * layer.input_bits),
             "chunk_first": Out(1), "chunk_done": Out(1), "pass_done": Out(1),
@@ -132,12 +169,15 @@ class MatrixVectorCore(wiring.Component):
             vals = L.bias[:, None]
         else:
             return [], 0
+        never = (1 << (w - 1)) - 1  # padded rows: their outputs are dropped; a threshold that never fires
         words = []
         for rf in range(f.row_folds):
             word, pos = 0, 0
             for p in range(f.pe):
+                r = rf * f.pe + p
                 for k in range(per):
-                    word |= _to_bits(vals[rf * f.pe + p, k], w) << pos
+                    v = vals[r, k] if r < f.rows else (never if L.output == "threshold" else 0)
+                    word |= _to_bits(v, w) << pos
                     pos += w
             words.append(word)
         return words, per
@@ -154,7 +194,7 @@ class MatrixVectorCore(wiring.Component):
 
         # weight ROM, synchronous read (block RAM friendly)
         m.submodules.wrom = wrom = Memory(shape=unsigned(f.pe * f.simd * wb), depth=total,
-                                          init=self.weight_rom())
+                                          init=self.weight_rom(), attrs=attrs(self.weight_style))
         rd = wrom.read_port(domain="sync")
 
         addr = Signal(range(max(total, 2)))
@@ -188,9 +228,14 @@ class MatrixVectorCore(wiring.Component):
 
         # S1 -> S2: lane products and adder trees per PE, registered
         v2, first2, last2 = Signal(), Signal(), Signal()
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
+        fv, ff, fl = v1, first1, last1
+        for k in range(self.extra_stages):  # the flags travel beside the tree's register stages
+            dv, df, dl = Signal(name=f"v1_d{k}"), Signal(name=f"first1_d{k}"), Signal(name=f"last1_d{k}")
+            m.d.sync += [dv.eq(fv), df.eq(ff), dl.eq(fl)]
+            fv, ff, fl = dv, df, dl
+        m.d.sync += [v2.eq(fv), first2.eq(ff), last2.eq(fl)]
         psums = []
-        ctx = LaneContext(self.popcount, pa1, pb1)
+        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every)
         for p in range(f.pe):
             wslice = rd.data[p * f.simd * wb:(p + 1) * f.simd * wb]
             s = lanes.build(m, chunk1, wslice, L, f.simd, wb, ctx, f"pe{p}")
@@ -213,9 +258,16 @@ class MatrixVectorCore(wiring.Component):
         # S3: output stage per PE, parameters from a small ROM indexed by the row fold
         words, per = self.param_rom()
         if words:
-            m.submodules.prom = prom = Memory(shape=unsigned(f.pe * per * W), depth=RF, init=words)
-            pr = prom.read_port(domain="comb")
-            m.d.comb += pr.addr.eq(orf)
+            m.submodules.prom = prom = Memory(shape=unsigned(f.pe * per * W), depth=RF, init=words,
+                                              attrs=attrs(self.param_style))
+            if self.param_style is MemStyle.BLOCK:
+                # block RAM reads synchronously: address the row fold orf will hold next cycle, so
+                # the word for the current orf is on the port exactly when S3 needs it (no extra cycle)
+                pr = prom.read_port(domain="sync")
+                m.d.comb += pr.addr.eq(Mux(v3, Mux(orf == RF - 1, 0, orf + 1), orf))
+            else:
+                pr = prom.read_port(domain="comb")
+                m.d.comb += pr.addr.eq(orf)
             params = pr.data
         outs = []
         for p in range(f.pe):
@@ -256,13 +308,19 @@ def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
 class MatrixVectorUnit(wiring.Component):
     """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
 
-    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree"):
+    def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
+                 tree_every: int = 0):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
             raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
-        self.core = make_core(self, layer, fold, popcount)  # validates popcount and folding
+        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         super().__init__(vector_stream_ports(layer, self.ob))
+
+    @property
+    def pipeline_cycles(self) -> int:
+        """Cycles the unit adds to Folding.cycles per vector: PIPELINE_CYCLES + the tree's stages."""
+        return PIPELINE_CYCLES + self.core.extra_stages
 
     def elaborate(self, platform):
         m = Module()
@@ -270,11 +328,12 @@ class MatrixVectorUnit(wiring.Component):
         m.submodules.core = core
         chunk_w = f.simd * L.input_bits
 
-        buf = Signal(L.in_features * L.input_bits, name="in_buf")
-        win = Signal(L.in_features * L.input_bits, name="in_work")
+        # zero-extended to the padded columns; the result holds the padded rows, the output drops them
+        buf = Signal(f.cols_padded * L.input_bits, name="in_buf")
+        win = Signal(f.cols_padded * L.input_bits, name="in_work")
         busy = Signal()
         issued_all = Signal()
-        res = Signal(L.out_features * self.ob, name="result")
+        res = Signal(f.rows_padded * self.ob, name="result")
         obuf = Signal(L.out_features * self.ob, name="out_buf")
         ovalid = Signal()
         complete = Signal()

@@ -14,8 +14,10 @@ from quantmodels.errors import ConfigError
 from quantmodels.ir import IRModel
 
 from .arith import POPCOUNT_STYLES
-from .folding import PIPELINE_CYCLES, Folding
+from .folding import Folding
 from .conv import ConvolutionUnit
+from .memstyle import parse_mem_style
+from .pipeline import levels_per_stage
 from .mvu import MatrixVectorUnit
 
 
@@ -89,17 +91,32 @@ class Argmax(wiring.Component):
 
 class NetworkTop(wiring.Component):
     """The whole network: one unit per layer (ConvolutionUnit for conv2d, MatrixVectorUnit for
-    dense; both add PIPELINE_CYCLES to their Folding.cycles), then Argmax."""
+    dense; both add their pipeline_cycles -- PIPELINE_CYCLES plus the adder-tree stages that
+    ``clock_mhz`` on ``family`` asks for, hw.pipeline -- to their Folding.cycles), then Argmax. ``mem_style``
+    (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
 
-    def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree"):
+    def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree", mem_style: str = "auto",
+                 clock_mhz: float | None = None, family: str = "ice40"):
         if popcount not in POPCOUNT_STYLES:  # checked before any unit exists
             self._MustUse__silence = True  # refused, never to be elaborated: no "unused" warning
             raise ConfigError(f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         if len(foldings) != len(model.layers):
             raise ConfigError(f"folding: {len(foldings)} entries for {len(model.layers)} layers")
         self.model = model
-        self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount)
-                      for L, f in zip(model.layers, foldings)]
+        try:  # checked once, before any unit exists
+            mem_style = parse_mem_style(mem_style)
+            #: adder-tree levels per register stage for the target clock (0: no target, no stages)
+            self.tree_every = levels_per_stage(clock_mhz, family)
+        except ConfigError:
+            self._MustUse__silence = True
+            raise
+        self.mem_style = mem_style
+        try:
+            self.units = [(ConvolutionUnit if L.conv is not None else MatrixVectorUnit)(L, f, popcount, mem_style, self.tree_every)
+                          for L, f in zip(model.layers, foldings)]
+        except ConfigError:  # a refused layer refuses the network: never elaborated, no "unused" warning
+            self._MustUse__silence = True
+            raise
         self.logit_width = self.units[-1].ob
         self.argmax = Argmax(model.n_classes, self.logit_width)
         n = model.n_classes
@@ -113,12 +130,17 @@ class NetworkTop(wiring.Component):
     def cycles_per_image(self) -> int:
         """Initiation interval: the slowest stage, i.e. a layer's compute cycles plus its
         pipeline/hand-over, or the argmax tree (levels + 1) if that is slower."""
-        return max(max(u.fold.cycles for u in self.units) + PIPELINE_CYCLES, self.argmax.interval)
+        return max(max(u.fold.cycles + u.pipeline_cycles for u in self.units), self.argmax.interval)
 
     @property
     def latency_cycles(self) -> int:
         """First-result latency: every layer's cycles and pipeline, then the argmax tree."""
-        return sum(u.fold.cycles + PIPELINE_CYCLES for u in self.units) + 1 + self.argmax.levels
+        return sum(u.fold.cycles + u.pipeline_cycles for u in self.units) + 1 + self.argmax.levels
+
+    @property
+    def pipeline_stages(self) -> list[int]:
+        """Per layer: register stages inside its adder trees (from the target clock)."""
+        return [u.core.extra_stages for u in self.units]
 
     def elaborate(self, platform):
         m = Module()

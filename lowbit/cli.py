@@ -18,6 +18,7 @@ from quantmodels.methods import REGISTRY
 from quantmodels.optim import OPTIMIZERS
 from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
+from hw.memstyle import MEM_STYLES
 from sim.tools import ToolError
 
 from . import board_cmds, flow, qonnx_cmds
@@ -60,6 +61,13 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                         "(6:3 truth-table counters for 6-input-LUT devices) or 'xilinx' (carry-chain "
                         "counters from explicit LUT6_2/CARRY4 cells, smallest on Xilinx 7-series; other "
                         "targets synthesize the cells as plain logic); default tree")
+    p.add_argument("--mem-style", default="auto", choices=MEM_STYLES,
+                   help="where weight and threshold ROMs go: 'block' RAM, 'distributed' LUT-RAM, "
+                        "'logic', or 'auto' (block RAM for ROMs >= 64 words and >= 4 kbit, else the "
+                        "synthesis tool's choice); default auto")
+    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help="target clock: register the adder trees so one stage fits it (iCE40 delay model; "
+                        "issue 18's targets: 80 on iCE40, 125 on ECP5); default none (no extra stages)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "

@@ -127,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_verilog(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out, args.popcount)
+    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
     _print_hardware(model, h, args.fold)
     return 0
 
@@ -147,7 +147,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     n = n_test if args.images == 0 else min(DEFAULT_SIM_IMAGES, n_test) if args.images is None else args.images
     out = args.out or args.model / "hw"
     print(f"generating Verilog for {args.model} into {out} (lowbit sim simulates the design it generates):")
-    h = make_hardware(model, args.fold, out, args.popcount)
+    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
     _print_hardware(model, h, args.fold)
     print(f"simulating {n} of the {n_test} test images of {data.name}", flush=True)
     if args.gate_level:

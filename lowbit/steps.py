@@ -42,10 +42,12 @@ class Hardware:
     foldings: list[Folding] | None = None  #: per layer
 
 
-def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree") -> Hardware:
+def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree",
+                  mem_style: str = "auto", clock_mhz: float | None = None, family: str = "ice40") -> Hardware:
     """Fold the model, generate Verilog into ``out_dir`` and describe its ports."""
     foldings = parse_folding(model, fold)
-    d = generate_verilog(model, foldings, out_dir, popcount=popcount)
+    d = generate_verilog(model, foldings, out_dir, popcount=popcount, mem_style=mem_style, clock_mhz=clock_mhz,
+                         family=family)
     return Hardware(d, Path(d.verilog_path), HarnessPorts.of(d), int(d.cycles_per_image), d.latency_cycles,
                     foldings)
 

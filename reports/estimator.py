@@ -20,8 +20,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
             address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
 ``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
-``prom``    threshold/bias ROM (combinational read, always LUTs): pe x values x acc width
-            x ceil(depth / 2^k)
+``prom``    threshold/bias ROM (combinational read, LUTs): pe x values x acc width
+            x ceil(depth / 2^k); 0 when it is marked for block RAM (then read synchronously)
 ``inb``     shifting input window (a 2:1 mux per bit): in_features x input bits when there
             is more than one column fold, else 0 (the window is dead logic)
 ``inbuf``   the input vector register: in_features x input bits
@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding
+from hw.memstyle import MemStyle, parse_mem_style, resolve
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer, kind_spec
@@ -107,11 +108,13 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
 
 
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-             dsp: bool | None = None) -> dict[str, float]:
+             dsp: bool | None = None, mem_style: str = "auto") -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
 
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
-    (default: :func:`uses_bram`, :func:`uses_dsp`; the calibration passes what synthesis did)."""
+    (default: :func:`uses_bram`, :func:`uses_dsp` for ``mem_style``; the calibration passes what
+    synthesis did). A threshold ROM in block RAM (``mem_style`` block, or auto on a large one)
+    costs no LUTs (its blocks are in :func:`bram_blocks`)."""
     fam = _family(target)
     lanes = fold.lanes
     W = acc_width(layer)
@@ -120,7 +123,8 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     lane, shared = lane_cost(layer, fold, fam, dsp)
     words = fold.row_folds * fold.col_folds
     n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
-    in_bram = uses_bram(layer, fold, target) if bram is None else bram
+    in_bram = uses_bram(layer, fold, target, mem_style) if bram is None else bram
+    prom_bram = param_rom_in_bram(layer, fold, target, mem_style)
     cols = 0 if in_bram else rom_columns(layer, fold)
     return {
         "const": 1.0,
@@ -132,7 +136,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
         "rom": 0.0 if in_bram or words < 2 else cols * fn_luts((words - 1).bit_length(), fam),
         "romreg": 0.0 if in_bram else cols,  # the ROM's read register (one FF per distinct column)
-        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t else 0.0,
+        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t and not prom_bram else 0.0,
         # input window: a 2:1 mux per bit (fresh vector or shifted window); with one column fold
         # the window is dead logic and the buffer feeds the lanes directly
         "inb": layer.in_features * layer.input_bits if fold.col_folds > 1 else 0.0,
@@ -161,9 +165,9 @@ def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
 
 
 def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-               dsp: bool | None = None) -> dict[str, float]:
+               dsp: bool | None = None, mem_style: str = "auto") -> dict[str, float]:
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
-    f = features(layer, fold, target, bram, dsp)
+    f = features(layer, fold, target, bram, dsp, mem_style)
     uk = unit_kind(layer, target, dsp)
     row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
     for name in ("xdec", "post"):  # kinds with a shared activation decode / per-PE post-processing
@@ -172,33 +176,59 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     return row
 
 
-def uses_bram(layer: Layer, fold: Folding, target: str) -> bool:
-    """Whether Yosys puts the weight ROM in block RAM: at least ``bram_min_bits`` stored bits and
-    ``bram_min_depth`` words (fitted thresholds in the constants file; never on generic)."""
+#: (block bits, widest port) per family: SB_RAM40_4K 4 kbit x16; DP16KD 18 kbit x36; RAMB18 x36
+BLOCK_GEOMETRY = {"ice40": (4096, 16), "ecp5": (18432, 36), "xilinx": (18432, 36)}
+
+
+def uses_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
+    """Whether the weight ROM ends up in block RAM. ``block``: always (on a family with block RAM);
+    ``distributed`` / ``logic``: never; ``auto``: when the generator marks it for block RAM
+    (:func:`hw.memstyle.resolve`) or Yosys' own choice would put it there: at least
+    ``bram_min_bits`` stored bits and ``bram_min_depth`` words (fitted thresholds in the constants
+    file; never on generic)."""
     fam = _family(target)
-    rules = _constants().get("bram_rule", {}).get(fam)
-    if not rules:
+    if fam not in BLOCK_GEOMETRY:
         return False
     words = fold.row_folds * fold.col_folds
     bits = words * fold.lanes * weight_code_bits(layer)
-    return words >= rules["min_depth"] and bits >= rules["min_bits"]
+    style = resolve(parse_mem_style(mem_style), words, fold.lanes * weight_code_bits(layer))
+    if style is not None:
+        return style is MemStyle.BLOCK
+    rules = _constants().get("bram_rule", {}).get(fam)
+    return bool(rules) and words >= rules["min_depth"] and bits >= rules["min_bits"]
 
 
-def bram_blocks(layer: Layer, fold: Folding, target: str) -> int:
-    """Block RAMs for the weight ROM: its non-constant bit columns split over the widest port
+def param_rom_in_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
+    """Whether the threshold/bias ROM is marked for block RAM (it is never inferred there
+    unmarked: unmarked it is read combinationally)."""
+    n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
+    if not n_t or _family(target) not in BLOCK_GEOMETRY:
+        return False
+    return resolve(parse_mem_style(mem_style), fold.row_folds, fold.pe * n_t * acc_width(layer)) is MemStyle.BLOCK
+
+
+def _blocks(width: int, words: int, fam: str) -> int:
+    """Blocks of ``fam`` holding ``words`` x ``width`` bits: columns split over the widest port
     that holds the depth."""
-    if not uses_bram(layer, fold, target):
-        return 0
-    fam = _family(target)
-    words = fold.row_folds * fold.col_folds
-    width = rom_live_columns(layer, fold)
-    # (block bits, widest port) per family: SB_RAM40_4K 4 kbit x16; DP16KD 18 kbit x36; RAMB18 x36
-    block_bits, max_w = {"ice40": (4096, 16), "ecp5": (18432, 36), "xilinx": (18432, 36)}[fam]
+    block_bits, max_w = BLOCK_GEOMETRY[fam]
     port_w = max_w
     while port_w > 1 and block_bits // port_w < words:
         port_w //= 2
     depth_per = block_bits // port_w
     return math.ceil(width / port_w) * math.ceil(words / depth_per)
+
+
+def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> int:
+    """Block RAMs (RAMB18 equivalents on xilinx) of the weight ROM (its non-constant bit columns)
+    and of the threshold ROM when that is in block RAM too."""
+    fam = _family(target)
+    n = 0
+    if uses_bram(layer, fold, target, mem_style):
+        n += _blocks(rom_live_columns(layer, fold), fold.row_folds * fold.col_folds, fam)
+    if param_rom_in_bram(layer, fold, target, mem_style):
+        n_t = layer.n_thresholds if layer.output == "threshold" else 1
+        n += _blocks(fold.pe * n_t * acc_width(layer), fold.row_folds, fam)
+    return n
 
 
 @functools.cache
@@ -243,8 +273,9 @@ class ModelEstimate:
     dsps: int
 
 
-def estimate(layer: Layer, folding: Folding, target: str) -> AreaEstimate:
-    """MODEL: estimated cells of one folded layer on ``target`` (no synthesis)."""
+def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto") -> AreaEstimate:
+    """MODEL: estimated cells of one folded layer on ``target`` with ROMs placed by ``mem_style``
+    (hw.memstyle; ``distributed`` is estimated as logic: a ROM in LUT-RAM costs its LUTs too)."""
     coefs = _constants().get("coefficients", {})
     fam = _family(target)
     if fam not in coefs:
@@ -257,16 +288,17 @@ def estimate(layer: Layer, folding: Folding, target: str) -> AreaEstimate:
                           f"(add its points to benchmarks/estimator_calibration.py and recalibrate)")
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
-    row = design_row(layer, folding, target)
+    row = design_row(layer, folding, target, mem_style=mem_style)
     fitted = {metric: float(sum(coefs[fam][metric].get(name, 0.0) * v for name, v in row.items()))
               for metric in METRICS}
-    return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target),
+    return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style),
                         folding.lanes if uses_dsp(layer, target) else 0)
 
 
-def estimate_model(layers: list[Layer], foldings: list[Folding], target: str) -> ModelEstimate:
+def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
+                   mem_style: str = "auto") -> ModelEstimate:
     """MODEL: per-layer estimates and their sums."""
-    per = tuple(estimate(L, f, target) for L, f in zip(layers, foldings))
+    per = tuple(estimate(L, f, target, mem_style) for L, f in zip(layers, foldings))
     return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per) for m in ("luts", "ffs", "brams", "dsps")))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantmodels.bitwidth import range_bits
-from quantmodels.ir import IRModel, Layer
+from quantmodels.ir import IRModel, Layer, kind_spec
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ def layer_memory(layer: Layer) -> LayerMemory:
     if layer.products is not None:
         p = layer.products
         table = p.size * range_bits(int(p.min()), int(p.max()))
-    return LayerMemory(layer.name, n_w * layer.weight_bits, thr, bias, table,
+    # the kind's storage code: the fewest bits the layer's actual weights need (1 for +-1 only)
+    return LayerMemory(layer.name, n_w * kind_spec(layer.kind).stored_bits(layer), thr, bias, table,
                        float32_bits=32 * (n_w + layer.rows),
                        int8_bits=8 * n_w + 32 * layer.rows)
 

@@ -91,6 +91,7 @@ class SynthResult:
     cells: dict[str, int] = field(default_factory=dict)  #: raw Yosys cell counts
     seconds: float = 0.0
     netlist_json: str | None = None  #: path of the JSON netlist (ice40, ecp5: for nextpnr)
+    lutrams: int = 0  #: LUT-RAM cells (distributed memory): TRELLIS_DPR16X4 on ecp5, RAM*X*/RAM*M on xilinx
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -106,6 +107,13 @@ class ModuleArea:
     dsps: int
     carries: int
     cells: dict[str, int] = field(default_factory=dict)  #: raw Yosys cell counts
+    lutrams: int = 0  #: LUT-RAM cells, as in SynthResult
+
+
+def _is_xilinx_lutram(cell: str) -> bool:
+    """RAM16X1S ... RAM256X1D, RAM32M, RAM64M, RAM32M16, RAM64M8: LUTs used as memory."""
+    return cell.startswith("RAM") and not cell.startswith("RAMB") and ("X" in cell or cell[-1] == "M"
+                                                                       or "M1" in cell or "M8" in cell)
 
 
 def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
@@ -116,7 +124,8 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
     if fam == "ecp5":  # PFUMX/L6MUX21 (wide-function muxes) stay in `cells`, not in luts
         return {"luts": count(lambda c: c == "LUT4"), "ffs": count(lambda c: c == "TRELLIS_FF"),
                 "brams": count(lambda c: c == "DP16KD"),
-                "dsps": count(lambda c: c in ("MULT18X18D", "ALU54B")), "carries": count(lambda c: c == "CCU2C")}
+                "dsps": count(lambda c: c in ("MULT18X18D", "ALU54B")), "carries": count(lambda c: c == "CCU2C"),
+                "lutrams": count(lambda c: c == "TRELLIS_DPR16X4")}
     if fam == "ice40":
         return {"luts": count(lambda c: c == "SB_LUT4"), "ffs": count(lambda c: c.startswith("SB_DFF")),
                 "brams": count(lambda c: c.startswith("SB_RAM40")), "dsps": count(lambda c: c == "SB_MAC16"),
@@ -127,7 +136,8 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
         return {"luts": count(lambda c: c == "INV" or (c.startswith("LUT") and (c[3:].isdigit() or c == "LUT6_2"))),
                 "ffs": count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE")),
                 "brams": count(lambda c: c.startswith("RAMB18")) + 2 * count(lambda c: c.startswith("RAMB36")),
-                "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY"))}
+                "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY")),
+                "lutrams": count(_is_xilinx_lutram)}
     gates = count(lambda c: c.startswith("$_") and "DFF" not in c and "SR" not in c)
     return {"luts": gates, "ffs": count(lambda c: "DFF" in c), "brams": 0,
             "dsps": 0, "carries": 0}

@@ -72,8 +72,8 @@ def test_inconsistent_shapes(model_dir):
 
 
 def test_impossible_folding(model_dir):
-    r = run_cli("verilog", model_dir, "--fold", "pe=3,simd=4")
-    assert_one_line_error(r, r"^lowbit: error: fc0: pe=3 does not divide out_features=8$")
+    r = run_cli("verilog", model_dir, "--fold", "pe=9,simd=4")  # a non-dividing pe pads; a too large one fails
+    assert_one_line_error(r, r"^lowbit: error: fc0: pe=9 exceeds out_features=8, expected 1\.\.8$")
 
 
 def test_bad_hidden_spec(tmp_path):

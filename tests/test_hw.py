@@ -17,9 +17,10 @@ from sim.vectors import pack_rows
 from conftest import ALL_KINDS, random_mac_model, random_xnor_model
 
 
-def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000, popcount="tree"):
+def simulate_amaranth(model, foldings, samples, ready_p=0.7, seed=0, max_cycles=20000, popcount="tree",
+                      mem_style="auto", clock_mhz=None):
     """Stream samples through NetworkTop with random output back-pressure; return classes, logits."""
-    top = NetworkTop(model, foldings, popcount)
+    top = NetworkTop(model, foldings, popcount, mem_style, clock_mhz)
     words = [int(h, 16) for h in pack_rows(quantize_input(model, samples), model.input.bits)]
     lw, n_cls = top.logit_width, model.n_classes
     rng = np.random.default_rng(seed)
@@ -79,10 +80,12 @@ def test_argmax_first_index_on_ties():
 
 
 def test_folding_errors():
-    with pytest.raises(ConfigError, match=r"^fc0: pe=3 does not divide out_features=8$"):
-        Folding("fc0", 8, 16, 3, 4)
-    with pytest.raises(ConfigError, match=r"^fc1: simd=5 does not divide in_features=16$"):
-        Folding("fc1", 8, 16, 2, 5)
+    with pytest.raises(ConfigError, match=r"^fc0: pe=9 exceeds out_features=8, expected 1\.\.8$"):
+        Folding("fc0", 8, 16, 9, 4)
+    with pytest.raises(ConfigError, match=r"^fc1: simd=17 exceeds in_features=16, expected 1\.\.16$"):
+        Folding("fc1", 8, 16, 2, 17)
+    padded = Folding("fc1", 8, 16, 3, 5)  # any PE/SIMD up to the size: padded to 9 x 20
+    assert (padded.rows_padded, padded.cols_padded, padded.cycles) == (9, 20, 3 * 4)
     model = random_xnor_model()
     with pytest.raises(ConfigError, match=r"^--fold: 'pq=2' is not 'pe=N' or 'simd=N'$"):
         parse_folding(model, "pq=2")

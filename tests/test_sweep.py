@@ -204,8 +204,8 @@ def _cfg(tmp_path, axes: str, sweep: str = 'dataset = "digits"') -> Path:
     ('method = ["bnn"]\nweight_bits = [1, 0]', "", "axes.weight_bits[1]: 0, expected an integer in 1..16"),
     ('method = ["bnn"]\nact_bits = [17]', "", "axes.act_bits[0]: 17, expected an integer in 1..16"),
     # fold spec that does not fit the network
-    ('method = ["bnn"]\nnetwork = ["8"]\nfold = ["pe=3"]', "",
-     "axes.fold[0]: 'pe=3' for network '8': fc0: pe=3 does not divide out_features=8"),
+    ('method = ["bnn"]\nnetwork = ["8"]\nfold = ["pe=9"]', "",
+     "axes.fold[0]: 'pe=9' for network '8': fc0: pe=9 exceeds out_features=8, expected 1..8"),
     ('method = ["bnn"]\nfold = ["pe=two"]', "", "axes.fold[0]: 'pe=two' for network 'tfc': 'pe=two' is not 'pe=N' or 'simd=N'"),
     # unknown target
     ('method = ["bnn"]\ntarget = ["vivado"]', "", "axes.target[0]: 'vivado', expected one of {targets}"),

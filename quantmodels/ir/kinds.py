@@ -100,6 +100,15 @@ class KindSpec:
     acc_bounds: Callable[["KindSpec", LayerView], tuple[int, int]] | None = None
     #: weights and inputs are bits standing for -1/+1 (acc counts agreements, not a dot product)
     bipolar: bool = False
+    #: (layer) -> bits per stored weight, the fewest the layer's actual values need; None: weight_bits
+    storage_bits: Callable[[LayerView], int] | None = None
+    #: (layer) -> a stored weight whose term with input code 0 is 0 (pads the weight matrix when a
+    #: folding does not divide it), None if the kind has none for this layer
+    pad_weight: Callable[[LayerView], int | None] = lambda L: 0
+
+    def stored_bits(self, layer: LayerView) -> int:
+        """Bits one weight of ``layer`` takes in memory (ROM width and memory reports read this)."""
+        return self.storage_bits(layer) if self.storage_bits else layer.weight_bits
 
     def store_codes(self, codes: np.ndarray) -> np.ndarray:
         """A method's signed integer weight codes -> the IR's stored weights (bipolar: bit 1 = +1)."""
@@ -165,6 +174,19 @@ def _check_pow2(layer: LayerView, wfile: str) -> None:
         bad = int(mag[(mag & (mag - 1)) != 0][0])
         raise IRError(f"{wfile}: {layer.name}.weights: magnitude {bad} is not a power of two "
                       f"(kind 'shift_add' takes 0 and +-2**e)")
+
+
+def _ternary_storage_bits(layer: LayerView) -> int:
+    """A ternary layer without zero weights (BinaryConnect, any binary-weight x k-bit-activation
+    layer) needs only the sign: 1 bit instead of 2 halves its weight memory."""
+    return 1 if np.all(np.asarray(layer.weights) != 0) else 2
+
+
+def _lut_pad_weight(layer: LayerView) -> int | None:
+    """A codebook index whose product with activation level 0 is 0, if the table has one."""
+    p = layer.products
+    zero = np.flatnonzero(np.asarray(p)[:, 0] == 0) if p is not None else np.array([])
+    return int(zero[0]) if zero.size else None
 
 
 def _nonzero(layer: LayerView) -> int:
@@ -235,13 +257,14 @@ def _rand_signed(rng: np.random.Generator, shape: tuple[int, int], wb: int) -> n
 _SPECS = (
     KindSpec(Kind.XNOR_POPCOUNT, "1-bit weights and inputs (1 = +1, 0 = -1); acc = popcount(xnor(x, w))",
              weight_range=lambda L: (0, 1), accumulate=_xnor_popcount, ops=_ops_xnor, random_weights=_rand_bits,
-             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1, acc_bounds=_popcount_bounds, bipolar=True),
+             example_bits=(1, 1), fixed_weight_bits=1, fixed_input_bits=1, acc_bounds=_popcount_bounds, bipolar=True,
+             pad_weight=lambda L: 1),  # xnor(input bit 0, weight bit 1) = 0: no agreement counted
     KindSpec(Kind.MAC, "signed weights x unsigned inputs, acc = w . x on multipliers",
              weight_range=_signed_range, accumulate=_dot, ops=_ops_mac, random_weights=_rand_signed,
              example_bits=(8, 8)),
     KindSpec(Kind.ACCUMULATE, "ternary weights {-1, 0, +1}: add, subtract or skip each input",
              weight_range=lambda L: (-1, 1), accumulate=_dot, ops=_ops_accumulate, random_weights=_rand_ternary,
-             example_bits=(2, 8), fixed_weight_bits=2),
+             example_bits=(2, 8), fixed_weight_bits=2, storage_bits=_ternary_storage_bits),
     KindSpec(Kind.SHIFT_ADD, "weights {0, +-2**e}: barrel shift + add",
              weight_range=_pow2_range, accumulate=_dot, ops=_ops_shift_add, random_weights=_rand_pow2,
              example_bits=(4, 8), min_weight_bits=2, check_weights=_check_pow2),
@@ -250,7 +273,8 @@ _SPECS = (
              example_bits=(3, 8)),
     KindSpec(Kind.LUT_PRODUCT, "codebook indices x level indices through an integer product table",
              weight_range=lambda L: (0, (1 << L.weight_bits) - 1), accumulate=_lut_product, ops=_ops_lut_product,
-             random_weights=_rand_index, example_bits=(2, 8), needs_products=True, acc_bounds=_table_bounds),
+             random_weights=_rand_index, example_bits=(2, 8), needs_products=True, acc_bounds=_table_bounds,
+             pad_weight=_lut_pad_weight),
 )
 #: The registry: every kind's spec, in :class:`Kind` order.
 KINDS: dict[Kind, KindSpec] = {s.kind: s for s in _SPECS}
