@@ -1,7 +1,7 @@
 """Benchmark: issue 18's FPGA targets beside what lowbit's own flow measures today.
 
 Each section prints ``target | issue's "before" figure | measured now`` and goes into
-results/fpga_targets.json with the git commit, seeds and tool versions. Sections:
+benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and tool versions. Sections:
 
 * ``tfc_xilinx``: the TFC W1A1 design of the committed MNIST sweep (784-64-64-64-10, bnn,
   4 epochs, seed 0, the sweep's automatic folding) through ``synth_xilinx``: LUT6 and block RAM
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "results" / "fpga_targets.json"
+OUT = REPO / "benchmarks" / "results" / "fpga_targets" / "fpga_targets.json"
 SECTIONS = ("tfc_xilinx", "memory", "padding", "fmax")
 #: The committed MNIST sweep's TFC W1A1 point (benchmarks/results/sweep_mnist_quick/sweep.csv).
 TFC_FOLD = "fc0:pe=16,simd=16;fc1:pe=1,simd=32;fc2:pe=1,simd=32;fc3:pe=1,simd=4"
