@@ -55,6 +55,7 @@ def main() -> int:
 
     from quantmodels.atomic import atomic_write_json
 
+    prov = provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}  # before the run: the code measured
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or Path(tmp) / "demo"
         cmd = [sys.executable, "-m", "lowbit.cli", "demo", "--out", str(out), "--seed", str(a.seed)]
@@ -72,7 +73,7 @@ def main() -> int:
     doc = {"benchmark": "lowbit demo: digits 64-64-64-64-10, W1A1 (bnn) vs int8 MAC baseline, every step",
            "command": " ".join(["lowbit", *cmd[3:]]), "wall_seconds": round(wall, 1),
            "designs": designs, "report_meta": report.get("meta", {}),
-           "provenance": provenance(*EXTRA_PACKAGES, seed=a.seed) | {"blas": blas()}}
+           "provenance": prov}
     atomic_write_json(RESULT, doc)
     print(f"written {RESULT}")
     pv = doc["provenance"]

@@ -139,13 +139,12 @@ def main() -> int:
     ap.add_argument("--only", default="tfc_xilinx,memory,padding", help=f"comma-separated subset of {SECTIONS}")
     ap.add_argument("--images", type=int, default=1000, help="MNIST test images for the padding check")
     args = ap.parse_args()
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from qonnx_zoo import _git_commit  # the one git-commit helper of the benchmarks
-
     from quantmodels.atomic import atomic_write_json
-    from sim.tools import cache_dir, tool_versions
+    from sim.provenance import provenance
+    from sim.tools import cache_dir
 
-    commit = _git_commit()  # before the run: what the figures were measured with
+    prov = provenance(seed=SEED)  # before the run: what the figures were measured with
+    commit = prov["git_commit"]
     cache = cache_dir() / "fpga_targets"
     cache.mkdir(parents=True, exist_ok=True)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -153,7 +152,7 @@ def main() -> int:
     if bad:
         print(f"fpga_targets: --only: {bad[0]!r}, expected a subset of {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
-    doc = {"git_commit": commit, "seed": SEED, "tool_versions": tool_versions(), "sections": {}}
+    doc = {"provenance": prov, "sections": {}}
     if OUT.exists():  # sections not rerun keep their last figures (each records its own commit)
         import json
 

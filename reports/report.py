@@ -167,6 +167,7 @@ def _bar_plot(df: pd.DataFrame, targets: tuple[str, ...]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     metrics = _plot_metrics(df, targets)
     ncol = min(4, len(metrics) + 1)
@@ -183,7 +184,7 @@ def _bar_plot(df: pd.DataFrame, targets: tuple[str, ...]) -> bytes:
         if shown.min() > 0 and shown.max() / shown.min() > 50:
             ax.set_yscale("log")
         for b, v in zip(bars, vals):
-            ax.annotate(DASH if pd.isna(v) else f"{v:,.0f}" if abs(v) >= 10 else f"{v:,.2f}",
+            ax.annotate(DASH if pd.isna(v) else f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:,.2f}",
                         (b.get_x() + b.get_width() / 2, 0 if pd.isna(v) else v), ha="center", va="bottom", fontsize=7)
     ax = axes[len(metrics)]  # accuracy against modelled energy: what each design buys
     for i, r in enumerate(df.to_dict("records")):
@@ -192,9 +193,11 @@ def _bar_plot(df: pd.DataFrame, targets: tuple[str, ...]) -> bytes:
             ax.scatter([e], [100 * a], color=colors[i], s=50, label=r["design"])
             ax.annotate(r["design"], (e, 100 * a), fontsize=7, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap on a short decade
+    ax.tick_params(labelsize=8)
     ax.set_xlabel("energy/frame, pJ (MODEL)", fontsize=8)
     ax.set_ylabel("test accuracy, %", fontsize=8)
-    ax.set_title("accuracy vs energy (up and left is better)", fontsize=9)
+    ax.set_title("accuracy vs energy (MODEL; up and left is better)", fontsize=9, color="#8a5a00")
     ax.grid(alpha=0.3)
     for extra in axes[len(metrics) + 1:]:
         extra.axis("off")

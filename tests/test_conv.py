@@ -134,6 +134,7 @@ def test_conv_verilator_random_cnn(kind, strides, paddings, pools, folds, tmp_pa
     assert r.n_images == 150 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
 
 
+@pytest.mark.slow  # MNIST-size CNN on real images; random CNNs of every kind stay in the default run
 @pytest.mark.verilator
 def test_mnist_cnn_w1a1_bit_exact(mnist_path, tmp_path):
     """28x28x1 -> conv16 3x3 + pool 2 -> conv32 3x3 + pool 2 -> dense 10, on 300 real MNIST test images."""

@@ -46,8 +46,14 @@ def _check(model, digits, tmp_path):
 
 
 # method: every registered method; arch: a dense MLP and a CNN
-@pytest.mark.parametrize("arch", [MLP, CNN], ids=["mlp", "cnn"])
-@pytest.mark.parametrize("method", sorted(REGISTRY))
+def _arch_params(method: str) -> list:
+    """MLP of every method in the default run; CNNs of every method but bnn under ``-m slow`` (the conv
+    unit of every kind is also checked in the default run by tests/test_conv.py's random CNNs)."""
+    return [pytest.param(method, MLP, id=f"{method}-mlp"),
+            pytest.param(method, CNN, id=f"{method}-cnn", marks=() if method == "bnn" else pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("method, arch", [p for m in sorted(REGISTRY) for p in _arch_params(m)])
 def test_every_method_rtl_bit_exact(method, arch, digits, tmp_path):
     extra = EXTRAS.get(method, {}) | (CNN_EXTRAS.get(method, {}) if arch == CNN else {})
     res = train(TrainConfig(method=method, arch=arch, epochs=4, seed=1, progress=False, **extra), digits)

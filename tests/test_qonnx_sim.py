@@ -16,7 +16,7 @@ ZOO = REPO / "tests" / "data" / "qonnx"
 
 
 # TFC_1W1A: xnor_popcount throughout; TFC_2W2A: lut_product input layer + ternary accumulate layers
-@pytest.mark.parametrize("name", ["TFC_1W1A", "TFC_2W2A"])
+@pytest.mark.parametrize("name", ["TFC_1W1A", pytest.param("TFC_2W2A", marks=pytest.mark.slow)])
 def test_imported_tfc_bit_exact(name, mnist_path, tmp_path):
     model, _ = import_qonnx(ZOO / f"{name}.onnx")
     d = load_mnist_npz(mnist_path)
@@ -28,7 +28,7 @@ def test_imported_tfc_bit_exact(name, mnist_path, tmp_path):
 
 
 # a CNV-style QONNX graph (Conv -> BN -> quantizer -> MaxPool ... -> MatMul), imported, under Verilator
-@pytest.mark.parametrize("act, pad", [("bipolar", 0), ("uint", 1)])
+@pytest.mark.parametrize("act, pad", [pytest.param("bipolar", 0, marks=pytest.mark.slow), ("uint", 1)])
 def test_imported_conv_graph_bit_exact(act, pad, tmp_path):
     import numpy as np
     import onnx

@@ -18,9 +18,11 @@ pytestmark = pytest.mark.yosys
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory):
     out = []
-    for label, model in [("W1A1", random_xnor_model((64, 32, 10))), ("int8", random_mac_model((64, 32, 10)))]:
+    # the int8 net is folded narrower: its multipliers in LUTs (xilinx-nodsp) dominate the test's time
+    for label, model, fold in [("W1A1", random_xnor_model((64, 32, 10)), "pe=2,simd=16"),
+                               ("int8", random_mac_model((64, 32, 10)), "pe=1,simd=8")]:
         model.meta["golden_test_accuracy"] = 0.5
-        h = make_hardware(model, "pe=2,simd=16", tmp_path_factory.mktemp(label))
+        h = make_hardware(model, fold, tmp_path_factory.mktemp(label))
         out.append(DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles))
     return out
 
@@ -30,7 +32,7 @@ def test_synthesis_counts(designs):
     s_x = synthesize(xnor.verilog, xnor.ports.dut, "xilinx")
     s_m = synthesize(mac.verilog, mac.ports.dut, "xilinx")
     assert s_x.luts > 0 and s_x.ffs > 0 and s_x.dsps == 0
-    assert s_m.dsps == 2 * (2 * 16)  # pe*simd multipliers in each of the two layers
+    assert s_m.dsps == 2 * (1 * 8)  # pe*simd multipliers in each of the two layers
     s_m_lut = synthesize(mac.verilog, mac.ports.dut, "xilinx-nodsp")
     assert s_m_lut.dsps == 0 and s_m_lut.luts > s_m.luts  # multipliers moved into LUTs
     assert synthesize(xnor.verilog, xnor.ports.dut, "ice40").luts > 0

@@ -109,7 +109,7 @@ def test_hand_written_wrappers_lint_clean(make, tmp_path):
 
 
 @pytest.mark.yosys
-@pytest.mark.parametrize("make", [random_xnor_model, random_mac_model])
+@pytest.mark.parametrize("make", [random_xnor_model, pytest.param(random_mac_model, marks=pytest.mark.slow)])
 def test_gate_level_netlist_bit_exact(make, tmp_path):
     """The Yosys gate-level netlist simulates bit-exact too: synthesis did not change behaviour."""
     from reports.gatelevel import gate_level_netlist
