@@ -158,3 +158,17 @@ def mnist_cnn_model(seed: int = 0) -> IRModel:
     -> conv 32 3x3 + pool 2 (5x5x32) -> dense 10."""
     return random_conv_model("xnor_popcount", in_shape=(28, 28, 1), channels=(16, 32), kernel=3, stride=1,
                              padding=0, pool=(2, 2), n_classes=10, seed=seed)
+
+
+def assert_rtl_bit_exact(model: IRModel, data, tmp_path: Path) -> None:
+    """Generate ``model``'s Verilog, simulate every test image of ``data`` under Verilator and check
+    classes and logits against golden, on a trained net (not a constant classifier)."""
+    from lowbit.steps import make_hardware, simulate
+    from quantmodels.golden import golden_predict
+
+    h = make_hardware(model, None, tmp_path)
+    r = simulate(model, h, data.x_test, data.y_test)
+    assert r.n_images == len(data.x_test) and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
+    gold = golden_predict(model, data.x_test)
+    assert abs(r.accuracy - float(np.mean(gold == data.y_test))) < 1e-12
+    assert len(np.unique(gold)) >= 5

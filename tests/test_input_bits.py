@@ -11,6 +11,8 @@ from quantmodels.golden import golden_predict
 from quantmodels.methods import REGISTRY
 from quantmodels.train import TrainConfig, train
 
+from conftest import assert_rtl_bit_exact
+
 #: method -> TrainConfig extras for the tiny digits nets (as tests/test_methods_rtl.py)
 EXTRAS = {"dorefa": {"weight_bits": 2, "act_bits": 2}, "bitnet": {"weight_bits": 3, "act_bits": 2},
           "lut": {"weight_bits": 4, "act_bits": 2}}
@@ -73,15 +75,8 @@ def test_input_bits_errors(kw, msg):
 @pytest.mark.parametrize("method, k, extra", [("bnn", 8, {}), ("int8", 4, {}), ("ternary", 2, {})],
                          ids=["bnn-k8", "int8-k4", "ternary-k2"])
 def test_input_bits_rtl_bit_exact(method, k, extra, digits, tmp_path):
-    from lowbit.flow import make_hardware, simulate
-
     res = train(TrainConfig(method=method, arch="f16,f16", epochs=4, seed=1, progress=False, input_bits=k,
                             **extra), digits)
     model = res.model
     assert model.layers[0].input_bits == k
-    h = make_hardware(model, None, tmp_path)
-    r = simulate(model, h, digits.x_test, digits.y_test)
-    assert r.n_images == len(digits.x_test) and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
-    gold = golden_predict(model, digits.x_test)
-    assert abs(r.accuracy - float(np.mean(gold == digits.y_test))) < 1e-12
-    assert len(np.unique(gold)) >= 5  # a trained net, not a constant classifier
+    assert_rtl_bit_exact(model, digits, tmp_path)

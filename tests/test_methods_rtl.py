@@ -7,14 +7,13 @@ new method is covered automatically) as an MLP and as a CNN (conv2d + fused max-
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from lowbit.flow import make_hardware, simulate
 from quantmodels.datasets import load_digits
-from quantmodels.golden import golden_predict
 from quantmodels.methods import REGISTRY
 from quantmodels.train import TrainConfig, train
+
+from conftest import assert_rtl_bit_exact
 
 pytestmark = pytest.mark.verilator
 
@@ -36,15 +35,6 @@ def digits():
     return load_digits()
 
 
-def _check(model, digits, tmp_path):
-    h = make_hardware(model, None, tmp_path)
-    r = simulate(model, h, digits.x_test, digits.y_test)
-    assert r.n_images == len(digits.x_test) and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
-    gold = golden_predict(model, digits.x_test)
-    assert abs(r.accuracy - float(np.mean(gold == digits.y_test))) < 1e-12
-    assert len(np.unique(gold)) >= 5  # a trained net, not a constant classifier
-
-
 # method: every registered method; arch: a dense MLP and a CNN
 def _arch_params(method: str) -> list:
     """MLP of every method in the default run; CNNs of every method but bnn under ``-m slow`` (the conv
@@ -60,4 +50,4 @@ def test_every_method_rtl_bit_exact(method, arch, digits, tmp_path):
     assert res.model.method == method
     assert [L.op for L in res.model.layers] == (["conv2d", "dense", "dense"] if arch == CNN else ["dense"] * 3)
     assert res.agreement == 1.0  # golden == the method's quantized float pass (int8: grid-snapped fake-quant)
-    _check(res.model, digits, tmp_path)
+    assert_rtl_bit_exact(res.model, digits, tmp_path)
