@@ -8,6 +8,8 @@ an error reply waits until every image already in the network has been answered.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -105,6 +107,15 @@ class SystemShell(wiring.Component):
             m.d.sync += err_code.eq(int(code))
             m.next = "ERROR"
 
+        @contextmanager
+        def frame_byte():
+            """A state inside a frame: its body runs on the next byte; silence fails the frame."""
+            m.d.comb += in_frame.eq(1)
+            with m.If(got):
+                yield
+            with m.Elif(timed_out):
+                fail(Status.TIMEOUT)
+
         with m.FSM(name="rx_fsm"):
             with m.State("HDR0"):
                 with m.If(got & (byte == REQUEST_HEADER[0])):
@@ -117,48 +128,33 @@ class SystemShell(wiring.Component):
                     with m.Elif(byte != REQUEST_HEADER[0]):
                         m.next = "HDR0"
             with m.State("LEN0"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(got):
+                with frame_byte():
                     m.d.sync += [length_lo.eq(byte), crc.eq(crc16_byte(crc, byte))]
                     m.next = "LEN1"
-                with m.Elif(timed_out):
-                    fail(Status.TIMEOUT)
             with m.State("LEN1"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(got):
+                with frame_byte():
                     m.d.sync += [crc.eq(crc16_byte(crc, byte)), count.eq(0)]
                     with m.If(Cat(length_lo, byte) == nb):
                         m.next = "PAYLOAD"
                     with m.Else():  # LEN is checked before the payload: a wrong one is not waited out
                         fail(Status.BAD_LENGTH)
-                with m.Elif(timed_out):
-                    fail(Status.TIMEOUT)
             with m.State("PAYLOAD"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(got):
+                with frame_byte():
                     # bytes arrive little-endian: shift down, the newest byte enters at the top
                     m.d.sync += [image.eq(Cat(image[8:], byte)), crc.eq(crc16_byte(crc, byte)),
                                  count.eq(count + 1)]
                     with m.If(count == nb - 1):
                         m.next = "CRC0"
-                with m.Elif(timed_out):
-                    fail(Status.TIMEOUT)
             with m.State("CRC0"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(got):
+                with frame_byte():
                     m.d.sync += crc_hi.eq(byte)
                     m.next = "CRC1"
-                with m.Elif(timed_out):
-                    fail(Status.TIMEOUT)
             with m.State("CRC1"):
-                m.d.comb += in_frame.eq(1)
-                with m.If(got):
+                with frame_byte():
                     with m.If(Cat(byte, crc_hi) == crc):
                         m.next = "SEND"
                     with m.Else():
                         fail(Status.BAD_CRC)
-                with m.Elif(timed_out):
-                    fail(Status.TIMEOUT)
             with m.State("SEND"):  # bytes arriving now are dropped: the host waits for replies
                 m.d.comb += net.in_valid.eq(1)
                 with m.If(net.in_ready):
