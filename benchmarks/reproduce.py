@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -445,8 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     table, md = aggregate(rows, reduced)
     meta = {"reduced": reduced, "tag": tag, "runs": len(rows),
             "last_invocation": {"methods": methods, "nets": nets, "seeds": seeds},
-            "numpy": np.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
-            "provenance": prov}
+            "cpus": os.cpu_count(), "provenance": prov}
     atomic_write_json(a.out / "reproduction.json", {"meta": meta, "rows": table})
     atomic_write_text(a.out / "reproduction.md", md)
     print(md)

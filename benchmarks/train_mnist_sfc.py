@@ -29,7 +29,6 @@ def main() -> int:
 
     prov = provenance(seed=args.seed)  # before the run: the code the figures were measured with
 
-    import numpy as np
 
     from quantmodels.atomic import atomic_write_json
     from quantmodels.datasets import load_mnist_npz
@@ -53,7 +52,7 @@ def main() -> int:
         "lr": cfg.lr, "batch_size": cfg.batch_size, "dropout_in": cfg.dropout_in,
         "dropout_hidden": cfg.dropout_hidden, "optimizer": cfg.optimizer,
         "train_seconds": round(res.seconds, 1), "wall_seconds": round(wall, 1),
-        "numpy": np.__version__, "python": platform.python_version(), "machine": platform.machine(),
+        "machine": platform.machine(),  # numpy, python and tool versions: in provenance
         "cpus": __import__("os").cpu_count(),
     }
     atomic_write_json(args.out / "mnist_sfc_bnn.json", doc)
