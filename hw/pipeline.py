@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from quantmodels.errors import ConfigError
 
+from .folding import MAX_CLOCK_MHZ
+
 #: ns per adder-tree level (LUT + routing + carry) per family; xilinx 7-series from its datasheet
 #: LUT6 delay plus typical routing (not measured here).
 NS_PER_LEVEL = {"ice40": 1.8, "ecp5": 1.5, "xilinx": 0.8}
@@ -28,8 +30,8 @@ def levels_per_stage(clock_mhz: float | None, family: str = "ice40") -> int:
         return 0
     if family not in NS_PER_LEVEL:
         raise ConfigError(f"--family: {family!r}, expected one of {', '.join(NS_PER_LEVEL)}")
-    if not clock_mhz > 0:
-        raise ConfigError(f"--clock-mhz: {clock_mhz!r}, expected a clock in MHz > 0")
+    if not 0 < clock_mhz <= MAX_CLOCK_MHZ:  # nan and inf fail too: the same bound as --fold's clock_mhz
+        raise ConfigError(f"--clock-mhz: {clock_mhz!r}, expected a clock in MHz > 0 and <= {MAX_CLOCK_MHZ:g}")
     return max(1, int(1000.0 / clock_mhz / NS_PER_LEVEL[family]) - RESERVED_LEVELS)
 
 

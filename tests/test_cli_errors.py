@@ -76,6 +76,12 @@ def test_impossible_folding(model_dir):
     assert_one_line_error(r, r"^lowbit: error: fc0: pe=9 exceeds out_features=8, expected 1\.\.8$")
 
 
+@pytest.mark.parametrize("clock", ["inf", "nan", "-1", "1e6"])
+def test_bad_clock_mhz(model_dir, clock):
+    r = run_cli("verilog", model_dir, "--clock-mhz", clock)
+    assert_one_line_error(r, r"^lowbit: error: --clock-mhz: .{1,12}, expected a clock in MHz > 0 and <= 100000$")
+
+
 def test_bad_hidden_spec(tmp_path):
     r = run_cli("train", "--hidden", "256,abc", "--out", tmp_path / "m")
     assert_one_line_error(r, r"--hidden: '256,abc', expected comma-separated integers")
