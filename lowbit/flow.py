@@ -21,6 +21,7 @@ from quantmodels.errors import ConfigError, DataError
 from quantmodels.ir import IRModel, load_model
 from reports.activity import ACTIVITY_DEPTH
 from reports.gatelevel import gate_level_netlist
+from reports.present import DASH
 from reports.report import DesignInput, write_report
 from reports.synth import parse_targets
 from sim.build import check_simulator
@@ -209,7 +210,7 @@ def _print_report(paths: dict) -> int:
                         "measured_ecp5_fmax_mhz", "model_energy_pj", "model_energy_activity_pj",
                         "memory_bits") if c in df.columns]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[cols].to_string(index=False))
+        print(df[cols].to_string(index=False, na_rep=DASH))  # no NaN on screen either: see the statuses
     print("(energy is MODELLED from op counts x Horowitz ISSCC 2014 45 nm, and from simulated toggles; "
           "LUT/fmax are MEASURED by Yosys/nextpnr)")
     for k in ("html", "csv", "json", "png"):
