@@ -19,6 +19,7 @@ from quantmodels.optim import OPTIMIZERS
 from quantmodels.train import LR_SCHEDULES
 from sim.build import SIMULATORS
 from hw.memstyle import MEM_STYLES
+from hw.pipeline import DEFAULT_CLOCK_MHZ, NS_PER_LEVEL
 from sim.tools import ToolError
 
 from . import board_cmds, flow, qonnx_cmds
@@ -65,9 +66,13 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                    help="where weight and threshold ROMs go: 'block' RAM, 'distributed' LUT-RAM, "
                         "'logic', or 'auto' (block RAM for ROMs >= 64 words and >= 4 kbit, else the "
                         "synthesis tool's choice); default auto")
-    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                   help="target clock: register the adder trees so one stage fits it (iCE40 delay model; "
-                        "issue 18's targets: 80 on iCE40, 125 on ECP5); default none (no extra stages)")
+    p.add_argument("--clock-mhz", default="auto", metavar="MHZ",
+                   help="target clock: register the adder trees so one stage fits it (the --family delay model); "
+                        "'auto' (default) = the family's target (" + ", ".join(
+                            f"{k} {v:g}" for k, v in DEFAULT_CLOCK_MHZ.items()) + " MHz), 'none' = no extra stages")
+    p.add_argument("--family", default=None, choices=sorted(NS_PER_LEVEL),
+                   help="FPGA family whose delay model and default clock pick the register stages (default "
+                        "ice40; lowbit report: the family of the first --targets entry)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "

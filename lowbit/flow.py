@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hw.pipeline import NS_PER_LEVEL
 from quantmodels.atomic import atomic_write_json
 from quantmodels.datasets import Dataset, load_dataset, load_digits
 from quantmodels.errors import ConfigError, DataError
@@ -23,11 +24,12 @@ from reports.activity import ACTIVITY_DEPTH
 from reports.gatelevel import gate_level_netlist
 from reports.present import DASH
 from reports.report import DesignInput, write_report
+from reports.synth import family as target_family
 from reports.synth import parse_targets
 from sim.build import check_simulator
 from sim.regression import RegressionResult
 
-from .steps import PRESETS, make_hardware, simulate, train_and_save
+from .steps import PRESETS, make_hardware, simulate, target_clock, train_and_save
 from .sweep import run_sweep
 from .sweep_config import load_sweep_config
 
@@ -93,6 +95,12 @@ def _print_hardware(model: IRModel, h, fold: str | None) -> None:
     how = f"--fold {fold!r}" if fold else "automatic, balanced (no --fold)"
     print(f"folding: {how}")
     print("\n".join(folding_lines(model, h)))
+    d = h.design
+    if d.clock_mhz is None:
+        print("register stages: none in the adder trees (--clock-mhz none)")
+    else:
+        print(f"register stages for {d.clock_mhz:g} MHz on {d.family} (delay model, hw.pipeline): "
+              + ", ".join(f"{L.name} {k}" for L, k in zip(model.layers, d.pipeline_stages)))
     print(f"Verilog written to {h.verilog} (top module {h.ports.dut}); "
           f"{h.cycles_per_image} cycles/image initiation interval", flush=True)
 
@@ -128,9 +136,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_verilog(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or args.model / "hw"
-    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
+    h = _hardware(model, args, out)
     _print_hardware(model, h, args.fold)
     return 0
+
+
+def _hardware(model: IRModel, args: argparse.Namespace, out: Path, family: str | None = None):
+    """make_hardware with the fold options of ``args`` (--fold, --popcount, --mem-style, --clock-mhz, --family)."""
+    fam = args.family or family or "ice40"
+    return make_hardware(model, args.fold, out, args.popcount, args.mem_style, target_clock(args.clock_mhz, fam), fam)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -140,6 +154,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if not 0 <= args.stall < 100:
         raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
     simulator = check_simulator(args.simulator)  # a missing iverilog fails before any work
+    target_clock(args.clock_mhz, args.family or "ice40")  # a bad clock fails before the dataset loads
     data = dataset_for(model, args.data)
     n_test = len(data.x_test)
     if args.images is not None and args.images > n_test:  # never a silent clamp
@@ -148,7 +163,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     n = n_test if args.images == 0 else min(DEFAULT_SIM_IMAGES, n_test) if args.images is None else args.images
     out = args.out or args.model / "hw"
     print(f"generating Verilog for {args.model} into {out} (lowbit sim simulates the design it generates):")
-    h = make_hardware(model, args.fold, out, args.popcount, args.mem_style, args.clock_mhz)
+    h = _hardware(model, args, out)
     _print_hardware(model, h, args.fold)
     print(f"simulating {n} of the {n_test} test images of {data.name}", flush=True)
     if args.gate_level:
@@ -174,11 +189,10 @@ def _activity_samples(model: IRModel, data: str | None, n: int) -> np.ndarray | 
     return dataset_for(model, data).x_test[:n]
 
 
-def _design_input(model_dir: Path, fold: str | None, out: Path, popcount: str = "tree",
-                  data: str | None = None, activity_images: int = 0) -> DesignInput:
+def _design_input(model_dir: Path, args: argparse.Namespace, family: str) -> DesignInput:
     model = load_model(model_dir)
-    samples = _activity_samples(model, data, activity_images)  # data errors surface before any build
-    h = make_hardware(model, fold, out / "designs" / model_dir.name, popcount)
+    samples = _activity_samples(model, args.data, args.activity_images)  # data errors surface before any build
+    h = _hardware(model, args, args.out / "designs" / model_dir.name, family)
     sim = None
     sj = model_dir / "hw" / "sim.json"
     if sj.exists():
@@ -196,8 +210,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected >= 0 (0 = no activity run)")
     if args.activity_images > ACTIVITY_DEPTH:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected at most {ACTIVITY_DEPTH}")
-    designs = [_design_input(m, args.fold, args.out, args.popcount, args.data, args.activity_images)
-               for m in args.models]
+    # one design serves every target: its register stages follow the first FPGA target's family
+    fam = next((target_family(t) for t in targets if target_family(t) in NS_PER_LEVEL), "ice40")
+    target_clock(args.clock_mhz, args.family or fam)  # a bad clock fails before any model loads
+    designs = [_design_input(m, args, fam) for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
     return _print_report(paths)
 
@@ -254,7 +270,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         models[method] = train_and_save(method, PRESETS["tfc"], data, "digits", out / f"tfc-{method}",
                                         args.seed, name=f"tfc-{method}", **extra)
     print("[2/4] generating Verilog")
-    hws = {m: make_hardware(models[m], None, out / f"tfc-{m}" / "hw") for m in models}
+    # the default target clock for iCE40 (the demo's place-and-route target) sets the register stages
+    hws = {m: make_hardware(models[m], None, out / f"tfc-{m}" / "hw", clock_mhz=target_clock("auto", "ice40"))
+           for m in models}
     for m, h in hws.items():
         print(f"  {m}: {h.verilog} ({h.cycles_per_image} cycles/image)")
     print(f"[3/4] bit-exact Verilator regression on all {len(data.x_test)} test images")

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding, parse_folding
+from hw.pipeline import DEFAULT_CLOCK_MHZ, NS_PER_LEVEL
 from hw.verilog import VerilogDesign, generate_verilog
 from quantmodels.arch import PRESETS as ARCH_PRESETS
 from quantmodels.arch import Dense, parse_arch
 from quantmodels.datasets import Dataset
+from quantmodels.errors import ConfigError, clip
 from quantmodels.ir import IRModel, save_model
 from quantmodels.methods import REGISTRY
 from quantmodels.train import TrainConfig, train
@@ -40,6 +42,27 @@ class Hardware:
     cycles_per_image: int
     latency_cycles: int | None
     foldings: list[Folding] | None = None  #: per layer
+
+
+#: --clock-mhz words: the family's default target clock, or no target (no adder-tree stages).
+CLOCK_WORDS = ("auto", "none")
+
+
+def target_clock(spec: str | float | None, family: str = "ice40") -> float | None:
+    """The target clock (MHz) a ``--clock-mhz`` value asks for on ``family``: ``auto`` (or None)
+    is the family's default (hw.pipeline.DEFAULT_CLOCK_MHZ, issue 18's fmax targets), ``none`` no
+    target; a number is passed on and bounded where the stages are chosen (hw.pipeline)."""
+    if family not in NS_PER_LEVEL:
+        raise ConfigError(f"--family: {clip(family)}, expected one of {', '.join(NS_PER_LEVEL)}")
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "auto"):
+        return DEFAULT_CLOCK_MHZ[family]
+    if isinstance(spec, str) and spec.strip().lower() == "none":
+        return None
+    try:
+        return float(spec)
+    except ValueError:
+        raise ConfigError(f"--clock-mhz: {clip(spec, 30)}, expected a clock in MHz, 'auto' (the family's "
+                          f"default) or 'none' (no register stages)") from None
 
 
 def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree",

@@ -82,6 +82,12 @@ def test_bad_clock_mhz(model_dir, clock):
     assert_one_line_error(r, r"^lowbit: error: --clock-mhz: .{1,12}, expected a clock in MHz > 0 and <= 100000$")
 
 
+def test_clock_mhz_word_not_a_number(model_dir):
+    r = run_cli("verilog", model_dir, "--clock-mhz", "fast")
+    assert_one_line_error(r, r"^lowbit: error: --clock-mhz: 'fast', expected a clock in MHz, 'auto' \(the family's "
+                             r"default\) or 'none' \(no register stages\)$")
+
+
 def test_bad_hidden_spec(tmp_path):
     r = run_cli("train", "--hidden", "256,abc", "--out", tmp_path / "m")
     assert_one_line_error(r, r"--hidden: '256,abc', expected comma-separated integers")

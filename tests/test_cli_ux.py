@@ -55,6 +55,21 @@ def test_train_records_what_it_did(texture, tmp_path):
     lines = [ln for ln in r.stdout.splitlines() if re.match(r"^  fc\d \(", ln)]
     assert len(lines) == 4, r.stdout
     assert re.fullmatch(r"  fc0 \(accumulate, 784->64\): pe=\d+, simd=\d+, \d+ cycles/image", lines[0]), lines[0]
+    # ... and the register stages the family's default target clock chose (issue 18: 80 MHz on iCE40)
+    stages = re.search(r"^register stages for 80 MHz on ice40 \(delay model, hw.pipeline\): (.*)$", r.stdout, re.M)
+    assert stages, r.stdout
+    hw = json.loads((tmp_path / "m" / "hw" / "hw.json").read_text())
+    assert hw["clock_mhz"] == 80.0 and hw["family"] == "ice40"
+    assert stages.group(1) == ", ".join(f"fc{i} {k}" for i, k in enumerate(hw["pipeline_stages"]))
+    assert max(hw["pipeline_stages"]) >= 1  # a 784-input tree at 80 MHz needs at least one stage
+    # another family's default clock, and 'none' for the unstaged design (fewer cycles per image)
+    r = lowbit("verilog", "m", "--family", "ecp5", cwd=tmp_path)
+    assert r.returncode == 0 and "register stages for 125 MHz on ecp5" in r.stdout, r.stderr
+    r = lowbit("verilog", "m", "--clock-mhz", "none", cwd=tmp_path)
+    assert r.returncode == 0 and "register stages: none in the adder trees" in r.stdout, r.stderr
+    none = json.loads((tmp_path / "m" / "hw" / "hw.json").read_text())
+    assert none["clock_mhz"] is None and set(none["pipeline_stages"]) == {0}
+    assert none["latency_cycles"] == hw["latency_cycles"] - sum(hw["pipeline_stages"])  # each stage: one cycle
 
     # a request beyond the test set is refused in one line, before any build
     r = lowbit("sim", "m", "--images", "100000", cwd=tmp_path)
