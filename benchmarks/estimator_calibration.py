@@ -39,41 +39,45 @@ sys.path.insert(0, str(REPO))
 #: Calibration order (it seeds the points, so the stored measurements depend on it); every IR
 #: kind must be here with its BITS: a kind added to the registry fails loudly until it is.
 KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac")
-#: (input_bits, weight_bits) per kind, cycled over the grid (mac: two of three 8x8, so every family
-#: has >= 8 points with DSPs; the 4x4 ones stay in LUTs on ice40).
+#: (input_bits, weight_bits) per kind, cycled over the grid (mac 4x4 stays in LUTs on ice40, which
+#: maps only 8x8 products to SB_MAC16).
 BITS = {"xnor_popcount": [(1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
-        "bit_serial": [(4, 4), (2, 2)], "lut_product": [(4, 3), (2, 2)], "mac": [(8, 8), (4, 4), (8, 8)]}
+        "bit_serial": [(4, 4), (2, 2)], "lut_product": [(2, 2), (4, 2)], "mac": [(8, 8), (4, 4)]}
 #: (in, out, pe, simd, mem_style, tree_every) per kind: plain, padded (pe/simd not dividing),
-#: pipelined trees (--clock-mhz: tree_every 1 and 2) and every memory style; at most 64 lanes so a
-#: full calibration stays within minutes on a shared 2-core machine.
+#: pipelined trees (--clock-mhz: tree_every 1 and 2) and every memory style; at most 32 lanes so a
+#: full calibration (about 245 syntheses) stays within 20 minutes on a 2-core machine.
 GRID = [(32, 8, 1, 8, "auto", 0),
-        (64, 16, 4, 16, "auto", 0),
-        (64, 32, 8, 8, "auto", 0),
-        (50, 10, 3, 16, "auto", 0),  # padded: 12 x 64
-        (40, 12, 5, 12, "logic", 0),  # padded: 15 x 48
-        (64, 16, 2, 32, "auto", 1),  # a register after every tree level
-        (48, 12, 3, 24, "auto", 2),
-        (45, 14, 4, 10, "auto", 1),  # padded and pipelined: 16 x 50
-        (128, 16, 1, 8, "block", 0),  # 256 words: weights and thresholds in block RAM
+        (64, 16, 2, 16, "auto", 0),
+        (64, 32, 4, 8, "auto", 0),
+        (50, 10, 3, 8, "auto", 0),  # padded: 12 x 56
+        (40, 12, 5, 6, "logic", 0),  # padded: 15 x 42
+        (48, 16, 2, 16, "auto", 1),  # a register after every tree level
+        (48, 12, 3, 8, "auto", 2),
+        (45, 14, 3, 10, "auto", 1),  # padded and pipelined: 15 x 50
+        (64, 16, 1, 8, "block", 0),  # 128 words: weights and thresholds in block RAM
         (96, 16, 2, 8, "distributed", 0)]  # 96 words in LUT-RAM (ecp5, xilinx; ice40 has none)
 
-#: Extra points per kind: deep ROMs where Yosys' own choice may be block RAM (its rule is fitted
-#: on them; the xnor 784x64 row is the TFC first layer), network bit widths (8-bit pixels into
-#: bit_serial, dorefa 3-bit weights, 16-entry codebooks), multi-bit outputs, the 1-bit code of
-#: +-1 accumulate weights (BinaryConnect), DSP-mapped mac points.
+#: Synthesis order of each kind's GRID rows (plain, padded, block, pipelined, logic, distributed
+#: first; extras after): an interrupted run has covered every style on every kind.
+ORDER = [0, 3, 8, 5, 4, 9, 1, 7, 6, 2]
+
+#: Extra points per kind: a ROM the generator marks for block RAM, network bit widths (8-bit pixels
+#: into bit_serial, dorefa 3-bit weights, 8-entry codebooks), multi-bit outputs, the 1-bit code of
+#: +-1 accumulate weights (BinaryConnect), more mac points (>= 8 with DSPs on ice40, which maps only
+#: 8x8 products to SB_MAC16). Block RAM points are few and small: Yosys takes 1-2 minutes on each.
 #: (kind, ib, wb, ob, in, out, pe, simd, mem_style, tree_every, one_bit_code)
-EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),
-         ("xnor_popcount", 1, 1, 1, 784, 64, 16, 16, "auto", 0, False),
+EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),  # 256 words x 32: marked for BRAM
          ("xnor_popcount", 1, 1, 2, 64, 32, 4, 16, "auto", 0, False),
-         ("bit_serial", 8, 3, 1, 128, 32, 2, 16, "auto", 0, False),
-         ("bit_serial", 4, 3, 4, 64, 64, 1, 16, "auto", 0, False),
+         ("bit_serial", 8, 3, 1, 64, 16, 2, 16, "auto", 0, False),
+         ("bit_serial", 4, 3, 4, 64, 32, 1, 16, "auto", 0, False),
          ("accumulate", 4, 2, 1, 64, 32, 2, 16, "auto", 0, True),
          ("accumulate", 8, 2, 1, 100, 20, 3, 16, "auto", 1, True),
-         ("accumulate", 4, 2, 2, 256, 32, 2, 16, "block", 0, True),
-         ("lut_product", 4, 4, 1, 64, 16, 1, 16, "auto", 0, False),
+         ("accumulate", 4, 2, 2, 64, 16, 1, 8, "block", 0, True),
+         ("lut_product", 4, 3, 1, 48, 12, 1, 12, "auto", 0, False),
          ("shift_add", 4, 4, 2, 64, 32, 2, 16, "auto", 0, False),
-         ("mac", 8, 8, 1, 64, 16, 2, 16, "block", 0, False),
-         ("mac", 8, 8, 1, 32, 16, 2, 8, "logic", 1, False)]
+         ("mac", 8, 8, 1, 32, 16, 2, 8, "logic", 1, False),
+         ("mac", 8, 8, 1, 32, 8, 1, 8, "auto", 2, False),
+         ("mac", 8, 8, 1, 24, 8, 1, 8, "distributed", 0, False)]
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,11 @@ def point_unit(p: CalPoint) -> tuple:
     return L, f
 
 
+#: mac points also synthesized without DSPs up to this many lanes x product bits (8 lanes of 8x8, 32 of 4x4):
+#: a wider LUT multiplier array takes Yosys minutes and adds nothing the smaller ones do not fit.
+NODSP_MAX_PRODUCT_BITS = 32 * 16
+
+
 def targets_of(p: CalPoint, fams: list[str]) -> list[str]:
     """Targets a point is synthesized for: each family (mac also without DSPs); no distributed
     memory on ice40 (it has no LUT-RAM: Yosys finds no mapping for the marked ROM)."""
@@ -138,7 +147,7 @@ def targets_of(p: CalPoint, fams: list[str]) -> list[str]:
         if p.mem_style == "distributed" and fam == "ice40":
             continue
         out.append(fam)
-        if p.kind == "mac":
+        if p.kind == "mac" and p.pe * p.simd * p.input_bits * p.weight_bits <= NODSP_MAX_PRODUCT_BITS:
             out.append(f"{fam}-nodsp")
     return out
 
@@ -236,6 +245,8 @@ def main() -> int:
     ap.add_argument("--refit", action="store_true",
                     help="no synthesis: refit on the measured counts stored in "
                          "benchmarks/results/estimator_calibration.json (features recomputed)")
+    ap.add_argument("--partial", action="store_true",
+                    help="no synthesis: fit on the syntheses an interrupted run measured (LOWBIT_CACHE)")
     args = ap.parse_args()
     if args.jobs < 1:
         print(f"--jobs: {args.jobs}, expected >= 1", file=sys.stderr)
@@ -256,6 +267,9 @@ def main() -> int:
     out_file = REPO / "benchmarks/results/estimator_calibration.json"
     t0 = time.perf_counter()
     prev_meta = {}
+    from sim.tools import cache_dir
+
+    partial_file = cache_dir() / "estimator_calibration_partial.json"  # measured rows as they arrive
     if args.refit:
         prev = json.loads(out_file.read_text())
         recs = [r for r in prev["points"] if r["target"].split("-")[0] in fams]
@@ -268,17 +282,37 @@ def main() -> int:
         synth_wall = prev.get("synth_wall_seconds", 0.0)
         prev_meta = {"measured": prev.get("measured", prev.get("generated")),
                      "measured_provenance": prev.get("measured_provenance", prev.get("provenance"))}
+    elif args.partial:
+        if not partial_file.exists():
+            print(f"--partial: {partial_file} does not exist; expected an interrupted run first", file=sys.stderr)
+            return 2
+        done = json.loads(partial_file.read_text())
+        rows = [r for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
+        failed = [r for r in done["rows"] if "failed" in r]
+        synth_wall = done["wall_seconds"]
+        n_all = sum(len(targets_of(p, fams)) for p in points(args.seed))
+        print(f"estimator_calibration --partial: {len(rows)} of {n_all} syntheses measured "
+              f"(an interrupted run, {synth_wall:.0f} s)", flush=True)
     else:
         pts = points(args.seed)
         print(f"estimator_calibration: {len(pts)} points, "
               f"{sum(len(targets_of(p, fams)) for p in pts)} syntheses on {args.jobs} worker(s)", flush=True)
+        from quantmodels.atomic import atomic_write_json as _write
+        rows, failed = [], []
         with tempfile.TemporaryDirectory() as tmp:
-            # the slowest points first, so the last worker does not run alone at the end
-            order = sorted(pts, key=lambda p: -p.pe * p.simd * p.input_bits * p.weight_bits)
-            per = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, targets_of(p, fams), tmp)
-                                                       for p in order)
-        rows = [r for rs in per for r in rs if "failed" not in r]
-        failed = [r for rs in per for r in rs if "failed" in r]
+            # round robin over the kinds (each kind's i-th point before any kind's i+1-th): an
+            # interrupted run still covers every kind (--partial fits on what it measured)
+            def rank(p: CalPoint) -> tuple[int, int]:
+                i = [q for q in pts if q.kind == p.kind].index(p)
+                return (ORDER.index(i) if i in ORDER else i, KINDS.index(p.kind))
+
+            order = sorted(pts, key=rank)
+            for rs in Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+                    delayed(synth_point)(p, targets_of(p, fams), tmp) for p in order):
+                rows += [r for r in rs if "failed" not in r]
+                failed += [r for r in rs if "failed" in r]
+                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0})
+                print(f"  {len(rows) + len(failed)} syntheses, {time.perf_counter() - t0:.0f} s", flush=True)
         synth_wall = time.perf_counter() - t0
     coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []
     rng = np.random.default_rng(args.seed)
