@@ -176,8 +176,11 @@ def _code_bits(L) -> int:
     return weight_code_bits(L)
 
 
-def synth_point(p: CalPoint, targets: list[str], tmp: str) -> list[dict]:
-    """Generate one unit's Verilog once and synthesize it for every target (cached)."""
+def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = float("inf")) -> list[dict]:
+    """Generate one unit's Verilog once and synthesize it for every target (cached); nothing once
+    the wall clock has passed ``stop_at`` (``--budget-minutes``)."""
+    if time.time() > stop_at:
+        return []
     from reports.estimator import mvu_verilog
     from reports.synth import synthesize
     from sim.tools import ToolError
@@ -245,6 +248,9 @@ def main() -> int:
     ap.add_argument("--refit", action="store_true",
                     help="no synthesis: refit on the measured counts stored in "
                          "benchmarks/results/estimator_calibration.json (features recomputed)")
+    ap.add_argument("--budget-minutes", type=float, default=None,
+                    help="start no synthesis after this many minutes; fit on what was measured "
+                         "(the results then say how many of the points were measured)")
     ap.add_argument("--partial", action="store_true",
                     help="no synthesis: fit on the syntheses an interrupted run measured (LOWBIT_CACHE)")
     args = ap.parse_args()
@@ -299,16 +305,19 @@ def main() -> int:
               f"{sum(len(targets_of(p, fams)) for p in pts)} syntheses on {args.jobs} worker(s)", flush=True)
         from quantmodels.atomic import atomic_write_json as _write
         rows, failed = [], []
+        stop_at = time.time() + 60 * args.budget_minutes if args.budget_minutes else float("inf")
         with tempfile.TemporaryDirectory() as tmp:
             # round robin over the kinds (each kind's i-th point before any kind's i+1-th): an
             # interrupted run still covers every kind (--partial fits on what it measured)
             def rank(p: CalPoint) -> tuple[int, int]:
+                if p.one_bit_code and p.tree_every == 0 and p.mem_style == "auto":
+                    return (len(ORDER) // 2, -1)  # the 1-bit accumulate code with the early rows
                 i = [q for q in pts if q.kind == p.kind].index(p)
                 return (ORDER.index(i) if i in ORDER else i, KINDS.index(p.kind))
 
             order = sorted(pts, key=rank)
             for rs in Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-                    delayed(synth_point)(p, targets_of(p, fams), tmp) for p in order):
+                    delayed(synth_point)(p, targets_of(p, fams), tmp, stop_at) for p in order):
                 rows += [r for r in rs if "failed" not in r]
                 failed += [r for r in rs if "failed" in r]
                 _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0})
@@ -384,11 +393,14 @@ def main() -> int:
     for fam, rule in bram_rules.items():
         print(f"{fam}: unmarked weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
               f"({rule['misclassified']}/{rule['points']} points misclassified)")
-    print(f"calibration wall time: {wall:.0f} s ({'refit only' if args.refit else 'synthesis + fit'}; "
+    mode = "refit only" if args.refit else ("fit on an interrupted run" if args.partial else "synthesis + fit")
+    print(f"calibration wall time: {wall:.0f} s ({mode}; "
           f"synthesis {synth_wall:.0f} s)")
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     meta = {"generated": now, "seed": args.seed, "provenance": prov,
             "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams},
+            "syntheses_planned": sum(len(targets_of(q, fams)) for q in points(args.seed)),
+            "syntheses_measured": len(rows),
             # when the syntheses ran (a --refit keeps the stored measurements and their provenance)
             **(prev_meta or {"measured": now, "measured_provenance": prov})}
     # merge: a run over some families keeps the others' constants

@@ -47,10 +47,10 @@ re-run of the calibration without code changes, as long as the cost stays linear
 ``io_chunk_out``  one PE chunk's bits (pe x output bits): an output width converter
 ================  ================================================================
 
-The ``lane``, ``xdec`` and ``post`` coefficients are per unit kind, the others shared. LUT
-counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family:
-k = 4 (6 on xilinx); the wide-function muxes of ecp5 (PFUMX, L6MUX21) and xilinx (MUXF7/8)
-are not LUTs, ice40 builds every mux level from LUTs.
+The ``const``, ``lane``, ``xdec``, ``post`` and ``tree`` coefficients are per unit kind
+(:data:`PER_KIND`), the others shared. LUT counts of an n-input function (``fn_luts``) and an
+n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
+(PFUMX, L6MUX21) and xilinx (MUXF7/8) are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
 by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
@@ -87,7 +87,10 @@ DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's own registers and buffers (see the module docstring): kept apart from the
 #: datapath terms so a restructured unit (chunk streams) is re-fitted, not re-modelled.
 IO_TERMS = ("io_vec_in", "io_win", "io_buf", "io_chunk_in", "io_vec_out", "io_chunk_out")
-SHARED = ("tree", "treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
+#: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
+#: differently per term width (1-bit popcount terms vs wide products on carry chains).
+PER_KIND = ("xdec", "post", "tree")
+SHARED = ("treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
 
@@ -332,10 +335,13 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
     f = features(layer, fold, target, bram, dsp, mem_style, tree_every)
     uk = unit_kind(layer, target, dsp)
-    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
-    for name in ("xdec", "post"):  # kinds with a shared activation decode / per-PE post-processing
-        if f[name]:
-            row[f"{uk}:{name}"] = f[name]
+    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"]}
+    for name, v in f.items():
+        if name in PER_KIND:
+            if v:  # only kinds with the term get its coefficient (xdec, post: lut_product, bit_serial)
+                row[f"{uk}:{name}"] = v
+        elif name in SHARED:
+            row[name] = v
     return row
 
 
