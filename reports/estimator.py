@@ -15,6 +15,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
 ``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
             terms of the term width (one bit wider per level), shared by every kind
+``tree_staged`` the same bits when the tree is registered (then ``tree`` is 0): a pipelined
+            tree maps differently (ecp5 keeps its adders on carry chains)
 ``treereg`` the tree's register stages (``tree_every`` > 0, hw.pipeline): pe x bits of the
             registered levels (odd terms carried past a registered level included)
 ``stages``  register stages of the tree (the valid/first/last flags travel beside them)
@@ -90,7 +92,7 @@ IO_TERMS = ("io_vec_in", "io_win", "io_buf", "io_chunk_in", "io_vec_out", "io_ch
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains).
 PER_KIND = ("xdec", "post", "tree")
-SHARED = ("treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
+SHARED = ("tree_staged", "treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
 
@@ -281,6 +283,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     dsp = uses_dsp(layer, target) if dsp is None else dsp
     lane, shared = lane_cost(layer, fold, fam, dsp)
     every = 0 if lane_spec(layer.kind).serial else tree_every
+    staged = tree_stages(fold.simd, every) > 0
     mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram)}
     wrom, prom = mems["weights"], mems.get("params")
     words = wrom.depth
@@ -291,7 +294,10 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "lane": lanes * lane,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
-        "tree": fold.pe * adder_tree_bits(fold.simd, tw),
+        # a registered tree maps differently (ecp5: the adders stay on carry chains, not re-mapped by
+        # ABC across levels), so its adder bits are their own term
+        "tree": 0.0 if staged else fold.pe * adder_tree_bits(fold.simd, tw),
+        "tree_staged": fold.pe * adder_tree_bits(fold.simd, tw) if staged else 0.0,
         "treereg": fold.pe * tree_register_bits(fold.simd, tw, every),
         "stages": float(tree_stages(fold.simd, every)),
         "acc": fold.pe * W,
