@@ -44,6 +44,7 @@ re-run of the calibration without code changes, as long as the cost stays linear
 ``io_buf``        the same when there is more than one row fold: an input buffer memory (a
                   chunk stream must replay the vector once per row fold)
 ``io_chunk_in``   one SIMD chunk's bits (simd x input bits): the chunk register / converter
+                  (this and io_chunk_out: :data:`STREAM_TERMS`, computed, fitted once units stream)
 ``io_vec_out``    whole output vector bits (out_features x output bits): today's result
                   shift register + output register
 ``io_chunk_out``  one PE chunk's bits (pe x output bits): an output width converter
