@@ -1,17 +1,23 @@
 """Benchmark: calibrate the analytic area estimator (reports/estimator.py) against real Yosys runs.
 
-For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per
-calibration point (>= 12 foldings per unit kind: shapes, PE, SIMD and bit widths vary;
-mac both with DSPs and in LUTs), fits the estimator's coefficients by non-negative least
-squares on relative error, fits the BRAM threshold rule, writes the constants to
-reports/estimator_constants.json (the file the estimator loads), and prints + writes the
-error table (estimate vs synthesis, % per point, per kind) to
-benchmarks/results/estimator_calibration.json. Also reports 5-fold cross-validated errors
-(points predicted by a fit that did not see them), the honest figure for unseen designs.
-Syntheses are cached (LOWBIT_CACHE), so a re-run on unchanged Verilog only refits. ``--refit``
-skips synthesis altogether: it refits on the measured counts already stored in the results file,
-each layer rebuilt from its seed for its features (for a change of the estimator's features; the
-file's ``measured`` field keeps the date of the syntheses).
+For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per calibration
+point (>= 8 points per unit kind and family: shapes, PE, SIMD and bit widths vary; padded
+foldings; every --mem-style; adder trees registered every 1 or 2 levels as --clock-mhz asks;
+the 1-bit code of +-1 accumulate weights; mac both with DSPs and in LUTs), fits the estimator's
+coefficients by non-negative least squares on relative error, fits the rule for where Yosys puts
+an unmarked weight ROM, checks the block RAM count derived from the memory shapes
+(reports.estimator.block_rams) against synthesis, writes the constants to
+reports/estimator_constants.json (the file the estimator loads), and prints + writes the error
+table (estimate vs synthesis, % per point, per family x kind; 5-fold cross-validated errors: points
+predicted by a fit that did not see them, the honest figure for unseen designs) to
+benchmarks/results/estimator_calibration.json, with the calibration's wall time.
+
+Each point's Verilog is generated once and synthesized for every family by one worker. Syntheses
+are cached (LOWBIT_CACHE): a re-run on unchanged Verilog only refits; a changed generator (e.g.
+the units' registers becoming chunk streams) re-synthesizes and re-fits without code changes.
+``--refit`` skips synthesis altogether: it refits on the measured counts already stored in the
+results file, each layer rebuilt from its seed for its features (for a change of the estimator's
+features; the file's ``measured`` field keeps the date of the syntheses).
 
     python benchmarks/estimator_calibration.py [--jobs 2] [--families ice40,ecp5,xilinx] [--seed 0] [--refit]
 """
@@ -22,6 +28,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,122 +39,195 @@ sys.path.insert(0, str(REPO))
 #: Calibration order (it seeds the points, so the stored measurements depend on it); every IR
 #: kind must be here with its BITS: a kind added to the registry fails loudly until it is.
 KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac")
-#: (input_bits, weight_bits): the default and an alternative per kind, alternated over shapes.
-BITS = {"xnor_popcount": [(1, 1), (1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
-        "bit_serial": [(4, 4), (2, 2)], "lut_product": [(4, 3), (2, 2)], "mac": [(8, 8), (4, 4)]}
-#: (in_features, out_features, [(pe, simd), ...]): 4 shapes x 3 foldings = 12 points per kind,
-#: at most 64 lanes so that a full calibration stays within minutes on a shared 2-core machine.
-GRID = [(32, 8, [(1, 8), (2, 16), (1, 32)]),
-        (64, 16, [(1, 16), (4, 16), (2, 32)]),
-        (48, 12, [(3, 16), (2, 24), (6, 8)]),
-        (64, 32, [(4, 8), (8, 8), (2, 16)])]
+#: (input_bits, weight_bits) per kind, cycled over the grid (mac 4x4 stays in LUTs on ice40, which
+#: maps only 8x8 products to SB_MAC16).
+BITS = {"xnor_popcount": [(1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
+        "bit_serial": [(4, 4), (2, 2)], "lut_product": [(2, 2), (4, 2)], "mac": [(8, 8), (4, 4)]}
+#: (in, out, pe, simd, mem_style, tree_every) per kind: plain, padded (pe/simd not dividing),
+#: pipelined trees (--clock-mhz: tree_every 1 and 2) and every memory style; at most 32 lanes so a
+#: full calibration (about 245 syntheses) stays within 20 minutes on a 2-core machine.
+GRID = [(32, 8, 1, 8, "auto", 0),
+        (64, 16, 2, 16, "auto", 0),
+        (64, 32, 4, 8, "auto", 0),
+        (50, 10, 3, 8, "auto", 0),  # padded: 12 x 56
+        (40, 12, 5, 6, "logic", 0),  # padded: 15 x 42
+        (48, 16, 2, 16, "auto", 1),  # a register after every tree level
+        (48, 12, 3, 8, "auto", 2),
+        (45, 14, 3, 10, "auto", 1),  # padded and pipelined: 15 x 50
+        (64, 16, 1, 8, "block", 0),  # 128 words: weights and thresholds in block RAM
+        (96, 16, 2, 8, "distributed", 0)]  # 96 words in LUT-RAM (ecp5, xilinx; ice40 has none)
+
+#: Synthesis order of each kind's GRID rows (plain, padded, block, pipelined, logic, distributed
+#: first; extras after): an interrupted run has covered every style on every kind.
+ORDER = [0, 3, 8, 5, 4, 9, 1, 7, 6, 2]
+
+#: Extra points per kind: a ROM the generator marks for block RAM, network bit widths (8-bit pixels
+#: into bit_serial, dorefa 3-bit weights, 8-entry codebooks), multi-bit outputs, the 1-bit code of
+#: +-1 accumulate weights (BinaryConnect), more mac points (>= 8 with DSPs on ice40, which maps only
+#: 8x8 products to SB_MAC16). Block RAM points are few and small: Yosys takes 1-2 minutes on each.
+#: (kind, ib, wb, ob, in, out, pe, simd, mem_style, tree_every, one_bit_code)
+EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),  # 256 words x 32: marked for BRAM
+         ("xnor_popcount", 1, 1, 2, 64, 32, 4, 16, "auto", 0, False),
+         ("bit_serial", 8, 3, 1, 64, 16, 2, 16, "auto", 0, False),
+         ("bit_serial", 4, 3, 4, 64, 32, 1, 16, "auto", 0, False),
+         ("accumulate", 4, 2, 1, 64, 32, 2, 16, "auto", 0, True),
+         ("accumulate", 8, 2, 1, 100, 20, 3, 16, "auto", 1, True),
+         ("accumulate", 4, 2, 2, 64, 16, 1, 8, "block", 0, True),
+         ("lut_product", 4, 3, 1, 48, 12, 1, 12, "auto", 0, False),
+         ("shift_add", 4, 4, 2, 64, 32, 2, 16, "auto", 0, False),
+         ("mac", 8, 8, 1, 32, 16, 2, 8, "logic", 1, False),
+         ("mac", 8, 8, 1, 32, 8, 1, 8, "auto", 2, False),
+         ("mac", 8, 8, 1, 24, 8, 1, 8, "distributed", 0, False)]
 
 
-#: Deep weight ROMs, where Yosys may pick block RAM (the grid above never does): the BRAM rule
-#: is fitted on these, and they put network-sized layers (the TFC first layer is the last
-#: xnor row) into the LUT fit. (kind, in, out, pe, simd), default bits of the kind.
-BRAM_GRID = [("xnor_popcount", 128, 16, 1, 16), ("xnor_popcount", 256, 32, 2, 16),
-             ("xnor_popcount", 256, 64, 4, 8), ("xnor_popcount", 784, 64, 16, 16),
-             ("bit_serial", 64, 16, 1, 8), ("bit_serial", 128, 32, 2, 8),
-             ("accumulate", 256, 32, 2, 16), ("lut_product", 128, 32, 2, 8)]
+@dataclass(frozen=True)
+class CalPoint:
+    """One calibration unit: a random layer (rebuilt from ``seed``) and how it is folded and built."""
+
+    kind: str
+    n_in: int
+    n_out: int
+    input_bits: int
+    weight_bits: int
+    pe: int
+    simd: int
+    layer_seed: int
+    output_bits: int = 1
+    mem_style: str = "auto"
+    tree_every: int = 0
+    one_bit_code: bool = False  #: accumulate without zero weights: stored in 1 bit (the sign)
 
 
-#: Bit widths real networks use beyond the grid's: 8-bit pixels into a bit_serial first layer,
-#: dorefa's 3- and 5-bit weight codes on 4-bit activations, 4-bit inputs x 16-entry codebooks
-#: for lut_product. (kind, ib, wb, in, out, pe, simd)
-RANGE_GRID = [("bit_serial", 8, 3, 128, 32, 2, 16), ("bit_serial", 8, 3, 256, 16, 4, 16),
-              ("bit_serial", 4, 3, 64, 64, 1, 16), ("bit_serial", 4, 5, 64, 64, 1, 16),
-              ("lut_product", 4, 4, 64, 16, 1, 16), ("lut_product", 4, 4, 128, 32, 2, 16),
-              ("lut_product", 4, 4, 64, 64, 1, 16)]
-
-
-#: Multi-bit outputs (2^ob - 1 thresholds per neuron, compared in parallel): every point above
-#: has 1-bit outputs, a network's hidden layers with 2- or 4-bit activations do not.
-#: (kind, ib, wb, ob, in, out, pe, simd)
-THRESHOLD_GRID = [("xnor_popcount", 1, 1, 2, 64, 32, 4, 16), ("accumulate", 4, 2, 2, 64, 32, 2, 16),
-                  ("bit_serial", 4, 3, 2, 128, 32, 4, 16), ("bit_serial", 4, 3, 4, 64, 64, 1, 16),
-                  ("bit_serial", 8, 3, 4, 256, 32, 4, 16)]
-
-
-def points(seed: int) -> list[tuple]:
-    """(kind, n_in, n_out, ib, wb, pe, simd, layer seed[, output bits]) of every calibration point."""
+def points(seed: int) -> list[CalPoint]:
+    """Every calibration point, seeded in order."""
     from quantmodels.ir import Kind
 
     missing = set(Kind) - set(KINDS) | set(Kind) - set(BITS)
     if missing:
         raise SystemExit(f"estimator_calibration: no calibration points for kind(s) {', '.join(sorted(missing))}: "
                          f"add them to KINDS and BITS")
-    out = []
+    out: list[CalPoint] = []
     for kind in KINDS:
-        for si, (n_in, n_out, folds) in enumerate(GRID):
-            ib, wb = BITS[kind][si % 2]
-            for pe, simd in folds:
-                out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
-    for kind, n_in, n_out, pe, simd in BRAM_GRID:
-        ib, wb = BITS[kind][0]
-        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
-    for kind, ib, wb, n_in, n_out, pe, simd in RANGE_GRID:
-        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out)))
-    for kind, ib, wb, ob, n_in, n_out, pe, simd in THRESHOLD_GRID:
-        out.append((kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), ob))
+        for i, (n_in, n_out, pe, simd, style, every) in enumerate(GRID):
+            ib, wb = BITS[kind][i % len(BITS[kind])]
+            out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), 1, style, every))
+    for kind, ib, wb, ob, n_in, n_out, pe, simd, style, every, one in EXTRA:
+        out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), ob, style, every, one))
     return out
 
 
-def point_unit(kind: str, n_in: int, n_out: int, ib: int, wb: int, pe: int, simd: int, seed: int,
-               ob: int = 1) -> tuple:
+def point_unit(p: CalPoint) -> tuple:
     """The (layer, folding) of one calibration point, rebuilt from its seed."""
     from hw.folding import Folding, planes_for
+    from hw.mvu import weight_code_bits
+    from quantmodels.ir import kind_spec
     from reports.estimator import probe_layer
 
-    L = probe_layer(kind, n_in, n_out, ib, wb, np.random.default_rng(seed), output_bits=ob)
-    return L, Folding(L.name, n_out, n_in, pe, simd, planes_for(L))
+    L = probe_layer(p.kind, p.n_in, p.n_out, p.input_bits, p.weight_bits, np.random.default_rng(p.layer_seed),
+                    output_bits=p.output_bits)
+    if p.one_bit_code:  # no zero weights: the kind stores the sign only
+        L.weights = np.where(L.weights == 0, 1, L.weights)
+        assert weight_code_bits(L) == 1, "accumulate without zeros must use the 1-bit code"
+    f = Folding(L.name, p.n_out, p.n_in, p.pe, p.simd, planes_for(L))
+    if (f.rows_padded, f.cols_padded) != (f.rows, f.cols) and kind_spec(p.kind).pad_weight(L) is None:
+        L.products[0, 0] = 0  # a codebook entry whose product with level 0 is 0 pads the matrix
+    return L, f
 
 
-def synth_point(p: tuple, target: str, tmp: str) -> dict:
-    """Generate one unit and synthesize it (cached); returns measured counts + features."""
-    from reports.estimator import design_row, mvu_verilog
-    from reports.synth import synthesize
+#: mac points also synthesized without DSPs up to this many lanes x product bits (8 lanes of 8x8, 32 of 4x4):
+#: a wider LUT multiplier array takes Yosys minutes and adds nothing the smaller ones do not fit.
+NODSP_MAX_PRODUCT_BITS = 32 * 16
 
-    kind, n_in, n_out, ib, wb, pe, simd, s, *rest = p
-    ob = rest[0] if rest else 1
-    L, f = point_unit(*p)
-    v = Path(tmp) / f"{kind}_{n_in}x{n_out}_{ib}{wb}{ob}_{pe}_{simd}_{target}.v"
-    v.write_text(mvu_verilog(L, f))
-    r = synthesize(v, "mvu", target)
-    words = f.row_folds * f.col_folds
+
+def targets_of(p: CalPoint, fams: list[str]) -> list[str]:
+    """Targets a point is synthesized for: each family (mac also without DSPs); no distributed
+    memory on ice40 (it has no LUT-RAM: Yosys finds no mapping for the marked ROM)."""
+    out = []
+    for fam in fams:
+        if p.mem_style == "distributed" and fam == "ice40":
+            continue
+        out.append(fam)
+        if p.kind == "mac" and p.pe * p.simd * p.input_bits * p.weight_bits <= NODSP_MAX_PRODUCT_BITS:
+            out.append(f"{fam}-nodsp")
+    return out
+
+
+def measured_row(p: CalPoint, target: str, r: dict) -> dict:
+    """A point's record on one target: the point, what synthesis measured, the estimator's features."""
+    from reports.estimator import design_row, unit_memories
+
+    L, f = point_unit(p)
+    mems = unit_memories(L, f, target, p.mem_style)
+    # which ROM synthesis put in block RAM: the weight ROM if more blocks than a marked param ROM's
+    from reports.estimator import block_rams
+    fam = target.split("-")[0]
+    param_blocks = sum(block_rams(m.depth, m.live, fam) for m in mems[1:] if m.style == "block")
+    bram = r["brams"] > param_blocks if p.mem_style == "auto" else None
+    return {**asdict(p), "target": target, "rom_words": f.row_folds * f.col_folds,
+            "rom_bits": f.row_folds * f.col_folds * f.lanes * _code_bits(L), **r,
+            "weights_in_bram": bool(r["brams"] > param_blocks),
+            "row": design_row(L, f, target, bram=bram, dsp=r["dsps"] > 0, mem_style=p.mem_style,
+                              tree_every=p.tree_every)}
+
+
+def _code_bits(L) -> int:
     from hw.mvu import weight_code_bits
 
-    return {"kind": kind, "target": target, "n_in": n_in, "n_out": n_out, "input_bits": ib, "weight_bits": wb,
-            "output_bits": ob, "pe": pe, "simd": simd, "rom_words": words,
-            "rom_bits": words * f.lanes * weight_code_bits(L),
-            "luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps, "synth_seconds": r.seconds,
-            "row": design_row(L, f, target, bram=r.brams > 0, dsp=r.dsps > 0), "layer_seed": s}
+    return weight_code_bits(L)
+
+
+def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = float("inf")) -> list[dict]:
+    """Generate one unit's Verilog once and synthesize it for every target (cached); nothing once
+    the wall clock has passed ``stop_at`` (``--budget-minutes``)."""
+    if time.time() > stop_at:
+        return []
+    from reports.estimator import mvu_verilog
+    from reports.synth import synthesize
+    from sim.tools import ToolError
+
+    L, f = point_unit(p)
+    t0 = time.perf_counter()
+    v = Path(tmp) / f"{p.kind}_{p.layer_seed}.v"
+    v.write_text(mvu_verilog(L, f, mem_style=p.mem_style, tree_every=p.tree_every))
+    gen = time.perf_counter() - t0
+    out = []
+    for t in targets:
+        try:
+            r = synthesize(v, "mvu", t)
+        except ToolError as e:  # one failed synthesis must not sink the calibration: reported, left out
+            print(f"estimator_calibration: {p.kind} seed {p.layer_seed} on {t}: {str(e).splitlines()[0][:200]}",
+                  file=sys.stderr, flush=True)
+            out.append({**asdict(p), "target": t, "failed": str(e).splitlines()[0][:300]})
+            continue
+        out.append(measured_row(p, t, {"luts": r.luts, "ffs": r.ffs, "brams": r.brams, "dsps": r.dsps,
+                                       "lutrams": r.lutrams, "synth_seconds": r.seconds,
+                                       "verilog_seconds": round(gen, 2)}))
+    return out
 
 
 def refit_point(rec: dict) -> dict:
     """A stored calibration point (measured counts kept) with its features recomputed: the layer
     is rebuilt from its seed, so a feature change needs no new synthesis."""
-    from reports.estimator import design_row
-
-    ob = rec.get("output_bits", 1)
-    L, f = point_unit(rec["kind"], rec["n_in"], rec["n_out"], rec["input_bits"], rec["weight_bits"], rec["pe"],
-                      rec["simd"], rec["layer_seed"], ob)
-    keep = ("kind", "target", "n_in", "n_out", "input_bits", "weight_bits", "pe", "simd", "rom_words", "rom_bits",
-            "luts", "ffs", "brams", "dsps", "synth_seconds", "layer_seed")
-    return {**{k: rec[k] for k in keep}, "output_bits": ob,
-            "row": design_row(L, f, rec["target"], bram=rec["brams"] > 0, dsp=rec["dsps"] > 0)}
+    p = CalPoint(**{k: rec[k] for k in CalPoint.__dataclass_fields__})
+    keep = ("luts", "ffs", "brams", "dsps", "lutrams", "synth_seconds", "verilog_seconds")
+    return measured_row(p, rec["target"], {k: rec.get(k, 0) for k in keep})
 
 
 def fit_bram_rule(rows: list[dict]) -> dict | None:
-    """Smallest (min_depth, min_bits) thresholds that best separate ROMs Yosys put in BRAM."""
-    if not any(r["brams"] > 0 for r in rows):
+    """Smallest (min_depth, min_bits) thresholds that best separate the unmarked weight ROMs
+    (``auto`` points the generator did not mark) Yosys put in block RAM."""
+    from hw.memstyle import resolve
+
+    rows = [r for r in rows if r["mem_style"] == "auto"
+            and resolve("auto", r["rom_words"], r["rom_bits"] // max(r["rom_words"], 1)) is None]
+    if not any(r["weights_in_bram"] for r in rows):
         return None
     best = None
     depths = sorted({r["rom_words"] for r in rows})
     bits = sorted({r["rom_bits"] for r in rows})
     for d in depths:
         for b in bits:
-            wrong = sum((r["rom_words"] >= d and r["rom_bits"] >= b) != (r["brams"] > 0) for r in rows)
+            wrong = sum((r["rom_words"] >= d and r["rom_bits"] >= b) != r["weights_in_bram"] for r in rows)
             if best is None or wrong < best[0]:
                 best = (wrong, d, b)
     return {"min_depth": best[1], "min_bits": best[2], "misclassified": best[0], "points": len(rows)}
@@ -160,45 +240,88 @@ def fit_dsp_rule(rows: list[dict]) -> int:
     return min(widths) if widths else 0
 
 
-def predict(coefs: dict, row: dict, metric: str) -> float:
-    return sum(coefs[metric].get(n, 0.0) * v for n, v in row.items())
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel workers, one Yosys run each (default 2)")
     ap.add_argument("--families", default="ice40,ecp5,xilinx")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random calibration layers")
     ap.add_argument("--refit", action="store_true",
                     help="no synthesis: refit on the measured counts stored in "
                          "benchmarks/results/estimator_calibration.json (features recomputed)")
+    ap.add_argument("--budget-minutes", type=float, default=None,
+                    help="start no synthesis after this many minutes; fit on what was measured "
+                         "(the results then say how many of the points were measured)")
+    ap.add_argument("--partial", action="store_true",
+                    help="no synthesis: fit on the syntheses an interrupted run measured (LOWBIT_CACHE)")
     args = ap.parse_args()
-    from sim.provenance import provenance
     if args.jobs < 1:
         print(f"--jobs: {args.jobs}, expected >= 1", file=sys.stderr)
+        return 2
+    fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    bad = [f for f in fams if f not in ("ice40", "ecp5", "xilinx")]
+    if bad or not fams:
+        print(f"--families: {args.families!r}, expected a comma-separated subset of ice40, ecp5, xilinx",
+              file=sys.stderr)
         return 2
     from joblib import Parallel, delayed
 
     from quantmodels.atomic import atomic_write_json
-    from reports.estimator import CONSTANTS_FILE, fit
-    from sim.tools import tool_versions
+    from reports.estimator import CONSTANTS_FILE, _constants, bram_blocks, fit, predict
+    from sim.provenance import provenance
 
-    fams = [f.strip() for f in args.families.split(",") if f.strip()]
-    pts = points(args.seed)
+    prov = provenance(seed=args.seed)  # before the run: the code the figures were measured with
+    out_file = REPO / "benchmarks/results/estimator_calibration.json"
     t0 = time.perf_counter()
-    jobs = [(p, fam) for fam in fams for p in pts] + [(p, f"{fam}-nodsp") for fam in fams for p in pts
-                                                       if p[0] == "mac"]
     prev_meta = {}
+    from sim.tools import cache_dir
+
+    partial_file = cache_dir() / "estimator_calibration_partial.json"  # measured rows as they arrive
     if args.refit:
-        prev = json.loads((REPO / "benchmarks/results/estimator_calibration.json").read_text())
+        prev = json.loads(out_file.read_text())
         recs = [r for r in prev["points"] if r["target"].split("-")[0] in fams]
+        if not recs or "mem_style" not in recs[0]:
+            print(f"--refit: {out_file} holds no points of this calibration's format for {', '.join(fams)}; "
+                  f"expected a full run first", file=sys.stderr)
+            return 2
         rows = [refit_point(r) for r in recs]
+        failed = prev.get("failed", [])
         synth_wall = prev.get("synth_wall_seconds", 0.0)
         prev_meta = {"measured": prev.get("measured", prev.get("generated")),
-                     "measured_tool_versions": prev.get("measured_tool_versions", prev.get("tool_versions"))}
+                     "measured_provenance": prev.get("measured_provenance", prev.get("provenance"))}
+    elif args.partial:
+        if not partial_file.exists():
+            print(f"--partial: {partial_file} does not exist; expected an interrupted run first", file=sys.stderr)
+            return 2
+        done = json.loads(partial_file.read_text())
+        rows = [r for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
+        failed = [r for r in done["rows"] if "failed" in r]
+        synth_wall = done["wall_seconds"]
+        n_all = sum(len(targets_of(p, fams)) for p in points(args.seed))
+        print(f"estimator_calibration --partial: {len(rows)} of {n_all} syntheses measured "
+              f"(an interrupted run, {synth_wall:.0f} s)", flush=True)
     else:
+        pts = points(args.seed)
+        print(f"estimator_calibration: {len(pts)} points, "
+              f"{sum(len(targets_of(p, fams)) for p in pts)} syntheses on {args.jobs} worker(s)", flush=True)
+        from quantmodels.atomic import atomic_write_json as _write
+        rows, failed = [], []
+        stop_at = time.time() + 60 * args.budget_minutes if args.budget_minutes else float("inf")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = Parallel(n_jobs=args.jobs, verbose=5)(delayed(synth_point)(p, t, tmp) for p, t in jobs)
+            # round robin over the kinds (each kind's i-th point before any kind's i+1-th): an
+            # interrupted run still covers every kind (--partial fits on what it measured)
+            def rank(p: CalPoint) -> tuple[int, int]:
+                if p.one_bit_code and p.tree_every == 0 and p.mem_style == "auto":
+                    return (len(ORDER) // 2, -1)  # the 1-bit accumulate code with the early rows
+                i = [q for q in pts if q.kind == p.kind].index(p)
+                return (ORDER.index(i) if i in ORDER else i, KINDS.index(p.kind))
+
+            order = sorted(pts, key=rank)
+            for rs in Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+                    delayed(synth_point)(p, targets_of(p, fams), tmp, stop_at) for p in order):
+                rows += [r for r in rs if "failed" not in r]
+                failed += [r for r in rs if "failed" in r]
+                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0})
+                print(f"  {len(rows) + len(failed)} syntheses, {time.perf_counter() - t0:.0f} s", flush=True)
         synth_wall = time.perf_counter() - t0
     coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []
     rng = np.random.default_rng(args.seed)
@@ -218,15 +341,24 @@ def main() -> int:
             for i, (r, g) in enumerate(zip(fr, folds)):
                 if g == k:
                     cv[i] = {m: predict(c, r["row"], m) for m in ("luts", "ffs")}
+        _constants.cache_clear()
+        consts = {**_constants(), "bram_rule": {**_constants().get("bram_rule", {}), **({fam: rule} if rule else {})}}
         for r, c in zip(fr, cv):
-            est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs")}
+            L, f = point_unit(CalPoint(**{k: r[k] for k in CalPoint.__dataclass_fields__}))
+            est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs", "lutrams")}
+            # BRAM: the geometry alone (where the ROMs went taken from synthesis) and the whole
+            # rule (the generator's mark or the fitted Yosys rule, as `lowbit fit` uses it)
+            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"])
+            whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"]))
             kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
             table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
-                          "est_luts": est["luts"], "est_ffs": est["ffs"], "cv_luts": c["luts"], "cv_ffs": c["ffs"],
+                          "est_luts": est["luts"], "est_ffs": est["ffs"], "est_lutrams": est["lutrams"],
+                          "est_brams": whole, "est_brams_geometry": geo,
+                          "cv_luts": c["luts"], "cv_ffs": c["ffs"],
                           **{f"err_{m}_pct": 100 * (est[m] - r[m]) / max(r[m], 1) for m in ("luts", "ffs")},
                           **{f"cv_err_{m}_pct": 100 * (c[m] - r[m]) / max(r[m], 1) for m in ("luts", "ffs")}})
     print(f"\n{'family':>7} {'kind':>14} {'n':>3} {'LUT mean|%|':>11} {'LUT max|%|':>10} {'LUT cv mean|%|':>14} "
-          f"{'FF mean|%|':>10} {'FF max|%|':>9} {'within 10%':>10}")
+          f"{'FF mean|%|':>10} {'FF max|%|':>9} {'BRAM exact':>10}")
     for fam in fams:
         for kind in (*KINDS, "mac_nodsp"):
             t = [x for x in table if x["target"].split("-")[0] == fam and x["unit_kind"] == kind]
@@ -235,28 +367,42 @@ def main() -> int:
             le = np.abs([x["err_luts_pct"] for x in t])
             fe = np.abs([x["err_ffs_pct"] for x in t])
             cvl = np.abs([x["cv_err_luts_pct"] for x in t])
-            within = int(np.sum((le <= 10) & (fe <= 10)))
+            exact = sum(x["est_brams"] == x["brams"] for x in t)
             summary.append({"family": fam, "unit_kind": kind, "points": len(t), "lut_mean_abs_pct": float(le.mean()),
                             "lut_max_abs_pct": float(le.max()), "lut_cv_mean_abs_pct": float(cvl.mean()),
+                            "lut_cv_max_abs_pct": float(cvl.max()),
                             "ff_mean_abs_pct": float(fe.mean()), "ff_max_abs_pct": float(fe.max()),
-                            "points_within_10pct": within})
+                            "points_lut_within_10pct": int(np.sum(le <= 10)),
+                            "brams_exact": int(exact),
+                            "brams_geometry_exact": int(sum(x["est_brams_geometry"] == x["brams"] for x in t))})
             print(f"{fam:>7} {kind:>14} {len(t):3d} {le.mean():11.1f} {le.max():10.1f} {cvl.mean():14.1f} "
-                  f"{fe.mean():10.1f} {fe.max():9.1f} {within:>6d}/{len(t)}")
+                  f"{fe.mean():10.1f} {fe.max():9.1f} {exact:>6d}/{len(t)}")
     all_l = np.abs([x["err_luts_pct"] for x in table])
     all_f = np.abs([x["err_ffs_pct"] for x in table])
+    wall = time.perf_counter() - t0
     print(f"all: {len(table)} points; LUT |err| mean {all_l.mean():.1f}%, median {np.median(all_l):.1f}%, "
-          f"within 10%: {np.mean(all_l <= 10) * 100:.0f}%; FF |err| mean {all_f.mean():.1f}%, "
-          f"within 10%: {np.mean(all_f <= 10) * 100:.0f}%; synthesis wall {synth_wall:.0f} s")
+          f"within 10%: {np.mean(all_l <= 10) * 100:.0f}%; FF |err| mean {all_f.mean():.1f}%; "
+          f"BRAM exact {sum(x['est_brams'] == x['brams'] for x in table)}/{len(table)} "
+          f"(geometry alone {sum(x['est_brams_geometry'] == x['brams'] for x in table)}/{len(table)})")
+    dram = [x for x in table if x["mem_style"] == "distributed"]
+    if dram:
+        le = np.abs([100 * (x["est_lutrams"] - x["lutrams"]) / max(x["lutrams"], 1) for x in dram])
+        print(f"LUT-RAM cells ({len(dram)} distributed points): |err| mean {le.mean():.1f}%, max {le.max():.1f}%")
     for fam, w in dsp_rules.items():
         print(f"{fam}: multipliers in DSPs from a {w}-bit product up")
     for fam, rule in bram_rules.items():
-        print(f"{fam}: weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
+        print(f"{fam}: unmarked weight ROM in BRAM when >= {rule['min_depth']} words and >= {rule['min_bits']} bits "
               f"({rule['misclassified']}/{rule['points']} points misclassified)")
-    meta = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": args.seed, "tool_versions": tool_versions(),
-            "provenance": provenance(seed=args.seed),
+    mode = "refit only" if args.refit else ("fit on an interrupted run" if args.partial else "synthesis + fit")
+    print(f"calibration wall time: {wall:.0f} s ({mode}; "
+          f"synthesis {synth_wall:.0f} s)")
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    meta = {"generated": now, "seed": args.seed, "provenance": prov,
             "points_per_family": {f: sum(1 for r in rows if r["target"].split("-")[0] == f) for f in fams},
-            # when the syntheses ran (a --refit keeps the stored measurements and their date)
-            **(prev_meta or {"measured": time.strftime("%Y-%m-%d %H:%M:%S")})}
+            "syntheses_planned": sum(len(targets_of(q, fams)) for q in points(args.seed)),
+            "syntheses_measured": len(rows),
+            # when the syntheses ran (a --refit keeps the stored measurements and their provenance)
+            **(prev_meta or {"measured": now, "measured_provenance": prov})}
     # merge: a run over some families keeps the others' constants
     old = json.loads(CONSTANTS_FILE.read_text()) if CONSTANTS_FILE.exists() else {}
     coefficients = {**old.get("coefficients", {}), **coefficients}
@@ -268,15 +414,31 @@ def main() -> int:
                                        "dsp_rule": "one DSP block per mac lane (pe*simd) when the product "
                                                    "(input_bits + 1 + weight_bits) is >= dsp_min_product_bits",
                                        **meta})
-    out = REPO / "benchmarks/results/estimator_calibration.json"
-    if out.exists():  # keep the other families' rows
-        prev = json.loads(out.read_text())
-        summary = [x for x in prev.get("summary", []) if x["family"] not in fams] + summary
-        table = [x for x in prev.get("points", []) if x["target"].split("-")[0] not in fams] + table
-    atomic_write_json(out, {**meta, "summary": summary, "points": table, "bram_rule": bram_rules,
-                            "synth_wall_seconds": synth_wall})
-    print(f"written {CONSTANTS_FILE} and {out}")
+    _constants.cache_clear()
+    if out_file.exists():  # keep the other families' rows (same format only)
+        prev = json.loads(out_file.read_text())
+        keep = [x for x in prev.get("points", []) if x["target"].split("-")[0] not in fams and "mem_style" in x]
+        summary = [x for x in prev.get("summary", []) if x["family"] in {k["target"].split("-")[0] for k in keep}] \
+            + summary
+        table = keep + table
+    atomic_write_json(out_file, {**meta, "summary": summary, "points": table, "bram_rule": bram_rules,
+                                 "synth_wall_seconds": synth_wall, "calibration_wall_seconds": wall,
+                                 "failed": failed,
+                                 "jobs": args.jobs})
+    print(f"written {CONSTANTS_FILE} and {out_file}")
     return 0
+
+
+def _with_constants(consts: dict, fn):
+    """``fn()`` with the estimator reading ``consts`` (the rules just fitted) instead of the file."""
+    import reports.estimator as est
+
+    saved = est._constants
+    est._constants = lambda: consts
+    try:
+        return fn()
+    finally:
+        est._constants = saved
 
 
 if __name__ == "__main__":

@@ -15,29 +15,54 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
 ``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
             terms of the term width (one bit wider per level), shared by every kind
+``tree_staged`` the same bits when the tree is registered (then ``tree`` is 0): a pipelined
+            tree maps differently (ecp5 keeps its adders on carry chains)
+``treereg`` the tree's register stages (``tree_every`` > 0, hw.pipeline): pe x bits of the
+            registered levels (odd terms carried past a registered level included)
+``stages``  register stages of the tree (the valid/first/last flags travel beside them)
 ``acc``     per-PE accumulator, pipeline and output registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
 ``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
             address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
 ``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
 ``prom``    threshold/bias ROM (combinational read, LUTs): pe x values x acc width
-            x ceil(depth / 2^k); 0 when it is marked for block RAM (then read synchronously)
-``inb``     shifting input window (a 2:1 mux per bit): in_features x input bits when there
-            is more than one column fold, else 0 (the window is dead logic)
-``inbuf``   the input vector register: in_features x input bits
-``outb``    result shift register + output register: out_features x output bits
+            x ceil(depth / 2^k); 0 when it is in block RAM (then read synchronously) or LUT-RAM
+``dram``    ROMs in distributed LUT-RAM (``mem_style`` distributed, ecp5 and xilinx): LUT-RAM
+            primitives of their live columns (:data:`DISTRIBUTED_GEOMETRY`); also the metric
+            ``lutrams`` is fitted on it
 ==========  ==================================================================
 
-The ``lane``, ``xdec`` and ``post`` coefficients are per unit kind, the others shared. LUT
-counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family:
-k = 4 (6 on xilinx); the wide-function muxes of ecp5 (PFUMX, L6MUX21) and xilinx (MUXF7/8)
-are not LUTs, ice40 builds every mux level from LUTs.
+The unit's own registers and buffers around the core are separate terms (``IO_TERMS``), so a
+change of how the unit exchanges data (whole vectors today; SIMD/PE chunk streams with width
+converters and an input buffer memory when row_folds > 1 are being built) is re-fitted by a
+re-run of the calibration without code changes, as long as the cost stays linear in them:
+
+================  ================================================================
+``io_vec_in``     whole input vector bits (in_features x input bits): today's input register
+``io_win``        the same when there is more than one column fold: today's shifting window
+                  (a 2:1 mux + FF per bit; with one column fold it is dead logic)
+``io_buf``        the same when there is more than one row fold: an input buffer memory (a
+                  chunk stream must replay the vector once per row fold)
+``io_chunk_in``   one SIMD chunk's bits (simd x input bits): the chunk register / converter
+                  (this and io_chunk_out: :data:`STREAM_TERMS`, computed, fitted once units stream)
+``io_vec_out``    whole output vector bits (out_features x output bits): today's result
+                  shift register + output register
+``io_chunk_out``  one PE chunk's bits (pe x output bits): an output width converter
+================  ================================================================
+
+The ``const``, ``lane``, ``xdec``, ``post`` and ``tree`` coefficients are per unit kind
+(:data:`PER_KIND`), the others shared. LUT counts of an n-input function (``fn_luts``) and an
+n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
+(PFUMX, L6MUX21) and xilinx (MUXF7/8) are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
 by ``benchmarks/estimator_calibration.py`` (non-negative least squares over real syntheses
-of many foldings per kind; its error table is in benchmarks/results/). DSPs follow a rule
-(one multiplier block per mac lane when the product is wide enough, a fitted width), BRAM
-a fitted threshold rule.
+of many foldings per kind, every memory style, padded foldings and pipelined trees; its error
+table is in benchmarks/results/). DSPs follow a rule (one multiplier block per mac lane when the
+product is wide enough, a fitted width). Block RAM is not fitted but derived: which ROMs go to
+block RAM (the generator's mark, else a fitted threshold rule for Yosys' own choice), then the
+blocks each takes from its live columns and depth and the family's primitive geometry
+(:func:`block_rams`, :data:`BLOCK_GEOMETRY`), as Yosys' memory_libmap picks them.
 """
 from __future__ import annotations
 
@@ -51,7 +76,9 @@ import numpy as np
 
 from hw.folding import Folding
 from hw.memstyle import MemStyle, parse_mem_style, resolve
+from hw.lanes import lane_spec
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
+from hw.pipeline import tree_stages
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer, kind_spec
 
@@ -60,8 +87,19 @@ from .kind_costs import LUT_INPUTS, cost_spec, fn_luts, free_functions, lane_cos
 CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 #: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
-SHARED = ("tree", "acc", "thr", "rom", "romreg", "prom", "inb", "inbuf", "outb")
-METRICS = ("luts", "ffs")
+#: Terms of the unit's own registers and buffers (see the module docstring): kept apart from the
+#: datapath terms so a restructured unit (chunk streams) is re-fitted, not re-modelled.
+IO_TERMS = ("io_vec_in", "io_win", "io_buf", "io_vec_out")
+#: Chunk-width terms of a streaming unit (width converters): computed, but not fitted while the
+#: units hold whole vectors (with ~7 points per kind they only soak up lane cost and extrapolate
+#: badly: +31 % on an unseen 2 x 32 xnor unit); add them to IO_TERMS once the units stream chunks.
+STREAM_TERMS = ("io_chunk_in", "io_chunk_out")
+#: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
+#: differently per term width (1-bit popcount terms vs wide products on carry chains).
+PER_KIND = ("xdec", "post", "tree")
+SHARED = ("tree_staged", "treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
+#: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
+METRICS = ("luts", "ffs", "lutrams")
 
 
 def _family(target: str) -> str:
@@ -76,12 +114,32 @@ def _lut_cost(width: int, depth: int, k: int) -> float:
 def adder_tree_bits(terms: int, width: int) -> int:
     """Adder bits of hw.arith.adder_tree over ``terms`` equal-width terms (each node one bit
     wider than its widest operand, an odd term passed up a level)."""
-    ws, bits = [width] * terms, 0
+    return _tree(terms, width, 0)[0]
+
+
+def tree_register_bits(terms: int, width: int, every: int) -> int:
+    """Register bits hw.arith.adder_tree inserts when it registers every ``every`` levels: the
+    nodes of each registered level (not the last) and the odd term carried past it."""
+    return _tree(terms, width, every)[1]
+
+
+def _tree(terms: int, width: int, every: int) -> tuple[int, int]:
+    """(adder bits, register bits) of hw.arith.adder_tree; the one walk of its structure."""
+    ws, bits, regs, level = [width] * terms, 0, 0, 0
+    levels = max(0, (terms - 1).bit_length())
     while len(ws) > 1:
         nxt = [max(ws[i], ws[i + 1]) + 1 for i in range(0, len(ws) - 1, 2)]
         bits += sum(nxt)
+        if every > 0 and (level + 1) % every == 0 and level + 1 < levels:
+            regs += sum(nxt) + (ws[-1] if len(ws) % 2 else 0)
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
-    return bits
+        level += 1
+    return bits, regs
+
+
+def _live(bits: np.ndarray) -> int:
+    """Non-constant rows of a (columns x words) 0/1 array."""
+    return int(np.sum(bits.min(axis=1) != bits.max(axis=1))) if bits.size else 0
 
 
 def rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
@@ -93,9 +151,8 @@ def rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
 
 def rom_live_columns(layer: Layer, fold: Folding) -> int:
     """ROM bit columns that are not constant: Yosys drops constant bits of a ROM before it maps
-    the rest to block RAM (checked on the MNIST sweep: exact BRAM counts for 8 of 9 designs)."""
-    bits = rom_bits(layer, fold)
-    return int(np.sum(bits.min(axis=1) != bits.max(axis=1)))
+    the rest to block RAM (checked against synthesis in the calibration: BRAM exact)."""
+    return _live(rom_bits(layer, fold))
 
 
 def rom_columns(layer: Layer, fold: Folding) -> int:
@@ -107,41 +164,161 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(words))  # bytes: cheap to hash
 
 
+def n_params(layer: Layer) -> int:
+    """Values per output in the threshold/bias ROM: the thresholds, one bias, or 0 (no ROM)."""
+    if layer.output == "threshold":
+        return layer.n_thresholds
+    return 1 if layer.bias is not None else 0
+
+
+def param_rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
+    """The threshold/bias ROM's contents as a (columns x words) 0/1 array, read from the
+    generator's own packing (hw.mvu.MatrixVectorCore.param_rom: one statement of the layout)."""
+    from types import SimpleNamespace
+
+    from hw.mvu import MatrixVectorCore
+
+    W = acc_width(layer)
+    words, per = MatrixVectorCore.param_rom(SimpleNamespace(layer=layer, fold=fold, acc_w=W))
+    width = fold.pe * per * W
+    if not words:
+        return np.zeros((0, 0), np.uint8)
+    return np.array([[(w >> j) & 1 for w in words] for j in range(width)], dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- memories
+#: Block RAM primitives per family as Yosys' memory_libmap sees them (share/*/brams*.txt):
+#: (primitive, counted blocks, libmap cost, [(depth, width), ...] configurations). A ROM has one
+#: read port, so the simple-dual-port widths count (PDPW16KD's x36, RAMB18/36 SDP x36/x72).
+#: Counted blocks: SynthResult.brams units (RAMB18 equivalents on xilinx: a RAMB36 is 2).
+BLOCK_GEOMETRY: dict[str, tuple[tuple[str, int, int, tuple[tuple[int, int], ...]], ...]] = {
+    "ice40": (("SB_RAM40_4K", 1, 64, ((256, 16), (512, 8), (1024, 4), (2048, 2))),),
+    "ecp5": (("DP16KD", 1, 128, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))),),
+    "xilinx": (("RAMB18E1", 1, 129, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))),
+               ("RAMB36E1", 2, 257, ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2),
+                                     (32768, 1)))),
+}
+#: Distributed LUT-RAM primitive per family: (depth, width) of one cell (TRELLIS_DPR16X4 16x4;
+#: xilinx RAM64X1S 64x1). Counts of LUT-RAM cells are fitted on the cells this geometry needs.
+DISTRIBUTED_GEOMETRY = {"ecp5": (16, 4), "xilinx": (64, 1)}
+
+
+def block_rams(depth: int, width: int, fam: str) -> int:
+    """Blocks (SynthResult.brams units) a ``depth`` x ``width`` ROM takes on ``fam``: the
+    configuration of least libmap cost. memory_libmap cuts the ROM into ceil(depth / config depth)
+    slices of ``width`` bits and lays the slices side by side on the same address (a mux picks the
+    slice), so a configuration takes ceil(slices x width / config width) primitives (ties: fewer
+    slices). Checked against Yosys 0.70 on every family (benchmarks/estimator_calibration.py and
+    tests/test_estimator.py). 0 for an empty ROM."""
+    if depth <= 0 or width <= 0:
+        return 0
+    best = None
+    for _, blocks, cost, configs in BLOCK_GEOMETRY[fam]:
+        for d, w in configs:
+            n_d = -(-depth // d)
+            units = -(-(n_d * width) // w)
+            key = (units * cost, n_d)
+            if best is None or key < best[0]:
+                best = (key, units * blocks)
+    return best[1]
+
+
+def lutram_cells(depth: int, width: int, fam: str) -> int:
+    """LUT-RAM primitives of a ``depth`` x ``width`` ROM in :data:`DISTRIBUTED_GEOMETRY` cells."""
+    d, w = DISTRIBUTED_GEOMETRY[fam]
+    return -(-depth // d) * -(-width // w) if depth > 0 and width > 0 else 0
+
+
+@dataclass(frozen=True)
+class UnitMemory:
+    """One ROM of a unit as the estimator sees it."""
+
+    name: str  #: "weights" or "params"
+    depth: int
+    live: int  #: non-constant bit columns (what block RAM / LUT-RAM stores)
+    style: str  #: where it ends up: "block", "distributed" or "logic"
+
+
+def _resolved(style: MemStyle | None, fam: str, default: str) -> str:
+    if style is MemStyle.BLOCK and fam in BLOCK_GEOMETRY:
+        return "block"
+    if style is MemStyle.DISTRIBUTED and fam in DISTRIBUTED_GEOMETRY:
+        return "distributed"
+    if style is None:
+        return default
+    return "logic"  # logic; distributed without LUT-RAM (ice40) is priced as logic
+
+
+def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
+                  bram: bool | None = None) -> tuple[UnitMemory, ...]:
+    """The unit's ROMs and where each ends up: the generator's mark (hw.memstyle.resolve) or, for
+    an unmarked weight ROM, Yosys' own choice (the fitted ``bram_rule``: block RAM from a depth and
+    a size on). An unmarked threshold ROM is read combinationally, so it stays in logic. ``bram``
+    (calibration) overrides where the weight ROM went. When the unit gains a memory (an input
+    buffer), it is listed here and BRAM/LUT-RAM counts follow."""
+    fam = _family(target)
+    style = parse_mem_style(mem_style)
+    words = fold.row_folds * fold.col_folds
+    wide = fold.lanes * weight_code_bits(layer)
+    rule = _constants().get("bram_rule", {}).get(fam)
+    tool_block = bool(rule) and words >= rule["min_depth"] and words * wide >= rule["min_bits"]
+    w_style = _resolved(resolve(style, words, wide), fam, "block" if tool_block and fam in BLOCK_GEOMETRY else "logic")
+    if bram is not None:
+        w_style = "block" if bram else ("logic" if w_style == "block" else w_style)
+    out = [UnitMemory("weights", words, rom_live_columns(layer, fold), w_style)]
+    if n_params(layer):
+        pbits = param_rom_bits(layer, fold)
+        p_style = _resolved(resolve(style, fold.row_folds, pbits.shape[0]), fam, "logic")
+        out.append(UnitMemory("params", fold.row_folds, _live(pbits), p_style))
+    return tuple(out)
+
+
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-             dsp: bool | None = None, mem_style: str = "auto") -> dict[str, float]:
+             dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
 
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
-    (default: :func:`uses_bram`, :func:`uses_dsp` for ``mem_style``; the calibration passes what
-    synthesis did). A threshold ROM in block RAM (``mem_style`` block, or auto on a large one)
-    costs no LUTs (its blocks are in :func:`bram_blocks`)."""
+    (default: :func:`unit_memories`, :func:`uses_dsp` for ``mem_style``; the calibration passes
+    what synthesis did). ``tree_every``: the adder tree's register spacing (hw.pipeline; 0: none;
+    serial kinds never stage their tree)."""
     fam = _family(target)
     lanes = fold.lanes
     W = acc_width(layer)
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
     lane, shared = lane_cost(layer, fold, fam, dsp)
-    words = fold.row_folds * fold.col_folds
-    n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
-    in_bram = uses_bram(layer, fold, target, mem_style) if bram is None else bram
-    prom_bram = param_rom_in_bram(layer, fold, target, mem_style)
-    cols = 0 if in_bram else rom_columns(layer, fold)
+    every = 0 if lane_spec(layer.kind).serial else tree_every
+    staged = tree_stages(fold.simd, every) > 0
+    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram)}
+    wrom, prom = mems["weights"], mems.get("params")
+    words = wrom.depth
+    cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
+    vec_in = layer.in_features * layer.input_bits
     return {
         "const": 1.0,
         "lane": lanes * lane,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
-        "tree": fold.pe * adder_tree_bits(fold.simd, tw),
+        # a registered tree maps differently (ecp5: the adders stay on carry chains, not re-mapped by
+        # ABC across levels), so its adder bits are their own term
+        "tree": 0.0 if staged else fold.pe * adder_tree_bits(fold.simd, tw),
+        "tree_staged": fold.pe * adder_tree_bits(fold.simd, tw) if staged else 0.0,
+        "treereg": fold.pe * tree_register_bits(fold.simd, tw, every),
+        "stages": float(tree_stages(fold.simd, every)),
         "acc": fold.pe * W,
         "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
-        "rom": 0.0 if in_bram or words < 2 else cols * fn_luts((words - 1).bit_length(), fam),
-        "romreg": 0.0 if in_bram else cols,  # the ROM's read register (one FF per distinct column)
-        "prom": _lut_cost(fold.pe * n_t * W, fold.row_folds, LUT_INPUTS.get(fam, 4)) if n_t and not prom_bram else 0.0,
-        # input window: a 2:1 mux per bit (fresh vector or shifted window); with one column fold
-        # the window is dead logic and the buffer feeds the lanes directly
-        "inb": layer.in_features * layer.input_bits if fold.col_folds > 1 else 0.0,
-        "inbuf": layer.in_features * layer.input_bits,  # the input vector register itself
-        "outb": layer.rows * out_width(layer),
+        "rom": cols * fn_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
+        # the ROM's read register: one FF per distinct column in logic, per live column in LUT-RAM
+        "romreg": cols if wrom.style == "logic" else (wrom.live if wrom.style == "distributed" else 0.0),
+        "prom": (_lut_cost(prom.live, prom.depth, LUT_INPUTS.get(fam, 4))
+                 if prom is not None and prom.style == "logic" else 0.0),
+        "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
+        "io_vec_in": vec_in,
+        "io_win": vec_in if fold.col_folds > 1 else 0.0,
+        "io_buf": vec_in if fold.row_folds > 1 else 0.0,
+        "io_chunk_in": fold.simd * layer.input_bits,
+        "io_vec_out": layer.out_features * out_width(layer),
+        "io_chunk_out": fold.pe * out_width(layer),
     }
 
 
@@ -165,70 +342,39 @@ def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
 
 
 def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-               dsp: bool | None = None, mem_style: str = "auto") -> dict[str, float]:
+               dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
-    f = features(layer, fold, target, bram, dsp, mem_style)
+    f = features(layer, fold, target, bram, dsp, mem_style, tree_every)
     uk = unit_kind(layer, target, dsp)
-    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"], **{s: f[s] for s in SHARED}}
-    for name in ("xdec", "post"):  # kinds with a shared activation decode / per-PE post-processing
-        if f[name]:
-            row[f"{uk}:{name}"] = f[name]
+    row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"]}
+    for name, v in f.items():
+        if name in PER_KIND:
+            if v:  # only kinds with the term get its coefficient (xdec, post: lut_product, bit_serial)
+                row[f"{uk}:{name}"] = v
+        elif name in SHARED:
+            row[name] = v
     return row
 
 
-#: (block bits, widest port) per family: SB_RAM40_4K 4 kbit x16; DP16KD 18 kbit x36; RAMB18 x36
-BLOCK_GEOMETRY = {"ice40": (4096, 16), "ecp5": (18432, 36), "xilinx": (18432, 36)}
-
-
 def uses_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
-    """Whether the weight ROM ends up in block RAM. ``block``: always (on a family with block RAM);
-    ``distributed`` / ``logic``: never; ``auto``: when the generator marks it for block RAM
-    (:func:`hw.memstyle.resolve`) or Yosys' own choice would put it there: at least
-    ``bram_min_bits`` stored bits and ``bram_min_depth`` words (fitted thresholds in the constants
-    file; never on generic)."""
-    fam = _family(target)
-    if fam not in BLOCK_GEOMETRY:
-        return False
-    words = fold.row_folds * fold.col_folds
-    bits = words * fold.lanes * weight_code_bits(layer)
-    style = resolve(parse_mem_style(mem_style), words, fold.lanes * weight_code_bits(layer))
-    if style is not None:
-        return style is MemStyle.BLOCK
-    rules = _constants().get("bram_rule", {}).get(fam)
-    return bool(rules) and words >= rules["min_depth"] and bits >= rules["min_bits"]
+    """Whether the weight ROM ends up in block RAM (:func:`unit_memories`)."""
+    return unit_memories(layer, fold, target, mem_style)[0].style == "block"
 
 
 def param_rom_in_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
-    """Whether the threshold/bias ROM is marked for block RAM (it is never inferred there
-    unmarked: unmarked it is read combinationally)."""
-    n_t = layer.n_thresholds if layer.output == "threshold" else (1 if layer.bias is not None else 0)
-    if not n_t or _family(target) not in BLOCK_GEOMETRY:
-        return False
-    return resolve(parse_mem_style(mem_style), fold.row_folds, fold.pe * n_t * acc_width(layer)) is MemStyle.BLOCK
+    """Whether the threshold/bias ROM is in block RAM (only when marked: unmarked it is read
+    combinationally)."""
+    mems = unit_memories(layer, fold, target, mem_style)
+    return len(mems) > 1 and mems[1].style == "block"
 
 
-def _blocks(width: int, words: int, fam: str) -> int:
-    """Blocks of ``fam`` holding ``words`` x ``width`` bits: columns split over the widest port
-    that holds the depth."""
-    block_bits, max_w = BLOCK_GEOMETRY[fam]
-    port_w = max_w
-    while port_w > 1 and block_bits // port_w < words:
-        port_w //= 2
-    depth_per = block_bits // port_w
-    return math.ceil(width / port_w) * math.ceil(words / depth_per)
-
-
-def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> int:
-    """Block RAMs (RAMB18 equivalents on xilinx) of the weight ROM (its non-constant bit columns)
-    and of the threshold ROM when that is in block RAM too."""
+def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
+                bram: bool | None = None) -> int:
+    """Block RAMs (SynthResult.brams units) of the unit's ROMs in block RAM: each ROM's live
+    columns over its depth, in :func:`block_rams`."""
     fam = _family(target)
-    n = 0
-    if uses_bram(layer, fold, target, mem_style):
-        n += _blocks(rom_live_columns(layer, fold), fold.row_folds * fold.col_folds, fam)
-    if param_rom_in_bram(layer, fold, target, mem_style):
-        n_t = layer.n_thresholds if layer.output == "threshold" else 1
-        n += _blocks(fold.pe * n_t * acc_width(layer), fold.row_folds, fam)
-    return n
+    return sum(block_rams(m.depth, m.live, fam) for m in unit_memories(layer, fold, target, mem_style, bram)
+               if m.style == "block")
 
 
 @functools.cache
@@ -259,6 +405,7 @@ class AreaEstimate:
     ffs: float
     brams: int
     dsps: int
+    lutrams: float = 0.0  #: LUT-RAM primitives (``mem_style`` distributed on ecp5 / xilinx)
 
 
 @dataclass(frozen=True)
@@ -271,11 +418,15 @@ class ModelEstimate:
     ffs: float
     brams: int
     dsps: int
+    lutrams: float = 0.0
 
 
-def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto") -> AreaEstimate:
+def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto",
+             tree_every: int = 0) -> AreaEstimate:
     """MODEL: estimated cells of one folded layer on ``target`` with ROMs placed by ``mem_style``
-    (hw.memstyle; ``distributed`` is estimated as logic: a ROM in LUT-RAM costs its LUTs too)."""
+    (hw.memstyle) and the adder tree registered every ``tree_every`` levels (hw.pipeline; what
+    ``--clock-mhz`` asks for: hw.pipeline.levels_per_stage). ``distributed`` on ice40 (no LUT-RAM)
+    is priced as logic."""
     coefs = _constants().get("coefficients", {})
     fam = _family(target)
     if fam not in coefs:
@@ -288,33 +439,45 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
                           f"(add its points to benchmarks/estimator_calibration.py and recalibrate)")
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
-    row = design_row(layer, folding, target, mem_style=mem_style)
-    fitted = {metric: float(sum(coefs[fam][metric].get(name, 0.0) * v for name, v in row.items()))
-              for metric in METRICS}
+    row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every)
+    fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
     return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style),
-                        folding.lanes if uses_dsp(layer, target) else 0)
+                        folding.lanes if uses_dsp(layer, target) else 0, fitted["lutrams"])
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
-                   mem_style: str = "auto") -> ModelEstimate:
+                   mem_style: str = "auto", tree_every: int = 0) -> ModelEstimate:
     """MODEL: per-layer estimates and their sums."""
-    per = tuple(estimate(L, f, target, mem_style) for L, f in zip(layers, foldings))
-    return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per) for m in ("luts", "ffs", "brams", "dsps")))
+    per = tuple(estimate(L, f, target, mem_style, tree_every) for L, f in zip(layers, foldings))
+    return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per)
+                                        for m in ("luts", "ffs", "brams", "dsps", "lutrams")))
+
+
+def predict(coefs: dict[str, dict[str, float]], row: dict[str, float], metric: str) -> float:
+    """A fitted metric of one design row (0 for a metric the family has no coefficients for)."""
+    c = coefs.get(metric, {})
+    return float(sum(c.get(name, 0.0) * v for name, v in row.items()))
 
 
 def fit(points: list[dict]) -> dict[str, dict[str, float]]:
     """Non-negative least squares of every metric over calibration points of one family.
 
-    Each point: ``{"row": design_row(...), "luts": measured, "ffs": measured}``. Rows are
-    weighted by 1/measured so the fit minimises relative (percent) error.
-    """
+    Each point: ``{"row": design_row(...), "luts": measured, "ffs": measured, "lutrams": measured}``.
+    Rows are weighted by 1/measured so the fit minimises relative (percent) error. ``lutrams`` is
+    fitted on the ``dram`` feature alone (the LUT-RAM cells follow the LUT-RAM geometry)."""
     from scipy.optimize import nnls
 
     names = sorted({n for p in points for n in p["row"]})
     X = np.array([[p["row"].get(n, 0.0) for n in names] for p in points])
     out = {}
     for metric in METRICS:
-        y = np.array([float(p[metric]) for p in points])
+        y = np.array([float(p.get(metric, 0) or 0) for p in points])
+        if metric == "lutrams":
+            x = X[:, names.index("dram")] if "dram" in names else np.zeros(len(points))
+            sel = x > 0
+            k = float(np.sum(x[sel] * y[sel]) / np.sum(x[sel] ** 2)) if sel.any() else 0.0
+            out[metric] = {"dram": k} if k else {}
+            continue
         w = 1.0 / np.maximum(y, 1.0)
         coef, _ = nnls(X * w[:, None], y * w)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
@@ -334,10 +497,11 @@ def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: 
     return L
 
 
-def mvu_verilog(layer: Layer, fold: Folding, top: str = "mvu") -> str:
+def mvu_verilog(layer: Layer, fold: Folding, top: str = "mvu", mem_style: str = "auto", tree_every: int = 0) -> str:
     """Verilog of one layer's matrix-vector unit (what the estimator models)."""
     from amaranth.back import verilog
 
     from hw.mvu import MatrixVectorUnit
 
-    return verilog.convert(MatrixVectorUnit(layer, fold), name=top, emit_src=False)
+    return verilog.convert(MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every), name=top,
+                           emit_src=False)
