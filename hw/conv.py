@@ -39,7 +39,19 @@ from amaranth.lib import wiring
 from quantmodels.ir import ConvSpec, Layer
 
 from .folding import PIPELINE_CYCLES, Folding
-from .mvu import hand_over, make_core, refuse, vector_stream_ports
+from .mvu import make_core, refuse, vector_stream_ports
+from .stream import ChunkShape
+
+
+def hand_over(m: Module, complete: Signal, res: Signal, obuf: Signal, ovalid: Signal, busy: Signal,
+              out_ready) -> None:
+    """Move a finished result into the output register once it is free (back-pressure safe) and
+    release the unit for the next input vector."""
+    give = complete & (~ovalid | out_ready)
+    with m.If(give):
+        m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
+    with m.Elif(out_ready):
+        m.d.sync += ovalid.eq(0)
 
 
 def pool_tables(conv: ConvSpec) -> tuple[int, list[int], list[int]]:
@@ -83,6 +95,26 @@ class ConvolutionUnit(wiring.Component):
         """Cycles the unit adds to Folding.cycles per image: PIPELINE_CYCLES + the tree's stages
         (positions stream back to back, so the stages are paid once per image)."""
         return PIPELINE_CYCLES + self.core.extra_stages
+
+    @property
+    def in_chunks(self) -> ChunkShape:
+        """Input stream: the whole image as one chunk (the network's converters gather it)."""
+        return ChunkShape(self.layer.in_features, self.layer.in_features)
+
+    @property
+    def out_chunks(self) -> ChunkShape:
+        """Output stream: the whole pooled output as one chunk."""
+        return ChunkShape(self.layer.out_features, self.layer.out_features)
+
+    @property
+    def interval(self) -> int:
+        """Cycles per image: the unit is busy from accepting an image to handing its result over."""
+        return self.fold.cycles + self.pipeline_cycles
+
+    def timing(self, arrive: list[int]) -> tuple[list[int], list[int]]:
+        """Cycle model of one image through an idle unit (see MatrixVectorUnit.timing): taken at
+        once, the result valid Folding.cycles + pipeline_cycles later."""
+        return [arrive[0]], [arrive[0] + self.interval]
 
     def elaborate(self, platform):
         m = Module()

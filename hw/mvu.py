@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -37,6 +38,7 @@ from .lanes import LaneContext, lane_spec
 from .folding import PIPELINE_CYCLES
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
 from .pipeline import tree_stages
+from .stream import ChunkShape
 
 
 def acc_width(layer: Layer) -> int:
@@ -299,73 +301,126 @@ class MatrixVectorCore(wiring.Component):
 
 
 def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
-    """Signature members of a layer unit: the whole input vector in, the whole output vector out,
-    each over a valid/ready handshake."""
+    """Signature members of a whole-vector unit (the conv unit): the whole input vector in, the whole
+    output vector out, each over a valid/ready handshake."""
     return {"in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * out_bits)}
 
 
+#: Cycles from a core step to its result on the core's ``out_*`` (S0 -> S1 -> S2 -> S3), before
+#: the adder tree's extra register stages.
+CORE_DEPTH = 3
+#: Cycles from a result on the core's ``out_*`` to the same result on the unit's ``out_*``
+#: (amaranth.lib.fifo.SyncFIFOBuffered: its memory, then its output register).
+FIFO_LATENCY = 2
+
+
 class MatrixVectorUnit(wiring.Component):
-    """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
+    """One folded dense layer over chunk streams (hw.stream): ``in_*`` takes SIMD-element chunks
+    of the input vector (col_folds per vector, the last zero-padded), ``out_*`` gives PE-element
+    chunks of the output (row_folds per vector; the padded places of the last one are garbage,
+    the next converter drops them).
+
+    The first pass over the weights (row fold 0) steps as the chunks arrive; when there are more
+    row folds the chunks are also written to an input memory (col_folds words, its style from
+    hw.memstyle) that the later passes read. The core cannot stall, so a step that ends a row fold
+    is issued only when the output FIFO has room for it and every result still in flight
+    (``used`` counts both): back-pressure never drops a result. The FIFO holds a whole output
+    vector plus the results of ``CORE_DEPTH + FIFO_LATENCY + 2`` cycles more, so a unit runs one
+    vector ahead of its consumer and a pipeline of units keeps the pace of its slowest unit.
+    """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
                  tree_every: int = 0):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
-            raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
+            raise refuse(self, f"{layer.name}: op 'dense' needs hw.conv.ConvolutionUnit, not a dense unit")
         self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
-        super().__init__(vector_stream_ports(layer, self.ob))
+        per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results
+        #: output FIFO entries (PE results each): a vector, plus what the pipeline delivers meanwhile
+        self.fifo_depth = fold.row_folds + -(-(self.result_delay + 2) // per_fold)
+        #: resolved style of the input memory (None: no memory, a single row fold reads the stream only)
+        #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
+        in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
+        self.in_style = (resolve(in_rule, fold.col_folds, fold.simd * layer.input_bits)
+                         if fold.row_folds > 1 else None)
+        super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(fold.simd * layer.input_bits),
+                          "out_valid": Out(1), "out_ready": In(1), "out_data": Out(fold.pe * self.ob)})
 
     @property
-    def pipeline_cycles(self) -> int:
-        """Cycles the unit adds to Folding.cycles per vector: PIPELINE_CYCLES + the tree's stages."""
-        return PIPELINE_CYCLES + self.core.extra_stages
+    def result_delay(self) -> int:
+        """Cycles from the step ending a row fold to that row fold's chunk on ``out_*``."""
+        return CORE_DEPTH + self.core.extra_stages + FIFO_LATENCY
+
+    @property
+    def in_chunks(self) -> "ChunkShape":
+        """Input stream: the layer's inputs in SIMD-element chunks."""
+        return ChunkShape(self.fold.cols, self.fold.simd)
+
+    @property
+    def out_chunks(self) -> "ChunkShape":
+        """Output stream: the layer's outputs in PE-element chunks."""
+        return ChunkShape(self.fold.rows, self.fold.pe)
+
+    @property
+    def interval(self) -> int:
+        """Cycles per vector when fed and drained fast enough: the steps alone (passes follow each
+        other, and vectors too, without a gap)."""
+        return self.fold.cycles
+
+    def timing(self, arrive: list[int]) -> tuple[list[int], list[int]]:
+        """Cycle model of one vector through an idle unit: ``arrive[j]``, the first cycle input
+        chunk j could be taken; returns (cycle each input chunk is taken, first cycle each output
+        chunk is valid). The steps of pass 0 wait for their chunk; the later passes follow."""
+        f = self.fold
+        taken, t = [], -1
+        for j in range(f.col_folds):
+            t = max(t + 1, arrive[j]) + f.planes - 1  # the chunk is taken at its last plane's step
+            taken.append(t)
+        out = []
+        for r in range(f.row_folds):  # row fold r ends at step (r+1)*CF*planes - 1 of the vector
+            end = t + r * f.col_folds * f.planes if r else t
+            out.append(end + self.result_delay)
+        return taken, out
 
     def elaborate(self, platform):
         m = Module()
         L, f, core = self.layer, self.fold, self.core
         m.submodules.core = core
-        chunk_w = f.simd * L.input_bits
+        CF, RF = f.col_folds, f.row_folds
+        # our own row/column fold counters walk in step with the core's (both move on chunk_done)
+        cf = Signal(range(max(CF, 2)), name="in_cf")
+        rf = Signal(range(max(RF, 2)), name="in_rf")
+        ends_fold = (cf == CF - 1) & core.chunk_done  # this step ends a row fold: one result
+        used = Signal(range(self.fifo_depth + 1))  # FIFO entries + results in flight
+        room = used < self.fifo_depth
+        first = rf == 0
+        go = ~ends_fold | room
+        step = Signal()
+        m.d.comb += [step.eq(Mux(first, self.in_valid, 1) & go),
+                     self.in_ready.eq(first & core.chunk_done & go), core.step.eq(step)]
+        advance = step & core.chunk_done
+        with m.If(advance):
+            m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
+            with m.If(cf == CF - 1):
+                m.d.sync += rf.eq(Mux(rf == RF - 1, 0, rf + 1))
 
-        # zero-extended to the padded columns; the result holds the padded rows, the output drops them
-        buf = Signal(f.cols_padded * L.input_bits, name="in_buf")
-        win = Signal(f.cols_padded * L.input_bits, name="in_work")
-        busy = Signal()
-        issued_all = Signal()
-        res = Signal(f.rows_padded * self.ob, name="result")
-        obuf = Signal(L.out_features * self.ob, name="out_buf")
-        ovalid = Signal()
-        complete = Signal()
+        if RF > 1:  # later passes re-read the vector: kept in a memory written during pass 0
+            m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=CF, init=[],
+                                              attrs=attrs(self.in_style))
+            wp = mem.write_port()
+            # read ahead: address the chunk the core steps on next cycle, so a synchronous (block
+            # RAM) read has it in time; transparent for CF == 1, where the write is that chunk
+            rp = mem.read_port(domain="sync", transparent_for=(wp,))
+            m.d.comb += [wp.addr.eq(cf), wp.data.eq(self.in_data), wp.en.eq(step & first),
+                         rp.addr.eq(Mux(advance, Mux(cf == CF - 1, 0, cf + 1), cf)),
+                         core.chunk.eq(Mux(first, self.in_data, rp.data))]
+        else:
+            m.d.comb += core.chunk.eq(self.in_data)
 
-        m.d.comb += [self.in_ready.eq(~busy), self.out_valid.eq(ovalid), self.out_data.eq(obuf)]
-
-        accept = self.in_valid & ~busy
-        issue = busy & ~issued_all
-        src = Mux(core.chunk_first, buf, win)
-        m.d.comb += [core.step.eq(issue), core.chunk.eq(src[:chunk_w])]
-        with m.If(accept):
-            m.d.sync += [buf.eq(self.in_data), busy.eq(1), issued_all.eq(0), complete.eq(0)]
-        with m.Elif(issue & core.chunk_done):
-            m.d.sync += win.eq(src >> chunk_w)
-            with m.If(core.pass_done):
-                m.d.sync += issued_all.eq(1)
-
-        with m.If(core.out_valid):
-            m.d.sync += res.eq(Cat(res[f.pe * self.ob:], core.out_data))
-            with m.If(core.out_last):
-                m.d.sync += complete.eq(1)
-
-        hand_over(m, complete, res, obuf, ovalid, busy, self.out_ready)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.out_data), depth=self.fifo_depth)
+        m.d.comb += [fifo.w_en.eq(core.out_valid), fifo.w_data.eq(core.out_data),
+                     self.out_valid.eq(fifo.r_rdy), self.out_data.eq(fifo.r_data), fifo.r_en.eq(self.out_ready)]
+        m.d.sync += used.eq(used + (step & ends_fold) - (fifo.r_rdy & self.out_ready))
         return m
-
-
-def hand_over(m: Module, complete: Signal, res: Signal, obuf: Signal, ovalid: Signal, busy: Signal,
-              out_ready: Value) -> None:
-    """Move a finished result into the output register once it is free (back-pressure safe) and
-    release the unit for the next input vector."""
-    give = complete & (~ovalid | out_ready)
-    with m.If(give):
-        m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
-    with m.Elif(out_ready):
-        m.d.sync += ovalid.eq(0)
