@@ -313,6 +313,8 @@ CORE_DEPTH = 3
 #: Cycles from a result on the core's ``out_*`` to the same result on the unit's ``out_*``
 #: (amaranth.lib.fifo.SyncFIFOBuffered: its memory, then its output register).
 FIFO_LATENCY = 2
+#: Cycles of results beyond the pipeline delay the output FIFO holds (covers the converter after it).
+FIFO_SLACK = 4
 
 
 class MatrixVectorUnit(wiring.Component):
@@ -321,13 +323,16 @@ class MatrixVectorUnit(wiring.Component):
     chunks of the output (row_folds per vector; the padded places of the last one are garbage,
     the next converter drops them).
 
-    The first pass over the weights (row fold 0) steps as the chunks arrive; when there are more
-    row folds the chunks are also written to an input memory (col_folds words, its style from
-    hw.memstyle) that the later passes read. The core cannot stall, so a step that ends a row fold
-    is issued only when the output FIFO has room for it and every result still in flight
-    (``used`` counts both): back-pressure never drops a result. The FIFO holds a whole output
-    vector plus the results of ``CORE_DEPTH + FIFO_LATENCY + 2`` cycles more, so a unit runs one
-    vector ahead of its consumer and a pipeline of units keeps the pace of its slowest unit.
+    One row fold (a single pass over the weights): the steps consume the chunks as they arrive, no
+    input buffer. More row folds: every pass re-reads the vector, so the chunks go to an input
+    memory (hw.memstyle picks its style by size) of two banks of col_folds words: one bank fills
+    from the stream while the passes read the other, so a producer never waits for this unit's
+    later passes and a vector's interval is exactly its steps (Folding.cycles).
+
+    The core cannot stall, so a step that ends a row fold is issued only when the output FIFO has
+    room for it and for every result still in flight (``used`` counts both): back-pressure never
+    drops a result. The FIFO is small: the results of the pipeline's delay plus two, which lets
+    the unit run that far ahead of its consumer so a chain of units keeps its slowest unit's pace.
     """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
@@ -338,12 +343,12 @@ class MatrixVectorUnit(wiring.Component):
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results
-        #: output FIFO entries (PE results each): a vector, plus what the pipeline delivers meanwhile
-        self.fifo_depth = fold.row_folds + -(-(self.result_delay + 2) // per_fold)
+        #: output FIFO entries (PE results each): what the pipeline delivers over its delay, plus slack
+        self.fifo_depth = max(2, -(-(self.result_delay + FIFO_SLACK) // per_fold) + 1)
         #: resolved style of the input memory (None: no memory, a single row fold reads the stream only)
         #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
         in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
-        self.in_style = (resolve(in_rule, fold.col_folds, fold.simd * layer.input_bits)
+        self.in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits)
                          if fold.row_folds > 1 else None)
         super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(fold.simd * layer.input_bits),
                           "out_valid": Out(1), "out_ready": In(1), "out_data": Out(fold.pe * self.ob)})
@@ -354,12 +359,12 @@ class MatrixVectorUnit(wiring.Component):
         return CORE_DEPTH + self.core.extra_stages + FIFO_LATENCY
 
     @property
-    def in_chunks(self) -> "ChunkShape":
+    def in_chunks(self) -> ChunkShape:
         """Input stream: the layer's inputs in SIMD-element chunks."""
         return ChunkShape(self.fold.cols, self.fold.simd)
 
     @property
-    def out_chunks(self) -> "ChunkShape":
+    def out_chunks(self) -> ChunkShape:
         """Output stream: the layer's outputs in PE-element chunks."""
         return ChunkShape(self.fold.rows, self.fold.pe)
 
@@ -372,17 +377,17 @@ class MatrixVectorUnit(wiring.Component):
     def timing(self, arrive: list[int]) -> tuple[list[int], list[int]]:
         """Cycle model of one vector through an idle unit: ``arrive[j]``, the first cycle input
         chunk j could be taken; returns (cycle each input chunk is taken, first cycle each output
-        chunk is valid). The steps of pass 0 wait for their chunk; the later passes follow."""
+        chunk is valid). One row fold: each step waits for its chunk. More: the chunks fill a bank
+        one a cycle and the steps start the cycle after the last one was taken."""
         f = self.fold
         taken, t = [], -1
         for j in range(f.col_folds):
-            t = max(t + 1, arrive[j]) + f.planes - 1  # the chunk is taken at its last plane's step
+            # streamed: the chunk is taken at its last plane's step; banked: as it comes
+            t = max(t + 1, arrive[j]) + (f.planes - 1 if f.row_folds == 1 else 0)
             taken.append(t)
-        out = []
-        for r in range(f.row_folds):  # row fold r ends at step (r+1)*CF*planes - 1 of the vector
-            end = t + r * f.col_folds * f.planes if r else t
-            out.append(end + self.result_delay)
-        return taken, out
+        per_fold = f.col_folds * f.planes
+        end0 = t if f.row_folds == 1 else t + per_fold  # the step ending row fold 0
+        return taken, [end0 + r * per_fold + self.result_delay for r in range(f.row_folds)]
 
     def elaborate(self, platform):
         m = Module()
@@ -390,37 +395,63 @@ class MatrixVectorUnit(wiring.Component):
         m.submodules.core = core
         CF, RF = f.col_folds, f.row_folds
         # our own row/column fold counters walk in step with the core's (both move on chunk_done)
-        cf = Signal(range(max(CF, 2)), name="in_cf")
-        rf = Signal(range(max(RF, 2)), name="in_rf")
+        cf = Signal(range(max(CF, 2)), name="step_cf")
+        rf = Signal(range(max(RF, 2)), name="step_rf")
         ends_fold = (cf == CF - 1) & core.chunk_done  # this step ends a row fold: one result
         used = Signal(range(self.fifo_depth + 1))  # FIFO entries + results in flight
-        room = used < self.fifo_depth
-        first = rf == 0
-        go = ~ends_fold | room
+        go = ~ends_fold | (used < self.fifo_depth)
         step = Signal()
-        m.d.comb += [step.eq(Mux(first, self.in_valid, 1) & go),
-                     self.in_ready.eq(first & core.chunk_done & go), core.step.eq(step)]
         advance = step & core.chunk_done
         with m.If(advance):
             m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
             with m.If(cf == CF - 1):
                 m.d.sync += rf.eq(Mux(rf == RF - 1, 0, rf + 1))
 
-        if RF > 1:  # later passes re-read the vector: kept in a memory written during pass 0
-            m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=CF, init=[],
-                                              attrs=attrs(self.in_style))
-            wp = mem.write_port()
-            # read ahead: address the chunk the core steps on next cycle, so a synchronous (block
-            # RAM) read has it in time; transparent for CF == 1, where the write is that chunk
-            rp = mem.read_port(domain="sync", transparent_for=(wp,))
-            m.d.comb += [wp.addr.eq(cf), wp.data.eq(self.in_data), wp.en.eq(step & first),
-                         rp.addr.eq(Mux(advance, Mux(cf == CF - 1, 0, cf + 1), cf)),
-                         core.chunk.eq(Mux(first, self.in_data, rp.data))]
+        if RF == 1:  # one pass: step on the stream's chunks as they come
+            m.d.comb += [step.eq(self.in_valid & go), self.in_ready.eq(core.chunk_done & go),
+                         core.chunk.eq(self.in_data)]
         else:
-            m.d.comb += core.chunk.eq(self.in_data)
+            self._banks(m, cf, rf, step, go, advance)
+        m.d.comb += core.step.eq(step)
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.out_data), depth=self.fifo_depth)
         m.d.comb += [fifo.w_en.eq(core.out_valid), fifo.w_data.eq(core.out_data),
                      self.out_valid.eq(fifo.r_rdy), self.out_data.eq(fifo.r_data), fifo.r_en.eq(self.out_ready)]
         m.d.sync += used.eq(used + (step & ends_fold) - (fifo.r_rdy & self.out_ready))
         return m
+
+    def _banks(self, m: Module, cf: Signal, rf: Signal, step: Signal, go, advance) -> None:
+        """Two-bank input memory: the stream fills bank ``wbank`` while the steps read ``cbank``."""
+        f, core = self.fold, self.core
+        CF, RF = f.col_folds, f.row_folds
+        m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=2 * CF, init=[],
+                                          attrs=attrs(self.in_style))
+        wp = mem.write_port()
+        # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM)
+        # read has it in time; transparent, for CF == 1 the chunk may be written that very cycle
+        rp = mem.read_port(domain="sync", transparent_for=(wp,))
+        full = Signal(2, name="bank_full")
+        wbank, cbank = Signal(name="fill_bank"), Signal(name="step_bank")
+        wcf = Signal(range(max(CF, 2)), name="fill_cf")
+        take = self.in_valid & self.in_ready
+        wlast = take & (wcf == CF - 1)
+        vec_end = advance & (cf == CF - 1) & (rf == RF - 1)
+
+        def addr(bank, col):
+            return Mux(bank, CF + col, col)
+
+        m.d.comb += [self.in_ready.eq(~full.bit_select(wbank, 1)),
+                     wp.addr.eq(addr(wbank, wcf)), wp.data.eq(self.in_data), wp.en.eq(take),
+                     step.eq(full.bit_select(cbank, 1) & go),
+                     rp.addr.eq(Mux(advance, addr(cbank ^ vec_end, Mux(cf == CF - 1, 0, cf + 1)), addr(cbank, cf))),
+                     core.chunk.eq(rp.data)]
+        with m.If(take):
+            m.d.sync += wcf.eq(Mux(wcf == CF - 1, 0, wcf + 1))
+        with m.If(wlast):
+            m.d.sync += wbank.eq(~wbank)
+        with m.If(vec_end):
+            m.d.sync += cbank.eq(~cbank)
+        # a bank turns full with its last chunk and empty with its vector's last step
+        set_ = Mux(wlast, Mux(wbank, 0b10, 0b01), 0)
+        clr = Mux(vec_end, Mux(cbank, 0b10, 0b01), 0)
+        m.d.sync += full.eq((full | set_) & ~clr)
