@@ -338,7 +338,7 @@ class MatrixVectorUnit(wiring.Component):
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
                  tree_every: int = 0):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
-            raise refuse(self, f"{layer.name}: op 'dense' needs hw.conv.ConvolutionUnit, not a dense unit")
+            raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
         self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
