@@ -9,19 +9,19 @@ matrix pass after pass (row folds outer, column folds inner, bit planes innermos
             S2: per-PE accumulators (cleared on cf == 0)
             S3: at cf == CF-1: output stage per PE (threshold / requantize / logit) on ``out_*``
 
-:class:`MatrixVectorUnit` (dense) feeds it the whole input vector chunk by chunk, once:
+:class:`MatrixVectorUnit` (dense) streams (hw.stream): SIMD-element chunks in, PE-element chunks out:
 
-    accept -> CF*RF*planes steps back to back -> results shifted into the result register
-           -> result moves to the output register when it is free (back-pressure safe)
+    chunk -> (one row fold) a step on it at once | (more) a bank of the input memory, the
+             passes step on the other bank back to back
+          -> row fold results -> small output FIFO (credit-checked) -> ``out_*``
 
-The input register is released as soon as the result is handed over, so consecutive
-layers overlap: the initiation interval of a network is its slowest layer's cycles plus
-a few cycles of handshake.
+Vectors follow each other without a gap, so a dense layer's initiation interval is exactly
+Folding.cycles; the network's is its slowest stage's (hw.network).
 """
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory

@@ -143,14 +143,14 @@ def test_streaming_cnn_gearboxes_bit_exact_on_digits_verilator(tmp_path):
 
     model = random_conv_model("xnor_popcount", in_shape=(8, 8, 1), channels=(4, 6), stride=1, padding=[1, 0],
                               pool=[(2, 2), (1, 1)], n_classes=10, seed=4)
-    spec = "conv0:pe=3,simd=4;conv1:pe=2,simd=12;fc2:pe=4,simd=7"  # conv0 4 ch on pe 3; fc2 10x24 on 4 / 7
+    spec = "conv0:pe=3,simd=4;conv1:pe=2,simd=12;fc:pe=4,simd=7"  # conv0 4 ch on pe 3; fc 10x24 on 4 / 7
     x = load_digits().x_test[:300]
     gold = golden_forward(model, x)
     assert len(np.unique(gold.classes)) >= 3
     from hw.network import NetworkTop
 
     top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
-    assert [c.kind for c in top.converters] == ["pass", "pass", "split", "collect"]
+    assert [c.kind for c in top.converters] == ["split", "pass", "gear", "collect"]  # image -> rows, rows, rows -> simd
     h = make_hardware(model, spec, tmp_path)
     r = simulate(model, h, x, None)
     assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
