@@ -162,6 +162,14 @@ class NetworkTop(wiring.Component):
         def convert(c: WidthConverter, ready: list[int]) -> list[int]:
             if c.kind == "pass":
                 return ready
+            if c.kind == "down":  # a chunk is taken as the last output of the one before leaves
+                out, t = [], -1
+                for i, r in enumerate(ready):
+                    t = max(r, t)
+                    k = c.out_per_chunk(i)
+                    out += [t + 1 + j for j in range(k)]
+                    t = t + k
+                return out
             taken, t = [], -1
             for r in ready:  # a converter takes a chunk a cycle as they come
                 t = max(t + 1, r)

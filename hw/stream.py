@@ -59,6 +59,8 @@ class WidthConverter(wiring.Component):
     - ``pass``: same chunking; wires, plus a counter masking the padded places if ``a`` does not divide ``n``;
     - ``split``: one input chunk (a whole vector), registered and shifted out ``b`` elements at a time;
     - ``collect``: one output chunk, the input chunks shifted into a register until the vector is whole;
+    - ``down``: ``b`` divides ``a``: each input chunk registered and shifted out ``b`` elements at a
+      time (a wide producer, e.g. a conv layer's output rows, into a narrow SIMD);
     - ``gear``: anything else, a buffer of ``cap`` elements filled at a moving position.
     """
 
@@ -75,6 +77,8 @@ class WidthConverter(wiring.Component):
             self.kind = "split"
         elif self.dst.chunks == 1:
             self.kind = "collect"
+        elif a % b == 0:
+            self.kind = "down"
         else:
             self.kind = "gear"
         #: gear buffer: room for an input chunk beside two output chunks, so it never starves a
@@ -92,6 +96,8 @@ class WidthConverter(wiring.Component):
             return self.dst.chunks + 1
         if self.kind == "collect":
             return self.src.chunks + 1
+        if self.kind == "down":
+            return self.dst.chunks
         return max(self.src.chunks, self.dst.chunks)
 
     def elaborate(self, platform):
@@ -137,6 +143,31 @@ class WidthConverter(wiring.Component):
             m.d.sync += [buf.eq(Cat(buf[aw:], self.in_data)), got.eq(got + 1)]
         with m.Elif(full & self.out_ready):
             m.d.sync += got.eq(0)
+
+    def out_per_chunk(self, i: int) -> int:
+        """``down``: output chunks made from input chunk ``i``."""
+        r = self.src.last if i == self.src.chunks - 1 else self.a
+        return -(-r // self.b)
+
+    def _down(self, m: Module) -> None:
+        a, b, nb = self.a, self.b, self.bits
+        src, dst = self.src, self.dst
+        k_full, k_last = a // b, self.out_per_chunk(src.chunks - 1)
+        buf = Signal(a * nb, name="down_buf")
+        left = Signal(range(k_full + 1))  # output chunks still to send from buf
+        iidx = Signal(range(max(src.chunks, 2)))  # input chunk held in buf (or next to come)
+        held_last = Signal()  # buf holds the vector's last input chunk
+        final = held_last & (left == 1)  # the vector's last output chunk: zero-padded
+        give = self.out_valid & self.out_ready
+        # take the next chunk as the last one from buf leaves: full rate, one cycle per output chunk
+        m.d.comb += [self.out_valid.eq(left != 0), self.in_ready.eq((left == 0) | ((left == 1) & self.out_ready)),
+                     self.out_data.eq(Mux(final, self._mask_last(buf[:b * nb], dst.last), buf[:b * nb]))]
+        ilast = iidx == src.chunks - 1
+        with m.If(self.in_valid & self.in_ready):
+            m.d.sync += [buf.eq(self.in_data), left.eq(Mux(ilast, k_last, k_full)), held_last.eq(ilast),
+                         iidx.eq(Mux(ilast, 0, iidx + 1))]
+        with m.Elif(give):
+            m.d.sync += [buf.eq(buf >> (b * nb)), left.eq(left - 1)]
 
     def _gear(self, m: Module) -> None:
         a, b, nb, cap = self.a, self.b, self.bits, self.cap

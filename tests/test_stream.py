@@ -72,7 +72,10 @@ def run_converter(n: int, a: int, b: int, bits: int, vectors: int, seed: int) ->
     (10, 4, 6, "gear"),      # PE 4 -> SIMD 6, both padded
     (11, 6, 4, "gear"),      # wider to narrower, both padded
     (12, 3, 5, "gear"),      # coprime chunks
-    (16, 8, 2, "gear"),      # dividing, no padding
+    (16, 6, 4, "gear"),      # not dividing, producer padded
+    (16, 8, 2, "down"),      # dividing, no padding
+    (14, 6, 3, "down"),      # dividing, producer padded (2 places), consumer not
+    (13, 6, 2, "down"),      # dividing, both padded
 ])
 def test_converter_bit_exact_under_back_pressure(n, a, b, kind):
     c = WidthConverter(n, a, b, 3)
@@ -83,7 +86,7 @@ def test_converter_bit_exact_under_back_pressure(n, a, b, kind):
     assert got == want
 
 
-@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (12, 4, 4)])
+@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (12, 4, 4), (13, 6, 2)])
 def test_converter_full_rate_when_both_sides_ready(n, a, b):
     """Always valid, always ready: the measured cycles per vector are the converter's ``interval``."""
     dut = WidthConverter(n, a, b, 2)
