@@ -35,7 +35,6 @@ from quantmodels.bitwidth import signed_bits
 from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
-from .folding import PIPELINE_CYCLES
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
 from .pipeline import tree_stages
 from .stream import ChunkShape

@@ -96,9 +96,9 @@ class Argmax(wiring.Component):
 
 class NetworkTop(wiring.Component):
     """The whole network: one unit per layer (ConvolutionUnit for conv2d, MatrixVectorUnit for
-    dense; both add their pipeline_cycles -- PIPELINE_CYCLES plus the adder-tree stages that
-    ``clock_mhz`` on ``family`` asks for, hw.pipeline -- to their Folding.cycles), then Argmax. ``mem_style``
-    (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
+    dense), chained by WidthConverters, then Argmax. The adder-tree stages that ``clock_mhz`` on
+    ``family`` asks for (hw.pipeline) lengthen every unit's result delay, not its interval.
+    ``mem_style`` (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
 
     def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree", mem_style: str = "auto",
                  clock_mhz: float | None = None, family: str = "ice40"):
