@@ -110,10 +110,13 @@ def main() -> int:
                     if big:
                         row["fits_ecp5_85k_luts"] = r.luts < ECP5_85K_LUTS
                     rows.append(row)
+                    # written after every synthesis (atomically): a long --big run keeps what it measured
+                    atomic_write_json(Path(args.out), {"benchmark": "streaming_area", "baseline_revision": base_commit,
+                                                       "complete": False, "provenance": prov, "results": rows})
                     print(f"{name:>22} {version:>9} {target:>6}: {r.luts:>7} LUT {r.ffs:>7} FF "
                           f"{r.brams:>5} BRAM {r.lutrams:>5} LUTRAM", flush=True)
     atomic_write_json(Path(args.out), {"benchmark": "streaming_area", "baseline_revision": base_commit,
-                                       "provenance": prov, "results": rows})
+                                       "complete": True, "provenance": prov, "results": rows})
     print(f"wrote {args.out}")
     return 0
 
