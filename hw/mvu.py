@@ -424,7 +424,9 @@ class MatrixVectorUnit(wiring.Component):
         f, core = self.fold, self.core
         CF, RF = f.col_folds, f.row_folds
         m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=2 * CF, init=[],
-                                          attrs=attrs(self.in_style))
+                                          attrs=attrs(self.in_style or MemStyle.LOGIC))
+        # (too small for block RAM by the auto rule: kept in logic -- left to the tool, Yosys puts
+        # even a 4-word bank in an iCE40 SB_RAM40_4K)
         wp = mem.write_port()
         # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM)
         # read has it in time; transparent, for CF == 1 the chunk may be written that very cycle
