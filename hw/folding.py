@@ -24,8 +24,9 @@ from .lanes import lane_spec
 #: Lanes (PE*SIMD) the automatic folding allows the most expensive layer. The same budget
 #: for every kind keeps a binarized net and its int8 baseline at the same throughput.
 AUTO_LANE_BUDGET = 256
-#: Cycles a matrix-vector unit adds to its compute cycles per vector (accept, 3 pipeline
-#: stages, hand-over): the initiation interval of a layer is Folding.cycles + this.
+#: Cycles a whole-image (conv) unit adds to its compute cycles per image (accept, 3 pipeline
+#: stages, hand-over): its initiation interval is Folding.cycles + this. A streaming dense
+#: unit adds none (hw.mvu); throughput budgets keep this margin for every layer.
 PIPELINE_CYCLES = 5
 DEFAULT_CLOCK_MHZ = 100.0
 

@@ -9,20 +9,21 @@ matrix pass after pass (row folds outer, column folds inner, bit planes innermos
             S2: per-PE accumulators (cleared on cf == 0)
             S3: at cf == CF-1: output stage per PE (threshold / requantize / logit) on ``out_*``
 
-:class:`MatrixVectorUnit` (dense) feeds it the whole input vector chunk by chunk, once:
+:class:`MatrixVectorUnit` (dense) streams (hw.stream): SIMD-element chunks in, PE-element chunks out:
 
-    accept -> CF*RF*planes steps back to back -> results shifted into the result register
-           -> result moves to the output register when it is free (back-pressure safe)
+    chunk -> (one row fold) a step on it at once | (more) a bank of the input memory, the
+             passes step on the other bank back to back
+          -> row fold results -> small output FIFO (credit-checked) -> ``out_*``
 
-The input register is released as soon as the result is handed over, so consecutive
-layers overlap: the initiation interval of a network is its slowest layer's cycles plus
-a few cycles of handshake.
+Vectors follow each other without a gap, so a dense layer's initiation interval is exactly
+Folding.cycles; the network's is its slowest stage's (hw.network).
 """
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -34,9 +35,9 @@ from quantmodels.bitwidth import signed_bits
 from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
-from .folding import PIPELINE_CYCLES
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
 from .pipeline import tree_stages
+from .stream import ChunkShape
 
 
 def acc_width(layer: Layer) -> int:
@@ -299,14 +300,39 @@ class MatrixVectorCore(wiring.Component):
 
 
 def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
-    """Signature members of a layer unit: the whole input vector in, the whole output vector out,
-    each over a valid/ready handshake."""
+    """Signature members of a whole-vector unit (the conv unit): the whole input vector in, the whole
+    output vector out, each over a valid/ready handshake."""
     return {"in_valid": In(1), "in_ready": Out(1), "in_data": In(layer.in_features * layer.input_bits),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(layer.out_features * out_bits)}
 
 
+#: Cycles from a core step to its result on the core's ``out_*`` (S0 -> S1 -> S2 -> S3), before
+#: the adder tree's extra register stages.
+CORE_DEPTH = 3
+#: Cycles from a result on the core's ``out_*`` to the same result on the unit's ``out_*``
+#: (amaranth.lib.fifo.SyncFIFOBuffered: its memory, then its output register).
+FIFO_LATENCY = 2
+#: Cycles of results beyond the pipeline delay the output FIFO holds (covers the converter after it).
+FIFO_SLACK = 4
+
+
 class MatrixVectorUnit(wiring.Component):
-    """One folded dense layer: ``in_*`` takes the whole input vector, ``out_*`` gives the whole output."""
+    """One folded dense layer over chunk streams (hw.stream): ``in_*`` takes SIMD-element chunks
+    of the input vector (col_folds per vector, the last zero-padded), ``out_*`` gives PE-element
+    chunks of the output (row_folds per vector; the padded places of the last one are garbage,
+    the next converter drops them).
+
+    One row fold (a single pass over the weights): the steps consume the chunks as they arrive, no
+    input buffer. More row folds: every pass re-reads the vector, so the chunks go to an input
+    memory (hw.memstyle picks its style by size) of two banks of col_folds words: one bank fills
+    from the stream while the passes read the other, so a producer never waits for this unit's
+    later passes and a vector's interval is exactly its steps (Folding.cycles).
+
+    The core cannot stall, so a step that ends a row fold is issued only when the output FIFO has
+    room for it and for every result still in flight (``used`` counts both): back-pressure never
+    drops a result. The FIFO is small: the results of the pipeline's delay plus two, which lets
+    the unit run that far ahead of its consumer so a chain of units keeps its slowest unit's pace.
+    """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
                  tree_every: int = 0):
@@ -315,57 +341,118 @@ class MatrixVectorUnit(wiring.Component):
         self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
-        super().__init__(vector_stream_ports(layer, self.ob))
+        per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results
+        #: output FIFO entries (PE results each): what the pipeline delivers over its delay, plus slack
+        self.fifo_depth = max(2, -(-(self.result_delay + FIFO_SLACK) // per_fold) + 1)
+        #: resolved style of the input memory (None: no memory, a single row fold reads the stream only)
+        #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
+        in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
+        self.in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits)
+                         if fold.row_folds > 1 else None)
+        super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(fold.simd * layer.input_bits),
+                          "out_valid": Out(1), "out_ready": In(1), "out_data": Out(fold.pe * self.ob)})
 
     @property
-    def pipeline_cycles(self) -> int:
-        """Cycles the unit adds to Folding.cycles per vector: PIPELINE_CYCLES + the tree's stages."""
-        return PIPELINE_CYCLES + self.core.extra_stages
+    def result_delay(self) -> int:
+        """Cycles from the step ending a row fold to that row fold's chunk on ``out_*``."""
+        return CORE_DEPTH + self.core.extra_stages + FIFO_LATENCY
+
+    @property
+    def in_chunks(self) -> ChunkShape:
+        """Input stream: the layer's inputs in SIMD-element chunks."""
+        return ChunkShape(self.fold.cols, self.fold.simd)
+
+    @property
+    def out_chunks(self) -> ChunkShape:
+        """Output stream: the layer's outputs in PE-element chunks."""
+        return ChunkShape(self.fold.rows, self.fold.pe)
+
+    @property
+    def interval(self) -> int:
+        """Cycles per vector when fed and drained fast enough: the steps alone (passes follow each
+        other, and vectors too, without a gap)."""
+        return self.fold.cycles
+
+    def timing(self, arrive: list[int]) -> tuple[list[int], list[int]]:
+        """Cycle model of one vector through an idle unit: ``arrive[j]``, the first cycle input
+        chunk j could be taken; returns (cycle each input chunk is taken, first cycle each output
+        chunk is valid). One row fold: each step waits for its chunk. More: the chunks fill a bank
+        one a cycle and the steps start the cycle after the last one was taken."""
+        f = self.fold
+        taken, t = [], -1
+        for j in range(f.col_folds):
+            # streamed: the chunk is taken at its last plane's step; banked: as it comes
+            t = max(t + 1, arrive[j]) + (f.planes - 1 if f.row_folds == 1 else 0)
+            taken.append(t)
+        per_fold = f.col_folds * f.planes
+        end0 = t if f.row_folds == 1 else t + per_fold  # the step ending row fold 0
+        return taken, [end0 + r * per_fold + self.result_delay for r in range(f.row_folds)]
 
     def elaborate(self, platform):
         m = Module()
         L, f, core = self.layer, self.fold, self.core
         m.submodules.core = core
-        chunk_w = f.simd * L.input_bits
+        CF, RF = f.col_folds, f.row_folds
+        # our own row/column fold counters walk in step with the core's (both move on chunk_done)
+        cf = Signal(range(max(CF, 2)), name="step_cf")
+        rf = Signal(range(max(RF, 2)), name="step_rf")
+        ends_fold = (cf == CF - 1) & core.chunk_done  # this step ends a row fold: one result
+        used = Signal(range(self.fifo_depth + 1))  # FIFO entries + results in flight
+        go = ~ends_fold | (used < self.fifo_depth)
+        step = Signal()
+        advance = step & core.chunk_done
+        with m.If(advance):
+            m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
+            with m.If(cf == CF - 1):
+                m.d.sync += rf.eq(Mux(rf == RF - 1, 0, rf + 1))
 
-        # zero-extended to the padded columns; the result holds the padded rows, the output drops them
-        buf = Signal(f.cols_padded * L.input_bits, name="in_buf")
-        win = Signal(f.cols_padded * L.input_bits, name="in_work")
-        busy = Signal()
-        issued_all = Signal()
-        res = Signal(f.rows_padded * self.ob, name="result")
-        obuf = Signal(L.out_features * self.ob, name="out_buf")
-        ovalid = Signal()
-        complete = Signal()
+        if RF == 1:  # one pass: step on the stream's chunks as they come
+            m.d.comb += [step.eq(self.in_valid & go), self.in_ready.eq(core.chunk_done & go),
+                         core.chunk.eq(self.in_data)]
+        else:
+            self._banks(m, cf, rf, step, go, advance)
+        m.d.comb += core.step.eq(step)
 
-        m.d.comb += [self.in_ready.eq(~busy), self.out_valid.eq(ovalid), self.out_data.eq(obuf)]
-
-        accept = self.in_valid & ~busy
-        issue = busy & ~issued_all
-        src = Mux(core.chunk_first, buf, win)
-        m.d.comb += [core.step.eq(issue), core.chunk.eq(src[:chunk_w])]
-        with m.If(accept):
-            m.d.sync += [buf.eq(self.in_data), busy.eq(1), issued_all.eq(0), complete.eq(0)]
-        with m.Elif(issue & core.chunk_done):
-            m.d.sync += win.eq(src >> chunk_w)
-            with m.If(core.pass_done):
-                m.d.sync += issued_all.eq(1)
-
-        with m.If(core.out_valid):
-            m.d.sync += res.eq(Cat(res[f.pe * self.ob:], core.out_data))
-            with m.If(core.out_last):
-                m.d.sync += complete.eq(1)
-
-        hand_over(m, complete, res, obuf, ovalid, busy, self.out_ready)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.out_data), depth=self.fifo_depth)
+        m.d.comb += [fifo.w_en.eq(core.out_valid), fifo.w_data.eq(core.out_data),
+                     self.out_valid.eq(fifo.r_rdy), self.out_data.eq(fifo.r_data), fifo.r_en.eq(self.out_ready)]
+        m.d.sync += used.eq(used + (step & ends_fold) - (fifo.r_rdy & self.out_ready))
         return m
 
+    def _banks(self, m: Module, cf: Signal, rf: Signal, step: Signal, go, advance) -> None:
+        """Two-bank input memory: the stream fills bank ``wbank`` while the steps read ``cbank``."""
+        f, core = self.fold, self.core
+        CF, RF = f.col_folds, f.row_folds
+        m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=2 * CF, init=[],
+                                          attrs=attrs(self.in_style or MemStyle.LOGIC))
+        # (too small for block RAM by the auto rule: kept in logic -- left to the tool, Yosys puts
+        # even a 4-word bank in an iCE40 SB_RAM40_4K)
+        wp = mem.write_port()
+        # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM)
+        # read has it in time; transparent, for CF == 1 the chunk may be written that very cycle
+        rp = mem.read_port(domain="sync", transparent_for=(wp,))
+        full = Signal(2, name="bank_full")
+        wbank, cbank = Signal(name="fill_bank"), Signal(name="step_bank")
+        wcf = Signal(range(max(CF, 2)), name="fill_cf")
+        take = self.in_valid & self.in_ready
+        wlast = take & (wcf == CF - 1)
+        vec_end = advance & (cf == CF - 1) & (rf == RF - 1)
 
-def hand_over(m: Module, complete: Signal, res: Signal, obuf: Signal, ovalid: Signal, busy: Signal,
-              out_ready: Value) -> None:
-    """Move a finished result into the output register once it is free (back-pressure safe) and
-    release the unit for the next input vector."""
-    give = complete & (~ovalid | out_ready)
-    with m.If(give):
-        m.d.sync += [obuf.eq(res), ovalid.eq(1), complete.eq(0), busy.eq(0)]
-    with m.Elif(out_ready):
-        m.d.sync += ovalid.eq(0)
+        def addr(bank, col):
+            return Mux(bank, CF + col, col)
+
+        m.d.comb += [self.in_ready.eq(~full.bit_select(wbank, 1)),
+                     wp.addr.eq(addr(wbank, wcf)), wp.data.eq(self.in_data), wp.en.eq(take),
+                     step.eq(full.bit_select(cbank, 1) & go),
+                     rp.addr.eq(Mux(advance, addr(cbank ^ vec_end, Mux(cf == CF - 1, 0, cf + 1)), addr(cbank, cf))),
+                     core.chunk.eq(rp.data)]
+        with m.If(take):
+            m.d.sync += wcf.eq(Mux(wcf == CF - 1, 0, wcf + 1))
+        with m.If(wlast):
+            m.d.sync += wbank.eq(~wbank)
+        with m.If(vec_end):
+            m.d.sync += cbank.eq(~cbank)
+        # a bank turns full with its last chunk and empty with its vector's last step
+        set_ = Mux(wlast, Mux(wbank, 0b10, 0b01), 0)
+        clr = Mux(vec_end, Mux(cbank, 0b10, 0b01), 0)
+        m.d.sync += full.eq((full | set_) & ~clr)

@@ -1,4 +1,8 @@
-"""Network top generated from the IR: layers chained by valid/ready, argmax at the end.
+"""Network top generated from the IR: layers chained by chunk streams (hw.stream), argmax at the end.
+
+The image is split into the first layer's SIMD chunks; every layer's PE chunks are re-chunked
+to the next layer's SIMD by a :class:`hw.stream.WidthConverter` (wires where they agree); the
+last layer's logits are gathered for the :class:`Argmax`.
 
 Top-level ports (flat, as they appear in the Verilog):
 ``in_valid, in_ready, in_data`` (element i at [i*bits +: bits]) and
@@ -19,6 +23,7 @@ from .conv import ConvolutionUnit
 from .memstyle import parse_mem_style
 from .pipeline import levels_per_stage
 from .mvu import MatrixVectorUnit
+from .stream import WidthConverter
 
 
 class Argmax(wiring.Component):
@@ -91,9 +96,9 @@ class Argmax(wiring.Component):
 
 class NetworkTop(wiring.Component):
     """The whole network: one unit per layer (ConvolutionUnit for conv2d, MatrixVectorUnit for
-    dense; both add their pipeline_cycles -- PIPELINE_CYCLES plus the adder-tree stages that
-    ``clock_mhz`` on ``family`` asks for, hw.pipeline -- to their Folding.cycles), then Argmax. ``mem_style``
-    (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
+    dense), chained by WidthConverters, then Argmax. The adder-tree stages that ``clock_mhz`` on
+    ``family`` asks for (hw.pipeline) lengthen every unit's result delay, not its interval.
+    ``mem_style`` (hw.memstyle: auto, block, distributed, logic) places every layer's ROMs."""
 
     def __init__(self, model: IRModel, foldings: list[Folding], popcount: str = "tree", mem_style: str = "auto",
                  clock_mhz: float | None = None, family: str = "ice40"):
@@ -120,6 +125,13 @@ class NetworkTop(wiring.Component):
         self.logit_width = self.units[-1].ob
         self.argmax = Argmax(model.n_classes, self.logit_width)
         n = model.n_classes
+        first, last = self.units[0], self.units[-1]
+        #: the stream converters: image -> first layer, between layers, last layer -> argmax
+        self.converters = (
+            [WidthConverter(model.input.features, model.input.features, first.in_chunks.chunk, model.input.bits)]
+            + [WidthConverter(a.out_chunks.n, a.out_chunks.chunk, b.in_chunks.chunk, a.ob)
+               for a, b in zip(self.units, self.units[1:])]
+            + [WidthConverter(n, last.out_chunks.chunk, n, self.logit_width)])
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(model.input.features * model.input.bits),
             "out_valid": Out(1), "out_ready": In(1),
@@ -128,14 +140,51 @@ class NetworkTop(wiring.Component):
 
     @property
     def cycles_per_image(self) -> int:
-        """Initiation interval: the slowest stage, i.e. a layer's compute cycles plus its
-        pipeline/hand-over, or the argmax tree (levels + 1) if that is slower."""
-        return max(max(u.fold.cycles + u.pipeline_cycles for u in self.units), self.argmax.interval)
+        """Initiation interval: the slowest stage -- a layer's compute cycles (a dense layer's
+        vectors follow each other without a gap; a conv layer adds its pipeline/hand-over), a
+        converter's chunk count, or the argmax tree (levels + 1). Exact when every FIFO keeps its
+        layer a vector ahead (hw.mvu sizes them so); checked against Verilator by the tests."""
+        return max([u.interval for u in self.units] + [c.interval for c in self.converters]
+                   + [self.argmax.interval])
 
     @property
     def latency_cycles(self) -> int:
-        """First-result latency: every layer's cycles and pipeline, then the argmax tree."""
-        return sum(u.fold.cycles + u.pipeline_cycles for u in self.units) + 1 + self.argmax.levels
+        """First-result latency: cycles from taking the first image to its class on ``out_*``, from
+        the cycle model of every stage (:meth:`schedule`): layers overlap, a layer starts on the
+        first chunks of its input while its producer still computes the rest."""
+        return self.schedule()[-1]
+
+    def schedule(self) -> list[int]:
+        """Per stage, the cycle its last output of the first image is first valid (units, then the
+        argmax last), with the image taken at cycle 0 and every stage idle before."""
+        ready, marks = [0], []  # ready[i]: first cycle chunk i of the current stream could be taken
+
+        def convert(c: WidthConverter, ready: list[int]) -> list[int]:
+            if c.kind == "pass":
+                return ready
+            if c.kind == "down":  # a chunk is taken as the last output of the one before leaves
+                out, t = [], -1
+                for i, r in enumerate(ready):
+                    t = max(r, t)
+                    k = c.out_per_chunk(i)
+                    out += [t + 1 + j for j in range(k)]
+                    t = t + k
+                return out
+            taken, t = [], -1
+            for r in ready:  # a converter takes a chunk a cycle as they come
+                t = max(t + 1, r)
+                taken.append(t)
+            # an output chunk is valid the cycle after its last element's input chunk was taken
+            return [taken[min(((k + 1) * c.b - 1) // c.a, len(taken) - 1) if k < c.dst.chunks - 1
+                          else len(taken) - 1] + 1 for k in range(c.dst.chunks)]
+
+        for c, u in zip(self.converters, self.units):
+            ready = convert(c, ready)
+            _, ready = u.timing(ready)
+            marks.append(ready[-1])
+        ready = convert(self.converters[-1], ready)
+        marks.append(ready[-1] + self.argmax.levels + 1)  # the argmax takes the logits when idle
+        return marks
 
     @property
     def pipeline_stages(self) -> list[int]:
@@ -146,11 +195,15 @@ class NetworkTop(wiring.Component):
         m = Module()
         for i, u in enumerate(self.units):
             m.submodules[self.model.layers[i].name] = u
+        for i, c in enumerate(self.converters):
+            m.submodules[f"conv_in{i}" if i < len(self.units) else "conv_logits"] = c
         m.submodules.argmax = am = self.argmax
-        first = self.units[0]
+        # stages in order: converter, unit, converter, unit, ..., converter, argmax
+        stages = [x for pair in zip(self.converters, self.units) for x in pair] + [self.converters[-1], am]
+        first = stages[0]
         m.d.comb += [first.in_valid.eq(self.in_valid), first.in_data.eq(self.in_data),
                      self.in_ready.eq(first.in_ready)]
-        for a, b in zip(self.units, self.units[1:] + [am]):
+        for a, b in zip(stages, stages[1:]):
             m.d.comb += [b.in_valid.eq(a.out_valid), b.in_data.eq(a.out_data), a.out_ready.eq(b.in_ready)]
         m.d.comb += [self.out_valid.eq(am.out_valid), am.out_ready.eq(self.out_ready),
                      self.out_class.eq(am.out_class), self.out_logits.eq(am.out_logits)]

@@ -20,7 +20,7 @@ from quantmodels.golden import golden_forward
 from quantmodels.ir import save_model
 
 from conftest import ALL_KINDS, mnist_cnn_model, random_conv_model
-from test_hw import simulate_amaranth
+from test_hw import formulas_only, simulate_amaranth
 
 
 def sparse_images(model, n: int, seed: int) -> np.ndarray:
@@ -132,6 +132,32 @@ def test_conv_verilator_random_cnn(kind, strides, paddings, pools, folds, tmp_pa
     assert abs(r.first_latency - h.latency_cycles) <= 2
     r = simulate(model, h, x[:150], None, stall_pct=30)
     assert r.n_images == 150 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+
+
+@pytest.mark.verilator
+def test_streaming_cnn_gearboxes_bit_exact_on_digits_verilator(tmp_path):
+    """A W1A1 CNN on real 8x8 digits images with a padded PE (3 on 4 channels) feeding a layer of
+    another SIMD, and a padded dense layer: bit-exact, measured interval == cycles_per_image, then
+    with random out_ready stalls."""
+    from quantmodels.datasets import load_digits
+
+    model = random_conv_model("xnor_popcount", in_shape=(8, 8, 1), channels=(4, 6), stride=1, padding=[1, 0],
+                              pool=[(2, 2), (1, 1)], n_classes=10, seed=4)
+    spec = "conv0:pe=3,simd=4;conv1:pe=2,simd=12;fc:pe=4,simd=7"  # conv0 4 ch on pe 3; fc 10x24 on 4 / 7
+    x = load_digits().x_test[:300]
+    gold = golden_forward(model, x)
+    assert len(np.unique(gold.classes)) >= 3
+    from hw.network import NetworkTop
+
+    top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
+    assert [c.kind for c in top.converters] == ["split", "pass", "gear", "collect"]  # image -> rows, rows, rows -> simd
+    h = make_hardware(model, spec, tmp_path)
+    r = simulate(model, h, x, None)
+    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert r.steady_cycles_per_image == h.cycles_per_image
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+    r = simulate(model, h, x, None, stall_pct=35)
+    assert r.n_images == 300 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
 
 
 @pytest.mark.slow  # MNIST-size CNN on real images; random CNNs of every kind stay in the default run

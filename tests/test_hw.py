@@ -178,3 +178,50 @@ def test_folding_for_target_frame_rate():
     with pytest.raises(ConfigError, match=r"^fc0: needs at least 6 cycles/frame \(fully parallel\), "
                                           r"1e\+08 frames/s at 100 MHz allows 1$"):
         parse_folding(model, "fps=1e8")
+
+
+# ----------------------------------------------------------------------------- streaming (issue 18 item 3)
+
+
+def formulas_only(top: NetworkTop) -> NetworkTop:
+    """``top``, built for its formulas and converters only: no "never used" warning from its parts."""
+    for e in [top, top.argmax, *top.converters, *top.units, *(u.core for u in top.units)]:
+        e._MustUse__silence = True
+    return top
+
+
+@pytest.mark.verilator
+def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path):
+    """A trained W1A1 MLP on real digits images, every PE different from the next layer's SIMD and
+    every folding padded: bit-exact, measured interval == cycles_per_image, then again with random
+    out_ready stalls."""
+    from lowbit.steps import make_hardware, simulate
+    from quantmodels.datasets import load_digits
+    from quantmodels.train import TrainConfig, train
+
+    data = load_digits()
+    model = train(TrainConfig(method="bnn", hidden=(32, 24), epochs=5, progress=False), data).model
+    # fc0 32x64 on pe 5 / simd 12 (35x72), fc1 24x32 on 7 / 9 (28x36), fc2 10x24 on 3 / 10 (12x30)
+    spec = "fc0:pe=5,simd=12;fc1:pe=7,simd=9;fc2:pe=3,simd=10"
+    top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
+    assert [c.kind for c in top.converters] == ["split", "gear", "gear", "collect"]
+    h = make_hardware(model, spec, tmp_path)
+    x, y = data.x_test[:300], data.y_test[:300]
+    r = simulate(model, h, x, y)
+    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert r.steady_cycles_per_image == h.cycles_per_image
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+    r = simulate(model, h, x, y, stall_pct=35)
+    assert r.n_images == 300 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+
+
+def test_streaming_units_hold_no_whole_vector_register():
+    """A dense unit's registers scale with its chunks, not its vectors: input memory only with more
+    than one row fold (two banks of col_folds words), output FIFO a few PE-wide entries."""
+    model = random_xnor_model((256, 64, 10))
+    one, many = parse_folding(model, "fc0:pe=64,simd=16;fc1:pe=2,simd=8")
+    top = formulas_only(NetworkTop(model, [one, many]))
+    u1, u2 = top.units
+    assert u1.in_style is None and len(u1.in_data) == 16 and len(u1.out_data) == 64
+    assert u2.fold.row_folds == 5 and len(u2.in_data) == 8 and u2.fifo_depth <= 9
+    assert top.cycles_per_image == max(one.cycles, many.cycles, top.converters[0].interval)
