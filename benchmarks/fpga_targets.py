@@ -11,9 +11,22 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
 * ``padding``: the SFC W1A1 model with ``simd=64`` on 784 inputs (padded to 832) under Verilator
   on MNIST test images, bit-exact and measured cycles = estimate;
 * ``fmax``: nextpnr fmax (median over 3 placement seeds) of the digits W1A1 demo net on iCE40
-  HX8K and ECP5 (slow: use ``--only fmax`` alone).
+  HX8K and ECP5, pipelined with ``--clock-mhz`` at hw.pipeline.DEFAULT_CLOCK_MHZ;
+* ``lanes_xilinx``: whole-design LUT6 per XNOR lane (synth_xilinx) of the committed SFC W1A1 folded to
+  1,376 lanes, ``--popcount xilinx`` and the default ``tree``, ``--mem-style auto`` (BRAM beside);
+* ``ratio_int8``: TFC W1A1 vs int8 MAC at the same folding, both ``xilinx-nodsp`` (synth_xilinx -nodsp):
+  the whole design, and the lane arithmetic alone (:func:`lane_probe`), block RAM beside;
+* ``sfc_fmax``: the committed SFC W1A1 placed on iCE40 HX8K (if the capacity pre-check lets it) and
+  ECP5-25k/85k, pipelined for the family's target clock;
+* ``kinds_fmax``: every other kind (accumulate, shift_add, lut_product, bit_serial, mac) on a digits
+  64-64-64-64-10 net at a narrow folding, placed on HX8K and ECP5-25k (the heaviest section);
+* ``sfc_regression``: benchmarks/sim_regression.py on all 10,000 MNIST test images with a fresh cache,
+  so the Verilator build is in the wall time (also rewrites results/sim_sfc-bnn.json).
 
-    python benchmarks/fpga_targets.py [--only tfc_xilinx,memory,padding,fmax] [--images N]
+Each section records its git commit, wall time, load average and (place-and-route) seeds, and can be
+rerun alone; NOT MET rows carry a one-line ``limit``. The final table lists every stored section.
+
+    python benchmarks/fpga_targets.py [--only SECTION,...] [--images N] [--seeds 1..3] [--kinds KIND,...]
 """
 from __future__ import annotations
 
@@ -126,19 +139,19 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     from reports.synth import synthesize
 
     syn = synthesize(h.verilog, h.ports.dut, fam)
-    f, status, device = [], "", None
+    f, status, device, note = [], "", None, ""
     for seed in seeds:
         t0 = time.perf_counter()
         p = place_and_route(fam, h.verilog, h.ports.dut, h.design.in_width, h.design.class_width,
                             h.design.logit_width * h.design.n_classes, devices=devices, seed=seed)
         f.append(round(p.fmax_mhz or 0.0, 2))  # 0: did not fit or route
-        status, device = p.status, p.device
+        status, device, note = p.status, p.device, p.note
         print(f"  {fam} seed {seed}: {p.status} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if not p.fits:  # the pre-check or nextpnr said no: other seeds would say the same
             break
     med = statistics.median(f)
     return {"fmax_mhz": round(med, 1), "seeds": list(seeds[:len(f)]), "fmax_per_seed": f, "device": device,
-            "status": status, "luts": syn.luts, "ffs": syn.ffs, "brams": syn.brams, "dsps": syn.dsps,
+            "status": status, "note": note, "luts": syn.luts, "ffs": syn.ffs, "brams": syn.brams, "dsps": syn.dsps,
             "clock_mhz_asked": h.design.clock_mhz, "pipeline_stages": h.design.pipeline_stages,
             "folding": [str(x) for x in h.foldings], "cycles_per_image": h.cycles_per_image,
             "frames_per_s": round(med * 1e6 / h.cycles_per_image) if med else None}
@@ -147,6 +160,9 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
 def _fmax_limit(m: dict) -> str:
     """What keeps an fmax row from its target, from what the flow measured."""
     if not m["fmax_mhz"]:
+        if "no BELs remaining" in m.get("note", ""):  # nextpnr ran out of logic cells (LUT + FF pairs)
+            return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells for {m['luts']:,} LUT4 + "
+                    f"{m['ffs']:,} FF, most FFs in whole-vector registers between layers (streaming removes them)")
         return m["status"]
     return (f"nextpnr's critical path at {m['fmax_mhz']} MHz with {m['pipeline_stages']} register stages per layer "
             f"chosen by hw.pipeline for {m['clock_mhz_asked']:g} MHz (its delay model is optimistic for this design)")
@@ -249,68 +265,72 @@ def lanes_xilinx(cache: Path) -> list[dict]:
         print(f"  synth_xilinx (popcount {popcount}): {time.perf_counter() - t0:.0f} s", flush=True)
         lanes = _lanes(h)
         per = r.luts / lanes
+        # the lanes alone (XNOR + popcount trees, runtime weights): the rest of the whole design is overhead
+        la = _lane_area(model, h.foldings, cache / f"sfc-lanes-{popcount}" / "lanes.v", "xilinx", popcount)
         meas = {"headline": f"{per:.2f} LUT6/lane", "lut6_per_lane": round(per, 3), "lanes": lanes, "lut6": r.luts,
+                "lane_arithmetic_lut6": la.luts, "lane_arithmetic_lut6_per_lane": round(la.luts / lanes, 3),
                 "ffs": r.ffs, "ramb18_equiv": r.brams, "lutram": r.lutrams, "carry4": r.carries,
                 "popcount": popcount, "mem_style": "auto", "rom_styles": h.design.rom_styles,
                 "folding": [str(f) for f in h.foldings], "clock_mhz_asked": None, "cycles_per_image": h.cycles_per_image}
         label = "--popcount xilinx" if popcount == "xilinx" else "default popcount (tree)"
-        rows.append(_row(f"SFC W1A1 xilinx LUT6/lane, {label}", f"<= {goal:g} LUT6/lane", "4.4 (FINN); 19 (TFC, ROMs as LUTs)",
-                         meas, per <= goal, WHOLE_VECTOR_LIMIT))
+        limit = (f"the lanes alone are {la.luts / lanes:.2f} LUT6/lane; the other {r.luts - la.luts:,} LUT6 "
+                 f"({(r.luts - la.luts) / lanes:.2f}/lane) are " + WHOLE_VECTOR_LIMIT)
+        rows.append(_row(f"SFC W1A1 xilinx LUT6/lane, {label}", f"<= {goal:g} LUT6/lane",
+                         "4.4 (FINN); 19 (TFC, ROMs as LUTs)", meas, per <= goal, limit))
     return rows
 
 
-class LaneProbe:
+def lane_probe(model, foldings, popcount: str = "tree"):
     """The lane arithmetic of every layer of a folded model, alone: per layer, PE copies of the kind's
     lane builder (hw.lanes, the same call hw.mvu makes) on a SIMD chunk and runtime weights, with
     flip-flops on both sides so only the products and adder trees are counted (no ROM, control,
-    thresholds or argmax). Built lazily: amaranth is imported only when a section needs it."""
+    thresholds or argmax). A wiring.Component; amaranth is imported only when a section needs it."""
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
 
-    def __new__(cls, model, foldings):
-        from amaranth.hdl import Cat, Module, Signal
-        from amaranth.lib import wiring
-        from amaranth.lib.wiring import In, Out
+    from hw.lanes import LaneContext, lane_spec
 
-        from hw.lanes import LaneContext, lane_spec
+    class _Probe(wiring.Component):
+        def __init__(self):
+            self.plan = []
+            for L, f in zip(model.layers, foldings):
+                spec = lane_spec(L.kind)
+                wb = spec.code_bits(L)
+                self.plan.append((L, f, spec, wb, f.simd * L.input_bits, f.pe * f.simd * wb))
+            width = sum(xw + ww for *_, xw, ww in self.plan)
+            super().__init__({"x": In(width), "y": Out(1)})
 
-        class _Probe(wiring.Component):
-            def __init__(self):
-                self.plan = []
-                for L, f in zip(model.layers, foldings):
-                    spec = lane_spec(L.kind)
-                    wb = spec.code_bits(L)
-                    self.plan.append((L, f, spec, wb, f.simd * L.input_bits, f.pe * f.simd * wb))
-                width = sum(xw + ww for *_, xw, ww in self.plan)
-                super().__init__({"x": In(width), "y": Out(1)})
+        def elaborate(self, platform):
+            m = Module()
+            xr = Signal(len(self.x))
+            m.d.sync += xr.eq(self.x)
+            outs, pos = [], 0
+            for L, f, spec, wb, xw, ww in self.plan:
+                x, w = xr[pos:pos + xw], xr[pos + xw:pos + xw + ww]
+                pos += xw + ww
+                ctx = LaneContext(popcount, Signal(name=f"{L.name}_pa"), Signal(name=f"{L.name}_pb"))
+                for p in range(f.pe):
+                    s = spec.build(m, x, w[p * f.simd * wb:(p + 1) * f.simd * wb], L, f.simd, wb, ctx,
+                                   f"{L.name}_pe{p}")
+                    r = Signal(len(s), name=f"{L.name}_r{p}")
+                    m.d.sync += r.eq(s)
+                    outs.append(r)
+            # every sum bit reaches the one output pin, so nothing is optimised away; the XOR tree (about a
+            # LUT6 per five sum bits, a few % of the W1A1 lanes) is counted with the lanes: it lowers the ratio
+            m.d.sync += self.y.eq(Cat(*outs).xor())
+            return m
 
-            def elaborate(self, platform):
-                m = Module()
-                xr = Signal(len(self.x))
-                m.d.sync += xr.eq(self.x)
-                outs, pos = [], 0
-                for L, f, spec, wb, xw, ww in self.plan:
-                    x, w = xr[pos:pos + xw], xr[pos + xw:pos + xw + ww]
-                    pos += xw + ww
-                    ctx = LaneContext("tree", Signal(name=f"{L.name}_pa"), Signal(name=f"{L.name}_pb"))
-                    for p in range(f.pe):
-                        s = spec.build(m, x, w[p * f.simd * wb:(p + 1) * f.simd * wb], L, f.simd, wb, ctx,
-                                       f"{L.name}_pe{p}")
-                        r = Signal(len(s), name=f"{L.name}_r{p}")
-                        m.d.sync += r.eq(s)
-                        outs.append(r)
-                # every sum bit reaches the one output pin, so nothing is optimised away
-                m.d.sync += self.y.eq(Cat(*outs).xor())
-                return m
-
-        return _Probe()
+    return _Probe()
 
 
-def _lane_area(model, foldings, path: Path, target: str):
+def _lane_area(model, foldings, path: Path, target: str, popcount: str = "tree"):
     from amaranth.back import verilog
 
     from reports.synth import synthesize
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(verilog.convert(LaneProbe(model, foldings), name="lanes", emit_src=False))
+    path.write_text(verilog.convert(lane_probe(model, foldings, popcount), name="lanes", emit_src=False))
     return synthesize(path, "lanes", target)
 
 
@@ -329,7 +349,7 @@ def _int8_tfc(cache: Path):
 
 def ratio_int8(cache: Path) -> list[dict]:
     """W1A1 vs int8 MAC, both synthesized with reports.synth's ``xilinx-nodsp`` target (synth_xilinx
-    -nodsp), at the TFC sweep folding: whole design, and the lane arithmetic alone (LaneProbe)."""
+    -nodsp), at the TFC sweep folding: whole design, and the lane arithmetic alone (lane_probe)."""
     from lowbit.steps import make_hardware
     from reports.synth import layer_area, synthesize
 
