@@ -208,8 +208,8 @@ KIND_DEVICES = {"ice40": ("hx8k",), "ecp5": ("25k",)}
 KIND_GOALS = {"ice40": 60.0, "ecp5": 90.0}
 
 
-def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str, ...] = tuple(KIND_METHODS)
-               ) -> list[dict]:
+def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str, ...] = tuple(KIND_METHODS),
+               families: tuple[str, ...] = ("ice40", "ecp5")) -> list[dict]:
     from hw.pipeline import DEFAULT_CLOCK_MHZ
     from lowbit.steps import make_hardware
     from quantmodels.ir import Kind
@@ -222,7 +222,7 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
     for kind in kinds:
         model = _digits_model(KIND_METHODS[kind])
         assert {L.kind for L in model.layers} == {kind}, (kind, [L.kind for L in model.layers])
-        for fam in ("ice40", "ecp5"):
+        for fam in families:
             t0 = time.perf_counter()
             h = make_hardware(model, KIND_FOLDS.get(kind), cache / f"digits-{kind}-{fam}",
                               clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
@@ -439,6 +439,7 @@ def main() -> int:
                     help="nextpnr placement seeds per design (1..3; the issue asks for the median of 3)")
     ap.add_argument("--kinds", default=",".join(KIND_METHODS),
                     help=f"kinds_fmax: comma-separated subset of {','.join(KIND_METHODS)}")
+    ap.add_argument("--families", default="ice40,ecp5", help="kinds_fmax: ice40, ecp5 or both")
     args = ap.parse_args()
     from quantmodels.atomic import atomic_write_json
     from sim.provenance import provenance
@@ -458,6 +459,11 @@ def main() -> int:
         print(f"fpga_targets: --kinds: {(badk or [''])[0][:60]!r}, expected a subset of {','.join(KIND_METHODS)}",
               file=sys.stderr)
         return 2
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    badf = [f for f in families if f not in ("ice40", "ecp5")]
+    if badf or not families:
+        print(f"fpga_targets: --families: {(badf or [''])[0][:60]!r}, expected ice40, ecp5 or both", file=sys.stderr)
+        return 2
     seeds = PNR_SEEDS[:args.seeds]
     prov = provenance(seed=SEED)  # before the run: what the figures were measured with
     commit = prov["git_commit"]
@@ -466,7 +472,7 @@ def main() -> int:
     runs = {"tfc_xilinx": lambda: tfc_xilinx(cache), "memory": memory,
             "padding": lambda: padding(cache, args.images), "fmax": lambda: fmax(cache, seeds),
             "lanes_xilinx": lambda: lanes_xilinx(cache), "ratio_int8": lambda: ratio_int8(cache),
-            "sfc_fmax": lambda: sfc_fmax(cache, seeds), "kinds_fmax": lambda: kinds_fmax(cache, seeds, kinds),
+            "sfc_fmax": lambda: sfc_fmax(cache, seeds), "kinds_fmax": lambda: kinds_fmax(cache, seeds, kinds, families),
             "sfc_regression": sfc_regression}
     for s in only:
         print(f"== {s}", flush=True)
@@ -476,11 +482,15 @@ def main() -> int:
         secs = round(time.perf_counter() - t0, 1)
         print(f"== {s}: {secs:.0f} s wall (rerun alone with --only {s})", flush=True)
         # read-modify-write per section: two runs of different sections (one in the background) both keep theirs
+        for r in rows:  # per row: a --kinds subset keeps rows measured on other commits
+            r["git_commit"] = commit
         doc = json.loads(OUT.read_text()) if OUT.exists() else {}
         doc.setdefault("sections", {})
-        if s == "kinds_fmax" and set(kinds) != set(KIND_METHODS):  # a --kinds subset replaces only its rows
-            kept = [r for r in doc["sections"].get(s, {}).get("rows", []) if r.get("kind") not in kinds]
-            rows = kept + rows
+        if s == "kinds_fmax":  # a --kinds / --families subset replaces only its own rows
+            new = {(r["kind"], r["family"]) for r in rows}
+            kept = [r for r in doc["sections"].get(s, {}).get("rows", []) if (r.get("kind"), r.get("family")) not in new]
+            order = {k: i for i, k in enumerate(KIND_METHODS)}
+            rows = sorted(kept + rows, key=lambda r: (order.get(r.get("kind"), 99), r.get("family", "")))
         doc["provenance"] = prov
         doc["sections"][s] = {"git_commit": commit, "seconds": secs, "seeds": list(seeds) if s in PNR_SECTIONS else None,
                               "load_avg_at_start": load, "rows": rows}
@@ -499,7 +509,7 @@ def table(doc: dict) -> None:
             short = m.get("headline", m.get("fmax_mhz", m.get("lut6", m))) if isinstance(m, dict) else m
             met = "" if r["met"] is None else ("MET" if r["met"] else "NOT MET")
             print(f"{name:<15}{r['name'][:51]:<52}{r['target'][:21]:<22}{r['before'][:25]:<26}{str(short)[:21]:<22}"
-                  f"{met:<9}{sec['git_commit'][:10]}")
+                  f"{met:<9}{r.get('git_commit', sec['git_commit'])[:10]}")
             if r.get("limit"):
                 print(f"{'':<15}  limit: {r['limit']}")
 
