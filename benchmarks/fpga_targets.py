@@ -231,7 +231,8 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
             m["seconds"] = round(time.perf_counter() - t0, 1)
             goal = KIND_GOALS[fam]
             m["headline"] = f"{m['fmax_mhz']} MHz" if m["fmax_mhz"] else m["status"][:40]
-            rows.append(_row(f"digits {kind} fmax {KIND_DEVICES[fam][0]} ({_seeds_label(seeds)})",
+            part = {"ice40": "iCE40 HX8K", "ecp5": "ECP5-25k"}[fam]
+            rows.append(_row(f"digits {kind} fmax {part} ({_seeds_label(seeds)})",
                              f">= {goal:g} MHz", "not measured", m, m["fmax_mhz"] >= goal,
                              _fmax_limit(m), kind=kind, family=fam))
     return rows
