@@ -21,7 +21,7 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
 * ``kinds_fmax``: every other kind (accumulate, shift_add, lut_product, bit_serial, mac) on a digits
   64-64-64-64-10 net at a narrow folding, placed on HX8K and ECP5-25k (the heaviest section);
 * ``sfc_regression``: benchmarks/sim_regression.py on all 10,000 MNIST test images with a fresh cache,
-  so the Verilator build is in the wall time (also rewrites results/sim_sfc-bnn.json).
+  so the Verilator build is in the wall time (results/sim_sfc-bnn.json is left as that benchmark wrote it).
 
 Each section records its git commit, wall time, load average and (place-and-route) seeds, and can be
 rerun alone; NOT MET rows carry a one-line ``limit``. The final table lists every stored section.
@@ -402,10 +402,12 @@ def sfc_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS) -> list[dict]:
 
 def sfc_regression() -> list[dict]:
     """benchmarks/sim_regression.py on the committed SFC W1A1, all 10,000 MNIST test images, in a fresh
-    cache so the Verilator build is part of the wall time (it writes results/sim_sfc-bnn.json)."""
+    cache so the Verilator build is part of the wall time (its results/sim_sfc-bnn.json is put back after)."""
     import subprocess
     import tempfile
 
+    res = REPO / "benchmarks" / "results" / "sim_sfc-bnn.json"
+    kept = res.read_bytes() if res.exists() else None  # that benchmark's own record (with its naive comparison)
     with tempfile.TemporaryDirectory(prefix="lowbit-sfc-reg-") as tmp:
         env = {**os.environ, "LOWBIT_CACHE": tmp}
         t0 = time.perf_counter()
@@ -416,12 +418,16 @@ def sfc_regression() -> list[dict]:
     if r.returncode != 0:
         raise SystemExit(f"fpga_targets: sfc_regression: sim_regression.py exited {r.returncode}: "
                          f"{(r.stderr or r.stdout).strip().splitlines()[-1][:200]}")
-    doc = json.loads((REPO / "benchmarks" / "results" / "sim_sfc-bnn.json").read_text())
+    doc = json.loads(res.read_text())
+    if kept is not None:  # this section's figures go into fpga_targets.json; sim_regression's file stays its own
+        from quantmodels.atomic import atomic_write_bytes
+
+        atomic_write_bytes(res, kept)
     wall = doc["verilog_generation_s"] + doc["wall_s_including_build"]
     meas = {"headline": f"{wall:.1f} s", "wall_s": round(wall, 1), "build_s": doc["build_s"],
             "build_cached": doc["build_cached"], "sim_s": doc["sim_s"], "verilog_generation_s": doc["verilog_generation_s"],
             "process_wall_s": round(total, 1), "images": doc["images"], "mismatches": doc["mismatches"],
-            "folding": doc["folding"], "cycles_per_image": doc["cycles_per_image"], "results_file": "sim_sfc-bnn.json",
+            "folding": doc["folding"], "cycles_per_image": doc["cycles_per_image"], "rtl_accuracy": doc["rtl_accuracy"],
             "load_avg_after": [round(x, 1) for x in os.getloadavg()]}
     ok = wall < 60 and doc["bit_exact"] and not doc["build_cached"] and doc["images"] == 10000
     load = meas["load_avg_after"][0]
