@@ -243,9 +243,9 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
 SFC_FOLD = "fc0:pe=16,simd=49;fc1:pe=16,simd=16;fc2:pe=16,simd=16;fc3:pe=5,simd=16"
 SFC_DIR = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"  #: the committed trained SFC W1A1 (model.json)
 #: What keeps whole-design ratios above the lane figures (issue 18, "Structure"): measured per layer below.
-WHOLE_VECTOR_LIMIT = ("layers hand whole vectors to each other (inter-layer vector registers), plus control, "
-                      "thresholds and argmax, which do not shrink with lanes or precision; streaming (issue 18 "
-                      "item 3) replaces the registers: re-measure after that merge")
+WHOLE_VECTOR_LIMIT = ("the rest of the design (ROM reads, thresholds, control, argmax and the whole-vector "
+                      "registers layers hand each other; not broken down here) does not shrink with lanes or "
+                      "precision; streaming (issue 18 item 3) replaces those registers: re-measure after that merge")
 
 
 def _lanes(h) -> int:
@@ -276,7 +276,7 @@ def lanes_xilinx(cache: Path) -> list[dict]:
                 "folding": [str(f) for f in h.foldings], "clock_mhz_asked": None, "cycles_per_image": h.cycles_per_image}
         label = "--popcount xilinx" if popcount == "xilinx" else "default popcount (tree)"
         limit = (f"the lanes alone are {la['luts'] / lanes:.2f} LUT6/lane; the other {r.luts - la['luts']:,} LUT6 "
-                 f"({(r.luts - la['luts']) / lanes:.2f}/lane) are " + WHOLE_VECTOR_LIMIT)
+                 f"({(r.luts - la['luts']) / lanes:.2f}/lane) are outside them: " + WHOLE_VECTOR_LIMIT)
         rows.append(_row(f"SFC W1A1 xilinx LUT6/lane, {label}", f"<= {goal:g} LUT6/lane",
                          "4.4 (FINN); 19 (TFC, ROMs as LUTs)", meas, per <= goal, limit))
     return rows
@@ -391,7 +391,7 @@ def ratio_int8(cache: Path, synth_timeout: float = 3600) -> list[dict]:
                 "mem_style": "auto"}
         lw = lanes["w1a1"]["luts"]
         ww = whole["w1a1"].luts if not isinstance(whole["w1a1"], str) else 0
-        limit = (f"W1A1: {ww - lw:,} of its {ww:,} LUT6 are not lane arithmetic: " + WHOLE_VECTOR_LIMIT
+        limit = (f"W1A1: {ww - lw:,} of its {ww:,} LUT6 are outside the lanes: " + WHOLE_VECTOR_LIMIT
                  if what == "whole design" else
                  "an int8 product without DSPs is about 190 LUT6 while a W1A1 lane is 1-2 LUT6 plus its adder-tree "
                  "share; the tree's registers and wider sums bound the ratio")
