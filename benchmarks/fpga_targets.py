@@ -66,15 +66,17 @@ def _row(name: str, target: str, before: str, measured, ok: bool | None, limit: 
     return row
 
 
-def _tfc_model(cache: Path):
+def _trained_tfc(cache: Path, method: str = "bnn", epochs: int = 4):
+    """TFC 784-64-64-64-10 trained on MNIST (seed SEED), cached under ``cache``; for the int8 baseline
+    one epoch does: area depends on shapes and codes, not accuracy."""
     from lowbit.steps import train_and_save
     from quantmodels.datasets import load_mnist_npz
     from quantmodels.ir import load_model
 
-    mdir = cache / "tfc-bnn-e4-s0"
+    mdir = cache / f"tfc-{method}-e{epochs}-s{SEED}"
     if not (mdir / "model.json").exists():
         data = load_mnist_npz(REPO.parent / "shared" / "data" / "mnist.npz")
-        train_and_save("bnn", (64, 64, 64), data, "mnist.npz", mdir, seed=SEED, epochs=4, progress=False)
+        train_and_save(method, (64, 64, 64), data, "mnist.npz", mdir, seed=SEED, epochs=epochs, progress=False)
     return load_model(mdir)
 
 
@@ -82,7 +84,7 @@ def tfc_xilinx(cache: Path) -> list[dict]:
     from lowbit.steps import make_hardware
     from reports.synth import synthesize
 
-    model = _tfc_model(cache)
+    model = _trained_tfc(cache)
     rows = []
     for style in ("auto", "logic"):
         h = make_hardware(model, TFC_FOLD, cache / f"tfc-hw-{style}", mem_style=style)
@@ -334,19 +336,6 @@ def _lane_area(model, foldings, out_dir: Path, target: str, popcount: str = "tre
     return {"luts": sum(v["pe"] * v["lut6_per_pe"] for v in per_layer.values()), "layers": per_layer}
 
 
-def _int8_tfc(cache: Path):
-    """int8 (mac) TFC 784-64-64-64-10 on MNIST, 1 epoch: area depends on shapes and codes, not accuracy."""
-    from lowbit.steps import train_and_save
-    from quantmodels.datasets import load_mnist_npz
-    from quantmodels.ir import load_model
-
-    mdir = cache / "tfc-int8-e1-s0"
-    if not (mdir / "model.json").exists():
-        data = load_mnist_npz(REPO.parent / "shared" / "data" / "mnist.npz")
-        train_and_save("int8", (64, 64, 64), data, "mnist.npz", mdir, seed=SEED, epochs=1, progress=False)
-    return load_model(mdir)
-
-
 def ratio_int8(cache: Path, synth_timeout: float = 3600) -> list[dict]:
     """W1A1 vs int8 MAC, both synthesized with reports.synth's ``xilinx-nodsp`` target (synth_xilinx
     -nodsp), at the TFC sweep folding: whole design, and the lane arithmetic alone (lane_probe)."""
@@ -354,7 +343,7 @@ def ratio_int8(cache: Path, synth_timeout: float = 3600) -> list[dict]:
     from reports.synth import synthesize
     from sim.tools import ToolError
 
-    models = {"w1a1": _tfc_model(cache), "int8": _int8_tfc(cache)}
+    models = {"w1a1": _trained_tfc(cache), "int8": _trained_tfc(cache, "int8", epochs=1)}
     whole, lanes, hw = {}, {}, {}
     for name, model in models.items():
         h = make_hardware(model, TFC_FOLD, cache / f"tfc-ratio-{name}", mem_style="auto", family="xilinx")

@@ -20,7 +20,7 @@ from quantmodels.golden import golden_forward
 from quantmodels.ir import save_model
 
 from conftest import ALL_KINDS, mnist_cnn_model, random_conv_model
-from test_hw import formulas_only, simulate_amaranth
+from test_hw import assert_streams_exactly, formulas_only, simulate_amaranth
 
 
 def sparse_images(model, n: int, seed: int) -> np.ndarray:
@@ -147,17 +147,8 @@ def test_streaming_cnn_gearboxes_bit_exact_on_digits_verilator(tmp_path):
     x = load_digits().x_test[:300]
     gold = golden_forward(model, x)
     assert len(np.unique(gold.classes)) >= 3
-    from hw.network import NetworkTop
-
-    top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
-    assert [c.kind for c in top.converters] == ["split", "pass", "gear", "collect"]  # image -> rows, rows, rows -> simd
-    h = make_hardware(model, spec, tmp_path)
-    r = simulate(model, h, x, None)
-    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
-    assert r.steady_cycles_per_image == h.cycles_per_image
-    assert abs(r.first_latency - h.latency_cycles) <= 2
-    r = simulate(model, h, x, None, stall_pct=35)
-    assert r.n_images == 300 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+    # image -> rows, rows, rows -> simd
+    assert_streams_exactly(model, spec, x, None, tmp_path, ["split", "pass", "gear", "collect"])
 
 
 @pytest.mark.slow  # MNIST-size CNN on real images; random CNNs of every kind stay in the default run

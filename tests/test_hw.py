@@ -190,12 +190,28 @@ def formulas_only(top: NetworkTop) -> NetworkTop:
     return top
 
 
+def assert_streams_exactly(model, spec: str, x, y, tmp_path, converters: list[str]) -> None:
+    """Generate ``model`` at ``spec`` (its converters must be ``converters``) and run ``x`` under
+    Verilator: bit-exact, measured interval == cycles_per_image, latency within 2 cycles of the
+    model, then bit-exact again with 35 % random out_ready stalls."""
+    from lowbit.steps import make_hardware, simulate
+
+    top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
+    assert [c.kind for c in top.converters] == converters
+    h = make_hardware(model, spec, tmp_path)
+    r = simulate(model, h, x, y)
+    assert r.n_images == len(x) and r.mismatches == 0, f"first mismatch at {r.first_bad}"
+    assert r.steady_cycles_per_image == h.cycles_per_image
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+    r = simulate(model, h, x, y, stall_pct=35)
+    assert r.n_images == len(x) and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+
+
 @pytest.mark.verilator
 def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path):
     """A trained W1A1 MLP on real digits images, every PE different from the next layer's SIMD and
     every folding padded: bit-exact, measured interval == cycles_per_image, then again with random
     out_ready stalls."""
-    from lowbit.steps import make_hardware, simulate
     from quantmodels.datasets import load_digits
     from quantmodels.train import TrainConfig, train
 
@@ -203,16 +219,8 @@ def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path):
     model = train(TrainConfig(method="bnn", hidden=(32, 24), epochs=5, progress=False), data).model
     # fc0 32x64 on pe 5 / simd 12 (35x72), fc1 24x32 on 7 / 9 (28x36), fc2 10x24 on 3 / 10 (12x30)
     spec = "fc0:pe=5,simd=12;fc1:pe=7,simd=9;fc2:pe=3,simd=10"
-    top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
-    assert [c.kind for c in top.converters] == ["split", "gear", "gear", "collect"]
-    h = make_hardware(model, spec, tmp_path)
-    x, y = data.x_test[:300], data.y_test[:300]
-    r = simulate(model, h, x, y)
-    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
-    assert r.steady_cycles_per_image == h.cycles_per_image
-    assert abs(r.first_latency - h.latency_cycles) <= 2
-    r = simulate(model, h, x, y, stall_pct=35)
-    assert r.n_images == 300 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+    assert_streams_exactly(model, spec, data.x_test[:300], data.y_test[:300], tmp_path,
+                           ["split", "gear", "gear", "collect"])
 
 
 def test_streaming_units_hold_no_whole_vector_register():
