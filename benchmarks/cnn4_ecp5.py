@@ -13,8 +13,10 @@ committed in benchmarks/results/cnn4_mnist/ (the ``train`` step reproduces it). 
   MNIST test images: golden vs RTL accuracy, mismatches, cycles/image measured vs estimate.
 
 Each step prints its wall time; results go to benchmarks/results/cnn4_ecp5.json, one section per step
-(steps not rerun keep their last figures; each section records the git commit it was measured at),
-with provenance (sim/provenance.py), written atomically.
+(steps not rerun keep their last figures, so ``--steps synth`` and ``--steps sim`` may run side by side;
+each section records the git commit it was measured at), with provenance (sim/provenance.py), written
+atomically. The generated design is cached (keyed by the model, the folding and the hw/ sources), so a
+re-run regenerates only after the generator changed.
 
     python benchmarks/cnn4_ecp5.py [--steps synth,pnr,sim] [--images N] [--fold SPEC] [--pnr-seeds 1,2,3]
 """
@@ -176,6 +178,17 @@ def sim_step(model, h, data_path: Path, images: int) -> dict[str, Any]:
     return res
 
 
+def _save(path: Path, doc: dict[str, Any], step: str) -> None:
+    """Write ``doc`` atomically, keeping the sections of steps this run did not do from the file as it is
+    now (re-read just before writing, so runs of different steps side by side do not erase each other)."""
+    from quantmodels.atomic import atomic_write_json
+
+    old = json.loads(path.read_text()) if path.exists() else {}
+    sections = {**old.get("sections", {}), step: doc["sections"][step]}
+    # the design section belongs to whoever generated (or reused) the design last
+    atomic_write_json(path, {**old, **doc, "sections": sections})
+
+
 def _ints(text: str, name: str) -> list[int]:
     try:
         vals = [int(t) for t in text.split(",") if t.strip()]
@@ -214,17 +227,27 @@ def main() -> int:
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return 2
+    if args.clock_mhz is not None and not 0 < args.clock_mhz <= 1000:
+        print(f"cnn4_ecp5: --clock-mhz: {args.clock_mhz}, expected a clock in (0, 1000] MHz", file=sys.stderr)
+        return 2
+    from hw.folding import parse_folding
     from hw.pipeline import DEFAULT_CLOCK_MHZ
-    from quantmodels.atomic import atomic_write_json
+    from quantmodels.datasets import load_mnist_npz
     from quantmodels.errors import LowbitError
     from quantmodels.ir import load_model
     from sim.provenance import provenance
 
+    fold = None if args.fold in (None, "", "auto") else args.fold
+    try:  # bad input: one line and exit status 2, before any long step
+        if "train" in steps or "sim" in steps:
+            load_mnist_npz(args.data)
+        if "train" not in steps and set(steps) - {"train"}:
+            parse_folding(load_model(args.model), fold)
+    except LowbitError as e:
+        print(f"cnn4_ecp5: {str(e).splitlines()[0][:280]}", file=sys.stderr)
+        return 2
     prov = provenance(seed=SEED)  # before the run: the code the figures were measured with
     doc: dict[str, Any] = {"provenance": prov, "model_dir": str(args.model), "arch": ARCH, "sections": {}}
-    if args.out.exists():  # steps not rerun keep their last figures (each section records its commit)
-        doc["sections"] = json.loads(args.out.read_text()).get("sections", {})
-    fold = None if args.fold in (None, "", "auto") else args.fold
     clock = args.clock_mhz or DEFAULT_CLOCK_MHZ[FAMILY]
     ok = True
     h = model = None
@@ -255,7 +278,7 @@ def main() -> int:
         if s == "sim" and not res.get("bit_exact", False):
             ok = False
         print(f"   {s}: {secs} s wall", flush=True)
-        atomic_write_json(args.out, doc)  # after every step: a later failure keeps the earlier figures
+        _save(args.out, doc, s)  # after every step: a later failure keeps the earlier figures
     print(f"results written to {args.out}")
     return 0 if ok else 1
 
