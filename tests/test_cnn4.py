@@ -18,6 +18,27 @@ _SPEC.loader.exec_module(cnn4)
 IMAGES = 300
 
 
+def test_golden_forward_in_chunks_is_the_same(monkeypatch):
+    """golden_forward bounds its im2col memory by running samples in chunks (10,000 MNIST images
+    through this CNN at once would need 18 GB); chunked and whole runs agree on every layer."""
+    from conftest import random_conv_model
+    from quantmodels.ir import golden
+
+    model = random_conv_model("xnor_popcount", in_shape=(8, 8, 1), channels=(4, 6), kernel=3)
+    x = np.random.default_rng(0).integers(0, 256, (37, 8, 8), dtype=np.uint8)
+    whole = golden.golden_forward(model, x)
+    # a budget of one sample's patch matrix (+1): 37 chunks of one sample
+    monkeypatch.setattr(golden, "GOLDEN_BUDGET", max(L.positions * L.cols for L in model.layers) + 1)
+    calls = []
+    real = golden.layer_forward
+    monkeypatch.setattr(golden, "layer_forward", lambda L, v: calls.append(len(v)) or real(L, v))
+    parts = golden.golden_forward(model, x)
+    assert calls == [1] * (37 * len(model.layers))  # really one sample per chunk
+    for a, b in zip(whole.activations, parts.activations, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole.classes, parts.classes)
+
+
 def test_committed_model_is_the_issue_target():
     """At least 4 conv layers of >= 32 channels on 28x28 inputs, W1A1, trained to a sensible accuracy."""
     model = load_model(cnn4.MODEL_DIR)
