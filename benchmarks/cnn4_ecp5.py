@@ -48,7 +48,7 @@ STEPS = ("train", "synth", "pnr", "sim")
 DEFAULT_STEPS = "synth,pnr,sim"
 FAMILY, DEVICE = "ecp5", "85k"
 #: Default folding: what ``--fold fps=63000,clock_mhz=100`` chooses (hw.folding.folding_for_throughput), written
-#: out so it stays put: 1,568 cycles/image, two passes per output position of the 28x28 layers, about 11,500
+#: out so it stays put: 1,568 cycles/image, two passes per output position of the 28x28 layers, about 11,900
 #: XNOR lanes. The automatic folding (256 lanes for the largest layer) needs about 28,200 cycles/image, so 10,000
 #: images would be 282 M Verilator cycles instead of 16 M.
 FOLD = "conv0:pe=16,simd=9;conv1:pe=16,simd=288;conv2:pe=8,simd=288;conv3:pe=8,simd=576;fc4:pe=4,simd=64;fc5:pe=1,simd=1"
