@@ -95,15 +95,27 @@ class GoldenResult:
     activations: list[np.ndarray]  #: per layer output (N, out)
 
 
+#: Largest patch matrix (elements) one chunk of samples may make: a conv net's im2col is positions x
+#: fan-in per sample (the 4-conv MNIST CNN: 784 x 288 = 225,792), so 10,000 images at once would be
+#: 18 GB of int64; chunks bound it to about 256 MB.
+GOLDEN_BUDGET = 1 << 25
+
+
 def golden_forward(model: IRModel, samples: np.ndarray, *, quantized: bool = False) -> GoldenResult:
-    """Run the integer model. ``samples`` are raw uint8 unless ``quantized`` is True."""
+    """Run the integer model. ``samples`` are raw uint8 unless ``quantized`` is True. Samples go through
+    in chunks whose largest patch matrix stays within GOLDEN_BUDGET elements (the results are the same)."""
     x = samples.astype(np.int64) if quantized else quantize_input(model, samples)
-    acts = []
-    for layer in model.layers:
-        x = layer_forward(layer, x)
-        acts.append(x)
+    step = max(1, GOLDEN_BUDGET // max(L.positions * L.cols for L in model.layers))
+    parts = []
+    for s in range(0, max(len(x), 1), step):
+        xs, acts = x[s:s + step], []
+        for layer in model.layers:
+            xs = layer_forward(layer, xs)
+            acts.append(xs)
+        parts.append(acts)
+    acts = parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
     # np.argmax returns the first maximum: the hardware's tie rule too
-    return GoldenResult(classes=np.argmax(x, axis=1).astype(np.int64), logits=x, activations=acts)
+    return GoldenResult(classes=np.argmax(acts[-1], axis=1).astype(np.int64), logits=acts[-1], activations=acts)
 
 
 def golden_predict(model: IRModel, samples: np.ndarray) -> np.ndarray:
