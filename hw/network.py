@@ -26,6 +26,17 @@ from .mvu import MatrixVectorUnit
 from .stream import WidthConverter
 
 
+#: Instance-name suffix of the stream converter feeding a stage (``fc1__stream`` feeds layer fc1,
+#: ``argmax__stream`` the argmax), so reports can fold its area and toggles into that stage.
+STREAM_SUFFIX = "__stream"
+
+
+def stage_of(instance: str) -> str:
+    """The network stage (layer name or ``argmax``) a NetworkTop instance belongs to: a converter
+    counts towards the stage it feeds."""
+    return instance.removesuffix(STREAM_SUFFIX)
+
+
 class Argmax(wiring.Component):
     """Argmax over ``n`` signed logits as a balanced compare tree with one register level per tree
     level, so the critical path is one compare + mux, not a chain of ``n - 1`` of them (the old
@@ -195,8 +206,8 @@ class NetworkTop(wiring.Component):
         m = Module()
         for i, u in enumerate(self.units):
             m.submodules[self.model.layers[i].name] = u
-        for i, c in enumerate(self.converters):
-            m.submodules[f"conv_in{i}" if i < len(self.units) else "conv_logits"] = c
+        for i, c in enumerate(self.converters):  # converter i feeds layer i (the last one: the argmax)
+            m.submodules[(self.model.layers[i].name if i < len(self.units) else "argmax") + STREAM_SUFFIX] = c
         m.submodules.argmax = am = self.argmax
         # stages in order: converter, unit, converter, unit, ..., converter, argmax
         stages = [x for pair in zip(self.converters, self.units) for x in pair] + [self.converters[-1], am]

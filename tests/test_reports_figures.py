@@ -38,7 +38,9 @@ def test_ecp5_synthesis_and_layer_area(xnor_hw):
         assert {"fc0", "fc1", "argmax"} <= set(la)
         assert la["fc0"].luts > la["fc1"].luts > 0  # 64-input layer: the wider input buffer
         hier = sum(v.luts for v in la.values())
-        assert 0.8 * flat.luts <= hier <= 1.25 * flat.luts  # hierarchy costs a few cross-boundary optimisations
+        # hierarchy costs cross-boundary optimisations: a few percent on ice40, more on ecp5 (synth_ecp5
+        # -noflatten maps differently; reports.synth.layer_area)
+        assert 0.8 * flat.luts <= hier <= (1.25 if target == "ice40" else 1.6) * flat.luts
 
 
 def test_ecp5_place_and_route(xnor_hw):
