@@ -141,10 +141,17 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clock(args: argparse.Namespace, family: str | None = None) -> tuple[float | None, str]:
+    """(target clock, family) from --clock-mhz and --family; ``family`` is the command's default
+    (lowbit report: its first target's), else ice40. Raises the one-line error for a bad clock."""
+    fam = args.family or family or "ice40"
+    return target_clock(args.clock_mhz, fam), fam
+
+
 def _hardware(model: IRModel, args: argparse.Namespace, out: Path, family: str | None = None):
     """make_hardware with the fold options of ``args`` (--fold, --popcount, --mem-style, --clock-mhz, --family)."""
-    fam = args.family or family or "ice40"
-    return make_hardware(model, args.fold, out, args.popcount, args.mem_style, target_clock(args.clock_mhz, fam), fam)
+    clock, fam = _clock(args, family)
+    return make_hardware(model, args.fold, out, args.popcount, args.mem_style, clock, fam)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -154,7 +161,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if not 0 <= args.stall < 100:
         raise ConfigError(f"--stall: {args.stall}, expected a percentage 0..99")
     simulator = check_simulator(args.simulator)  # a missing iverilog fails before any work
-    target_clock(args.clock_mhz, args.family or "ice40")  # a bad clock fails before the dataset loads
+    _clock(args)  # a bad clock fails before the dataset loads
     data = dataset_for(model, args.data)
     n_test = len(data.x_test)
     if args.images is not None and args.images > n_test:  # never a silent clamp
@@ -212,7 +219,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected at most {ACTIVITY_DEPTH}")
     # one design serves every target: its register stages follow the first FPGA target's family
     fam = next((target_family(t) for t in targets if target_family(t) in NS_PER_LEVEL), "ice40")
-    target_clock(args.clock_mhz, args.family or fam)  # a bad clock fails before any model loads
+    _clock(args, fam)  # a bad clock fails before any model loads
     designs = [_design_input(m, args, fam) for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
     return _print_report(paths)
