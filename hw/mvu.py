@@ -344,10 +344,11 @@ class MatrixVectorUnit(wiring.Component):
         per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results
         #: output FIFO entries (PE results each): what the pipeline delivers over its delay, plus slack
         self.fifo_depth = max(2, -(-(self.result_delay + FIFO_SLACK) // per_fold) + 1)
-        #: resolved style of the input memory (None: no memory, a single row fold reads the stream only)
+        #: resolved style of the input memory (None: no memory, a single row fold reads the stream only);
+        #: a written memory: hw.memstyle puts it in LUT-RAM where the family has it, block RAM when large
         #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
         in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
-        self.in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits)
+        self.in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits, written=True)
                          if fold.row_folds > 1 else None)
         super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(fold.simd * layer.input_bits),
                           "out_valid": Out(1), "out_ready": In(1), "out_data": Out(fold.pe * self.ob)})
@@ -424,13 +425,14 @@ class MatrixVectorUnit(wiring.Component):
         f, core = self.fold, self.core
         CF, RF = f.col_folds, f.row_folds
         m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=2 * CF, init=[],
-                                          attrs=attrs(self.in_style or MemStyle.LOGIC))
-        # (too small for block RAM by the auto rule: kept in logic -- left to the tool, Yosys puts
-        # even a 4-word bank in an iCE40 SB_RAM40_4K)
+                                          attrs=attrs(self.in_style, written=True))
         wp = mem.write_port()
-        # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM)
-        # read has it in time; transparent, for CF == 1 the chunk may be written that very cycle
-        rp = mem.read_port(domain="sync", transparent_for=(wp,))
+        # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM,
+        # or LUT-RAM + register) read has it in time. Transparent only for CF == 1, where the chunk
+        # may be written that very cycle; with more column folds a bank's chunk 0 is written at least
+        # a cycle before its last one sets it full, and the read address holds until a step uses it,
+        # so plain read-before-write is exact and needs no bypass mux beside the LUT-RAM
+        rp = mem.read_port(domain="sync", transparent_for=(wp,) if CF == 1 else ())
         full = Signal(2, name="bank_full")
         wbank, cbank = Signal(name="fill_bank"), Signal(name="step_bank")
         wcf = Signal(range(max(CF, 2)), name="fill_cf")

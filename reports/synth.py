@@ -34,10 +34,13 @@ class Target(StrEnum):
     GENERIC = "generic"
 
 
+#: iCE40 has no LUT-RAM: a written memory marked ``distributed`` (hw.memstyle: auto's choice for
+#: small input banks) has no mapping there, so the ice40 recipes turn the mark into ``logic`` first.
+ICE40_NO_LUTRAM = 'setattr -set ram_style "logic" -set rom_style "logic" a:ram_style=distributed; '
 #: Yosys synthesis command per target (``{top}`` is filled in). One place for these recipes.
 SYNTH_COMMANDS = {
-    Target.ICE40: "synth_ice40 -top {top} -dsp",
-    Target.ICE40_NODSP: "synth_ice40 -top {top}",
+    Target.ICE40: ICE40_NO_LUTRAM + "synth_ice40 -top {top} -dsp",
+    Target.ICE40_NODSP: ICE40_NO_LUTRAM + "synth_ice40 -top {top}",
     Target.XILINX: "synth_xilinx -noiopad -top {top}",
     Target.XILINX_NODSP: "synth_xilinx -noiopad -nodsp -top {top}",
     Target.ECP5: "synth_ecp5 -top {top}",
