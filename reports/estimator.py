@@ -27,8 +27,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
 ``prom``    threshold/bias ROM (combinational read, LUTs): pe x values x acc width
             x ceil(depth / 2^k); 0 when it is in block RAM (then read synchronously) or LUT-RAM
-``dram``    ROMs in distributed LUT-RAM (``mem_style`` distributed, ecp5 and xilinx): LUT-RAM
-            primitives of their live columns (:data:`DISTRIBUTED_GEOMETRY`); also the metric
+``dram``    written memories in LUT-RAM (a dense unit's input banks, ecp5 and xilinx; ROMs are
+            never LUT-RAM, hw.memstyle): its primitives (:func:`lutram_cells`); also the metric
             ``lutrams`` is fitted on it
 ==========  ==================================================================
 
@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding
-from hw.memstyle import MemStyle, parse_mem_style, resolve
+from hw.memstyle import MemStyle, parse_mem_style, placed, resolve
 from hw.lanes import lane_spec
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from hw.pipeline import tree_stages
@@ -198,9 +198,8 @@ BLOCK_GEOMETRY: dict[str, tuple[tuple[str, int, int, tuple[tuple[int, int], ...]
                ("RAMB36E1", 2, 257, ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2),
                                      (32768, 1)))),
 }
-#: Distributed LUT-RAM primitive per family: (depth, width) of one cell (TRELLIS_DPR16X4 16x4;
-#: xilinx RAM64X1S 64x1). Counts of LUT-RAM cells are fitted on the cells this geometry needs.
-DISTRIBUTED_GEOMETRY = {"ecp5": (16, 4), "xilinx": (64, 1)}
+#: Families with LUT-RAM, whose written ``distributed`` memories :func:`lutram_cells` counts.
+DISTRIBUTED_GEOMETRY = {"ecp5": "TRELLIS_DPR16X4", "xilinx": "RAM32M / RAM64M"}
 
 
 def block_rams(depth: int, width: int, fam: str) -> int:
@@ -224,52 +223,68 @@ def block_rams(depth: int, width: int, fam: str) -> int:
 
 
 def lutram_cells(depth: int, width: int, fam: str) -> int:
-    """LUT-RAM primitives of a ``depth`` x ``width`` ROM in :data:`DISTRIBUTED_GEOMETRY` cells."""
-    d, w = DISTRIBUTED_GEOMETRY[fam]
-    return -(-depth // d) * -(-width // w) if depth > 0 and width > 0 else 0
+    """LUT-RAM primitives Yosys 0.70 maps a ``depth`` x ``width`` RAM with one write and one read
+    port to (measured, tests/test_memstyle.py): ecp5 TRELLIS_DPR16X4 cells of 16 x 4; xilinx
+    RAM32M (32 deep, 6 bits on its three read ports) up to 32 words, else RAM64M (64 x 3) per 64 words."""
+    if depth <= 0 or width <= 0:
+        return 0
+    if fam == "ecp5":
+        return -(-depth // 16) * -(-width // 4)
+    if fam == "xilinx":
+        return -(-width // 6) if depth <= 32 else -(-depth // 64) * -(-width // 3)
+    raise ValueError(f"family {fam!r} has no LUT-RAM")
 
 
 @dataclass(frozen=True)
 class UnitMemory:
-    """One ROM of a unit as the estimator sees it."""
+    """One memory of a unit as the estimator sees it."""
 
-    name: str  #: "weights" or "params"
+    name: str  #: "weights", "params" (ROMs) or "inbuf" (the unit's two-bank input memory, written)
     depth: int
     live: int  #: non-constant bit columns (what block RAM / LUT-RAM stores)
-    style: str  #: where it ends up: "block", "distributed" or "logic"
+    style: str  #: where it ends up: "block", "distributed" (LUT-RAM) or "logic"
 
 
-def _resolved(style: MemStyle | None, fam: str, default: str) -> str:
-    if style is MemStyle.BLOCK and fam in BLOCK_GEOMETRY:
-        return "block"
-    if style is MemStyle.DISTRIBUTED and fam in DISTRIBUTED_GEOMETRY:
-        return "distributed"
-    if style is None:
+def _placed(style: MemStyle | None, fam: str, default: str, written: bool = False) -> str:
+    """hw.memstyle.placed, with an unmarked memory at ``default`` and block RAM only where priced."""
+    where = placed(style, fam, written)
+    if where is None:
         return default
-    return "logic"  # logic; distributed without LUT-RAM (ice40) is priced as logic
+    if where == "block" and fam not in BLOCK_GEOMETRY:
+        return "logic"
+    return where
 
 
 def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
                   bram: bool | None = None) -> tuple[UnitMemory, ...]:
-    """The unit's ROMs and where each ends up: the generator's mark (hw.memstyle.resolve) or, for
-    an unmarked weight ROM, Yosys' own choice (the fitted ``bram_rule``: block RAM from a depth and
-    a size on). An unmarked threshold ROM is read combinationally, so it stays in logic. ``bram``
-    (calibration) overrides where the weight ROM went. When the unit gains a memory (an input
-    buffer), it is listed here and BRAM/LUT-RAM counts follow."""
+    """The unit's memories and where each ends up: the generator's mark (hw.memstyle.resolve, placed
+    per family by hw.memstyle.placed) or, for an unmarked weight ROM, Yosys' own choice (the fitted
+    ``bram_rule``: block RAM from a depth and a size on). An unmarked threshold ROM is read
+    combinationally, so it stays in logic; a ``distributed`` ROM is logic too (LUTs holding the
+    constants). ``bram`` (calibration) overrides where the weight ROM went. A dense unit with more
+    than one row fold has its input memory (hw.mvu.MatrixVectorUnit: two banks of col_folds words of
+    SIMD inputs), marked the way the unit marks it: LUT-RAM on ecp5/xilinx, logic on ice40, block RAM
+    when large. (A conv unit's window memories are not listed.)"""
     fam = _family(target)
     style = parse_mem_style(mem_style)
     words = fold.row_folds * fold.col_folds
     wide = fold.lanes * weight_code_bits(layer)
     rule = _constants().get("bram_rule", {}).get(fam)
     tool_block = bool(rule) and words >= rule["min_depth"] and words * wide >= rule["min_bits"]
-    w_style = _resolved(resolve(style, words, wide), fam, "block" if tool_block and fam in BLOCK_GEOMETRY else "logic")
+    w_style = _placed(resolve(style, words, wide), fam, "block" if tool_block and fam in BLOCK_GEOMETRY else "logic")
     if bram is not None:
         w_style = "block" if bram else ("logic" if w_style == "block" else w_style)
     out = [UnitMemory("weights", words, rom_live_columns(layer, fold), w_style)]
     if n_params(layer):
         pbits = param_rom_bits(layer, fold)
-        p_style = _resolved(resolve(style, fold.row_folds, pbits.shape[0]), fam, "logic")
+        p_style = _placed(resolve(style, fold.row_folds, pbits.shape[0]), fam, "logic")
         out.append(UnitMemory("params", fold.row_folds, _live(pbits), p_style))
+    if fold.row_folds > 1 and layer.conv is None:
+        # the unit's rule (hw.mvu.MatrixVectorUnit.in_style): a forced block is for the ROMs only
+        in_rule = MemStyle.AUTO if style is MemStyle.BLOCK else style
+        depth, width = 2 * fold.col_folds, fold.simd * layer.input_bits
+        out.append(UnitMemory("inbuf", depth, width,
+                              _placed(resolve(in_rule, depth, width, written=True), fam, "logic", written=True)))
     return tuple(out)
 
 
@@ -364,8 +379,7 @@ def uses_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto")
 def param_rom_in_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
     """Whether the threshold/bias ROM is in block RAM (only when marked: unmarked it is read
     combinationally)."""
-    mems = unit_memories(layer, fold, target, mem_style)
-    return len(mems) > 1 and mems[1].style == "block"
+    return any(m.name == "params" and m.style == "block" for m in unit_memories(layer, fold, target, mem_style))
 
 
 def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",

