@@ -20,7 +20,7 @@ WHERE = {"ice40": "iCE40", "ice40-nodsp": "iCE40 no DSP", "xilinx": "Xilinx 7", 
 #: Figure key -> (header, decimals; None = text). The unit is in the header.
 FIGURES = {
     "luts": ("LUTs", 0), "ffs": ("flip-flops", 0), "brams": ("BRAM blocks", 1), "dsps": ("DSP blocks", 0),
-    "carries": ("carry cells", 0), "luts_hier_sum": ("LUTs, per-layer sum", 0), "device": ("device", None),
+    "carries": ("carry cells", 0), "lutrams": ("LUT-RAM cells", 0), "luts_hier_sum": ("LUTs, per-layer sum", 0), "device": ("device", None),
     "fmax_mhz": ("fmax (MHz)", 1), "frames_per_s": ("frames/s", 0), "latency_us": ("latency (\u00b5s)", 2),
     "images": ("images", 0), "mismatches": ("mismatches", 0), "cycles_per_image": ("cycles/image", 0),
     "toggles_per_image": ("toggles/image", 0), "activity_bit_exact": ("bit-exact", None),

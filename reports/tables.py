@@ -14,7 +14,7 @@ from .records import DesignResult
 from .synth import Target, family
 
 #: Synthesis figures per target (reports.synth.SynthResult fields).
-AREA_KEYS = ("luts", "ffs", "brams", "dsps", "carries")
+AREA_KEYS = ("luts", "ffs", "brams", "dsps", "carries", "lutrams")
 #: Estimated figures per target (reports.estimator.AreaEstimate fields).
 ESTIMATE_KEYS = ("luts", "ffs", "brams", "dsps")
 
