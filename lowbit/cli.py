@@ -63,9 +63,10 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                         "counters from explicit LUT6_2/CARRY4 cells, smallest on Xilinx 7-series; other "
                         "targets synthesize the cells as plain logic); default tree")
     p.add_argument("--mem-style", default="auto", choices=MEM_STYLES,
-                   help="where weight and threshold ROMs go: 'block' RAM, 'distributed' LUT-RAM, "
-                        "'logic', or 'auto' (block RAM for ROMs >= 64 words and >= 4 kbit, else the "
-                        "synthesis tool's choice); default auto")
+                   help="where memories go: 'block' RAM, 'distributed' (ROMs in LUTs; the written input "
+                        "banks in LUT-RAM on ecp5/xilinx, logic on ice40), 'logic', or 'auto' (block RAM from "
+                        ">= 64 words and >= 4 kbit; below that ROMs are the synthesis tool's choice and input "
+                        "banks distributed); default auto")
     p.add_argument("--clock-mhz", default="auto", metavar="MHZ",
                    help="target clock: register the adder trees so one stage fits it (the --family delay model); "
                         "'auto' (default) = the family's target (" + ", ".join(
