@@ -170,7 +170,7 @@ def _fmax_limit(m: dict) -> str:
     if not m["fmax_mhz"]:
         if "no BELs remaining" in m.get("note", ""):  # nextpnr ran out of logic cells (LUT + FF pairs)
             return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells for {m['luts']:,} LUT4 + "
-                    f"{m['ffs']:,} FF, most FFs in whole-vector registers between layers (streaming removes them)")
+                    f"{m['ffs']:,} FF at {', '.join(m['folding'])}")
         return m["status"]
     from reports.pnr import describe_critical_path
 
@@ -202,7 +202,7 @@ def fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS) -> list[dict]:
         h = make_hardware(model, None, cache / f"digits-w1a1-{fam}", clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
         m = _placed(h, fam, seeds)
         rows.append(_row(f"digits W1A1 fmax {fam} ({_seeds_label(seeds)})", f">= {goal:g} MHz", before,
-                         m, m["fmax_mhz"] >= goal))
+                         m, m["fmax_mhz"] >= goal, _fmax_limit(m)))
     return rows
 
 

@@ -144,7 +144,8 @@ class MatrixVectorCore(wiring.Component):
         staged = not spec.serial and (layer.kind != "xnor_popcount" or popcount == "tree")
         self.tree_every = tree_every if staged else 0
         #: register stages for the target clock, by place (hw.pipeline.core_stages; none without one)
-        self.stages = core_stages(fold.simd, tree_every, spec.product_stage, staged)
+        self.stages = core_stages(fold.simd, tree_every, spec.product_stage, staged,
+                                  layer.n_thresholds if layer.output == "threshold" else 1)
         #: cycles those stages add to the unit's pipeline
         self.extra_stages = self.stages.total
         words, per = self.param_rom()
@@ -289,6 +290,10 @@ class MatrixVectorCore(wiring.Component):
             acc = fins[p]
             if L.output == "threshold":
                 cmps = [acc >= params[(p * per + k) * W:(p * per + k + 1) * W].as_signed() for k in range(per)]
+                if self.stages.output > 1:  # the compares registered, counted the next cycle
+                    cq = Signal(per, name=f"cmp{p}_q")
+                    m.d.sync += cq.eq(Cat(*cmps))
+                    cmps = [cq[k] for k in range(per)]
                 y = Signal(self.ob, name=f"y{p}")
                 m.d.comb += y.eq(sum(c.as_unsigned() for c in cmps) if per > 1 else cmps[0])
             elif L.output == "requantize":
@@ -308,7 +313,12 @@ class MatrixVectorCore(wiring.Component):
             outs.append(y[:self.ob])
         if self.stages.output:  # the compare / requantize / bias add registered, with its flags
             ov, orf_q, od = Signal(name="out_v_q"), Signal.like(orf, name="out_rf_q"), Signal(len(self.out_data), name="out_q")
-            m.d.sync += [ov.eq(v3), orf_q.eq(orf), od.eq(Cat(*outs))]
+            v, r = v3, orf
+            for k in range(self.stages.output - 1):  # the flags beside the registered compares
+                vd, rd_ = Signal(name=f"out_v_d{k}"), Signal.like(orf, name=f"out_rf_d{k}")
+                m.d.sync += [vd.eq(v), rd_.eq(r)]
+                v, r = vd, rd_
+            m.d.sync += [ov.eq(v), orf_q.eq(r), od.eq(Cat(*outs))]
             m.d.comb += [self.out_valid.eq(ov), self.out_rf.eq(orf_q), self.out_last.eq(orf_q == RF - 1),
                          self.out_data.eq(od)]
         else:

@@ -24,6 +24,9 @@ def test_core_stages_by_place():
     # a tree that is not staged (bit_serial, lut6/xilinx popcount) keeps the boundary registers
     assert core_stages(64, 2, False, tree_staged=False) == CoreStages(rom=1, tree=0, output=1)
     assert core_stages(8, 2, True).tree == tree_stages(8, 2) == 1
+    # a multi-threshold output registers its compares, then their count
+    assert core_stages(8, 2, True, thresholds=3).output == 2 and core_stages(8, 2, True, thresholds=1).output == 1
+    assert core_stages(8, 0, True, thresholds=3).total == 0
 
 
 def test_product_stage_per_kind():
@@ -42,8 +45,9 @@ def test_core_counts_its_stages(kind):
     core = MatrixVectorCore(m.layers[0], f, tree_every=every)
     spec = LANES[Kind(kind)]
     tree = 0 if spec.serial else tree_stages(24, every)
-    assert core.stages == CoreStages(1, int(spec.product_stage), tree, 1)
-    assert core.extra_stages == 2 + int(spec.product_stage) + tree
+    out = 2 if m.layers[0].output == "threshold" and m.layers[0].n_thresholds > 1 else 1
+    assert core.stages == CoreStages(1, int(spec.product_stage), tree, out)
+    assert core.extra_stages == 1 + int(spec.product_stage) + tree + out
     assert MatrixVectorCore(m.layers[0], f).extra_stages == 0
 
 
@@ -83,7 +87,8 @@ def test_staged_accumulate_bit_exact_on_digits_under_back_pressure(tmp_path):
     assert model.layers[0].n_thresholds > 1  # several compares in the output stage
     h = make_hardware(model, "fc0:pe=2,simd=16;fc1:pe=2,simd=8", tmp_path, clock_mhz=125, family="ecp5")
     every = levels_per_stage(125, "ecp5")
-    assert h.design.pipeline_stages == [1 + 1 + tree_stages(16, every) + 1, 1 + 1 + tree_stages(8, every) + 1]
+    # ROM data + products + tree + (compares, count) | ROM data + products + tree + logit
+    assert h.design.pipeline_stages == [1 + 1 + tree_stages(16, every) + 2, 1 + 1 + tree_stages(8, every) + 1]
     _check_stalled(model, h, d.x_test[:200], d.y_test[:200])
 
 
@@ -94,7 +99,7 @@ def test_staged_accumulate_bit_exact_on_mnist_under_back_pressure(mnist_path, tm
 
     model, d = _trained("binaryconnect", mnist_path)
     h = make_hardware(model, "fc0:pe=4,simd=49;fc1:pe=2,simd=8", tmp_path, clock_mhz=125, family="ecp5")
-    assert h.design.pipeline_stages[0] == 1 + 1 + tree_stages(49, levels_per_stage(125, "ecp5")) + 1
+    assert h.design.pipeline_stages[0] == 1 + 1 + tree_stages(49, levels_per_stage(125, "ecp5")) + 2
     _check_stalled(model, h, d.x_test[:200], d.y_test[:200])
 
 
