@@ -83,8 +83,9 @@ class PnrResult:
 
 
 #: Cell-name suffixes Yosys/nextpnr append to the register a hw signal became (``acc0_TRELLIS_FF_Q_3``,
-#: ``psum2_SB_DFFE_Q``): cut off, the rest is the Amaranth signal's hierarchical name.
-_FF_SUFFIX = re.compile(r"_(TRELLIS_FF|SB_DFF\w*?|FD\w*?)_Q(_\d+)?$")
+#: ``got_SB_DFFESR_Q_1_D_SB_LUT4_O_LC``, an iCE40 logic cell packing the register's LUT): cut off, the
+#: rest is the Amaranth signal's hierarchical name.
+_FF_SUFFIX = re.compile(r"_(TRELLIS_FF|SB_DFF[A-Z]*|FD[A-Z]*)_Q(_\d+)?(_\w*)?$")
 #: Output ports of a carry step (ECP5 CCU2C, iCE40 SB_CARRY): counted as carry hops, not logic levels.
 _CARRY_OUT = ("FCO", "CO", "COUT")
 

@@ -178,3 +178,17 @@ def test_staged_conv_bit_exact_and_cycles_under_back_pressure(tmp_path):
     h = make_hardware(model, "conv0:pe=2,simd=6;conv1:pe=3,simd=9", tmp_path, clock_mhz=125, family="ecp5")
     assert all(s >= 3 for s in h.design.pipeline_stages[:2])
     _check_stalled(model, h, x, None)
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_argmax_split_for_a_clock():
+    from hw.network import Argmax, NetworkTop
+
+    a, s = Argmax(10, 8), Argmax(10, 8, split=True)
+    assert (a.levels, a.depth, a.interval) == (4, 4, 5)
+    assert (s.levels, s.depth, s.interval) == (4, 8, 9)  # compare, then mux, per level
+    assert Argmax(1, 8, split=True).depth == 0
+    m = random_kind_model("xnor_popcount", sizes=(24, 8, 4), seed=4)
+    folds = parse_folding(m, "fc0:pe=2,simd=24;fc1:pe=1,simd=8")
+    assert NetworkTop(m, folds, clock_mhz=125, family="ecp5").argmax.split
+    assert not NetworkTop(m, folds).argmax.split  # no target clock: the design as before
