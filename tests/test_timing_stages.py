@@ -192,3 +192,22 @@ def test_argmax_split_for_a_clock():
     folds = parse_folding(m, "fc0:pe=2,simd=24;fc1:pe=1,simd=8")
     assert NetworkTop(m, folds, clock_mhz=125, family="ecp5").argmax.split
     assert not NetworkTop(m, folds).argmax.split  # no target clock: the design as before
+
+
+@pytest.mark.yosys
+def test_place_and_route_records_the_critical_path(tmp_path):
+    """Real Yosys + nextpnr-ice40 on a small pipelined net: the result names the path by its hw signals."""
+    from lowbit.steps import make_hardware
+    from reports.pnr import describe_critical_path, place_and_route
+
+    m = random_kind_model("xnor_popcount", sizes=(16, 8, 4), seed=2)
+    h = make_hardware(m, "fc0:pe=2,simd=16;fc1:pe=1,simd=8", tmp_path, clock_mhz=80, family="ice40")
+    p = h.ports
+    r = place_and_route("ice40", h.verilog, p.dut, p.in_width, p.class_width, p.logits_width, devices=("up5k",))
+    assert r.fits and r.fmax_mhz and r.critical_path
+    cp = r.critical_path
+    assert cp["ns"] == pytest.approx(1000 / r.fmax_mhz, rel=0.05)  # the worst path sets fmax
+    assert cp["logic_levels"] >= 1 and 0 < cp["routing_pct"] < 100
+    # both ends are registers of the design (the shell's or the network's), named as in the Verilog
+    assert "_SB_" not in cp["to_signal"] and cp["to_signal"], cp
+    assert describe_critical_path(cp).startswith(cp["from_signal"][:70])
