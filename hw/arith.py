@@ -222,11 +222,17 @@ def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w
     lo, hi = min(flat + [0]), max(flat + [0])
     width = signed_bits(lo, hi)
     rom = Array([Const(v, signed(width)) for v in flat])
+    # registered, an Array read is a synchronous ROM that Yosys puts in block RAM (a DP16KD per lane:
+    # 121 for the digits net at 16 lanes a layer); as one truth table per term bit it stays in LUTs
+    bits = [Const(sum(((v >> j) & 1) << k for k, v in enumerate(flat)), len(flat)) for j in range(width)]
     terms = []
     for i in range(lanes):
         idx = Cat(x[i * in_bits:(i + 1) * in_bits], w[i * w_bits:(i + 1) * w_bits])  # c * 2**in_bits + a
         t = Signal(signed(width), name=f"{name}_t{i}")
-        m.d.comb += t.eq(rom[idx])
+        if reg_terms:
+            m.d.comb += t.eq(Cat(*[b.bit_select(idx, 1) for b in bits]))
+        else:
+            m.d.comb += t.eq(rom[idx])
         terms.append(t)
     if reg_terms:
         terms = register_terms(m, terms, f"{name}_t")
@@ -234,15 +240,21 @@ def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w
 
 
 def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
-                       a_bit: Value, w_bit: Value, name: str, style: str = "tree") -> Value:
+                       a_bit: Value, w_bit: Value, name: str, style: str = "tree", reg_terms: bool = False) -> Value:
     """One bit-serial step: +-popcount(x[:, a_bit] & w[:, w_bit]) << (a_bit + w_bit); the weight's
-    MSB plane is negative (two's complement)."""
+    MSB plane is negative (two's complement). ``reg_terms``: the selected plane bits (and the plane
+    numbers beside them) are registered before the popcount, shift and sign."""
     xs = Signal(lanes, name=f"{name}_xp")
     ws = Signal(lanes, name=f"{name}_wp")
     m.d.comb += [xs[i].eq(x[i * in_bits:(i + 1) * in_bits].bit_select(a_bit, 1)) for i in range(lanes)]
     m.d.comb += [ws[i].eq(w[i * w_bits:(i + 1) * w_bits].bit_select(w_bit, 1)) for i in range(lanes)]
     both = Signal(lanes, name=f"{name}_and")
     m.d.comb += both.eq(xs & ws)
+    if reg_terms:
+        bq, aq, wq = Signal(lanes, name=f"{name}_and_q"), Signal.like(a_bit, name=f"{name}_pa_q"), \
+            Signal.like(w_bit, name=f"{name}_pb_q")
+        m.d.sync += [bq.eq(both), aq.eq(a_bit), wq.eq(w_bit)]
+        both, a_bit, w_bit = bq, aq, wq
     pc = popcount(m, [both[i] for i in range(lanes)], name, style)
     width = len(pc) + in_bits + w_bits + 1
     sh = Signal(width, name=f"{name}_shl")

@@ -71,9 +71,9 @@ class LaneSpec:
     code_bits: Callable[[Layer], int] = _twos_complement_bits  #: ROM bits per weight
     encode: Callable[[Layer, int], int] = _twos_complement  #: ROM code of one weight value
     serial: bool = False  #: one (activation bit, weight bit) plane pair per cycle
-    #: the product is more than one LUT level (negation, shift, table, multiplier): with a target
-    #: clock it gets its own register stage before the tree (hw.pipeline.core_stages); an XNOR
-    #: merges into the popcount's first LUT, a bit-serial plane is not staged
+    #: the product is more than one LUT level (negation, shift, table, multiplier, a bit-serial
+    #: plane select): with a target clock it gets its own register stage before the tree
+    #: (hw.pipeline.core_stages); an XNOR merges into the popcount's first LUT
     product_stage: bool = False
 
     def planes(self, layer: Layer) -> int:
@@ -97,8 +97,8 @@ LANES: dict[Kind, LaneSpec] = {
         code_bits=_shift_code_bits, encode=_shift_code, product_stage=True),
     Kind.BIT_SERIAL: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: bit_plane_popcount(m, x, w, simd, L.input_bits, wb, ctx.plane_a,
-                                                                    ctx.plane_b, name, ctx.popcount),
-        serial=True),
+                                                                    ctx.plane_b, name, ctx.popcount, ctx.product_reg),
+        serial=True, product_stage=True),
     Kind.LUT_PRODUCT: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
                                                                   ctx.tree_every, ctx.product_reg),

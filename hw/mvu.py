@@ -237,7 +237,8 @@ class MatrixVectorCore(wiring.Component):
         wdata = rd.data
         if self.stages.rom:  # the ROM word registered (block RAM clock-to-out), the chunk beside it
             wdata = Signal.like(rd.data, name="wrom_q")
-            d = [Signal.like(x, name=f"{x.name}_q") for x in (v1, first1, last1, chunk1, pa1, pb1)]
+            d = [Signal.like(x, name=f"{n}_q") for x, n in zip((v1, first1, last1, chunk1, pa1, pb1),
+                                                                ("v1", "first1", "last1", "chunk1", "plane_a1", "plane_b1"))]
             m.d.sync += [wdata.eq(rd.data)] + [a.eq(b) for a, b in zip(d, (v1, first1, last1, chunk1, pa1, pb1))]
             v1, first1, last1, chunk1, pa1, pb1 = d
 

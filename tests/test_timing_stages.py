@@ -30,10 +30,10 @@ def test_core_stages_by_place():
 
 
 def test_product_stage_per_kind():
-    # an XNOR merges into the popcount's first LUT; bit-serial planes are not staged; every other
-    # kind's product is more than one LUT level (negation, shift, table, multiplier)
+    # an XNOR merges into the popcount's first LUT; every other kind's product is more than one LUT
+    # level (negation, shift, table, multiplier, bit-plane select)
     staged = {str(k) for k in Kind if LANES[k].product_stage}
-    assert staged == {"accumulate", "shift_add", "lut_product", "mac"}
+    assert staged == {"accumulate", "shift_add", "lut_product", "mac", "bit_serial"}
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -211,3 +211,17 @@ def test_place_and_route_records_the_critical_path(tmp_path):
     # both ends are registers of the design (the shell's or the network's), named as in the Verilog
     assert "_SB_" not in cp["to_signal"] and cp["to_signal"], cp
     assert describe_critical_path(cp).startswith(cp["from_signal"][:70])
+
+
+@pytest.mark.yosys
+def test_registered_product_tables_stay_in_luts(tmp_path):
+    """lut_product's registered table reads must not become block-RAM ROMs (one per lane: the digits net
+    needed 121 DP16KD of ECP5-25k's 56 when the register followed an Array read)."""
+    from lowbit.steps import make_hardware
+    from reports.synth import synthesize
+
+    m = random_kind_model("lut_product", sizes=(12, 6, 3), seed=1)
+    h = make_hardware(m, "fc0:pe=2,simd=6;fc1:pe=1,simd=6", tmp_path, clock_mhz=125, family="ecp5")
+    assert h.design.pipeline_stages[0] >= 3  # ROM data, products, output at least
+    s = synthesize(h.verilog, h.ports.dut, "ecp5")
+    assert s.brams == 0, s.cells
