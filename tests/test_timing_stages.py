@@ -161,6 +161,19 @@ def test_critical_path_summary_names_the_hw_signals():
 
 
 @pytest.mark.verilator
+@pytest.mark.parametrize("kind", ["bit_serial", "lut_product"])  # staged plane select / truth-table products
+def test_staged_kinds_bit_exact_under_back_pressure(kind, tmp_path):
+    from lowbit.steps import make_hardware
+
+    m = random_kind_model(kind, sizes=(24, 8, 4), seed=11)
+    rng = np.random.default_rng(12)
+    x = (rng.integers(0, 256, (150, 24)) * (rng.random((150, 24)) < 0.5)).astype(np.uint8)
+    h = make_hardware(m, "fc0:pe=2,simd=6;fc1:pe=2,simd=8", tmp_path, clock_mhz=125, family="ecp5")
+    assert h.design.pipeline_stages[0] >= 4  # ROM data, products, (tree,) compares, count
+    _check_stalled(m, h, x, None)
+
+
+@pytest.mark.verilator
 def test_staged_conv_bit_exact_and_cycles_under_back_pressure(tmp_path):
     """A conv unit shares the core: its cycle model must follow the new stages too (hw.conv reads
     core.extra_stages). Random CNN of multi-level kind (accumulate) pipelined for 125 MHz on ECP5."""
