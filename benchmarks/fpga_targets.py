@@ -201,6 +201,7 @@ def fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS) -> list[dict]:
         # pipelined for the family's target clock (hw.pipeline's delay model)
         h = make_hardware(model, None, cache / f"digits-w1a1-{fam}", clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
         m = _placed(h, fam, seeds)
+        m["headline"] = f"{m['fmax_mhz']} MHz" if m["fmax_mhz"] else m["status"][:40]
         rows.append(_row(f"digits W1A1 fmax {fam} ({_seeds_label(seeds)})", f">= {goal:g} MHz", before,
                          m, m["fmax_mhz"] >= goal, _fmax_limit(m)))
     return rows
