@@ -149,8 +149,10 @@ def test_critical_path_summary_names_the_hw_signals():
             step("routing", 0.13, "dut.fc0.core.pe12_l2_1_TRELLIS_FF_Q_3", "DI", "n2"),
             step("setup", 0.0, "dut.fc0.core.pe12_l2_1_TRELLIS_FF_Q_3", "DI")]
     path[0]["from"] = {"cell": "dut.fc0.core.wrom.0.11", "port": "CLKA"}
-    cp = critical_path_summary({"critical_paths": [{"from": "clk", "to": "clk", "path": path[:3]},
-                                                   {"from": "clk", "to": "clk", "path": path}]})
+    pin = [step("routing", 20.0, "dut.fc0.inmem", "D", "vin")]  # a pin's path: longer, but not clocked
+    cp = critical_path_summary({"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": path[:3]},
+                                                   {"from": "<async>", "to": "posedge clk", "path": pin},
+                                                   {"from": "posedge clk", "to": "posedge clk", "path": path}]})
     assert cp["ns"] == pytest.approx(9.25) and cp["logic_levels"] == 2 and cp["carry_hops"] == 1
     assert cp["to_signal"] == "dut.fc0.core.pe12_l2_1" and cp["from_signal"] == "dut.fc0.core.wrom.0.11.CLKA"
     assert cp["routing_pct"] == pytest.approx(100 * 3.09 / 9.25, abs=0.1) and cp["clk_to_q_ns"] == 5.61
