@@ -139,22 +139,28 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     """nextpnr fmax of ``h`` on ``fam`` over placement ``seeds`` (median; 0 for a seed that did not
     fit or route), with the synthesis area and the flow's plain status line (the capacity pre-check's
     line when nothing fits)."""
-    from reports.pnr import place_and_route
+    from reports.pnr import describe_critical_path, place_and_route
     from reports.synth import synthesize
 
     syn = synthesize(h.verilog, h.ports.dut, fam)
-    f, status, device, note = [], "", None, ""
+    f, status, device, note, paths = [], "", None, "", []
     for seed in seeds:
         t0 = time.perf_counter()
         p = place_and_route(fam, h.verilog, h.ports.dut, h.design.in_width, h.design.class_width,
                             h.design.logit_width * h.design.n_classes, devices=devices, seed=seed)
         f.append(round(p.fmax_mhz or 0.0, 2))  # 0: did not fit or route
         status, device, note = p.status, p.device, p.note
+        paths.append(p.critical_path)
         print(f"  {fam} seed {seed}: {p.status} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if p.critical_path:
+            print(f"    critical path: {describe_critical_path(p.critical_path)}", flush=True)
         if not p.fits:  # the pre-check or nextpnr said no: other seeds would say the same
             break
     med = statistics.median(f)
+    # the path of the median seed (the seed whose fmax is the median, or the nearest below it)
+    at = min(range(len(f)), key=lambda i: (abs(f[i] - med), f[i]))
     return {"fmax_mhz": round(med, 1), "seeds": list(seeds[:len(f)]), "fmax_per_seed": f, "device": device,
+            "critical_path": paths[at], "critical_path_per_seed": [describe_critical_path(c) if c else None for c in paths],
             "status": status, "note": note, "luts": syn.luts, "ffs": syn.ffs, "brams": syn.brams, "dsps": syn.dsps,
             "clock_mhz_asked": h.design.clock_mhz, "pipeline_stages": h.design.pipeline_stages,
             "folding": [str(x) for x in h.foldings], "cycles_per_image": h.cycles_per_image,
@@ -166,11 +172,13 @@ def _fmax_limit(m: dict) -> str:
     if not m["fmax_mhz"]:
         if "no BELs remaining" in m.get("note", ""):  # nextpnr ran out of logic cells (LUT + FF pairs)
             return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells for {m['luts']:,} LUT4 + "
-                    f"{m['ffs']:,} FF, most FFs in whole-vector registers between layers (streaming removes them)")
+                    f"{m['ffs']:,} FF at {', '.join(m['folding'])}")
         return m["status"]
-    return (f"nextpnr's critical path (not analysed by this benchmark) at {m['fmax_mhz']} MHz, with "
-            f"{m['pipeline_stages']} adder-tree register stages per layer chosen by hw.pipeline for "
-            f"{m['clock_mhz_asked']:g} MHz: the path is one hw.pipeline does not stage, or its delay model is optimistic")
+    from reports.pnr import describe_critical_path
+
+    return (f"nextpnr's critical path at {m['fmax_mhz']} MHz (median seed): "
+            f"{describe_critical_path(m.get('critical_path'))}; register stages per layer {m['pipeline_stages']} "
+            f"chosen by hw.pipeline for {m['clock_mhz_asked']:g} MHz")
 
 
 def _seeds_label(seeds: tuple[int, ...]) -> str:
@@ -195,8 +203,9 @@ def fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS) -> list[dict]:
         # pipelined for the family's target clock (hw.pipeline's delay model)
         h = make_hardware(model, None, cache / f"digits-w1a1-{fam}", clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
         m = _placed(h, fam, seeds)
+        m["headline"] = f"{m['fmax_mhz']} MHz" if m["fmax_mhz"] else m["status"][:40]
         rows.append(_row(f"digits W1A1 fmax {fam} ({_seeds_label(seeds)})", f">= {goal:g} MHz", before,
-                         m, m["fmax_mhz"] >= goal))
+                         m, m["fmax_mhz"] >= goal, _fmax_limit(m)))
     return rows
 
 

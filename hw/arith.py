@@ -45,6 +45,17 @@ def adder_tree(m: Module, terms: list[Value], name: str, every: int = 0) -> Valu
     return terms[0]
 
 
+def register_terms(m: Module, terms: list[Value], name: str) -> list[Value]:
+    """``terms`` through one register each: the pipeline stage between a kind's lane products and its
+    adder tree (hw.pipeline.core_stages' ``product``)."""
+    out = []
+    for i, t in enumerate(terms):
+        r = Signal.like(t, name=f"{name}_r{i}") if isinstance(t, Signal) else Signal(t.shape(), name=f"{name}_r{i}")
+        m.d.sync += r.eq(t)
+        out.append(r)
+    return out
+
+
 #: Popcount styles. "tree": balanced adder tree (portable; best on 4-input-LUT devices such as
 #: iCE40). "lut6": compressor tree of 6:3 counters written as 6-input truth tables, so each
 #: counter output bit is one LUT6 (measured 1.21 LUT6/input vs 1.62 for "tree" at 256 inputs
@@ -137,8 +148,9 @@ def xnor_popcount(m: Module, x: Value, w: Value, lanes: int, name: str, style: s
 
 
 def mac_products(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int, name: str,
-                 every: int = 0) -> Value:
-    """sum_i w_i * x_i with unsigned ``in_bits`` inputs and signed ``w_bits`` weights."""
+                 every: int = 0, reg_terms: bool = False) -> Value:
+    """sum_i w_i * x_i with unsigned ``in_bits`` inputs and signed ``w_bits`` weights; ``reg_terms``:
+    the products are registered before the tree (one cycle; a multiplier is several levels deep)."""
     prods = []
     for i in range(lanes):
         xi = Cat(x[i * in_bits:(i + 1) * in_bits], Const(0, 1)).as_signed()  # zero-extend, then signed
@@ -146,6 +158,8 @@ def mac_products(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits
         p = Signal(signed(in_bits + w_bits + 1), name=f"{name}_p{i}")
         m.d.comb += p.eq(xi * wi)
         prods.append(p)
+    if reg_terms:
+        prods = register_terms(m, prods, f"{name}_p")
     return adder_tree(m, prods, name, every)
 
 
@@ -155,9 +169,10 @@ def _zext_signed(v: Value) -> Value:
 
 
 def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, name: str,
-                     code_bits: int = 2, every: int = 0) -> Value:
+                     code_bits: int = 2, every: int = 0, reg_terms: bool = False) -> Value:
     """Ternary weights (2-bit two's complement: 01 = +1, 11 = -1, 00 = 0): add, subtract or skip.
-    ``code_bits=1`` (a layer without zero weights): the code is the sign alone (1 = -1)."""
+    ``code_bits=1`` (a layer without zero weights): the code is the sign alone (1 = -1).
+    ``reg_terms``: the terms (a negation: a carry chain) are registered before the tree."""
     terms = []
     for i in range(lanes):
         xi = _zext_signed(x[i * in_bits:(i + 1) * in_bits])
@@ -168,6 +183,8 @@ def accumulate_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, na
         else:
             m.d.comb += t.eq(Mux(wi[0], Mux(wi[1], -xi, xi), 0))
         terms.append(t)
+    if reg_terms:
+        terms = register_terms(m, terms, f"{name}_t")
     return adder_tree(m, terms, name, every)
 
 
@@ -178,8 +195,9 @@ def shift_code_width(max_exp: int) -> tuple[int, int]:
 
 
 def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max_exp: int, name: str,
-                    every: int = 0) -> Value:
-    """Power-of-two weights: code = Cat(exponent, nonzero, sign); term = +-(x << exponent) or 0."""
+                    every: int = 0, reg_terms: bool = False) -> Value:
+    """Power-of-two weights: code = Cat(exponent, nonzero, sign); term = +-(x << exponent) or 0.
+    ``reg_terms``: the terms (barrel shift + negation) are registered before the tree."""
     eb, cb = shift_code_width(max_exp)
     terms = []
     for i in range(lanes):
@@ -190,35 +208,55 @@ def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max
         t = Signal(signed(in_bits + max_exp + 1), name=f"{name}_t{i}")
         m.d.comb += t.eq(Mux(code[eb], Mux(code[eb + 1], -_zext_signed(sh), _zext_signed(sh)), 0))
         terms.append(t)
+    if reg_terms:
+        terms = register_terms(m, terms, f"{name}_t")
     return adder_tree(m, terms, name, every)
 
 
 def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
-                      table, name: str, every: int = 0) -> Value:
-    """Product lookup: term = P[w_i, x_i] from a constant table (a LUT per lane), then adds."""
+                      table, name: str, every: int = 0, reg_terms: bool = False) -> Value:
+    """Product lookup: term = P[w_i, x_i] from a constant table (a LUT per lane), then adds.
+    ``reg_terms``: the looked-up terms (a table of w_bits + in_bits inputs: several LUT4 levels) are
+    registered before the tree."""
     flat = [int(table[c, a]) for c in range(1 << w_bits) for a in range(1 << in_bits)]
     lo, hi = min(flat + [0]), max(flat + [0])
     width = signed_bits(lo, hi)
     rom = Array([Const(v, signed(width)) for v in flat])
+    # registered, an Array read is a synchronous ROM that Yosys puts in block RAM (a DP16KD per lane:
+    # 121 for the digits net at 16 lanes a layer); as one truth table per term bit it stays in LUTs,
+    # as the unregistered read does (cheap for small tables; the digits lut net's 8-bit-input tables
+    # come to 106,946 LUT4 at 16 lanes a layer: it fits an ECP5-25k neither way)
+    bits = [Const(sum(((v >> j) & 1) << k for k, v in enumerate(flat)), len(flat)) for j in range(width)]
     terms = []
     for i in range(lanes):
         idx = Cat(x[i * in_bits:(i + 1) * in_bits], w[i * w_bits:(i + 1) * w_bits])  # c * 2**in_bits + a
         t = Signal(signed(width), name=f"{name}_t{i}")
-        m.d.comb += t.eq(rom[idx])
+        if reg_terms:
+            m.d.comb += t.eq(Cat(*[b.bit_select(idx, 1) for b in bits]))
+        else:
+            m.d.comb += t.eq(rom[idx])
         terms.append(t)
+    if reg_terms:
+        terms = register_terms(m, terms, f"{name}_t")
     return adder_tree(m, terms, name, every)
 
 
 def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
-                       a_bit: Value, w_bit: Value, name: str, style: str = "tree") -> Value:
+                       a_bit: Value, w_bit: Value, name: str, style: str = "tree", reg_terms: bool = False) -> Value:
     """One bit-serial step: +-popcount(x[:, a_bit] & w[:, w_bit]) << (a_bit + w_bit); the weight's
-    MSB plane is negative (two's complement)."""
+    MSB plane is negative (two's complement). ``reg_terms``: the selected plane bits (and the plane
+    numbers beside them) are registered before the popcount, shift and sign."""
     xs = Signal(lanes, name=f"{name}_xp")
     ws = Signal(lanes, name=f"{name}_wp")
     m.d.comb += [xs[i].eq(x[i * in_bits:(i + 1) * in_bits].bit_select(a_bit, 1)) for i in range(lanes)]
     m.d.comb += [ws[i].eq(w[i * w_bits:(i + 1) * w_bits].bit_select(w_bit, 1)) for i in range(lanes)]
     both = Signal(lanes, name=f"{name}_and")
     m.d.comb += both.eq(xs & ws)
+    if reg_terms:
+        bq, aq, wq = Signal(lanes, name=f"{name}_and_q"), Signal.like(a_bit, name=f"{name}_pa_q"), \
+            Signal.like(w_bit, name=f"{name}_pb_q")
+        m.d.sync += [bq.eq(both), aq.eq(a_bit), wq.eq(w_bit)]
+        both, a_bit, w_bit = bq, aq, wq
     pc = popcount(m, [both[i] for i in range(lanes)], name, style)
     width = len(pc) + in_bits + w_bits + 1
     sh = Signal(width, name=f"{name}_shl")
@@ -228,5 +266,5 @@ def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, 
     return t
 
 
-__all__ = ["adder_tree", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "PopcountStyle", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
+__all__ = ["adder_tree", "register_terms", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "PopcountStyle", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
            "lut_product_lanes", "bit_plane_popcount", "shift_code_width"]

@@ -27,6 +27,7 @@ class LaneContext:
     plane_a: Value  #: bit_serial: the activation bit plane of this step
     plane_b: Value  #: bit_serial: the weight bit plane of this step
     tree_every: int = 0  #: register the adder tree every this many levels (0: combinational)
+    product_reg: bool = False  #: register the lane products before the tree (LaneSpec.product_stage)
 
 
 #: (m, chunk, weight slice, layer, simd, weight code bits, ctx, name) -> the PE's partial sum
@@ -70,6 +71,10 @@ class LaneSpec:
     code_bits: Callable[[Layer], int] = _twos_complement_bits  #: ROM bits per weight
     encode: Callable[[Layer, int], int] = _twos_complement  #: ROM code of one weight value
     serial: bool = False  #: one (activation bit, weight bit) plane pair per cycle
+    #: the product is more than one LUT level (negation, shift, table, multiplier, a bit-serial
+    #: plane select): with a target clock it gets its own register stage before the tree
+    #: (hw.pipeline.core_stages); an XNOR merges into the popcount's first LUT
+    product_stage: bool = False
 
     def planes(self, layer: Layer) -> int:
         """Cycles per SIMD chunk: input_bits x weight_bits plane pairs when serial, else 1."""
@@ -80,22 +85,24 @@ LANES: dict[Kind, LaneSpec] = {
     Kind.XNOR_POPCOUNT: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: xnor_popcount(m, x, w, simd, name, ctx.popcount,
                                                                                         ctx.tree_every)),
     Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name,
-                                                                            ctx.tree_every)),
+                                                                            ctx.tree_every, ctx.product_reg),
+                       product_stage=True),
     Kind.ACCUMULATE: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name, wb,
-                                                                                     ctx.tree_every),
-        code_bits=_stored_bits, encode=_ternary_code),
+                                                                 ctx.tree_every, ctx.product_reg),
+        code_bits=_stored_bits, encode=_ternary_code, product_stage=True),
     Kind.SHIFT_ADD: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: shift_add_lanes(m, x, w, simd, L.input_bits, L.max_exponent, name,
-                                                                 ctx.tree_every),
-        code_bits=_shift_code_bits, encode=_shift_code),
+                                                                 ctx.tree_every, ctx.product_reg),
+        code_bits=_shift_code_bits, encode=_shift_code, product_stage=True),
     Kind.BIT_SERIAL: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: bit_plane_popcount(m, x, w, simd, L.input_bits, wb, ctx.plane_a,
-                                                                    ctx.plane_b, name, ctx.popcount),
-        serial=True),
+                                                                    ctx.plane_b, name, ctx.popcount, ctx.product_reg),
+        serial=True, product_stage=True),
     Kind.LUT_PRODUCT: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
-                                                                      ctx.tree_every)),
+                                                                  ctx.tree_every, ctx.product_reg),
+        product_stage=True),
 }
 assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"
 

@@ -36,7 +36,7 @@ from .arith import POPCOUNT_STYLES
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
-from .pipeline import tree_stages
+from .pipeline import core_stages
 from .stream import ChunkShape
 
 
@@ -109,13 +109,16 @@ class MatrixVectorCore(wiring.Component):
     ``chunk_done`` that this step consumes the chunk (the caller moves to the next one) and
     ``pass_done`` that it ends a pass over the whole weight matrix. Counters wrap, so passes
     follow each other without a gap. ``out_valid`` marks the PE outputs of row fold ``out_rf``
-    (``out_last``: the last row fold of a pass), 4 cycles after the pass's last step.
+    (``out_last``: the last row fold of a pass), 4 + ``extra_stages`` cycles after the pass's last step.
 
     ``mem_style`` (:mod:`hw.memstyle`) says where the weight and threshold ROMs go; the cycle
     behaviour is the same for every style (both ROMs read synchronously where block RAM needs it).
-    ``tree_every`` > 0 registers the lanes' adder tree every that many levels (hw.pipeline):
-    ``extra_stages`` more cycles between a step and its accumulation. Bit-serial kinds and the
-    lut6/xilinx popcounts keep a combinational tree (their planes / counters are not staged).
+    ``tree_every`` > 0 (a target clock, hw.pipeline) registers the lanes' adder tree every that many
+    levels and the core's boundaries: the weight ROM's read data, the products of a multi-level kind
+    and the output stage, whose parameters are then read synchronously a row fold ahead (as block RAM
+    needs anyway): ``stages`` by place, ``extra_stages`` more cycles between a step and its result.
+    Bit-serial kinds and the lut6/xilinx popcounts keep a combinational tree (their planes / counters
+    are not staged).
     """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
@@ -137,10 +140,14 @@ class MatrixVectorCore(wiring.Component):
                 raise refuse(self, str(e)) from None
         self.acc_w = acc_width(layer)
         self.ob = out_width(layer)
-        staged = not lane_spec(layer.kind).serial and (layer.kind != "xnor_popcount" or popcount == "tree")
+        spec = lane_spec(layer.kind)
+        staged = not spec.serial and (layer.kind != "xnor_popcount" or popcount == "tree")
         self.tree_every = tree_every if staged else 0
-        #: register stages inside the adder tree (cycles added to the unit's pipeline)
-        self.extra_stages = tree_stages(fold.simd, self.tree_every)
+        #: register stages for the target clock, by place (hw.pipeline.core_stages; none without one)
+        self.stages = core_stages(fold.simd, tree_every, spec.product_stage, staged,
+                                  layer.n_thresholds if layer.output == "threshold" else 1)
+        #: cycles those stages add to the unit's pipeline
+        self.extra_stages = self.stages.total
         words, per = self.param_rom()
         #: resolved styles of the weight ROM and the threshold/bias ROM (None: the tool's choice)
         self.weight_style = resolve(self.mem_style, fold.row_folds * fold.col_folds,
@@ -227,18 +234,26 @@ class MatrixVectorCore(wiring.Component):
         m.d.sync += [v1.eq(step), first1.eq((cf == 0) & plane_first), last1.eq((cf == CF - 1) & plane_last),
                      chunk1.eq(self.chunk), pa1.eq(pa), pb1.eq(pb)]
 
+        wdata = rd.data
+        if self.stages.rom:  # the ROM word registered (block RAM clock-to-out), the chunk beside it
+            wdata = Signal.like(rd.data, name="wrom_q")
+            d = [Signal.like(x, name=f"{n}_q") for x, n in zip((v1, first1, last1, chunk1, pa1, pb1),
+                                                                ("v1", "first1", "last1", "chunk1", "plane_a1", "plane_b1"))]
+            m.d.sync += [wdata.eq(rd.data)] + [a.eq(b) for a, b in zip(d, (v1, first1, last1, chunk1, pa1, pb1))]
+            v1, first1, last1, chunk1, pa1, pb1 = d
+
         # S1 -> S2: lane products and adder trees per PE, registered
         v2, first2, last2 = Signal(), Signal(), Signal()
         fv, ff, fl = v1, first1, last1
-        for k in range(self.extra_stages):  # the flags travel beside the tree's register stages
+        for k in range(self.stages.product + self.stages.tree):  # the flags travel beside the lanes' stages
             dv, df, dl = Signal(name=f"v1_d{k}"), Signal(name=f"first1_d{k}"), Signal(name=f"last1_d{k}")
             m.d.sync += [dv.eq(fv), df.eq(ff), dl.eq(fl)]
             fv, ff, fl = dv, df, dl
         m.d.sync += [v2.eq(fv), first2.eq(ff), last2.eq(fl)]
         psums = []
-        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every)
+        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every, bool(self.stages.product))
         for p in range(f.pe):
-            wslice = rd.data[p * f.simd * wb:(p + 1) * f.simd * wb]
+            wslice = wdata[p * f.simd * wb:(p + 1) * f.simd * wb]
             s = lanes.build(m, chunk1, wslice, L, f.simd, wb, ctx, f"pe{p}")
             ps = Signal(signed(W), name=f"psum{p}")
             m.d.sync += ps.eq(s)
@@ -261,9 +276,10 @@ class MatrixVectorCore(wiring.Component):
         if words:
             m.submodules.prom = prom = Memory(shape=unsigned(f.pe * per * W), depth=RF, init=words,
                                               attrs=attrs(self.param_style))
-            if self.param_style is MemStyle.BLOCK:
-                # block RAM reads synchronously: address the row fold orf will hold next cycle, so
-                # the word for the current orf is on the port exactly when S3 needs it (no extra cycle)
+            if self.param_style is MemStyle.BLOCK or self.stages.output:
+                # block RAM reads synchronously (and a target clock keeps the ROM read out of the
+                # compare's path): address the row fold orf will hold next cycle, so the word for
+                # the current orf is on the port exactly when S3 needs it (no extra cycle)
                 pr = prom.read_port(domain="sync")
                 m.d.comb += pr.addr.eq(Mux(v3, Mux(orf == RF - 1, 0, orf + 1), orf))
             else:
@@ -275,6 +291,10 @@ class MatrixVectorCore(wiring.Component):
             acc = fins[p]
             if L.output == "threshold":
                 cmps = [acc >= params[(p * per + k) * W:(p * per + k + 1) * W].as_signed() for k in range(per)]
+                if self.stages.output > 1:  # the compares registered, counted the next cycle
+                    cq = Signal(per, name=f"cmp{p}_q")
+                    m.d.sync += cq.eq(Cat(*cmps))
+                    cmps = [cq[k] for k in range(per)]
                 y = Signal(self.ob, name=f"y{p}")
                 m.d.comb += y.eq(sum(c.as_unsigned() for c in cmps) if per > 1 else cmps[0])
             elif L.output == "requantize":
@@ -292,8 +312,19 @@ class MatrixVectorCore(wiring.Component):
                 else:
                     m.d.comb += y.eq(acc)
             outs.append(y[:self.ob])
-        m.d.comb += [self.out_valid.eq(v3), self.out_rf.eq(orf), self.out_last.eq(orf == RF - 1),
-                     self.out_data.eq(Cat(*outs))]
+        if self.stages.output:  # the compare / requantize / bias add registered, with its flags
+            ov, orf_q, od = Signal(name="out_v_q"), Signal.like(orf, name="out_rf_q"), Signal(len(self.out_data), name="out_q")
+            v, r = v3, orf
+            for k in range(self.stages.output - 1):  # the flags beside the registered compares
+                vd, rd_ = Signal(name=f"out_v_d{k}"), Signal.like(orf, name=f"out_rf_d{k}")
+                m.d.sync += [vd.eq(v), rd_.eq(r)]
+                v, r = vd, rd_
+            m.d.sync += [ov.eq(v), orf_q.eq(r), od.eq(Cat(*outs))]
+            m.d.comb += [self.out_valid.eq(ov), self.out_rf.eq(orf_q), self.out_last.eq(orf_q == RF - 1),
+                         self.out_data.eq(od)]
+        else:
+            m.d.comb += [self.out_valid.eq(v3), self.out_rf.eq(orf), self.out_last.eq(orf == RF - 1),
+                         self.out_data.eq(Cat(*outs))]
         with m.If(v3):
             m.d.sync += orf.eq(Mux(orf == RF - 1, 0, orf + 1))
         return m
@@ -307,7 +338,7 @@ def vector_stream_ports(layer: Layer, out_bits: int) -> dict:
 
 
 #: Cycles from a core step to its result on the core's ``out_*`` (S0 -> S1 -> S2 -> S3), before
-#: the adder tree's extra register stages.
+#: the register stages of a target clock (MatrixVectorCore.extra_stages).
 CORE_DEPTH = 3
 #: Cycles from a result on the core's ``out_*`` to the same result on the unit's ``out_*``
 #: (amaranth.lib.fifo.SyncFIFOBuffered: its memory, then its output register).

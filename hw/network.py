@@ -43,13 +43,18 @@ class Argmax(wiring.Component):
     linear scan limited the whole design's fmax). First index wins ties: at every node the right
     operand (higher indices) wins only if strictly greater.
 
-    One image is in the tree at a time: it is accepted, ``levels`` cycles later its class is on
+    One image is in the tree at a time: it is accepted, ``depth`` cycles later its class is on
     ``out_*``; the next image can enter as the result leaves, so the initiation interval is
-    ``levels + 1`` cycles (5 for 10 classes), below any layer's (its compute cycles + 5).
+    ``depth + 1`` cycles (5 for 10 classes), below any layer's (its compute cycles + 5).
+
+    ``split`` (a target clock, hw.pipeline): every level registers its compares, then the mux a
+    cycle later (``depth`` = 2 x levels). The inputs of a level are held while the image is in the
+    tree, so the registered compare still matches them. Measured on the digits W1A1 net on ECP5 at
+    125 MHz: compare + mux in one cycle was the worst path (7.99 ns, 5 LUT4 levels + 9 carry hops).
     """
 
-    def __init__(self, n: int, width: int):
-        self.n, self.width = n, width
+    def __init__(self, n: int, width: int, split: bool = False):
+        self.n, self.width, self.split = n, width, split
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(n * width),
             "out_valid": Out(1), "out_ready": In(1),
@@ -62,13 +67,19 @@ class Argmax(wiring.Component):
         return (self.n - 1).bit_length()
 
     @property
+    def depth(self) -> int:
+        """Cycles from taking the logits to the class on ``out_*``: a register per level, two when split."""
+        return self.levels * (2 if self.split else 1)
+
+    @property
     def interval(self) -> int:
         """Cycles between two accepted images when the output is always ready."""
-        return self.levels + 1
+        return self.depth + 1
 
     def elaborate(self, platform):
         m = Module()
         w, levels, iw = self.width, self.levels, len(self.out_class)
+        depth = self.depth
         logits = Signal(self.n * w, name="logits")
         vals = [logits[j * w:(j + 1) * w].as_signed() for j in range(self.n)]
         idxs: list = [Const(j, iw) for j in range(self.n)]
@@ -79,6 +90,10 @@ class Argmax(wiring.Component):
                 i = Signal(iw, name=f"max_i{k}_{a // 2}")
                 if a + 1 < len(vals):
                     right = vals[a + 1] > vals[a]
+                    if self.split:  # the compare registered; its inputs are held, so it still applies
+                        r = Signal(name=f"max_gt{k}_{a // 2}")
+                        m.d.sync += r.eq(right)
+                        right = r
                     m.d.sync += [v.eq(Mux(right, vals[a + 1], vals[a])), i.eq(Mux(right, idxs[a + 1], idxs[a]))]
                 else:  # odd one out: registered unchanged, so every path has the same depth
                     m.d.sync += [v.eq(vals[a]), i.eq(idxs[a])]
@@ -87,20 +102,20 @@ class Argmax(wiring.Component):
             vals, idxs = nv, ni
 
         busy, valid = Signal(), Signal()
-        count = Signal(range(max(levels, 2)))
+        count = Signal(range(max(depth, 2)))
         m.d.comb += [self.in_ready.eq(~busy & (~valid | self.out_ready)), self.out_valid.eq(valid),
                      self.out_class.eq(idxs[0]), self.out_logits.eq(logits)]
         with m.If(valid & self.out_ready):
             m.d.sync += valid.eq(0)
         with m.If(self.in_valid & self.in_ready):
             m.d.sync += logits.eq(self.in_data)
-            if levels:
+            if depth:
                 m.d.sync += [busy.eq(1), count.eq(0)]
             else:
                 m.d.sync += valid.eq(1)
         with m.Elif(busy):
             m.d.sync += count.eq(count + 1)
-            with m.If(count == levels - 1):  # the last level registers at this edge
+            with m.If(count == depth - 1):  # the last level registers at this edge
                 m.d.sync += [busy.eq(0), valid.eq(1)]
         return m
 
@@ -134,7 +149,7 @@ class NetworkTop(wiring.Component):
             self._MustUse__silence = True
             raise
         self.logit_width = self.units[-1].ob
-        self.argmax = Argmax(model.n_classes, self.logit_width)
+        self.argmax = Argmax(model.n_classes, self.logit_width, split=self.tree_every > 0)
         n = model.n_classes
         first, last = self.units[0], self.units[-1]
         #: the stream converters: image -> first layer, between layers, last layer -> argmax
@@ -194,7 +209,7 @@ class NetworkTop(wiring.Component):
             _, ready = u.timing(ready)
             marks.append(ready[-1])
         ready = convert(self.converters[-1], ready)
-        marks.append(ready[-1] + self.argmax.levels + 1)  # the argmax takes the logits when idle
+        marks.append(ready[-1] + self.argmax.depth + 1)  # the argmax takes the logits when idle
         return marks
 
     @property

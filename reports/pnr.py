@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from sim.tools import ToolError, cache_dir, nextpnr_cmd, tool_versions
 from .synth import SynthResult, error_line, synthesize
 
 SHELL_TOP = "lowbit_pnr_shell"
-#: Part of the cache key: results cached before statuses and logs were recorded are not reused.
-PNR_RECORD_VERSION = "2"
+#: Part of the cache key: results cached before a field was added are not reused (3: critical_path).
+PNR_RECORD_VERSION = "3"
 
 
 class PnrFamily(StrEnum):
@@ -75,9 +76,67 @@ class PnrResult:
     seconds: float = 0.0
     status: str = ""  #: plain words for a reader: "fits HX8K at 24 MHz", "does not fit any iCE40: ..."
     log: str | None = None  #: nextpnr's output of the failed attempts
+    critical_path: dict | None = None  #: :func:`critical_path_summary` of nextpnr's worst path
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+#: Cell-name suffixes Yosys/nextpnr append to the register a hw signal became (``acc0_TRELLIS_FF_Q_3``,
+#: ``got_SB_DFFESR_Q_1_D_SB_LUT4_O_LC``, an iCE40 logic cell packing the register's LUT): cut off, the
+#: rest is the Amaranth signal's hierarchical name.
+_FF_SUFFIX = re.compile(r"_(TRELLIS_FF|SB_DFF[A-Z]*|FD[A-Z]*)_Q(_\d+)?(_\w*)?$")
+#: Output ports of a carry step (ECP5 CCU2C, iCE40 SB_CARRY): counted as carry hops, not logic levels.
+_CARRY_OUT = ("FCO", "CO", "COUT")
+
+
+def _signal(cell: str) -> str:
+    """The hw signal a register cell came from (its name without the FF suffix)."""
+    return _FF_SUFFIX.sub("", cell)
+
+
+def critical_path_summary(report: dict) -> dict | None:
+    """A short summary of nextpnr's worst path (``--report``'s ``critical_paths``, the one with the
+    largest total delay): start and end cell, the hw signals they are (net driven by the start,
+    register the end writes), logic levels (LUT/BRAM/DSP steps; carry hops counted apart), the
+    path's ns, the share of routing, and the largest single steps. None when the report has none."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    # the register-to-register paths set fmax; a pin's path (``<async>``) is listed too, but is the
+    # shell's, and only where no clocked path is reported is it the one to show
+    clocked = [p for p in paths if "edge" in str(p.get("from", "")) and "edge" in str(p.get("to", ""))]
+    paths = clocked or paths
+    if not paths:
+        return None
+    path = max(paths, key=lambda p: sum(s.get("delay", 0.0) for s in p["path"]))["path"]
+    total = sum(s.get("delay", 0.0) for s in path)
+    routing = sum(s.get("delay", 0.0) for s in path if s.get("type") == "routing")
+    logic = [s for s in path if s.get("type") == "logic"]
+    carry = [s for s in logic if s.get("to", {}).get("port") in _CARRY_OUT]
+    start, end = path[0].get("from", {}), path[-1].get("to", {})
+    first_net = next((s.get("net", "") for s in path if s.get("type") == "routing"), "")
+    worst = sorted(path, key=lambda s: -s.get("delay", 0.0))[:3]
+    return {
+        "ns": round(total, 2),
+        "from_cell": start.get("cell", ""), "from_port": start.get("port", ""), "from_net": first_net,
+        # a register: its hw signal; anything else (a block RAM, a multiplier): cell and port
+        "from_signal": (_signal(start.get("cell", "")) if _FF_SUFFIX.search(start.get("cell", ""))
+                        else f"{start.get('cell', '')}.{start.get('port', '')}"),
+        "to_cell": end.get("cell", ""), "to_signal": _signal(end.get("cell", "")),
+        "logic_levels": len(logic) - len(carry), "carry_hops": len(carry),
+        "routing_pct": round(100 * routing / total, 1) if total else 0.0,
+        "clk_to_q_ns": round(sum(s.get("delay", 0.0) for s in path if s.get("type") == "clk-to-q"), 2),
+        "worst_steps": [f"{s.get('type')} {s.get('delay', 0.0):.2f} ns "
+                        f"{s.get('net') or s.get('to', {}).get('cell', '')}"[:160] for s in worst],
+    }
+
+
+def describe_critical_path(cp: dict | None) -> str:
+    """One line for a reader: 'dut.fc0.core.wrom.0.11.DOA2 -> dut.fc0.core.pe12_l2_1: 13.59 ns, 7 logic
+    levels + 0 carry hops, 46.6 % routing (clock-to-out 5.61 ns)'."""
+    if not cp:
+        return "no critical path in nextpnr's report"
+    return (f"{cp['from_signal'][:70]} -> {cp['to_signal'][:70]}: {cp['ns']} ns, {cp['logic_levels']} logic levels + "
+            f"{cp['carry_hops']} carry hops, {cp['routing_pct']:g} % routing (clock-to-out {cp['clk_to_q_ns']} ns)")
 
 
 #: Longest flip-flop chain the shell may form. Yosys's techmap orders cells with a recursive
@@ -191,7 +250,10 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     cdir = cache_dir() / "pnr" / key
     cfile = cdir / "result.json"
     if cfile.exists():
-        return PnrResult(**json.loads(cfile.read_text()))
+        cached = PnrResult(**json.loads(cfile.read_text()))
+        if (cdir / "report.json").exists():  # summarised again: the summary may have learnt more since
+            cached = replace(cached, critical_path=critical_path_summary(json.loads((cdir / "report.json").read_text())))
+        return cached
     cdir.mkdir(parents=True, exist_ok=True)
     # the network alone already needs more than any part has: say so without building the shell
     # (its synthesis is the same run the report's area column made, so it is cached)
@@ -236,11 +298,14 @@ def _run_nextpnr(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult, see
                 notes.append(f"{dev}: {error_line(out)}")
                 logs.append(f"$ {' '.join(cmd)}\n{out}\n")
                 continue
-            fmax = _parse_fmax(json.loads(rep.read_text()))
+            doc = json.loads(rep.read_text())
+            fmax = _parse_fmax(doc)
+            shutil.copyfile(rep, cdir / "report.json")  # every critical path's steps, for a closer look
             at = f" at {fmax:,.1f} MHz" if fmax else " (nextpnr reported no fmax)"
             log = atomic_write_text(cdir / "nextpnr.log", "\n".join(logs)) if logs else None
             return PnrResult(dev, fmax, True, "; ".join(notes), round(secs, 1),
-                             status=f"fits {device_name(fam, dev)}{at}", log=str(log) if log else None)
+                             status=f"fits {device_name(fam, dev)}{at}", log=str(log) if log else None,
+                             critical_path=critical_path_summary(doc))
     log = atomic_write_text(cdir / "nextpnr.log", "\n".join(logs)) if logs else None
     tried = ", ".join(device_name(fam, d) for d in devices)
     status = (f"not placed on {tried}: nextpnr failed, see its log" if logs

@@ -242,7 +242,7 @@ def test_pipeline_depth_from_the_clock():
 
     assert levels_per_stage(None) == 0  # no target: the combinational tree as before
     assert levels_per_stage(80, "ice40") == 4 and levels_per_stage(250, "ice40") == 1
-    assert levels_per_stage(125, "ecp5") == 3
+    assert levels_per_stage(125, "ecp5") == 2  # 2.0 ns per level: measured on the SFC's path (hw.pipeline)
     assert [tree_stages(n, 1) for n in (1, 2, 3, 64, 65)] == [0, 0, 1, 5, 6]
     assert tree_stages(64, 4) == 1 and tree_stages(64, 0) == 0
     for bad in (-5.0, 0.0, float("nan"), float("inf"), 1e6):  # inf used to pass as "one level per stage"
@@ -251,10 +251,12 @@ def test_pipeline_depth_from_the_clock():
     m = random_xnor_model((64, 16, 4))
     folds = parse_folding(m, "fc0:pe=2,simd=64;fc1:pe=1,simd=16")
     top, base = NetworkTop(m, folds, clock_mhz=250), NetworkTop(m, folds)
-    assert top.pipeline_stages == [5, 3] and base.pipeline_stages == [0, 0]
+    # tree stages 5 and 3, plus the ROM-data and output registers of every clocked core
+    assert top.pipeline_stages == [5 + 2, 3 + 2] and base.pipeline_stages == [0, 0]
     # streaming: the stages delay each layer's results, they do not slow its vectors down
     assert top.cycles_per_image == base.cycles_per_image
-    assert top.latency_cycles == base.latency_cycles + 5 + 3
+    # ... and the argmax, split into compare and mux per level for a clock, adds one cycle per level
+    assert top.latency_cycles == base.latency_cycles + 7 + 5 + top.argmax.levels
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)  # every kind; bit_serial keeps its tree combinational
