@@ -208,7 +208,14 @@ def assert_streams_exactly(model, spec: str, x, y, tmp_path, converters: list[st
 
 
 @pytest.mark.verilator
-def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path):
+@pytest.mark.parametrize("spec, kinds", [
+    # fc0 32x64 on pe 5 / simd 12 (35x72), fc1 24x32 on 7 / 9 (28x36), fc2 10x24 on 3 / 10 (12x30)
+    ("fc0:pe=5,simd=12;fc1:pe=7,simd=9;fc2:pe=3,simd=10", ["split", "gear", "gear", "collect"]),
+    # every PE divides the next SIMD: pe 4 -> simd 8, then pe 5 (24 rows padded to 25) -> simd 10
+    # (24 columns padded to 30; the last output chunk is one slot of two)
+    ("fc0:pe=4,simd=16;fc1:pe=5,simd=8;fc2:pe=3,simd=10", ["split", "up", "up", "collect"]),
+])
+def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path, spec, kinds):
     """A trained W1A1 MLP on real digits images, every PE different from the next layer's SIMD and
     every folding padded: bit-exact, measured interval == cycles_per_image, then again with random
     out_ready stalls."""
@@ -217,10 +224,7 @@ def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path):
 
     data = load_digits()
     model = train(TrainConfig(method="bnn", hidden=(32, 24), epochs=5, progress=False), data).model
-    # fc0 32x64 on pe 5 / simd 12 (35x72), fc1 24x32 on 7 / 9 (28x36), fc2 10x24 on 3 / 10 (12x30)
-    spec = "fc0:pe=5,simd=12;fc1:pe=7,simd=9;fc2:pe=3,simd=10"
-    assert_streams_exactly(model, spec, data.x_test[:300], data.y_test[:300], tmp_path,
-                           ["split", "gear", "gear", "collect"])
+    assert_streams_exactly(model, spec, data.x_test[:300], data.y_test[:300], tmp_path, kinds)
 
 
 def test_streaming_units_hold_no_whole_vector_register():

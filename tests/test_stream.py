@@ -73,6 +73,10 @@ def run_converter(n: int, a: int, b: int, bits: int, vectors: int, seed: int) ->
     (11, 6, 4, "gear"),      # wider to narrower, both padded
     (12, 3, 5, "gear"),      # coprime chunks
     (16, 6, 4, "gear"),      # not dividing, producer padded
+    (12, 3, 6, "up"),        # dividing, no padding
+    (10, 4, 8, "up"),        # PE 4 -> SIMD 8: producer padded (2 places), consumer padded, last output 1 of 2 slots
+    (13, 2, 6, "up"),        # both padded, last output chunk 1 slot of 3
+    (17, 1, 4, "up"),        # PE 1 -> SIMD 4 (the SFC's fc2 -> fc3 shape), consumer padded
     (16, 8, 2, "down"),      # dividing, no padding
     (14, 6, 3, "down"),      # dividing, producer padded (2 places), consumer not
     (13, 6, 2, "down"),      # dividing, both padded
@@ -86,7 +90,7 @@ def test_converter_bit_exact_under_back_pressure(n, a, b, kind):
     assert got == want
 
 
-@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (12, 4, 4), (13, 6, 2)])
+@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (12, 4, 4), (13, 6, 2), (10, 4, 8), (13, 2, 6)])
 def test_converter_full_rate_when_both_sides_ready(n, a, b):
     """Always valid, always ready: the measured cycles per vector are the converter's ``interval``."""
     dut = WidthConverter(n, a, b, 2)
