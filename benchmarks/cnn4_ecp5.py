@@ -12,6 +12,10 @@ committed in benchmarks/results/cnn4_mnist/ (the ``train`` step reproduces it). 
 * ``sim``: the Verilator regression (lowbit.steps.simulate, what `lowbit sim` runs) on ``--images``
   MNIST test images: golden vs RTL accuracy, mismatches, cycles/image measured vs estimate.
 
+The convolutions keep their line buffers in memories (hw.conv: block RAM, LUT-RAM or registers by
+size); the figures of the earlier hardware, whose line buffers were registers, are kept in the results
+under ``register_line_buffer`` (copied from a ``--out`` run at that commit).
+
 Each step prints its wall time; results go to benchmarks/results/cnn4_ecp5.json, one section per step
 (steps not rerun keep their last figures, so ``--steps synth`` and ``--steps sim`` may run side by side;
 each section records the git commit it was measured at), with provenance (sim/provenance.py), written

@@ -1,40 +1,52 @@
-"""Convolution unit: a line buffer and sliding-window generator feeding the shared
+"""Convolution unit: a line buffer in memory and a sliding-window generator feeding the shared
 matrix-vector datapath, with the IR's fused max-pool, over row streams (hw.stream).
 
 Dataflow (one input chunk = one image row of W*C elements, channels-last; one output chunk =
 one output row of the pooled output, PW*OC elements):
 
-    rows in -> ``lines``: the last kh zero-padded rows (a row shifts in when no window still to
-               be loaded needs the row it pushes out; top/bottom padding rows are zeros, rows no
-               window reaches are dropped)
-            -> ``row_window``: a copy of ``lines`` for the output row being computed, loaded the
-               cycle its previous row issues its last step; it shifts by stride*C elements per
-               position, so every patch bit is a fixed wire (kh runs of kw*C elements), fed to
-               the core SIMD elements at a time through a shift register (``patch_work``)
-            -> RF*CF*planes core steps per position, positions back to back
+    rows in -> ``row_in``: one image row, written into the line buffer a pixel (C elements) a cycle
+            -> ``linebuf``: a memory of W words (image columns), each word NS row slots of one pixel
+               (a row writes its slot's lane of every word, a column read gives all slots at once);
+               NS = max(kh + stride, 2*kh) rows, so the rows of the next window (and of the next
+               image's first window) are written while the current one is read
+            -> reader: one window column (kh pixels, rotated out of the slots, zero in the padding)
+               a cycle into ``col_queue`` (kw + stride columns), running ahead of the compute
+            -> ``window``: the kh x kw x C patch of the position being computed (a position takes
+               kw columns from the queue at a row start, stride columns after), fed to the core
+               SIMD elements at a time through a shift register (``patch_work``)
+            -> RF*CF*planes core steps per position, positions back to back when the queue keeps up
             -> max-pooled into pool-row buffers (or, without pooling, gathered into one output
                row); a finished output row goes to a small FIFO -> ``out_*``
 
-Registers: 2*kh padded rows plus the pool rows, instead of the whole image (the line buffer is
-kh rows, not kh-1 rows + k pixels: the row window is a register copy so that patches stay fixed
-wires). The core cannot stall: an output row that will emit reserves its FIFO entry when its
-window loads (``used`` counts entries and rows in flight), so back-pressure drops nothing.
+Registers: one image row, the window and the column queue, plus the pool rows; the line buffer
+is a ``Memory`` whose style follows ``mem_style`` by its size (hw.memstyle: block RAM when large,
+``logic`` forces registers). Rows leave no gaps in the buffer: padding rows set a slot's zero
+flag instead of being written; rows no window reaches are dropped. The core cannot stall: an
+output row that will emit reserves its FIFO entry when its first position starts (``used``
+counts entries and rows in flight), so back-pressure drops nothing.
 
 Max-pool: output levels are unsigned, so a buffer cleared to 0 and updated with max() gives
 the window maximum (OR for 1-bit levels). Overlapping windows (window > stride) need
 ceil(window/stride) pool-row buffers in rotation; each conv output updates every buffer
 element whose window contains its position (constant tables by output row / column).
+
+The cycle model (:meth:`ConvolutionUnit._run`) steps the same counters cycle by cycle as the
+hardware, so it is exact by construction; the tests compare it with Verilator.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+import functools
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from quantmodels.ir import ConvSpec, Layer
 
 from .folding import Folding
+from .memstyle import MemStyle, attrs, resolve
 from .mvu import CORE_DEPTH, FIFO_LATENCY, make_core, refuse
 from .stream import ChunkShape
 
@@ -56,6 +68,15 @@ def pool_tables(conv: ConvSpec) -> tuple[int, list[int], list[int]]:
 
 #: Output rows the output FIFO holds.
 OUT_FIFO_ROWS = 2
+#: A line buffer below this many bits stays in registers under ``auto``: smaller than one LUT-RAM
+#: column (16 x 16 bits), its address decoders and read mux would cost more than its flip-flops.
+LINE_LOGIC_BELOW_BITS = 256
+
+
+def line_slots(kernel_h: int, stride: int) -> int:
+    """Row slots of the line buffer: the kh rows being read plus the stride rows of the next
+    window, and at least 2*kh so the next image's first window fills while the last one is read."""
+    return max(kernel_h + stride, 2 * kernel_h)
 
 
 class ConvolutionUnit(wiring.Component):
@@ -79,7 +100,15 @@ class ConvolutionUnit(wiring.Component):
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
         h, w, ch = self.conv.in_shape
+        kh, kw = self.conv.kernel
         _, pw = self.conv.out_hw
+        #: line buffer geometry: row slots, and columns the window queue holds
+        self.slots = line_slots(kh, self.conv.stride)
+        self.queue_cols = kw + self.conv.stride
+        #: resolved style of the line buffer memory (W words x slots pixels)
+        depth, width = w, self.slots * ch * layer.input_bits
+        style = resolve(self.core.mem_style, depth, width)
+        self.line_style = MemStyle.LOGIC if style is None and depth * width < LINE_LOGIC_BELOW_BITS else style
         super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(w * ch * layer.input_bits),
                           "out_valid": Out(1), "out_ready": In(1), "out_data": Out(pw * layer.rows * self.ob)})
 
@@ -117,62 +146,19 @@ class ConvolutionUnit(wiring.Component):
 
     def _run(self, images: int, arrive: list[int] | None) -> tuple[list[int], list[list[int]]]:
         """Cycle model: ``images`` images back to back, image rows ready at ``arrive`` (first
-        image; later ones: always ready). Returns (cycle each input row of the first image is
-        taken, per image the cycle each output row is first valid)."""
+        image; later ones, and all when None: always ready), output always drained. Returns (cycle
+        each input row of the first image is taken, per image the cycle each output row is first
+        valid). It steps the hardware's counters (see elaborate: same names) a cycle at a time."""
+        return _run_cached(self._model_key(), images, None if arrive is None else tuple(arrive))
+
+    def _model_key(self) -> tuple:
         c, f = self.conv, self.fold
         used, Q, kh, oh, emits = self._geometry()
-        s, p = c.stride, c.padding
-        h = c.in_shape[0]
+        h, w, _ = c.in_shape
+        _, kw = c.kernel
         _, ow = c.conv_hw
-        row_steps = ow * f.row_folds * f.col_folds * f.planes
-        move, taken, outs = -1, [], []
-        last_end = -10**9  # last step of the previous output row (any image)
-        prev_load = -1
-        loads_prev_image: list[int] = []
-        for img in range(images):
-            loads, ends = [], []
-            mt = {}
-            for q in range(Q):
-                t = move + 1
-                if p <= q < p + h and img == 0 and arrive is not None:
-                    t = max(t, arrive[q - p])
-                if q < used:
-                    if q >= kh:  # room once the window that frees row q - kh has loaded
-                        need = (q - kh) // s
-                        # loads happen in order; computed lazily below
-                        mt[q] = ("room", need, t)
-                    else:
-                        if img > 0:  # the next image's rows wait for the last window of this one
-                            t = max(t, loads_prev_image[-1] + 1)
-                        mt[q] = ("free", None, t)
-                else:
-                    mt[q] = ("free", None, t)
-                # resolve row q's move time, interleaved with the loads it waits for
-                kind, need, t = mt[q]
-                while kind == "room" and len(loads) <= need:
-                    i = len(loads)
-                    ready = move + 1  # rows up to i*s + kh - 1 moved (the last move was row q - 1)
-                    load = max(ready, last_end if loads or img else prev_load + 1, prev_load + 1)
-                    loads.append(load)
-                    prev_load = load
-                    last_end = load + row_steps
-                    ends.append(last_end)
-                if kind == "room":
-                    t = max(t, loads[need] + 1)
-                move = t
-                if q == used - 1:
-                    kept = t  # the last row any window needs
-                if p <= q < p + h and img == 0:
-                    taken.append(t)
-            while len(loads) < oh:  # the windows after the last row moved
-                load = max(kept + 1, last_end if (loads or img) else prev_load + 1, prev_load + 1)
-                loads.append(load)
-                prev_load = load
-                last_end = load + row_steps
-                ends.append(last_end)
-            loads_prev_image = loads
-            outs.append([e + self.pipeline_cycles for e, em in zip(ends, emits) if em])
-        return taken, outs
+        return (used, Q, kh, kw, oh, ow, h, w, c.stride, c.padding, tuple(emits), self.slots, self.queue_cols,
+                f.row_folds * f.col_folds * f.planes, self.pipeline_cycles)
 
     def timing(self, arrive: list[int]) -> tuple[list[int], list[int]]:
         """Cycle model of one image through an idle unit (see MatrixVectorUnit.timing)."""
@@ -182,7 +168,7 @@ class ConvolutionUnit(wiring.Component):
     @property
     def interval(self) -> int:
         """Cycles per image when fed and drained fast enough: the positions' steps back to back,
-        plus any cycles a row window waits for its rows (from the cycle model, images in a row)."""
+        plus any cycles a position waits for its columns (from the cycle model, images in a row)."""
         _, outs = self._run(4, None)
         return outs[3][-1] - outs[2][-1]
 
@@ -196,58 +182,121 @@ class ConvolutionUnit(wiring.Component):
         s, p = c.stride, c.padding
         oh, ow = c.conv_hw
         ib, ob = L.input_bits, self.ob
+        pix = ch * ib  # bits per pixel
         chunk_w = f.simd * ib
-        row_w = (w + 2 * p) * ch * ib  # bits per padded image row
+        NS, QS = self.slots, self.queue_cols
+        RC = (ow - 1) * s + kw  # padded columns a window row reaches
         used, Q, _, _, emits = self._geometry()
 
-        # ---- row sequencer: padded row q of the image being read
+        # ---- line buffer: W words (columns) x NS slots of one pixel; a row writes its slot's lane
+        m.submodules.linebuf = mem = Memory(shape=unsigned(NS * pix), depth=w, init=[],
+                                            attrs=attrs(self.line_style))
+        wp = mem.write_port(granularity=pix)
+        rp = mem.read_port(domain="sync")
+
+        # ---- row sequencer (padded row q) and writer (one pixel of ``row_in`` a cycle)
         q = Signal(range(max(Q, 2)), name="row_q")
-        seq_img, load_img = Signal(name="seq_img"), Signal(name="load_img")  # image parity of each side
-        liy = Signal(range(max(oh, 2)), name="load_row")  # next output row whose window loads
-        lim = Signal(range(used + s + 1), init=kh, name="row_limit")  # = liy*s + kh: rows the next window needs
-        lines = Signal(kh * row_w, name="lines")
+        row_in = Signal(w * pix, name="row_in")
+        full = Signal(name="row_in_full")  # row_in holds a row still being written
+        wx = Signal(range(max(w, 2)), name="write_x")
+        wslot = Signal(range(NS), name="write_slot")  # slot the next kept row takes
+        rslot = Signal(range(NS), name="row_in_slot")  # slot of the row in row_in
+        zero = Signal(NS, name="slot_zero")  # slot holds a padding row
+        ahead = Signal(range(NS + 1), name="rows_ahead")  # kept rows moved, from the reader's window
+        dahead = Signal(range(NS + 1), name="rows_done")  # ... and of them, written
         is_img = (q >= p) & (q < p + h)
         keep = q < used
-        room = (seq_img == load_img) & (q < lim)
-        moves = (~is_img | self.in_valid) & (~keep | room)
-        m.d.comb += self.in_ready.eq(is_img & (~keep | room))
-        padded_row = Mux(is_img, Cat(Const(0, p * ch * ib), self.in_data, Const(0, p * ch * ib)), 0)
+        wlast = full & (wx == w - 1)
+        room = ahead < NS
+        img_move = ~keep | (room & (~full | wlast))
+        moves = Mux(is_img, self.in_valid & img_move, ~keep | (room & ~full))
+        m.d.comb += self.in_ready.eq(is_img & img_move)
+        kept = moves & keep
+        complete = wlast | (kept & ~is_img)
+        m.d.comb += [wp.addr.eq(wx), wp.data.eq(Cat(*[row_in.word_select(wx, pix)] * NS)),
+                     wp.en.eq(Mux(full, Cat(*[rslot == k for k in range(NS)]), 0))]
+        with m.If(full):
+            m.d.sync += wx.eq(Mux(wlast, 0, wx + 1))
+            with m.If(wlast):
+                m.d.sync += full.eq(0)
         with m.If(moves):
             m.d.sync += q.eq(Mux(q == Q - 1, 0, q + 1))
-            with m.If(q == Q - 1):
-                m.d.sync += seq_img.eq(~seq_img)
             with m.If(keep):
-                m.d.sync += lines.eq(Cat(lines[row_w:], padded_row[:row_w]))
+                m.d.sync += [wslot.eq(Mux(wslot == NS - 1, 0, wslot + 1)), zero.bit_select(wslot, 1).eq(~is_img)]
+                with m.If(is_img):
+                    m.d.sync += [row_in.eq(self.in_data), full.eq(1), wx.eq(0), rslot.eq(wslot)]
 
-        # ---- window: loaded from lines when its rows are in and the previous row has issued
-        rowwin = Signal(kh * row_w, name="row_window")
-        pwin = Signal(f.cols_padded * ib, name="patch_work")  # zero-extended to the padded columns
-        patch = Cat(*[rowwin[ky * row_w:ky * row_w + kw * ch * ib] for ky in range(kh)])  # (ky, kx, c) order
+        # ---- reader: window rwin's columns 0..RC-1, a column a cycle, into the column queue
+        col_w = kh * pix
+        rwin = Signal(range(max(oh, 2)), name="read_win")
+        rc = Signal(range(max(RC, 2)), name="read_col")
+        rbase = Signal(range(NS), name="read_slot")  # slot of the window's first row
+        rv = Signal(name="read_valid")  # a read issued last cycle: its column lands now
+        rv_base, rv_ok, rv_zero = Signal.like(rbase), Signal(), Signal(NS)
+        cnt = Signal(range(QS + 1), name="queue_count")
+        queue = [Signal(col_w, name=f"col_queue{j}") for j in range(QS)]
+
+        # ---- compute side: position tx of output row liy
+        tx = Signal(range(max(ow, 2)), name="pos_x")
+        liy = Signal(range(max(oh, 2)), name="pos_row")
         active = Signal()
-        ix = Signal(range(max(ow, 2)))
+        window = [Signal(col_w, name=f"window{j}") for j in range(kw)]  # columns, each kh pixels
+        pwin = Signal(f.cols_padded * ib, name="patch_work")  # zero-extended to the padded columns
+        patch = Cat(*[window[kx][ky * pix:(ky + 1) * pix] for ky in range(kh) for kx in range(kw)])  # (ky, kx, c)
         src = Mux(core.chunk_first, patch, pwin)
         m.d.comb += [core.step.eq(active), core.chunk.eq(src[:chunk_w])]
-        row_done = active & core.chunk_done & core.pass_done & (ix == ow - 1)
+        free = ~active | (core.chunk_done & core.pass_done)  # no position, or its last step now
 
         used_q = Signal(range(OUT_FIFO_ROWS + 1), name="out_used")  # FIFO rows + rows reserved
         emit_now = Array([Const(e, 1) for e in emits])[liy]
-        lines_ok = (seq_img != load_img) | (q >= lim)
-        load = lines_ok & (~active | row_done) & (~emit_now | (used_q < OUT_FIFO_ROWS))
+        first = tx == 0
+        need = Mux(first, kw, s)
+        take = free & (cnt >= need) & (~first | ~emit_now | (used_q < OUT_FIFO_ROWS))
+        cons = Mux(take, need, 0)
+        rd = (dahead >= kh) & (cnt + rv < QS + cons)
+        rlast = rd & (rc == RC - 1)
+        dec = Mux(rlast, Mux(rwin == oh - 1, kh, s), 0)  # rows the reader no longer needs
+        m.d.sync += [ahead.eq(ahead + kept - dec), dahead.eq(dahead + complete - dec)]
 
+        col = Signal(range(max(RC, 2)))
+        m.d.comb += [col.eq(rc - p), rp.addr.eq(col)]
+        m.d.sync += [rv.eq(rd), rv_base.eq(rbase), rv_ok.eq((rc >= p) & (rc < p + w)), rv_zero.eq(zero)]
+        with m.If(rd):
+            m.d.sync += rc.eq(Mux(rlast, 0, rc + 1))
+            with m.If(rlast):
+                nb = rbase + dec  # < 2*NS
+                m.d.sync += [rwin.eq(Mux(rwin == oh - 1, 0, rwin + 1)), rbase.eq(Mux(nb >= NS, nb - NS, nb))]
+        # the landing column: window row ky from slot (base + ky) mod NS, zero in the padding
+        pixels = []
+        for ky in range(kh):
+            sum_ = rv_base + ky  # < 2*NS
+            sl = Signal(range(NS), name=f"land_slot{ky}")
+            m.d.comb += sl.eq(Mux(sum_ >= NS, sum_ - NS, sum_))
+            pixels.append(Mux(rv_ok & ~rv_zero.bit_select(sl, 1), rp.data.word_select(sl, pix), 0))
+        landing = Cat(*pixels)
+        # queue: drop the consumed columns, append the landing one after the rest
+        at = Signal(range(QS + 1), name="queue_append")
+        m.d.comb += at.eq(cnt - cons)
+        for j in range(QS):
+            def shifted(k, j=j):
+                return queue[j + k] if j + k < QS else Const(0, col_w)
+            moved = Mux(cons == kw, shifted(kw), Mux(cons == s, shifted(s), queue[j]))
+            m.d.sync += queue[j].eq(Mux(rv & (at == j), landing, moved))
+        m.d.sync += cnt.eq(cnt - cons + rv)
+
+        with m.If(take):
+            m.d.sync += [active.eq(1), tx.eq(Mux(tx == ow - 1, 0, tx + 1))]
+            with m.If(first):
+                m.d.sync += [wv.eq(queue[j]) for j, wv in enumerate(window)]
+                m.d.sync += liy.eq(Mux(liy == oh - 1, 0, liy + 1))
+            with m.Else():  # the last kw columns of (window, the stride columns from the queue)
+                cols = window + queue[:s]
+                m.d.sync += [wv.eq(cols[s + j]) for j, wv in enumerate(window)]
+        with m.Elif(free):
+            m.d.sync += active.eq(0)
         with m.If(active & core.chunk_done):
             m.d.sync += pwin.eq(src >> chunk_w)
-            with m.If(core.pass_done):  # position done: slide the window
-                m.d.sync += ix.eq(Mux(ix == ow - 1, 0, ix + 1))
-                with m.If(ix == ow - 1):
-                    m.d.sync += active.eq(0)
-                with m.Else():
-                    m.d.sync += rowwin.eq(rowwin >> (s * ch * ib))
-        with m.If(load):
-            m.d.sync += [rowwin.eq(lines), active.eq(1)]
-            with m.If(liy == oh - 1):
-                m.d.sync += [liy.eq(0), lim.eq(kh), load_img.eq(~load_img)]
-            with m.Else():
-                m.d.sync += [liy.eq(liy + 1), lim.eq(lim + s)]
+
         # ---- output side: conv position of the core's current output group
         ox = Signal(range(max(ow, 2)))
         oy = Signal(range(max(oh, 2)))
@@ -261,14 +310,14 @@ class ConvolutionUnit(wiring.Component):
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.out_data), depth=OUT_FIFO_ROWS)
         if c.pool == (1, 1):
             row = Signal(ow * L.rows * ob, name="out_row")
-            shifted = Cat(row[f.pe * ob:], core.out_data)
+            shifted_row = Cat(row[f.pe * ob:], core.out_data)
             with m.If(core.out_valid):
-                m.d.sync += row.eq(shifted)
-            m.d.comb += [fifo.w_en.eq(row_end), fifo.w_data.eq(shifted)]
+                m.d.sync += row.eq(shifted_row)
+            m.d.comb += [fifo.w_en.eq(row_end), fifo.w_data.eq(shifted_row)]
         else:
             self._max_pool(m, fifo, ox, oy, row_end)
         m.d.comb += [self.out_valid.eq(fifo.r_rdy), self.out_data.eq(fifo.r_data), fifo.r_en.eq(self.out_ready)]
-        m.d.sync += used_q.eq(used_q + (load & emit_now) - (fifo.r_rdy & self.out_ready))
+        m.d.sync += used_q.eq(used_q + (take & first & emit_now) - (fifo.r_rdy & self.out_ready))
         return m
 
     def _max_pool(self, m: Module, fifo, ox: Signal, oy: Signal, row_end) -> None:
@@ -306,3 +355,88 @@ class ConvolutionUnit(wiring.Component):
         for fin, nxt in emit[1:]:
             data = Mux(fin, nxt, data)
         m.d.comb += fifo.w_data.eq(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _run_cached(key: tuple, images: int, arrive: tuple[int, ...] | None) -> tuple[list[int], list[list[int]]]:
+    """ConvolutionUnit._run on the unit's geometry ``key`` (cached: a network asks several times)."""
+    used, Q, kh, kw, oh, ow, h, w, s, p, emits, NS, QS, T, pc = key
+    RC = (ow - 1) * s + kw
+    q = img_in = 0  # sequencer: padded row, image
+    full, wx = False, 0
+    ahead = dahead = 0
+    rwin = rc = rimg = cnt = 0
+    rv = False
+    active, pend, tx, liy, cimg, row = False, -1, 0, 0, 0, 0
+    used_q, release = 0, {}
+    taken: list[int] = []
+    outs: list[list[int]] = [[] for _ in range(images)]
+    t = 0
+    limit = 50 * images * (Q * (w + 2) + oh * ow * (T + kw + s)) + 1000
+    while cimg < images:
+        if t > limit:
+            raise RuntimeError(f"conv cycle model: no progress after {t} cycles (geometry {key})")
+        # combinational signals, from this cycle's registers
+        is_img, keep = p <= q < p + h, q < used
+        wlast = full and wx == w - 1
+        room = ahead < NS
+        img_move = (not keep) or (room and (not full or wlast))
+        if img_in >= images:
+            moves = False  # no more images in the model
+        elif is_img:
+            valid = img_in > 0 or arrive is None or t >= arrive[q - p]
+            moves = valid and img_move
+        else:
+            moves = (not keep) or (room and not full)
+        kept = moves and keep
+        complete = wlast or (kept and not is_img)
+        free = not active or t == pend
+        first = tx == 0
+        need = kw if first else s
+        take = free and cnt >= need and (not first or not emits[liy] or used_q < OUT_FIFO_ROWS)
+        cons = need if take else 0
+        rd = dahead >= kh and rimg < images and cnt + rv < QS + cons
+        rlast = rd and rc == RC - 1
+        dec = (kh if rwin == oh - 1 else s) if rlast else 0
+        # register updates
+        ahead += kept - dec
+        dahead += complete - dec
+        if full:
+            wx = 0 if wlast else wx + 1
+            full = not wlast
+        if moves:
+            if is_img and img_in == 0:
+                taken.append(t)
+            if kept and is_img:
+                full, wx = True, 0
+            q += 1
+            if q == Q:
+                q, img_in = 0, img_in + 1
+        cnt = cnt - cons + rv
+        rv = rd
+        if rd:
+            rc = 0 if rlast else rc + 1
+            if rlast:
+                rwin += 1
+                if rwin == oh:
+                    rwin, rimg = 0, rimg + 1
+        if take:
+            if first:
+                row = liy
+                used_q += emits[row]
+            active, pend = True, t + T
+            if tx == ow - 1 and emits[row]:  # the row's last step at t + T, on out_* pc later
+                outs[cimg].append(t + T + pc)
+                release[t + T + pc] = release.get(t + T + pc, 0) + 1
+            if first:
+                liy += 1
+            tx += 1
+            if tx == ow:
+                tx = 0
+                if liy == oh:
+                    liy, cimg = 0, cimg + 1
+        elif free:
+            active = False
+        used_q -= release.pop(t, 0)
+        t += 1
+    return taken, outs

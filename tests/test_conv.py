@@ -167,6 +167,72 @@ def test_mnist_cnn_w1a1_bit_exact(mnist_path, tmp_path):
     assert abs(r.first_latency - h.latency_cycles) <= 2
 
 
+# ------------------------------------------------------------------ line buffer in memory
+
+def line_buffer_conv(style: str, width: int = 64):
+    """A conv unit on 8-bit pixels of 2 channels whose line buffer is ``width`` columns x 6 slots x
+    16 bits: at 64 columns (6,144 bits) large enough for block RAM by hw.memstyle's rule. Fully
+    parallel, so its weight and threshold ROMs are one word (constants, never block RAM)."""
+    model = random_conv_model("accumulate", in_shape=(3, width, 2), channels=(1,), padding=0, pool=(1, 1))
+    L = model.layers[0]
+    assert L.input_bits == 8
+    return ConvolutionUnit(L, parse_folding(model, f"conv0:pe={L.rows},simd={L.cols}")[0], mem_style=style)
+
+
+@pytest.mark.yosys
+@pytest.mark.parametrize("target", ["ice40", pytest.param("ecp5", marks=pytest.mark.slow)])
+def test_line_buffer_in_block_ram_by_size_and_logic_forced(target, tmp_path):
+    """Real Yosys: under ``auto`` a large line buffer becomes block RAM (SB_RAM40_4K / DP16KD) and the
+    unit keeps fewer flip-flops than the buffer's bits; ``--mem-style logic`` keeps one in registers
+    (a narrower unit, so the default run stays quick: about 10 s of Yosys each)."""
+    from hw.memstyle import MemStyle
+    from hw.verilog import verilog
+    from reports.synth import synthesize
+
+    res = {}
+    for style, width in (("auto", 64), ("logic", 8)):
+        unit = line_buffer_conv(style, width)
+        assert unit.slots == 6 and unit.line_style is (MemStyle.BLOCK if style == "auto" else MemStyle.LOGIC)
+        v = tmp_path / f"conv_{style}.v"
+        v.write_text(verilog.convert(unit, name="conv", emit_src=False))
+        res[style] = synthesize(v, "conv", target)
+    assert res["auto"].brams > 0 and res["auto"].ffs < 64 * 6 * 16
+    assert res["logic"].brams == 0 and res["logic"].ffs >= 8 * 6 * 16
+
+
+def test_line_buffer_style_rules():
+    """The line buffer follows --mem-style; auto: block when large, registers when tiny."""
+    from hw.memstyle import MemStyle
+
+    assert line_buffer_conv("distributed").line_style is MemStyle.DISTRIBUTED
+    tiny = random_conv_model("xnor_popcount", in_shape=(6, 6, 1), channels=(2,))
+    u = ConvolutionUnit(tiny.layers[0], parse_folding(tiny, None)[0])
+    assert u.slots == 6 and u.line_style is MemStyle.LOGIC  # 6 words x 6 bits
+    mid = random_conv_model("xnor_popcount", in_shape=(6, 28, 8), channels=(2,))
+    u = ConvolutionUnit(mid.layers[0], parse_folding(mid, None)[0])
+    assert u.line_style is None  # 28 x 48 bits: the synthesis tool's choice (LUT-RAM or block RAM)
+
+
+@pytest.mark.verilator
+def test_cnn_line_buffer_bit_exact_on_mnist_under_stalls_verilator(mnist_path, tmp_path):
+    """A padded, pooled CNN on 28x28 real MNIST test images (stride 2 in the second layer, narrow and
+    wide foldings, the line buffers in block-RAM style): bit-exact against the golden model with and
+    without random out_ready stalls, measured cycles/image = the cycle model's."""
+    model = random_conv_model("xnor_popcount", in_shape=(28, 28, 1), channels=(4, 6), stride=[1, 2],
+                              padding=[1, 1], pool=[(2, 2), (1, 1)], n_classes=10, seed=6)
+    d = load_mnist_npz(mnist_path)
+    x = d.x_test[:200]
+    gold = golden_forward(model, x)
+    assert len(np.unique(gold.classes)) >= 3
+    h = make_hardware(model, "conv0:pe=4,simd=9;conv1:pe=2,simd=12", tmp_path, mem_style="block")
+    r = simulate(model, h, x, None)
+    assert r.n_images == 200 and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
+    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
+    assert abs(r.first_latency - h.latency_cycles) <= 2
+    r = simulate(model, h, x[:120], None, stall_pct=40)
+    assert r.n_images == 120 and r.mismatches == 0, f"with back-pressure: first mismatch at image {r.first_bad}"
+
+
 def lowbit(*args, cwd):
     r = subprocess.run([sys.executable, "-m", "lowbit.cli", *map(str, args)], capture_output=True, text=True,
                        cwd=cwd, timeout=1200)
