@@ -22,6 +22,17 @@ def _lowbit_cache(tmp_path_factory):
 
 
 @pytest.fixture
+def committed_sfc() -> IRModel:
+    """The committed trained SFC W1A1 (benchmarks/results/mnist_sfc_bnn); skips if it is absent."""
+    from quantmodels.ir import load_model
+
+    sfc = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
+    if not (sfc / "model.json").exists():
+        pytest.skip("no committed SFC model")
+    return load_model(sfc)
+
+
+@pytest.fixture
 def mnist_path() -> Path:
     if not MNIST.is_file():
         pytest.skip(f"{MNIST} not present")

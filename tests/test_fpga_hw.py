@@ -184,18 +184,12 @@ def test_padding_bit_exact_verilator_under_back_pressure(kind, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verilator
-def test_sfc_simd64_on_784_inputs_bit_exact_verilator(mnist_path, tmp_path):
+def test_sfc_simd64_on_784_inputs_bit_exact_verilator(mnist_path, committed_sfc, tmp_path):
     """FINN's example: SIMD 64 on MNIST's 784 inputs pads to 832 (13 column folds)."""
     from lowbit.steps import make_hardware, simulate
     from quantmodels.datasets import load_mnist_npz
-    from quantmodels.ir import load_model
 
-    from conftest import REPO
-
-    sfc = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
-    if not (sfc / "model.json").exists():
-        pytest.skip("no committed SFC model")
-    m = load_model(sfc)
+    m = committed_sfc
     d = load_mnist_npz(mnist_path)
     h = make_hardware(m, "fc0:pe=16,simd=64", tmp_path)
     assert h.foldings[0].col_folds == 13 and h.foldings[0].cycles == 16 * 13

@@ -117,17 +117,11 @@ def test_staged_mac_requantize_bit_exact_on_mnist_under_back_pressure(mnist_path
 
 @pytest.mark.slow  # the committed SFC W1A1 (784 cycles/image) at ECP5's 125 MHz target
 @pytest.mark.verilator
-def test_staged_sfc_bit_exact_on_mnist_under_back_pressure(mnist_path, tmp_path):
+def test_staged_sfc_bit_exact_on_mnist_under_back_pressure(mnist_path, committed_sfc, tmp_path):
     from lowbit.steps import make_hardware
     from quantmodels.datasets import load_mnist_npz
-    from quantmodels.ir import load_model
 
-    from conftest import REPO
-
-    sfc = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"
-    if not (sfc / "model.json").exists():
-        pytest.skip("no committed SFC model")
-    m = load_model(sfc)
+    m = committed_sfc
     d = load_mnist_npz(mnist_path)
     h = make_hardware(m, None, tmp_path, clock_mhz=125, family="ecp5")
     assert min(h.design.pipeline_stages) >= 2
@@ -179,7 +173,7 @@ def test_staged_kinds_bit_exact_under_back_pressure(kind, tmp_path):
 def test_staged_conv_bit_exact_and_cycles_under_back_pressure(tmp_path):
     """A conv unit shares the core: its cycle model must follow the new stages too (hw.conv reads
     core.extra_stages). Random CNN of multi-level kind (accumulate) pipelined for 125 MHz on ECP5."""
-    from lowbit.steps import make_hardware, simulate
+    from lowbit.steps import make_hardware
     from quantmodels.golden import golden_forward
 
     from conftest import random_conv_model
