@@ -69,7 +69,9 @@ def test_train_records_what_it_did(texture, tmp_path):
     assert r.returncode == 0 and "register stages: none in the adder trees" in r.stdout, r.stderr
     none = json.loads((tmp_path / "m" / "hw" / "hw.json").read_text())
     assert none["clock_mhz"] is None and set(none["pipeline_stages"]) == {0}
-    assert none["latency_cycles"] == hw["latency_cycles"] - sum(hw["pipeline_stages"])  # each stage: one cycle
+    # each stage is one cycle of latency; a target clock also registers the argmax's compares (hw.network),
+    # so the staged design is later by at least the stages' sum
+    assert none["latency_cycles"] + sum(hw["pipeline_stages"]) <= hw["latency_cycles"] <= 2 * none["latency_cycles"]
 
     # a request beyond the test set is refused in one line, before any build
     r = lowbit("sim", "m", "--images", "100000", cwd=tmp_path)
