@@ -31,8 +31,10 @@ def regenerate_commands(p: Point, tkey: str, hkey: str) -> tuple[str, str]:
     if ts.epochs is not None:
         train += ["--epochs", str(ts.epochs)]
     train += ["--seed", str(ts.seed), "--quiet", "--out", f"models/{tkey}"]
+    # the sweep builds without a target clock (steps.make_hardware's default), the CLI's default is the
+    # family's clock: say none, or the command would add register stages and give other Verilog
     verilog = ["lowbit", "verilog", f"models/{tkey}", "--fold", p.hw.fold, "--popcount", p.hw.popcount,
-               "--out", f"hw/{hkey}"]
+               "--clock-mhz", "none", "--out", f"hw/{hkey}"]
     return shlex.join(train), shlex.join(verilog)
 
 
