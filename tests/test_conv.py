@@ -19,8 +19,8 @@ from quantmodels.errors import ConfigError
 from quantmodels.golden import golden_forward
 from quantmodels.ir import save_model
 
-from conftest import ALL_KINDS, mnist_cnn_model, random_conv_model
-from test_hw import assert_streams_exactly, formulas_only, simulate_amaranth
+from conftest import ALL_KINDS, assert_bit_exact_under_stalls, mnist_cnn_model, random_conv_model
+from test_hw import assert_streams_exactly, simulate_amaranth
 
 
 def sparse_images(model, n: int, seed: int) -> np.ndarray:
@@ -125,13 +125,8 @@ def test_conv_verilator_random_cnn(kind, strides, paddings, pools, folds, tmp_pa
     gold = golden_forward(model, x)
     assert len(np.unique(gold.logits, axis=0)) > 100  # varied results to compare
     h = make_hardware(model, spec, tmp_path)
-    r = simulate(model, h, x, None)
-    assert r.n_images == 300 and r.mismatches == 0, f"first mismatch at {r.first_bad}"
     # positions stream back to back: the generator's estimate is what Verilator measures
-    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
-    assert abs(r.first_latency - h.latency_cycles) <= 2
-    r = simulate(model, h, x[:150], None, stall_pct=30)
-    assert r.n_images == 150 and r.mismatches == 0, f"with back-pressure: first mismatch at {r.first_bad}"
+    assert_bit_exact_under_stalls(model, h, x, None, stall_pct=30, stalled=150)
 
 
 @pytest.mark.verilator
@@ -225,12 +220,7 @@ def test_cnn_line_buffer_bit_exact_on_mnist_under_stalls_verilator(mnist_path, t
     gold = golden_forward(model, x)
     assert len(np.unique(gold.classes)) >= 3
     h = make_hardware(model, "conv0:pe=4,simd=9;conv1:pe=2,simd=12", tmp_path, mem_style="block")
-    r = simulate(model, h, x, None)
-    assert r.n_images == 200 and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
-    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
-    assert abs(r.first_latency - h.latency_cycles) <= 2
-    r = simulate(model, h, x[:120], None, stall_pct=40)
-    assert r.n_images == 120 and r.mismatches == 0, f"with back-pressure: first mismatch at image {r.first_bad}"
+    assert_bit_exact_under_stalls(model, h, x, None, stall_pct=40, stalled=120)
 
 
 def lowbit(*args, cwd):

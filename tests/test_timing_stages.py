@@ -13,7 +13,7 @@ from hw.mvu import MatrixVectorCore
 from hw.pipeline import CoreStages, core_stages, levels_per_stage, tree_stages
 from quantmodels.ir import Kind
 
-from conftest import random_kind_model
+from conftest import assert_bit_exact_under_stalls, random_kind_model
 
 
 def test_core_stages_by_place():
@@ -66,15 +66,8 @@ def _trained(method: str, mnist_path=None):
 
 
 def _check_stalled(model, h, x, y):
-    """Bit-exact with and without out_ready stalls; interval = cycles_per_image; latency = the model."""
-    from lowbit.steps import simulate
-
-    r = simulate(model, h, x, y)
-    assert r.n_images == len(x) and r.mismatches == 0, f"first mismatch at image {r.first_bad}"
-    assert abs(r.steady_cycles_per_image - h.cycles_per_image) <= 1
-    assert abs(r.first_latency - h.latency_cycles) <= 2
-    r = simulate(model, h, x, y, stall_pct=30)  # back-pressure: nothing dropped, still bit-exact
-    assert r.n_images == len(x) and r.mismatches == 0, f"first mismatch at image {r.first_bad} (stalls)"
+    """Bit-exact with and without 30 % out_ready stalls; interval = cycles_per_image; latency = the model."""
+    assert_bit_exact_under_stalls(model, h, x, y, stall_pct=30)
 
 
 @pytest.mark.verilator
