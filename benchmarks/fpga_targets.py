@@ -12,8 +12,9 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
   on MNIST test images, bit-exact and measured cycles = estimate;
 * ``fmax``: nextpnr fmax (median over 3 placement seeds) of the digits W1A1 demo net on iCE40
   HX8K and ECP5, pipelined with ``--clock-mhz`` at hw.pipeline.DEFAULT_CLOCK_MHZ;
-* ``lanes_xilinx``: whole-design LUT6 per XNOR lane (synth_xilinx) of the committed SFC W1A1 folded to
-  1,376 lanes, ``--popcount xilinx`` and the default ``tree``, ``--mem-style auto`` (BRAM beside);
+* ``lanes_xilinx``: whole-design LUT6 per XNOR lane (synth_xilinx) of the committed SFC W1A1 at 256
+  cycles/image, folded by lowbit (``--fold cycles=256``, 1,306 lanes) and by hand (16 PEs a layer, 1,376
+  lanes), ``--popcount xilinx`` and the default ``tree``, ``--mem-style auto`` (BRAM beside);
 * ``ratio_int8``: TFC W1A1 vs int8 MAC at the same folding, both ``xilinx-nodsp`` (synth_xilinx -nodsp):
   the whole design, and the lane arithmetic alone (:func:`lane_probe`), block RAM beside;
 * ``sfc_fmax``: the committed SFC W1A1 placed on iCE40 HX8K (if the capacity pre-check lets it) and
@@ -252,8 +253,11 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
     return rows
 
 
-#: SFC W1A1 folded to >= 1,000 XNOR lanes (784 + 256 + 256 + 80 = 1,376), every layer 256 cycles or fewer.
+#: SFC W1A1 folded by hand to >= 1,000 XNOR lanes (784 + 256 + 256 + 80 = 1,376), every layer 256 cycles or fewer.
 SFC_FOLD = "fc0:pe=16,simd=49;fc1:pe=16,simd=16;fc2:pe=16,simd=16;fc3:pe=5,simd=16"
+#: The same 256 cycles/image as lowbit folds it (hw.folding.folding_for_cycles: fewest lanes, then the widest
+#: SIMD): fc0 pe=1 simd=784, fc1/fc2 pe=1 simd=256, fc3 pe=5 simd=2, 1,306 XNOR lanes.
+SFC_LANES_FOLD = "cycles=256"
 SFC_DIR = REPO / "benchmarks" / "results" / "mnist_sfc_bnn"  #: the committed trained SFC W1A1 (model.json)
 #: What keeps whole-design ratios above the lane figures: measured per module below (lanes_xilinx).
 WHOLE_VECTOR_LIMIT = ("the rest of the design (each core's accumulators, threshold compares and threshold-ROM "
@@ -282,6 +286,10 @@ def _breakdown(h, target: str) -> dict:
 
 
 def lanes_xilinx(cache: Path) -> list[dict]:
+    """Whole-design LUT6 per XNOR lane of the SFC W1A1 on xilinx, at two foldings of 256 cycles/image:
+    the one lowbit picks for that budget (``--fold cycles=256``: fewest lanes, then widest SIMD, so
+    few PEs) and the hand folding of the earlier runs (16 PEs a layer: the per-PE accumulators,
+    compares and threshold reads counted 53 times), each with a per-module breakdown."""
     from lowbit.steps import make_hardware
     from quantmodels.ir import load_model
     from reports.synth import synthesize
@@ -289,27 +297,30 @@ def lanes_xilinx(cache: Path) -> list[dict]:
     model = load_model(SFC_DIR)
     rows = []
     # before: the pre-streaming hardware, and the streaming hardware before its input banks went to LUT-RAM
-    # and its input converter to a mux (241f099, same benchmark)
+    # and its input converter to a mux (241f099, same benchmark, hand folding)
     befores = {"xilinx": "3.15 (old); 3.79 (241f099)", "tree": "4.13 (old hardware)"}
-    # the third run: --mem-style block also puts the threshold ROMs in block RAM (synchronous read): what
+    # the last run: --mem-style block also puts the threshold ROMs in block RAM (synchronous read): what
     # their LUT reads cost, with the block RAM it takes instead beside
-    for popcount, goal, style in (("xilinx", 2.0, "auto"), ("tree", 3.0, "auto"), ("xilinx", 2.0, "block")):
-        sub = f"sfc-lanes-{popcount}" + ("" if style == "auto" else f"-{style}")
-        h = make_hardware(model, SFC_FOLD, cache / sub, popcount=popcount, mem_style=style, family="xilinx")
+    runs = (("lowbit's", SFC_LANES_FOLD, "xilinx", 2.0, "auto"), ("lowbit's", SFC_LANES_FOLD, "tree", 3.0, "auto"),
+            ("hand", SFC_FOLD, "xilinx", 2.0, "auto"), ("hand", SFC_FOLD, "tree", 3.0, "auto"),
+            ("hand", SFC_FOLD, "xilinx", 2.0, "block"))
+    for who, fold, popcount, goal, style in runs:
+        sub = f"sfc-lanes-{popcount}" + ("" if style == "auto" else f"-{style}") + ("" if who == "hand" else "-c256")
+        h = make_hardware(model, fold, cache / sub, popcount=popcount, mem_style=style, family="xilinx")
         t0 = time.perf_counter()
         r = synthesize(h.verilog, h.ports.dut, "xilinx")
-        print(f"  synth_xilinx (popcount {popcount}): {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"  synth_xilinx ({who} folding, popcount {popcount}): {time.perf_counter() - t0:.0f} s", flush=True)
         lanes = _lanes(h)
         total = r.luts + r.lutram_luts  # the LUT-RAM cells of the input banks are LUT6 too
         per = total / lanes
         # the lanes alone (XNOR + popcount trees, runtime weights): the rest of the whole design is overhead
-        la = _lane_area(model, h.foldings, cache / f"sfc-lanes-{popcount}" / "lanes", "xilinx", popcount)  # style-free
+        la = _lane_area(model, h.foldings, cache / sub / "lanes", "xilinx", popcount)  # style-free
         bd = _breakdown(h, "xilinx")
         meas = {"headline": f"{per:.2f} LUT6/lane", "lut6_per_lane": round(per, 3), "lanes": lanes, "lut6": total,
                 "lut6_logic": r.luts, "lut6_as_lutram": r.lutram_luts,
                 "lane_arithmetic_lut6": la["luts"], "lane_arithmetic_lut6_per_lane": round(la["luts"] / lanes, 3),
                 "breakdown_lut6": bd, "ffs": r.ffs, "ramb18_equiv": r.brams, "lutram": r.lutrams, "carry4": r.carries,
-                "popcount": popcount, "mem_style": style, "rom_styles": h.design.rom_styles,
+                "popcount": popcount, "mem_style": style, "rom_styles": h.design.rom_styles, "fold_spec": fold,
                 "folding": [str(f) for f in h.foldings], "clock_mhz_asked": None, "cycles_per_image": h.cycles_per_image}
         label = ("--popcount xilinx" if popcount == "xilinx" else "default popcount (tree)") + (
             "" if style == "auto" else f", --mem-style {style} (RAMB18 beside: {r.brams:g})")
@@ -320,8 +331,10 @@ def lanes_xilinx(cache: Path) -> list[dict]:
                  f"threshold compares and threshold-ROM reads), converters {g['stream converters']:,}, argmax "
                  f"{g['argmax']:,}, banks+control {g['input banks + unit control']:,}, FIFOs {g['output FIFOs']:,}; "
                  f"{WHOLE_VECTOR_LIMIT}")
-        rows.append(_row(f"SFC W1A1 xilinx LUT6/lane, {label}", f"<= {goal:g} LUT6/lane",
-                         befores[popcount] if style == "auto" else "not measured", meas, per <= goal, limit))
+        fold_label = ("--fold cycles=256" if who != "hand" else "hand folding, 16 PEs a layer")
+        rows.append(_row(f"SFC W1A1 xilinx LUT6/lane, {label}, {fold_label}", f"<= {goal:g} LUT6/lane",
+                         befores[popcount] if style == "auto" and who == "hand" else "not measured", meas,
+                         per <= goal, limit))
     return rows
 
 

@@ -149,18 +149,34 @@ def folding_for_throughput(model: IRModel, frames_per_s: float,
     if frames_per_s <= 0 or clock_mhz <= 0:
         raise ConfigError(f"--fold: fps={frames_per_s:g}, clock_mhz={clock_mhz:g}: both must be > 0")
     budget = int(clock_mhz * 1e6 // frames_per_s) - PIPELINE_CYCLES
+    return _within_budget(model, budget, lambda need: (
+        f"needs at least {need + PIPELINE_CYCLES} cycles/frame (fully parallel), {frames_per_s:g} frames/s at "
+        f"{clock_mhz:g} MHz allows {budget + PIPELINE_CYCLES}"))
+
+
+def folding_for_cycles(model: IRModel, cycles: int) -> list[Folding]:
+    """Fewest lanes per layer with at most ``cycles`` steps per image each (ties: wider SIMD, so fewer
+    PEs and fewer per-PE accumulators, threshold compares and ROM reads)."""
+    if cycles < 1:
+        raise ConfigError(f"--fold: cycles={cycles}: expected a whole number >= 1")
+    return _within_budget(model, cycles, lambda need: f"needs at least {need} cycles/image (fully parallel), "
+                                                       f"cycles={cycles} asked")
+
+
+def _within_budget(model: IRModel, budget: int, why) -> list[Folding]:
+    """:func:`_cheapest_within` for every layer; a layer slower than ``budget`` even fully parallel is
+    refused with ``why(its fastest cycles)``."""
     out = []
     for L in model.layers:
         best = _fastest_within(L, L.rows * L.cols)
         if best.cycles > budget:
-            raise ConfigError(f"{L.name}: needs at least {best.cycles + PIPELINE_CYCLES} cycles/frame "
-                              f"(fully parallel), {frames_per_s:g} frames/s at {clock_mhz:g} MHz allows "
-                              f"{budget + PIPELINE_CYCLES}")
+            raise ConfigError(f"{L.name}: {why(best.cycles)}")
         out.append(_cheapest_within(L, budget))
     return out
 
 
 _THROUGHPUT = re.compile(r"^\s*fps\s*=\s*([0-9.eE+]+)\s*(?:,\s*clock_mhz\s*=\s*([0-9.eE+]+)\s*)?$")
+_CYCLES = re.compile(r"^\s*cycles\s*=\s*(\d{1,9})\s*$")
 _FIELD = re.compile(r"^\s*(pe|simd)\s*=\s*(\d{1,9})\s*$")
 #: Largest clock a --fold spec may name (MHz): beyond any FPGA, and keeps cycle budgets finite.
 MAX_CLOCK_MHZ = 1e5
@@ -196,7 +212,10 @@ def parse_folding(model: IRModel, spec: str | None) -> list[Folding]:
     ``None`` or ``"auto"``: :func:`auto_folding`. ``"pe=16,simd=49"``: the same for every layer
     (a missing field keeps the automatic choice). ``"fc0:pe=16,simd=49;fc3:pe=10"``: per layer.
     ``"fps=1e6,clock_mhz=100"``: :func:`folding_for_throughput` (clock defaults to 100 MHz).
+    ``"cycles=256"``: :func:`folding_for_cycles`.
     """
+    if spec is not None and (m := _CYCLES.match(spec)):
+        return folding_for_cycles(model, int(m.group(1)))
     if spec is not None and (m := _THROUGHPUT.match(spec)):
         clk = _number(m.group(2) or str(DEFAULT_CLOCK_MHZ), "clock_mhz", spec, MAX_CLOCK_MHZ)
         fps = _number(m.group(1), "fps", spec, clk * 1e6)  # above one frame per cycle nothing fits

@@ -76,7 +76,8 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                         "ice40; lowbit report: the family of the first --targets entry)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
-                        "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, "
+                        "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, 'cycles=256' for "
+                        "the fewest lanes within a cycle budget per image, "
                         "or omitted for an automatic, balanced choice")
 
 

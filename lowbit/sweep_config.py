@@ -250,7 +250,7 @@ def _stub_model(hidden: tuple[int, ...], n_in: int, n_classes: int) -> IRModel:
 
 def _check_fold(r: _Reader, key: str, spec: Any, networks, n_in: int, n_classes: int) -> str:
     if not isinstance(spec, str) or not spec.strip():
-        raise r.fail(key, spec, "a fold spec string: 'auto', 'pe=N,simd=M', 'fc0:pe=N;...' or 'fps=F'")
+        raise r.fail(key, spec, "a fold spec string: 'auto', 'pe=N,simd=M', 'fc0:pe=N;...', 'fps=F' or 'cycles=N'")
     for label, hidden in networks:
         try:
             parse_folding(_stub_model(hidden, n_in, n_classes), None if spec == "auto" else spec)

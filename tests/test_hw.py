@@ -180,6 +180,22 @@ def test_folding_for_target_frame_rate():
         parse_folding(model, "fps=1e8")
 
 
+
+def test_folding_for_cycle_budget():
+    """'cycles=N': every layer within N steps, the fewest lanes, and among equal lanes the widest SIMD
+    (fewer PEs: each PE brings its own accumulator, threshold compare and threshold-ROM read)."""
+    model = random_xnor_model((784, 256, 256, 10))  # three layers
+    folds = parse_folding(model, "cycles=256")
+    assert [str(f) for f in folds] == ["fc0:pe=1,simd=784", "fc1:pe=1,simd=256", "fc2:pe=5,simd=2"]
+    assert all(f.cycles <= 256 for f in folds)
+    assert [str(f) for f in parse_folding(model, " cycles = 64 ")][0] == "fc0:pe=4,simd=784"
+    with pytest.raises(ConfigError, match=r"^fc0: needs at least 1 cycles/image \(fully parallel\), cycles=0 asked$|"
+                                          r"cycles=0: expected a whole number >= 1"):
+        parse_folding(model, "cycles=0")
+    with pytest.raises(ConfigError, match=r"is not 'pe=N' or 'simd=N'"):
+        parse_folding(model, "cycles=-3")
+
+
 # ----------------------------------------------------------------------------- streaming (issue 18 item 3)
 
 
