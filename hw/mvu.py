@@ -288,9 +288,14 @@ class MatrixVectorCore(wiring.Component):
             if self.param_style is MemStyle.BLOCK or self.stages.output:
                 # block RAM reads synchronously (and a target clock keeps the ROM read out of the
                 # compare's path): address the row fold orf will hold next cycle, so the word for
-                # the current orf is on the port exactly when S3 needs it (no extra cycle)
+                # the current orf is on the port exactly when S3 needs it (no extra cycle). That
+                # address is a register of its own, orf a cycle early: it moves when S2 ends a row
+                # fold (v3 next cycle), so no adder or mux sits before the ROM
                 pr = prom.read_port(domain="sync")
-                m.d.comb += pr.addr.eq(Mux(v3, Mux(orf == RF - 1, 0, orf + 1), orf))
+                orf_next = Signal.like(orf, name="out_rf_next")
+                with m.If(v2 & last2):
+                    m.d.sync += orf_next.eq(Mux(orf_next == RF - 1, 0, orf_next + 1))
+                m.d.comb += pr.addr.eq(orf_next)
             else:
                 pr = prom.read_port(domain="comb")
                 m.d.comb += pr.addr.eq(orf)
