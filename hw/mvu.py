@@ -4,7 +4,8 @@
 convolution unit (:mod:`hw.conv`): it takes one SIMD chunk per ``step`` and walks the weight
 matrix pass after pass (row folds outer, column folds inner, bit planes innermost):
 
-    step -> S0: weight ROM address = rf*CF + cf; input chunk registered
+    step -> S0: weight ROM address = rf*CF + cf; input chunk registered (a banked dense unit
+                reads it from its input memory instead, on the port at S1: ``chunk_late``)
             S1: ROM word ready -> PE lane products + adder trees (registered)
             S2: per-PE accumulators (cleared on cf == 0)
             S3: at cf == CF-1: output stage per PE (threshold / requantize / logit) on ``out_*``
@@ -12,7 +13,8 @@ matrix pass after pass (row folds outer, column folds inner, bit planes innermos
 :class:`MatrixVectorUnit` (dense) streams (hw.stream): SIMD-element chunks in, PE-element chunks out:
 
     chunk -> (one row fold) a step on it at once | (more) a bank of the input memory, the
-             passes step on the other bank back to back
+             passes step on the other bank back to back, each step reading its chunk with a
+             registered address (no handshake logic before the memory)
           -> row fold results -> small output FIFO (credit-checked) -> ``out_*``
 
 Vectors follow each other without a gap, so a dense layer's initiation interval is exactly
