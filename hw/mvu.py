@@ -4,7 +4,8 @@
 convolution unit (:mod:`hw.conv`): it takes one SIMD chunk per ``step`` and walks the weight
 matrix pass after pass (row folds outer, column folds inner, bit planes innermost):
 
-    step -> S0: weight ROM address = rf*CF + cf; input chunk registered
+    step -> S0: weight ROM address = rf*CF + cf; input chunk registered (a banked dense unit
+                reads it from its input memory instead, on the port at S1: ``chunk_late``)
             S1: ROM word ready -> PE lane products + adder trees (registered)
             S2: per-PE accumulators (cleared on cf == 0)
             S3: at cf == CF-1: output stage per PE (threshold / requantize / logit) on ``out_*``
@@ -12,7 +13,8 @@ matrix pass after pass (row folds outer, column folds inner, bit planes innermos
 :class:`MatrixVectorUnit` (dense) streams (hw.stream): SIMD-element chunks in, PE-element chunks out:
 
     chunk -> (one row fold) a step on it at once | (more) a bank of the input memory, the
-             passes step on the other bank back to back
+             passes step on the other bank back to back, each step reading its chunk with a
+             registered address (no handshake logic before the memory)
           -> row fold results -> small output FIFO (credit-checked) -> ``out_*``
 
 Vectors follow each other without a gap, so a dense layer's initiation interval is exactly
@@ -93,10 +95,10 @@ def refuse(unit: wiring.Component, message: str) -> ConfigError:
 
 
 def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str,
-              mem_style: str = "auto", tree_every: int = 0) -> "MatrixVectorCore":
+              mem_style: str = "auto", tree_every: int = 0, chunk_late: bool = False) -> "MatrixVectorCore":
     """The datapath of ``unit``; a refused folding, popcount or memory style refuses the unit too."""
     try:
-        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every)
+        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every, chunk_late)
     except ConfigError as e:
         raise refuse(unit, str(e)) from None
 
@@ -119,10 +121,15 @@ class MatrixVectorCore(wiring.Component):
     needs anyway): ``stages`` by place, ``extra_stages`` more cycles between a step and its result.
     Bit-serial kinds and the lut6/xilinx popcounts keep a combinational tree (their planes / counters
     are not staged).
+
+    ``chunk_late``: the caller presents a step's chunk one cycle after the step, at S1 beside the
+    weight ROM word, from a register of its own (a synchronous memory read addressed by the step's
+    own counters), and the core uses it as it is; otherwise the chunk comes with the step and the
+    core registers it. The cycle behaviour is the same.
     """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
-                 tree_every: int = 0):
+                 tree_every: int = 0, chunk_late: bool = False):
         if popcount not in POPCOUNT_STYLES:
             raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         try:
@@ -132,7 +139,7 @@ class MatrixVectorCore(wiring.Component):
         if (fold.rows, fold.cols) != (layer.rows, layer.cols):
             raise refuse(self, f"{layer.name}: folding is for {fold.rows}x{fold.cols}, layer is "
                                f"{layer.rows}x{layer.cols}")
-        self.layer, self.fold, self.popcount = layer, fold, popcount
+        self.layer, self.fold, self.popcount, self.chunk_late = layer, fold, popcount, chunk_late
         if (fold.rows_padded, fold.cols_padded) != (fold.rows, fold.cols):
             try:  # a padded folding the kind cannot pad is refused here, not at elaboration
                 weight_codes(layer, fold)
@@ -232,7 +239,11 @@ class MatrixVectorCore(wiring.Component):
         chunk1 = Signal(len(self.chunk))
         pa1, pb1 = Signal.like(pa), Signal.like(pb)
         m.d.sync += [v1.eq(step), first1.eq((cf == 0) & plane_first), last1.eq((cf == CF - 1) & plane_last),
-                     chunk1.eq(self.chunk), pa1.eq(pa), pb1.eq(pb)]
+                     pa1.eq(pa), pb1.eq(pb)]
+        if self.chunk_late:  # already registered by the caller's synchronous read
+            m.d.comb += chunk1.eq(self.chunk)
+        else:
+            m.d.sync += chunk1.eq(self.chunk)
 
         wdata = rd.data
         if self.stages.rom:  # the ROM word registered (block RAM clock-to-out), the chunk beside it
@@ -279,9 +290,14 @@ class MatrixVectorCore(wiring.Component):
             if self.param_style is MemStyle.BLOCK or self.stages.output:
                 # block RAM reads synchronously (and a target clock keeps the ROM read out of the
                 # compare's path): address the row fold orf will hold next cycle, so the word for
-                # the current orf is on the port exactly when S3 needs it (no extra cycle)
+                # the current orf is on the port exactly when S3 needs it (no extra cycle). That
+                # address is a register of its own, orf a cycle early: it moves when S2 ends a row
+                # fold (v3 next cycle), so no adder or mux sits before the ROM
                 pr = prom.read_port(domain="sync")
-                m.d.comb += pr.addr.eq(Mux(v3, Mux(orf == RF - 1, 0, orf + 1), orf))
+                orf_next = Signal.like(orf, name="out_rf_next")
+                with m.If(v2 & last2):
+                    m.d.sync += orf_next.eq(Mux(orf_next == RF - 1, 0, orf_next + 1))
+                m.d.comb += pr.addr.eq(orf_next)
             else:
                 pr = prom.read_port(domain="comb")
                 m.d.comb += pr.addr.eq(orf)
@@ -369,7 +385,10 @@ class MatrixVectorUnit(wiring.Component):
                  tree_every: int = 0):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
             raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
-        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
+        # more row folds: the chunks come from the input memory, read with the step's own address,
+        # so the chunk reaches the core at S1 (MatrixVectorCore.chunk_late)
+        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every,
+                              chunk_late=fold.row_folds > 1)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results
@@ -458,27 +477,31 @@ class MatrixVectorUnit(wiring.Component):
         m.submodules.inmem = mem = Memory(shape=unsigned(len(self.in_data)), depth=2 * CF, init=[],
                                           attrs=attrs(self.in_style, written=True))
         wp = mem.write_port()
-        # read ahead: address the chunk the core steps on next cycle, so a synchronous (block RAM,
-        # or LUT-RAM + register) read has it in time. Transparent only for CF == 1, where the chunk
-        # may be written that very cycle; with more column folds a bank's chunk 0 is written at least
-        # a cycle before its last one sets it full, and the read address holds until a step uses it,
-        # so plain read-before-write is exact and needs no bypass mux beside the LUT-RAM
-        rp = mem.read_port(domain="sync", transparent_for=(wp,) if CF == 1 else ())
+        # read with the current step's address, held in a register (nothing combinational from the
+        # handshake before the memory): the chunk is on the port the cycle after its step, at S1
+        # beside the weight ROM word (core.chunk_late). A step needs its bank full, and a bank is
+        # written only while not full, so the word read was written at least a cycle before: plain
+        # read-before-write is exact and needs no bypass mux beside the LUT-RAM
+        rp = mem.read_port(domain="sync")
         full = Signal(2, name="bank_full")
         wbank, cbank = Signal(name="fill_bank"), Signal(name="step_bank")
         wcf = Signal(range(max(CF, 2)), name="fill_cf")
+        raddr = Signal(range(2 * CF), name="step_addr")  # = cbank * CF + cf, kept beside them
         take = self.in_valid & self.in_ready
         wlast = take & (wcf == CF - 1)
         vec_end = advance & (cf == CF - 1) & (rf == RF - 1)
 
-        def addr(bank, col):
-            return Mux(bank, CF + col, col)
-
         m.d.comb += [self.in_ready.eq(~full.bit_select(wbank, 1)),
-                     wp.addr.eq(addr(wbank, wcf)), wp.data.eq(self.in_data), wp.en.eq(take),
+                     wp.addr.eq(Mux(wbank, CF + wcf, wcf)), wp.data.eq(self.in_data), wp.en.eq(take),
                      step.eq(full.bit_select(cbank, 1) & go),
-                     rp.addr.eq(Mux(advance, addr(cbank ^ vec_end, Mux(cf == CF - 1, 0, cf + 1)), addr(cbank, cf))),
-                     core.chunk.eq(rp.data)]
+                     rp.addr.eq(raddr), core.chunk.eq(rp.data)]
+        with m.If(advance):  # the next address from registers only; the handshake just selects it
+            with m.If(cf != CF - 1):
+                m.d.sync += raddr.eq(raddr + 1)
+            with m.Elif(rf != RF - 1):  # the next row fold re-reads this bank
+                m.d.sync += raddr.eq(Mux(cbank, CF, 0))
+            with m.Else():  # the vector's last step: the other bank
+                m.d.sync += raddr.eq(Mux(cbank, 0, CF))
         with m.If(take):
             m.d.sync += wcf.eq(Mux(wcf == CF - 1, 0, wcf + 1))
         with m.If(wlast):

@@ -134,18 +134,44 @@ class WidthConverter(wiring.Component):
         # (about k/3 LUT6 per output bit) instead of a shift register, which costs a load-or-shift mux
         # on every stored bit (795 LUT6 for a 784-pixel image); the flip-flops load with an enable.
         # (An Array index would become a one-hot pmux: about twice the LUTs of the tree.)
-        buf = Signal(k * bw, name="split_buf")  # the real elements, zero above n: the last chunk comes out padded
+        # A deep tree is cut in two by a register: groups of g chunks, the current group held in
+        # ``split_grp`` (loaded straight from the input, then from the group tree as its last chunk
+        # leaves) and its chunks picked by a shallow tree. About the same LUTs and flip-flops as one
+        # tree, half its depth: the whole tree was the SFC's worst ECP5 path (49 chunks, 5 LUT levels
+        # into fc0's LUT-RAM, 120 MHz).
+        levels = (k - 1).bit_length()
+        g = 1 << (levels // 2) if levels > 2 else k  # chunks per group (all of them: one group)
+        ng = -(-k // g)
+        gw = g * bw
+        data = Cat(self.in_data[:self.n * nb], Const(0, ng * gw - self.n * nb))  # zero above n: padded
+        grp = Signal(gw, name="split_grp")  # the current group; the chunk on out_data is in it
+        rest = Signal(max((ng - 1) * gw, 1), name="split_buf")  # groups 1..ng-1
         left = Signal(range(k + 1))  # chunks still to send
-        idx = Signal(range(max(k, 2)), name="split_idx")  # chunk on out_data
-        level = [buf[j * bw:(j + 1) * bw] for j in range(k)]
-        for bit in range(len(idx)):  # pair neighbours on idx bit `bit`; an odd one out passes on
-            level = [Mux(idx[bit], level[j + 1], level[j]) if j + 1 < len(level) else level[j]
-                     for j in range(0, len(level), 2)]
-        m.d.comb += [self.in_ready.eq(left == 0), self.out_valid.eq(left != 0), self.out_data.eq(level[0])]
+        sub = Signal(range(max(g, 2)), name="split_idx")  # chunk of grp on out_data
+        gsel = Signal(range(max(ng, 2)), name="split_gsel")  # next group to load into grp, minus one
+
+        def tree(items: list, sel: Signal):
+            for bit in range(len(sel)):  # pair neighbours on sel bit `bit`; an odd one out passes on
+                items = [Mux(sel[bit], items[j + 1], items[j]) if j + 1 < len(items) else items[j]
+                         for j in range(0, len(items), 2)]
+            return items[0]
+
+        m.d.comb += [self.in_ready.eq(left == 0), self.out_valid.eq(left != 0),
+                     self.out_data.eq(tree([grp[j * bw:(j + 1) * bw] for j in range(g)], sub))]
         with m.If(self.in_valid & (left == 0)):
-            m.d.sync += [buf.eq(self.in_data[:self.n * nb]), left.eq(k), idx.eq(0)]
+            m.d.sync += [grp.eq(data[:gw]), left.eq(k), sub.eq(0), gsel.eq(0)]
+            if ng > 1:
+                m.d.sync += rest.eq(data[gw:])
         with m.Elif(self.out_valid & self.out_ready):
-            m.d.sync += [left.eq(left - 1), idx.eq(idx + 1)]
+            m.d.sync += left.eq(left - 1)
+            if ng > 1:
+                with m.If(sub == g - 1):  # the group's last chunk leaves: the next group comes in
+                    m.d.sync += [grp.eq(tree([rest[j * gw:(j + 1) * gw] for j in range(ng - 1)], gsel)),
+                                 sub.eq(0), gsel.eq(gsel + 1)]
+                with m.Else():
+                    m.d.sync += sub.eq(sub + 1)
+            else:
+                m.d.sync += sub.eq(sub + 1)
 
     def _collect(self, m: Module) -> None:
         aw, k = self.a * self.bits, self.src.chunks

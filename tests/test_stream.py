@@ -68,6 +68,8 @@ def run_converter(n: int, a: int, b: int, bits: int, vectors: int, seed: int) ->
     (12, 4, 4, "pass"),      # same chunking, nothing padded: wires
     (10, 4, 4, "pass"),      # same chunking, last chunk masked (2 garbage places dropped, 2 zeros added)
     (10, 10, 3, "split"),    # a whole vector into 4 chunks, the last zero-padded
+    (47, 47, 3, "split"),    # 16 chunks: groups of 4 behind a register, the last chunk padded
+    (97, 97, 2, "split"),    # 49 chunks (the SFC's 784 pixels at simd=16): 7 groups of 8, the last group 1 chunk
     (10, 4, 10, "collect"),  # 3 PE chunks (2 places padded) into one vector
     (10, 4, 6, "gear"),      # PE 4 -> SIMD 6, both padded
     (11, 6, 4, "gear"),      # wider to narrower, both padded
@@ -90,7 +92,7 @@ def test_converter_bit_exact_under_back_pressure(n, a, b, kind):
     assert got == want
 
 
-@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (12, 4, 4), (13, 6, 2), (10, 4, 8), (13, 2, 6)])
+@pytest.mark.parametrize("n, a, b", [(10, 4, 6), (10, 10, 3), (97, 97, 2), (12, 4, 4), (13, 6, 2), (10, 4, 8), (13, 2, 6)])
 def test_converter_full_rate_when_both_sides_ready(n, a, b):
     """Always valid, always ready: the measured cycles per vector are the converter's ``interval``."""
     dut = WidthConverter(n, a, b, 2)
