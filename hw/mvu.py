@@ -398,8 +398,13 @@ class MatrixVectorUnit(wiring.Component):
         #: a written memory: hw.memstyle puts it in LUT-RAM where the family has it, block RAM when large
         #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
         in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
-        self.in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits, written=True)
-                         if fold.row_folds > 1 else None)
+        in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits, written=True)
+                    if fold.row_folds > 1 else None)
+        #: the whole vector is one chunk (one column fold) and no block RAM is asked: no memory at all, but a
+        #: fill register and the stepped vector's register (:meth:`_vector_registers`): flip-flops only, where
+        #: a 2-word memory would cost a LUT-RAM slice per few bits or a read mux per bit
+        self.in_registers = in_style is not None and fold.col_folds == 1 and in_style is not MemStyle.BLOCK
+        self.in_style = None if self.in_registers else in_style
         super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(fold.simd * layer.input_bits),
                           "out_valid": Out(1), "out_ready": In(1), "out_data": Out(fold.pe * self.ob)})
 
@@ -460,6 +465,8 @@ class MatrixVectorUnit(wiring.Component):
         if RF == 1:  # one pass: step on the stream's chunks as they come
             m.d.comb += [step.eq(self.in_valid & go), self.in_ready.eq(core.chunk_done & go),
                          core.chunk.eq(self.in_data)]
+        elif self.in_registers:
+            self._vector_registers(m, rf, step, go, advance)
         else:
             self._banks(m, cf, rf, step, go, advance)
         m.d.comb += core.step.eq(step)
@@ -469,6 +476,29 @@ class MatrixVectorUnit(wiring.Component):
                      self.out_valid.eq(fifo.r_rdy), self.out_data.eq(fifo.r_data), fifo.r_en.eq(self.out_ready)]
         m.d.sync += used.eq(used + (step & ends_fold) - (fifo.r_rdy & self.out_ready))
         return m
+
+    def _vector_registers(self, m: Module, rf: Signal, step: Signal, go, advance) -> None:
+        """One column fold: the vector arrives as one chunk into ``fill_vec``; a vector's first step
+        copies it into ``step_vec``, which the core reads at S1 (core.chunk_late) for every row fold.
+        Same cycles as the two banks: a chunk taken at t is stepped on from t+1, and the next vector's
+        first step follows the last one without a gap. ``fill_vec`` frees the cycle after that copy
+        (one cycle later than a bank would: it keeps the handshake off the copy's enable)."""
+        RF = self.fold.row_folds
+        fill = Signal(len(self.in_data), name="fill_vec")
+        cur = Signal(len(self.in_data), name="step_vec")
+        fill_full, busy = Signal(name="fill_full"), Signal(name="step_busy")  # busy: step_vec has steps left
+        take = self.in_valid & self.in_ready
+        first = step & ~busy  # a vector's first step (its fill is full: the step needs it)
+        vec_end = advance & (rf == RF - 1)  # one column fold: every advance ends a row fold
+        m.d.comb += [self.in_ready.eq(~fill_full), step.eq((busy | fill_full) & go), self.core.chunk.eq(cur)]
+        with m.If(take):
+            m.d.sync += [fill.eq(self.in_data), fill_full.eq(1)]
+        with m.Elif(first):  # never with take: a first step needs fill_full, take needs it clear
+            m.d.sync += fill_full.eq(0)
+        with m.If(first):
+            m.d.sync += [cur.eq(fill), busy.eq(1)]
+        with m.Elif(vec_end):  # never with first: RF > 1, so a first step is not a last one
+            m.d.sync += busy.eq(0)
 
     def _banks(self, m: Module, cf: Signal, rf: Signal, step: Signal, go, advance) -> None:
         """Two-bank input memory: the stream fills bank ``wbank`` while the steps read ``cbank``."""

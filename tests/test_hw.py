@@ -117,7 +117,8 @@ def test_verilog_export_ports(tmp_path):
 
 # every arithmetic kind of the IR, automatic and narrow foldings
 @pytest.mark.parametrize("kind", ALL_KINDS)  # every kind of the registry
-@pytest.mark.parametrize("spec", [None, "fc0:pe=2,simd=3;fc1:pe=1,simd=2"])
+# the third: one column fold and several row folds, so each unit keeps its vector in registers
+@pytest.mark.parametrize("spec", [None, "fc0:pe=2,simd=3;fc1:pe=1,simd=2", "fc0:pe=2,simd=12;fc1:pe=1,simd=6"])
 def test_every_kind_bit_exact_amaranth_sim(kind, spec):
     from conftest import random_kind_model
 
@@ -206,14 +207,15 @@ def formulas_only(top: NetworkTop) -> NetworkTop:
     return top
 
 
-def assert_streams_exactly(model, spec: str, x, y, tmp_path, converters: list[str]) -> None:
+def assert_streams_exactly(model, spec: str, x, y, tmp_path, converters: list[str] | None) -> None:
     """Generate ``model`` at ``spec`` (its converters must be ``converters``) and run ``x`` under
     Verilator: bit-exact, measured interval == cycles_per_image, latency within 2 cycles of the
     model, then bit-exact again with 35 % random out_ready stalls."""
     from lowbit.steps import make_hardware, simulate
 
     top = formulas_only(NetworkTop(model, parse_folding(model, spec)))
-    assert [c.kind for c in top.converters] == converters
+    if converters is not None:
+        assert [c.kind for c in top.converters] == converters
     h = make_hardware(model, spec, tmp_path)
     r = simulate(model, h, x, y)
     assert r.n_images == len(x) and r.mismatches == 0, f"first mismatch at {r.first_bad}"
@@ -230,6 +232,8 @@ def assert_streams_exactly(model, spec: str, x, y, tmp_path, converters: list[st
     # every PE divides the next SIMD: pe 4 -> simd 8, then pe 5 (24 rows padded to 25) -> simd 10
     # (24 columns padded to 30; the last output chunk is one slot of two)
     ("fc0:pe=4,simd=16;fc1:pe=5,simd=8;fc2:pe=3,simd=10", ["split", "up", "up", "collect"]),
+    # one column fold a layer (SIMD = inputs) and several row folds: vector registers, no input memory
+    ("fc0:pe=4,simd=64;fc1:pe=2,simd=32;fc2:pe=1,simd=24", None),
 ])
 def test_streaming_mlp_gearboxes_bit_exact_on_digits_verilator(tmp_path, spec, kinds):
     """A trained W1A1 MLP on real digits images, every PE different from the next layer's SIMD and
@@ -251,5 +255,10 @@ def test_streaming_units_hold_no_whole_vector_register():
     top = formulas_only(NetworkTop(model, [one, many]))
     u1, u2 = top.units
     assert u1.in_style is None and len(u1.in_data) == 16 and len(u1.out_data) == 64
+    assert not u1.in_registers and not u2.in_registers and u2.in_style is not None
+    # one column fold: the vector in two registers instead of a 2-word memory
+    (whole,) = [f for f in parse_folding(model, "fc1:pe=2,simd=64") if f.name == "fc1"]
+    u3 = formulas_only(NetworkTop(model, [one, whole])).units[1]
+    assert u3.in_registers and u3.in_style is None and whole.col_folds == 1 and whole.row_folds == 5
     assert u2.fold.row_folds == 5 and len(u2.in_data) == 8 and u2.fifo_depth <= 9
     assert top.cycles_per_image == max(one.cycles, many.cycles, top.converters[0].interval)
