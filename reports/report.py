@@ -23,6 +23,7 @@ from .activity import measure_activity
 from .energy import float32_energy, model_energy
 from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGLE
 from .estimator import ModelEstimate, calibrated_targets, estimate_model
+from .network_estimate import estimate_network
 from .memory import model_memory
 from .pnr import PNR_FAMILIES, PnrFamily, place_and_route
 from .records import DesignInput, DesignResult, StepFailure, Timing
@@ -53,11 +54,17 @@ def _timing(design: DesignInput, fam: PnrFamily) -> Timing:
 
 
 def _estimates(design: DesignInput, targets: tuple[Target, ...]) -> dict[Target, ModelEstimate]:
-    """MODEL area per calibrated target (none without foldings or constants)."""
+    """MODEL area per calibrated target (none without foldings or constants): the whole network as
+    built (its memory style and target clock's register stages, converters and argmax) when the
+    generator's record is known, else the layers' units with default options."""
     if not design.foldings:
         return {}
     ok = set(calibrated_targets())
-    return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
+    b = design.build
+    if b is None:
+        return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
+    return {t: estimate_network(design.model, design.foldings, t, b.mem_style, b.clock_mhz, b.family,
+                                b.popcount).estimate for t in targets if t in ok}
 
 
 def _slug(text: str) -> str:
