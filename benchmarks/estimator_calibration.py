@@ -451,8 +451,9 @@ def main() -> int:
             est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs", "lutrams")}
             # BRAM: the geometry alone (where the ROMs went taken from synthesis) and the whole
             # rule (the generator's mark or the fitted Yosys rule, as `lowbit fit` uses it)
-            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"])
-            whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"]))
+            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"], tree_every=r["tree_every"])
+            whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"],
+                                                                tree_every=r["tree_every"]))
             kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
             table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
                           "est_luts": est["luts"], "est_ffs": est["ffs"], "est_lutrams": est["lutrams"],

@@ -15,6 +15,7 @@ from typing import Callable, TypeVar
 
 import pandas as pd
 
+from quantmodels.errors import ConfigError
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from sim.provenance import git_commit
 from sim.tools import ToolError, tool_versions
@@ -61,10 +62,13 @@ def _estimates(design: DesignInput, targets: tuple[Target, ...]) -> dict[Target,
         return {}
     ok = set(calibrated_targets())
     b = design.build
-    if b is None:
-        return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
-    return {t: estimate_network(design.model, design.foldings, t, b.mem_style, b.clock_mhz, b.family,
-                                b.popcount).estimate for t in targets if t in ok}
+    try:
+        if b is None:
+            return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
+        return {t: estimate_network(design.model, design.foldings, t, b.mem_style, b.clock_mhz, b.family,
+                                    b.popcount).estimate for t in targets if t in ok}
+    except ConfigError:  # not estimable (e.g. conv layers: the estimator models dense units): no columns
+        return {}
 
 
 def _slug(text: str) -> str:

@@ -201,3 +201,47 @@ def test_unit_features_follow_the_generated_unit():
     # distributed: ROMs are LUTs everywhere, the written banks LUT-RAM where the family has it
     assert [m.style for m in unit_memories(L, f, "ice40", "distributed")] == ["logic", "logic", "logic"]
     assert [m.style for m in unit_memories(L, f, "ecp5", "distributed")] == ["logic", "logic", "distributed"]
+
+
+#: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
+#: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
+NETWORK_LUT_PCT = 25.0
+NETWORK_FF_PCT = 25.0
+
+
+def test_network_estimate_reproduces_the_stored_sfc_check(calibration):
+    """reports.network_estimate (layer units + converters + argmax, built as `lowbit report` builds
+    the SFC) gives the stored estimate, and it is within the stated bound of Yosys on every family."""
+    from hw.folding import parse_folding
+    from quantmodels.ir import load_model
+    from reports.network_estimate import estimate_network
+
+    doc, cal = calibration
+    chk = doc["network_check"]
+    assert set(chk["targets"]) == set(FAMILIES)
+    model = load_model(REPO / chk["model"])
+    folds = parse_folding(model, chk["folding"])
+    for fam, row in chk["targets"].items():
+        e = estimate_network(model, folds, fam, chk["mem_style"], chk["clock_mhz"], chk["family_of_clock"])
+        assert e.estimate.luts == pytest.approx(row["estimated"]["luts"]) and e.estimate.brams == row["estimated"]["brams"]
+        assert e.estimate.luts > sum(u.luts for u in e.layer_units)  # the plumbing is priced
+        assert abs(row["err_pct"]["luts"]) <= NETWORK_LUT_PCT, (fam, row)
+        assert abs(row["err_pct"]["ffs"]) <= NETWORK_FF_PCT, (fam, row)
+
+
+def test_network_estimate_prices_each_converter_kind():
+    """Every converter kind of hw.stream is priced from its registers: a pass-through is free, the
+    others hold at least the bits they buffer."""
+    from hw.stream import WidthConverter
+    from reports.network_estimate import converter_cost
+
+    for n, a, b, kind in [(16, 4, 4, "pass"), (16, 16, 4, "split"), (16, 4, 16, "collect"), (32, 8, 4, "down"),
+                          (32, 4, 8, "up"), (30, 4, 6, "gear")]:
+        c = WidthConverter(n, a, b, 2)
+        c._MustUse__silence = True
+        assert c.kind == kind
+        cost = converter_cost(c, "ecp5")
+        if kind == "pass":
+            assert cost.luts == cost.ffs == 0
+        else:
+            assert cost.ffs >= min(a, b) * 2 and cost.luts > 0, (kind, cost)
