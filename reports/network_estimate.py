@@ -23,6 +23,13 @@ from .estimator import AreaEstimate, ModelEstimate, estimate
 from .kind_costs import LUT_INPUTS, mux_luts
 
 
+def _mux(n: int, fam: str) -> float:
+    """LUTs of an n:1 mux in a converter: :func:`reports.kind_costs.mux_luts`, except on xilinx, where
+    the SFC's 49:1 split mux measured n/2 LUT6 per bit (407 LUT6 for 16 bits: ABC builds it from
+    LUT6s, not the free MUXF7/F8 the unit's lane model assumes)."""
+    return mux_luts(n, "ecp5" if fam == "xilinx" else fam)
+
+
 def _bits(n: int) -> int:
     """Bits of a counter over ``n`` values."""
     return max(1, (max(n, 2) - 1).bit_length())
@@ -47,20 +54,20 @@ def converter_cost(c, fam: str) -> PlumbingCost:
         return PlumbingCost((a - src.last) * nb + _bits(src.chunks), float(_bits(src.chunks)))
     if c.kind == "split":  # the vector loaded once, chunks picked by a binary mux tree per output bit
         k = dst.chunks
-        return PlumbingCost(b * nb * mux_luts(k, fam) + 2 * _bits(k + 1), c.n * nb + 2 * _bits(k + 1))
+        return PlumbingCost(b * nb * _mux(k, fam) + 2 * _bits(k + 1), c.n * nb + 2 * _bits(k + 1))
     if c.kind == "collect":  # a shift register with an enable: FFs, a counter
         return PlumbingCost(float(2 * _bits(src.chunks + 1)), src.chunks * a * nb + _bits(src.chunks + 1))
     if c.kind == "down":  # load-or-shift mux per bit, the last chunk masked
         return PlumbingCost(a * nb + (b - dst.last) * nb + 2 * _bits(src.chunks),
                             a * nb + 2 * _bits(src.chunks) + 1)
-    if c.kind == "up":  # one-hot slot enables; the completing chunk muxed only into the last output chunk
-        per = b // a
+    if c.kind == "up":  # per slot: its enable and its one-hot pointer bit's rotate-or-reset (SFC, xilinx:
+        per = b // a     # 258 LUT6 for 128 slots); the completing chunk muxed only into the last output chunk
         q = src.chunks - (dst.chunks - 1) * per
-        return PlumbingCost(per + (a * nb if q < per else 0) + (b - dst.last) * nb + _bits(dst.chunks) + 2,
+        return PlumbingCost(2 * per + (a * nb if q < per else 0) + (b - dst.last) * nb + _bits(dst.chunks) + 2,
                             (per - 1) * a * nb + b * nb + per + _bits(dst.chunks) + 2)
     # gear: a buffer written at any of cap/g positions (a barrel shifter) and shifted out
     cap = c.cap
-    return PlumbingCost(cap * nb * (1 + mux_luts(cap // max(1, min(a, b)) + 1, fam) / max(1, LUT_INPUTS[fam] - 2)),
+    return PlumbingCost(cap * nb * (1 + _mux(cap // max(1, min(a, b)) + 1, fam) / max(1, LUT_INPUTS[fam] - 2)),
                         cap * nb + 2 * _bits(cap) + _bits(src.chunks) + _bits(dst.chunks))
 
 
