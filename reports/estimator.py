@@ -526,9 +526,25 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
             out[metric] = {"dram": k} if k else {}
             continue
         w = 1.0 / np.maximum(y, 1.0)
-        coef, _ = nnls(X * w[:, None], y * w)
+        A, b = X * w[:, None], y * w
+        # weak priors on the structural LUT terms (an accumulator or compare bit is about one LUT): with
+        # few points per kind NNLS can zero them and let a kind's constant carry them, which leaves a
+        # small unit of that kind at 0 LUTs (ice40 mac with DSPs did)
+        prior = [n for n in LUT_PRIORS if n in names] if metric == "luts" else []
+        if prior:
+            P = np.zeros((len(prior), len(names)))
+            for i, n in enumerate(prior):
+                P[i, names.index(n)] = PRIOR_WEIGHT
+            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * LUT_PRIORS[n] for n in prior]]
+        coef, _ = nnls(A, b)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
     return out
+
+
+#: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
+#: prior row weighs as much as a point missed by this fraction).
+LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
+PRIOR_WEIGHT = 0.3
 
 
 def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,
