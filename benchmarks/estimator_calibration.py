@@ -2,10 +2,11 @@
 
 For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per calibration
 point (>= 8 points per unit kind and family: shapes, PE, SIMD and bit widths vary; padded
-foldings; every --mem-style; adder trees registered every 1 or 2 levels as --clock-mhz asks;
-the 1-bit code of +-1 accumulate weights; mac both with DSPs and in LUTs), fits the estimator's
-coefficients by non-negative least squares on relative error, fits the rule for where Yosys puts
-an unmarked weight ROM, checks the block RAM count derived from the memory shapes
+foldings; one row fold and many; every --mem-style; no target clock and the register stages of
+target clocks (tree_every 1, 2, 4: hw.pipeline.core_stages' boundary registers, and tree stages
+where the tree is deep enough); the 1-bit code of +-1 accumulate weights; mac both with DSPs and in
+LUTs), fits the estimator's coefficients by non-negative least squares on relative error, fits the
+rule for where Yosys puts an unmarked, synchronously read ROM, checks the block RAM count derived from the memory shapes
 (reports.estimator.block_rams) against synthesis, writes the constants to
 reports/estimator_constants.json (the file the estimator loads), and prints + writes the error
 table (estimate vs synthesis, % per point, per family x kind; 5-fold cross-validated errors: points
@@ -13,13 +14,24 @@ predicted by a fit that did not see them, the honest figure for unseen designs) 
 benchmarks/results/estimator_calibration.json, with the calibration's wall time.
 
 Each point's Verilog is generated once and synthesized for every family by one worker. Syntheses
-are cached (LOWBIT_CACHE): a re-run on unchanged Verilog only refits; a changed generator (e.g.
-the units' registers becoming chunk streams) re-synthesizes and re-fits without code changes.
-``--refit`` skips synthesis altogether: it refits on the measured counts already stored in the
-results file, each layer rebuilt from its seed for its features (for a change of the estimator's
-features; the file's ``measured`` field keeps the date of the syntheses).
+are cached (LOWBIT_CACHE): a re-run on unchanged Verilog only refits; a changed generator (e.g. a
+new input-bank read or lane structure in hw/) re-synthesizes the points whose Verilog changed and
+re-fits without code changes. ``--budget-minutes`` starts no synthesis after that many minutes and
+fits on what was measured (the results say how many); ``--partial`` fits on what an interrupted run
+measured; ``--refit`` skips synthesis altogether: it refits on the measured counts stored in the
+results file. In all three the layers are rebuilt from their seeds and the features recomputed by
+this code (for a change of the estimator's features; the file's ``measured`` field keeps the date of
+the syntheses).
 
-    python benchmarks/estimator_calibration.py [--jobs 2] [--families ice40,ecp5,xilinx] [--seed 0] [--refit]
+Then the whole-network check (``network_check`` in the results; ``--no-network`` skips it): the
+committed SFC W1A1 at its regression folding, built as ``lowbit report --targets ice40,ecp5,xilinx``
+builds it, synthesized once per family (cached) and compared with reports.network_estimate (layer
+units + converters + argmax), per module on xilinx.
+
+The one command (re-runnable; cached points are free):
+
+    LOWBIT_CACHE=... nice -n 10 python benchmarks/estimator_calibration.py --jobs 1 [--budget-minutes M]
+        [--families ice40,ecp5,xilinx] [--seed 0] [--refit | --partial] [--no-network]
 """
 from __future__ import annotations
 
@@ -44,22 +56,23 @@ KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product"
 BITS = {"xnor_popcount": [(1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": [(4, 4), (3, 3)],
         "bit_serial": [(4, 4), (2, 2)], "lut_product": [(2, 2), (4, 2)], "mac": [(8, 8), (4, 4)]}
 #: (in, out, pe, simd, mem_style, tree_every) per kind: plain, padded (pe/simd not dividing),
-#: pipelined trees (--clock-mhz: tree_every 1 and 2) and every memory style; at most 32 lanes so a
-#: full calibration (about 245 syntheses) stays within 20 minutes on a 2-core machine.
+#: target-clock pipelines (--clock-mhz: tree_every 1, 2 = ECP5's 125 MHz, 4 = iCE40's 80 MHz and
+#: xilinx's 200 MHz, where a <= 16-term tree gets no stage of its own but every boundary register of
+#: hw.pipeline.core_stages does) and every memory style; at most 32 lanes a point.
 GRID = [(32, 8, 1, 8, "auto", 0),
         (64, 16, 2, 16, "auto", 0),
-        (64, 32, 4, 8, "auto", 0),
+        (64, 32, 4, 8, "auto", 2),  # clocked, 8 row folds (input banks) and thresholds read ahead
         (50, 10, 3, 8, "auto", 0),  # padded: 12 x 56
         (40, 12, 5, 6, "logic", 0),  # padded: 15 x 42
         (48, 16, 2, 16, "auto", 1),  # a register after every tree level
         (48, 12, 3, 8, "auto", 2),
-        (45, 14, 3, 10, "auto", 1),  # padded and pipelined: 15 x 50
+        (45, 14, 3, 10, "auto", 4),  # padded and clocked: boundary registers only (2-level stages)
         (64, 16, 1, 8, "block", 0),  # 128 words: weights and thresholds in block RAM
-        (96, 16, 2, 8, "distributed", 0)]  # 96 words in LUT-RAM (ecp5, xilinx; ice40 has none)
+        (96, 16, 2, 8, "distributed", 0)]  # ROMs in LUTs; input banks in LUT-RAM (ecp5, xilinx)
 
-#: Synthesis order of each kind's GRID rows (plain, padded, block, pipelined, logic, distributed
-#: first; extras after): an interrupted run has covered every style on every kind.
-ORDER = [0, 3, 8, 5, 4, 9, 1, 7, 6, 2]
+#: Synthesis order of each kind's GRID rows (plain, block, clocked, distributed, logic, clocked again
+#: first; extras after): an interrupted run has covered every style and the clocked stages on every kind.
+ORDER = [0, 8, 7, 9, 4, 6, 3, 5, 1, 2]
 
 #: Extra points per kind: a ROM the generator marks for block RAM, network bit widths (8-bit pixels
 #: into bit_serial, dorefa 3-bit weights, 8-entry codebooks), multi-bit outputs, the 1-bit code of
@@ -77,7 +90,17 @@ EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),  # 256 wo
          ("shift_add", 4, 4, 2, 64, 32, 2, 16, "auto", 0, False),
          ("mac", 8, 8, 1, 32, 16, 2, 8, "logic", 1, False),
          ("mac", 8, 8, 1, 32, 8, 1, 8, "auto", 2, False),
-         ("mac", 8, 8, 1, 24, 8, 1, 8, "distributed", 0, False)]
+         ("mac", 8, 8, 1, 24, 8, 1, 8, "distributed", 0, False),
+         # one row fold (no input banks: the unit steps on the stream), clocked, block and distributed
+         ("xnor_popcount", 1, 1, 1, 64, 8, 8, 16, "auto", 2, False),
+         ("accumulate", 4, 2, 1, 32, 4, 4, 8, "auto", 0, False),
+         ("xnor_popcount", 1, 1, 1, 64, 16, 1, 8, "block", 2, False),
+         ("bit_serial", 4, 4, 1, 64, 16, 2, 8, "distributed", 4, False),
+         ("shift_add", 4, 4, 1, 64, 16, 2, 8, "distributed", 2, False),
+         # unmarked ROMs deep enough for the tool's own block RAM choice (the SFC's): a 640 x 4 weight
+         # ROM, and a 256-word threshold ROM read a row fold ahead under a target clock
+         ("xnor_popcount", 1, 1, 1, 256, 10, 1, 4, "auto", 4, False),
+         ("xnor_popcount", 1, 1, 1, 32, 256, 1, 16, "auto", 4, False)]
 
 
 @dataclass(frozen=True)
@@ -157,8 +180,8 @@ def measured_row(p: CalPoint, target: str, r: dict) -> dict:
     from reports.estimator import design_row, unit_memories
 
     L, f = point_unit(p)
-    mems = unit_memories(L, f, target, p.mem_style)
-    # which ROM synthesis put in block RAM: the weight ROM if more blocks than a marked param ROM's
+    mems = unit_memories(L, f, target, p.mem_style, tree_every=p.tree_every)
+    # which ROM synthesis put in block RAM: the weight ROM if more blocks than the other memories'
     from reports.estimator import block_rams
     fam = target.split("-")[0]
     param_blocks = sum(block_rams(m.depth, m.live, fam) for m in mems[1:] if m.style == "block")
@@ -214,23 +237,39 @@ def refit_point(rec: dict) -> dict:
 
 
 def fit_bram_rule(rows: list[dict]) -> dict | None:
-    """Smallest (min_depth, min_bits) thresholds that best separate the unmarked weight ROMs
-    (``auto`` points the generator did not mark) Yosys put in block RAM."""
-    from hw.memstyle import resolve
+    """Smallest (min_depth, min_bits) thresholds under which the unmarked, synchronously read ROMs
+    (the weight ROM, and the threshold ROM under a target clock, which the generator did not mark)
+    go to block RAM in the estimator so that most points' block RAM count is exact; None when no
+    point needs the rule (every count already exact without it)."""
+    from reports.estimator import _constants, bram_blocks, unit_memories
 
-    rows = [r for r in rows if r["mem_style"] == "auto"
-            and resolve("auto", r["rom_words"], r["rom_bits"] // max(r["rom_words"], 1)) is None]
-    if not any(r["weights_in_bram"] for r in rows):
+    base = {**_constants(), "bram_rule": {}}
+    cands, fixed, measured = [], [], []
+    for r in rows:
+        L, f = point_unit(CalPoint(**{k: r[k] for k in CalPoint.__dataclass_fields__}))
+        fam = r["target"].split("-")[0]
+        off = _with_constants(base, lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"]))
+        on = _with_constants({**base, "bram_rule": {fam: {"min_depth": 0, "min_bits": 0}}},
+                             lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"]))
+        fixed.append(_with_constants(base, lambda: bram_blocks(L, f, r["target"], r["mem_style"],
+                                                               tree_every=r["tree_every"])))
+        cands.append([m for m, o in zip(on, off) if m.style == "block" and o.style != "block"])
+        measured.append(r["brams"])
+    if all(b == m for b, m in zip(fixed, measured)):
         return None
+    from reports.estimator import block_rams
+    fam = rows[0]["target"].split("-")[0]
+    mems = [m for c in cands for m in c]
     best = None
-    depths = sorted({r["rom_words"] for r in rows})
-    bits = sorted({r["rom_bits"] for r in rows})
-    for d in depths:
-        for b in bits:
-            wrong = sum((r["rom_words"] >= d and r["rom_bits"] >= b) != r["weights_in_bram"] for r in rows)
-            if best is None or wrong < best[0]:
-                best = (wrong, d, b)
-    return {"min_depth": best[1], "min_bits": best[2], "misclassified": best[0], "points": len(rows)}
+    for d in sorted({m.depth for m in mems}):
+        for b in sorted({m.depth * m.live for m in mems}):
+            exact = sum(fx + sum(block_rams(m.depth, m.live, fam) for m in c if m.depth >= d and m.depth * m.live >= b)
+                        == ms for fx, c, ms in zip(fixed, cands, measured))
+            if best is None or exact >= best[0]:  # ties: the tightest rule (no bigger ROM than seen)
+                best = (exact, d, b)
+    if best is None:
+        return None
+    return {"min_depth": best[1], "min_bits": best[2], "misclassified": len(rows) - best[0], "points": len(rows)}
 
 
 def fit_dsp_rule(rows: list[dict]) -> int:
@@ -238,6 +277,63 @@ def fit_dsp_rule(rows: list[dict]) -> int:
     widths = [r["input_bits"] + 1 + r["weight_bits"] for r in rows
               if r["kind"] == "mac" and not r["target"].endswith("-nodsp") and r["dsps"] > 0]
     return min(widths) if widths else 0
+
+
+#: The whole-network check: the committed SFC W1A1 at the folding of the 10k regression, built as
+#: `lowbit report --targets ice40,ecp5,xilinx` builds it (the first target's family sets the clock).
+NETWORK_MODEL = REPO / "benchmarks/results/mnist_sfc_bnn"
+NETWORK_FOLD = "fc0:pe=16,simd=16;fc1:pe=1,simd=128;fc2:pe=1,simd=128;fc3:pe=1,simd=4"
+NETWORK_CLOCK = ("auto", "ice40")  #: --clock-mhz, --family
+
+
+def network_check(fams: list[str], tmp: str) -> dict:
+    """The whole-network estimate (reports.network_estimate: layer units + converters + argmax) against
+    one real synthesis of the SFC per family; on xilinx (hierarchy kept) also per module: the layer
+    units, the converters, the argmax."""
+    from hw.folding import parse_folding
+    from hw.verilog import generate_verilog
+    from lowbit.steps import target_clock
+    from quantmodels.ir import load_model
+    from reports.network_estimate import estimate_network
+    from reports.synth import module_area, synthesize
+
+    model = load_model(NETWORK_MODEL)
+    folds = parse_folding(model, NETWORK_FOLD)
+    clock = target_clock(NETWORK_CLOCK[0], NETWORK_CLOCK[1])
+    d = generate_verilog(model, folds, tmp, clock_mhz=clock, family=NETWORK_CLOCK[1])
+    v = Path(d.verilog_path)
+    out = {"model": str(NETWORK_MODEL.relative_to(REPO)), "folding": NETWORK_FOLD, "clock_mhz": clock,
+           "family_of_clock": NETWORK_CLOCK[1], "mem_style": d.mem_style, "verilog_sha256": d.sha256, "targets": {}}
+    for fam in fams:
+        r = synthesize(v, d.top_name, fam)
+        e = estimate_network(model, folds, fam, d.mem_style, clock, NETWORK_CLOCK[1], d.popcount)
+        row = {"measured": {"luts": r.luts, "ffs": r.ffs, "brams": r.brams, "lutrams": r.lutrams},
+               "estimated": {"luts": e.estimate.luts, "ffs": e.estimate.ffs, "brams": e.estimate.brams,
+                             "lutrams": e.estimate.lutrams},
+               "estimated_layer_units_only": {"luts": sum(u.luts for u in e.layer_units),
+                                              "ffs": sum(u.ffs for u in e.layer_units)},
+               "synth_seconds": r.seconds}
+        row["err_pct"] = {k: 100 * (row["estimated"][k] - row["measured"][k]) / max(row["measured"][k], 1)
+                          for k in ("luts", "ffs")}
+        if fam == "xilinx":  # synth_xilinx keeps the hierarchy: the per-module counts come with the run
+            mods = module_area(v, d.top_name, fam)
+            names = [L.name for L in model.layers]
+            unit = {n: sum(a.luts for k, a in mods.items() if k == n or k.startswith(n + ".")) for n in names}
+            unit_ff = {n: sum(a.ffs for k, a in mods.items() if k == n or k.startswith(n + ".")) for n in names}
+            conv_names = [f"{n}__stream" for n in names] + ["argmax__stream"]
+            row["modules"] = {
+                "units": [{"layer": n, "measured_luts": unit[n], "measured_ffs": unit_ff[n],
+                           "est_luts": u.luts, "est_ffs": u.ffs} for n, u in zip(names, e.layer_units)],
+                "converters": [{"module": c, "measured_luts": mods[c].luts if c in mods else 0,
+                                "measured_ffs": mods[c].ffs if c in mods else 0, "est_luts": k.luts, "est_ffs": k.ffs}
+                               for c, k in zip(conv_names, e.converters)],
+                "argmax": {"measured_luts": mods["argmax"].luts, "measured_ffs": mods["argmax"].ffs,
+                           "est_luts": e.argmax.luts, "est_ffs": e.argmax.ffs}}
+        out["targets"][fam] = row
+        print(f"network check {fam}: LUT {e.estimate.luts:.0f} est vs {r.luts} measured "
+              f"({row['err_pct']['luts']:+.1f} %), FF {e.estimate.ffs:.0f} vs {r.ffs} ({row['err_pct']['ffs']:+.1f} %), "
+              f"BRAM {e.estimate.brams} vs {r.brams:g}", flush=True)
+    return out
 
 
 def main() -> int:
@@ -251,6 +347,8 @@ def main() -> int:
     ap.add_argument("--budget-minutes", type=float, default=None,
                     help="start no synthesis after this many minutes; fit on what was measured "
                          "(the results then say how many of the points were measured)")
+    ap.add_argument("--no-network", action="store_true",
+                    help="skip the whole-network check (the SFC synthesized per family, cached)")
     ap.add_argument("--partial", action="store_true",
                     help="no synthesis: fit on the syntheses an interrupted run measured (LOWBIT_CACHE)")
     args = ap.parse_args()
@@ -293,7 +391,8 @@ def main() -> int:
             print(f"--partial: {partial_file} does not exist; expected an interrupted run first", file=sys.stderr)
             return 2
         done = json.loads(partial_file.read_text())
-        rows = [r for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
+        # the features recomputed by this code (the file keeps what the syntheses measured)
+        rows = [refit_point(r) for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
         failed = [r for r in done["rows"] if "failed" in r]
         synth_wall = done["wall_seconds"]
         n_all = sum(len(targets_of(p, fams)) for p in points(args.seed))
@@ -309,7 +408,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             # round robin over the kinds (each kind's i-th point before any kind's i+1-th): an
             # interrupted run still covers every kind (--partial fits on what it measured)
+            early = {(e[0], e[4], e[5]) for e in EXTRA[-2:]}  # (kind, in, out) of the block RAM rule's points
+
             def rank(p: CalPoint) -> tuple[int, int]:
+                if (p.kind, p.n_in, p.n_out) in early:  # the tool's block RAM rule: measured with the block rows
+                    return (ORDER.index(8), -1)
                 if p.one_bit_code and p.tree_every == 0 and p.mem_style == "auto":
                     return (len(ORDER) // 2, -1)  # the 1-bit accumulate code with the early rows
                 i = [q for q in pts if q.kind == p.kind].index(p)
@@ -348,8 +451,9 @@ def main() -> int:
             est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs", "lutrams")}
             # BRAM: the geometry alone (where the ROMs went taken from synthesis) and the whole
             # rule (the generator's mark or the fitted Yosys rule, as `lowbit fit` uses it)
-            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"])
-            whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"]))
+            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"], tree_every=r["tree_every"])
+            whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"],
+                                                                tree_every=r["tree_every"]))
             kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
             table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
                           "est_luts": est["luts"], "est_ffs": est["ffs"], "est_lutrams": est["lutrams"],
@@ -421,7 +525,14 @@ def main() -> int:
         summary = [x for x in prev.get("summary", []) if x["family"] in {k["target"].split("-")[0] for k in keep}] \
             + summary
         table = keep + table
+    network = None
+    if not args.no_network:
+        with tempfile.TemporaryDirectory() as tmp:
+            network = network_check(fams, tmp)
+    elif out_file.exists():
+        network = json.loads(out_file.read_text()).get("network_check")
     atomic_write_json(out_file, {**meta, "summary": summary, "points": table, "bram_rule": bram_rules,
+                                 "network_check": network,
                                  "synth_wall_seconds": synth_wall, "calibration_wall_seconds": wall,
                                  "failed": failed,
                                  "jobs": args.jobs})

@@ -208,7 +208,8 @@ def _design_input(model_dir: Path, args: argparse.Namespace, family: str) -> Des
             sim = RegressionResult.from_json(doc)
     label = f"{model.name} ({'+'.join(sorted({L.kind for L in model.layers}))})"
     return DesignInput(label, model, h.verilog, h.ports, h.cycles_per_image, h.latency_cycles, sim,
-                       layer_cycles=list(h.design.layer_cycles), foldings=h.foldings, activity_samples=samples)
+                       layer_cycles=list(h.design.layer_cycles), foldings=h.foldings, activity_samples=samples,
+                       build=h.design)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -294,7 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     designs = [DesignInput(f"W1A1 {m}" if m == "bnn" else "int8 MAC baseline", models[m], hws[m].verilog,
                            hws[m].ports, hws[m].cycles_per_image, hws[m].latency_cycles, sims[m],
                            layer_cycles=list(hws[m].design.layer_cycles), foldings=hws[m].foldings,
-                           activity_samples=data.x_test[:ACTIVITY_IMAGES])
+                           activity_samples=data.x_test[:ACTIVITY_IMAGES], build=hws[m].design)
                for m in ("bnn", "int8")]
     paths = write_report(designs, out / "report", parse_targets("ice40,xilinx", "demo"), pnr=not args.no_pnr)
     rc = _print_report(paths)

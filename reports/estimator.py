@@ -15,39 +15,42 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
 ``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
             terms of the term width (one bit wider per level), shared by every kind
-``tree_staged`` the same bits when the tree is registered (then ``tree`` is 0): a pipelined
-            tree maps differently (ecp5 keeps its adders on carry chains)
+``tree_staged`` the adder bits of a registered tree's unregistered levels (then ``tree`` is 0):
+            a pipelined tree maps differently (ecp5 keeps registered adders on carry chains)
 ``treereg`` the tree's register stages (``tree_every`` > 0, hw.pipeline): pe x bits of the
             registered levels (odd terms carried past a registered level included)
-``stages``  register stages of the tree (the valid/first/last flags travel beside them)
-``acc``     per-PE accumulator, pipeline and output registers: pe x acc width
+``stages``  the core's register stages under a target clock (hw.pipeline.core_stages, read off
+            the generated unit: the valid/first/last flags travel beside each)
+``romdreg`` the weight ROM's data registered (core_stages' ``rom``): stored bits + the chunk beside them
+``prodreg`` the lane products registered (core_stages' ``product``): pe x simd x term width
+            (bit_serial: the selected plane bits)
+``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
+            pe x thresholds compares when a multi-threshold registers them first
+``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
+            clock): its live bits
+``acc``     per-PE accumulator and result registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
 ``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
             address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
-``romreg``  the ROM's read register: distinct columns (duplicate FFs merge)
-``prom``    threshold/bias ROM (combinational read, LUTs): pe x values x acc width
-            x ceil(depth / 2^k); 0 when it is in block RAM (then read synchronously) or LUT-RAM
+``romreg``  the ROM's read register in logic: distinct columns (duplicate FFs merge)
+``prom``    threshold/bias ROM in LUTs: live bits x ceil(depth / 2^k); 0 in block RAM
 ``dram``    written memories in LUT-RAM (a dense unit's input banks, ecp5 and xilinx; ROMs are
             never LUT-RAM, hw.memstyle): its primitives (:func:`lutram_cells`); also the metric
             ``lutrams`` is fitted on it
 ==========  ==================================================================
 
-The unit's own registers and buffers around the core are separate terms (``IO_TERMS``), so a
-change of how the unit exchanges data (whole vectors today; SIMD/PE chunk streams with width
-converters and an input buffer memory when row_folds > 1 are being built) is re-fitted by a
-re-run of the calibration without code changes, as long as the cost stays linear in them:
+The unit's stream plumbing around the core (hw.mvu.MatrixVectorUnit) is its own set of terms
+(``IO_TERMS``), so a change of how the unit exchanges data is re-fitted by a re-run of the
+calibration without code changes, as long as the cost stays linear in them:
 
 ================  ================================================================
-``io_vec_in``     whole input vector bits (in_features x input bits): today's input register
-``io_win``        the same when there is more than one column fold: today's shifting window
-                  (a 2:1 mux + FF per bit; with one column fold it is dead logic)
-``io_buf``        the same when there is more than one row fold: an input buffer memory (a
-                  chunk stream must replay the vector once per row fold)
-``io_chunk_in``   one SIMD chunk's bits (simd x input bits): the chunk register / converter
-                  (this and io_chunk_out: :data:`STREAM_TERMS`, computed, fitted once units stream)
-``io_vec_out``    whole output vector bits (out_features x output bits): today's result
-                  shift register + output register
-``io_chunk_out``  one PE chunk's bits (pe x output bits): an output width converter
+``chunk``         one SIMD chunk's bits (simd x input bits): the core's chunk register
+``bankreg``       the same when the unit has input banks (more than one row fold) outside block
+                  RAM: the banks' synchronous read register
+``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
+                  which has no LUT-RAM, or ``--mem-style logic``): flip-flops
+``bankmux``       their read mux: chunk bits x LUTs of a 2 col_folds : 1 mux
+``fifo``          the output FIFO's bits (hw.mvu FIFO depth x pe x output bits: storage + output register)
 ================  ================================================================
 
 The ``const``, ``lane``, ``xdec``, ``post`` and ``tree`` coefficients are per unit kind
@@ -75,29 +78,26 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding
-from hw.memstyle import MemStyle, parse_mem_style, placed, resolve
+from hw.memstyle import MemStyle, placed
 from hw.lanes import lane_spec
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
-from hw.pipeline import tree_stages
+from hw.pipeline import CoreStages, tree_stages
 from quantmodels.errors import ConfigError
 from quantmodels.ir import Layer, kind_spec
 
-from .kind_costs import LUT_INPUTS, cost_spec, fn_luts, free_functions, lane_cost, pe_cost, term_width
+from .kind_costs import LUT_INPUTS, cost_spec, fn_luts, free_functions, lane_cost, mux_luts, pe_cost, term_width
 
 CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 #: Targets with DSP multipliers (one per mac lane: measured, see the calibration table).
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
-#: Terms of the unit's own registers and buffers (see the module docstring): kept apart from the
-#: datapath terms so a restructured unit (chunk streams) is re-fitted, not re-modelled.
-IO_TERMS = ("io_vec_in", "io_win", "io_buf", "io_vec_out")
-#: Chunk-width terms of a streaming unit (width converters): computed, but not fitted while the
-#: units hold whole vectors (with ~7 points per kind they only soak up lane cost and extrapolate
-#: badly: +31 % on an unseen 2 x 32 xnor unit); add them to IO_TERMS once the units stream chunks.
-STREAM_TERMS = ("io_chunk_in", "io_chunk_out")
+#: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
+#: terms so a restructured unit is re-fitted, not re-modelled.
+IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains).
 PER_KIND = ("xdec", "post", "tree")
-SHARED = ("tree_staged", "treereg", "stages", "acc", "thr", "rom", "romreg", "prom", "dram") + IO_TERMS
+SHARED = ("tree_staged", "treereg", "stages", "romdreg", "prodreg", "outreg", "promreg", "acc", "thr", "rom",
+          "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
 
@@ -135,6 +135,21 @@ def _tree(terms: int, width: int, every: int) -> tuple[int, int]:
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
         level += 1
     return bits, regs
+
+
+def rom_column_luts(n: int, fam: str) -> float:
+    """LUTs of one bit column of a ROM in logic over ``n`` address bits: :func:`fn_luts`, except on
+    xilinx above 6 address bits, where the calibration measured about twice the Shannon count with
+    the cofactors joined by LUT6s (4:1 muxes), free MUXF7/F8 not assumed: 6 LUT6 for a 7-bit column
+    (the 96-word distributed points were 15-30 % over the free-mux count; ABC does not find the split)."""
+    k = LUT_INPUTS.get(fam, 4)
+    if fam != "xilinx" or n <= k:
+        return fn_luts(n, fam)
+    leaves = total = 2 ** (n - k)
+    while leaves > 1:
+        leaves = -(-leaves // 4)
+        total += leaves
+    return 2.0 * total
 
 
 def _live(bits: np.ndarray) -> int:
@@ -255,36 +270,53 @@ def _placed(style: MemStyle | None, fam: str, default: str, written: bool = Fals
     return where
 
 
-def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                  bram: bool | None = None) -> tuple[UnitMemory, ...]:
-    """The unit's memories and where each ends up: the generator's mark (hw.memstyle.resolve, placed
-    per family by hw.memstyle.placed) or, for an unmarked weight ROM, Yosys' own choice (the fitted
-    ``bram_rule``: block RAM from a depth and a size on). An unmarked threshold ROM is read
-    combinationally, so it stays in logic; a ``distributed`` ROM is logic too (LUTs holding the
-    constants). ``bram`` (calibration) overrides where the weight ROM went. A dense unit with more
-    than one row fold has its input memory (hw.mvu.MatrixVectorUnit: two banks of col_folds words of
-    SIMD inputs), marked the way the unit marks it: LUT-RAM on ecp5/xilinx, logic on ice40, block RAM
-    when large. (A conv unit's window memories are not listed.)"""
-    fam = _family(target)
-    style = parse_mem_style(mem_style)
-    words = fold.row_folds * fold.col_folds
-    wide = fold.lanes * weight_code_bits(layer)
+def generated_unit(layer: Layer, fold: Folding, mem_style: str = "auto", tree_every: int = 0):
+    """The hw.mvu.MatrixVectorUnit the generator builds for this layer (constructed, never elaborated):
+    the one source of its register stages (hw.pipeline.core_stages), memory styles (hw.memstyle) and
+    FIFO depth, so the estimator never restates them. A folding or style the generator refuses is
+    refused here with the generator's error."""
+    from hw.mvu import MatrixVectorUnit
+
+    u = MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every)
+    u._MustUse__silence = u.core._MustUse__silence = True  # read, never elaborated: no "unused" warning
+    return u
+
+
+def _tool_block(depth: int, bits: int, fam: str) -> bool:
+    """Whether Yosys puts an unmarked, synchronously read ROM of ``depth`` words and ``bits`` bits in
+    block RAM on ``fam``: the fitted ``bram_rule`` (from a depth and a size on; never without one)."""
     rule = _constants().get("bram_rule", {}).get(fam)
-    tool_block = bool(rule) and words >= rule["min_depth"] and words * wide >= rule["min_bits"]
-    w_style = _placed(resolve(style, words, wide), fam, "block" if tool_block and fam in BLOCK_GEOMETRY else "logic")
+    return bool(rule) and fam in BLOCK_GEOMETRY and depth >= rule["min_depth"] and bits >= rule["min_bits"]
+
+
+def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
+                  bram: bool | None = None, tree_every: int = 0) -> tuple[UnitMemory, ...]:
+    """The unit's memories and where each ends up: the generator's mark (the styles the generated unit
+    resolved, hw.memstyle, placed per family by hw.memstyle.placed) or, for an unmarked ROM read
+    synchronously (the weight ROM always; the threshold ROM under a target clock, ``tree_every`` > 0,
+    which reads it a row fold ahead), Yosys' own choice: the fitted ``bram_rule``. An unmarked
+    threshold ROM read combinationally stays in logic; a ``distributed`` ROM is logic too (LUTs
+    holding the constants). ``bram`` (calibration) overrides where the weight ROM went. A dense unit
+    with more than one row fold has its input memory (two banks of col_folds words of SIMD inputs):
+    LUT-RAM on ecp5/xilinx, logic on ice40, block RAM when large. (A conv unit's window memories are
+    not listed.)"""
+    fam = _family(target)
+    u = generated_unit(layer, fold, mem_style, tree_every)
+    words = fold.row_folds * fold.col_folds
+    live = rom_live_columns(layer, fold)
+    w_style = _placed(u.core.weight_style, fam, "block" if _tool_block(words, words * live, fam) else "logic")
     if bram is not None:
         w_style = "block" if bram else ("logic" if w_style == "block" else w_style)
-    out = [UnitMemory("weights", words, rom_live_columns(layer, fold), w_style)]
+    out = [UnitMemory("weights", words, live, w_style)]
     if n_params(layer):
-        pbits = param_rom_bits(layer, fold)
-        p_style = _placed(resolve(style, fold.row_folds, pbits.shape[0]), fam, "logic")
-        out.append(UnitMemory("params", fold.row_folds, _live(pbits), p_style))
-    if fold.row_folds > 1 and layer.conv is None:
-        # the unit's rule (hw.mvu.MatrixVectorUnit.in_style): a forced block is for the ROMs only
-        in_rule = MemStyle.AUTO if style is MemStyle.BLOCK else style
-        depth, width = 2 * fold.col_folds, fold.simd * layer.input_bits
-        out.append(UnitMemory("inbuf", depth, width,
-                              _placed(resolve(in_rule, depth, width, written=True), fam, "logic", written=True)))
+        plive = _live(param_rom_bits(layer, fold))
+        sync = u.core.stages.output > 0
+        out.append(UnitMemory("params", fold.row_folds, plive, _placed(
+            u.core.param_style, fam, "block" if sync and _tool_block(fold.row_folds, fold.row_folds * plive, fam)
+            else "logic")))
+    if u.in_style is not None:
+        out.append(UnitMemory("inbuf", 2 * fold.col_folds, fold.simd * layer.input_bits,
+                              _placed(u.in_style, fam, "logic", written=True)))
     return tuple(out)
 
 
@@ -294,46 +326,57 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
 
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
     (default: :func:`unit_memories`, :func:`uses_dsp` for ``mem_style``; the calibration passes
-    what synthesis did). ``tree_every``: the adder tree's register spacing (hw.pipeline; 0: none;
-    serial kinds never stage their tree)."""
+    what synthesis did). ``tree_every``: the target clock's adder-tree spacing (hw.pipeline; 0: no
+    target clock, no register stages at all); the stages themselves are the generated unit's."""
     fam = _family(target)
     lanes = fold.lanes
     W = acc_width(layer)
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
     lane, shared = lane_cost(layer, fold, fam, dsp)
-    every = 0 if lane_spec(layer.kind).serial else tree_every
-    staged = tree_stages(fold.simd, every) > 0
-    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram)}
-    wrom, prom = mems["weights"], mems.get("params")
+    unit = generated_unit(layer, fold, mem_style, tree_every)
+    st: CoreStages = unit.core.stages
+    staged = st.tree > 0
+    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every)}
+    wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
     cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
-    vec_in = layer.in_features * layer.input_bits
+    chunk = fold.simd * layer.input_bits
+    n_thr = layer.n_thresholds if layer.output == "threshold" else 1
+    serial = lane_spec(layer.kind).serial
+    # the threshold ROM read synchronously (block RAM, or a target clock's read-ahead): a register
+    # of its live bits when the ROM itself is logic
+    prom_sync = prom is not None and prom.style == "logic" and st.output > 0
     return {
         "const": 1.0,
         "lane": lanes * lane,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
-        # a registered tree maps differently (ecp5: the adders stay on carry chains, not re-mapped by
-        # ABC across levels), so its adder bits are their own term
+        # a registered tree maps differently (ecp5: a registered adder level stays a carry chain, not
+        # re-mapped by ABC with the next), so its bits are their own terms: the registered levels in
+        # treereg, the combinational rest in tree_staged (calibration: ecp5 accumulate 24 -> 15 % max)
         "tree": 0.0 if staged else fold.pe * adder_tree_bits(fold.simd, tw),
-        "tree_staged": fold.pe * adder_tree_bits(fold.simd, tw) if staged else 0.0,
-        "treereg": fold.pe * tree_register_bits(fold.simd, tw, every),
-        "stages": float(tree_stages(fold.simd, every)),
+        "tree_staged": fold.pe * max(0, adder_tree_bits(fold.simd, tw)
+                                     - tree_register_bits(fold.simd, tw, unit.core.tree_every)) if staged else 0.0,
+        "treereg": fold.pe * tree_register_bits(fold.simd, tw, unit.core.tree_every) if staged else 0.0,
+        "stages": float(st.total),
+        "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
+        "prodreg": st.product * fold.pe * fold.simd * (1 if serial else tw),
+        "outreg": (fold.pe * out_width(layer) + (fold.pe * n_thr if st.output > 1 else 0)) if st.output else 0.0,
+        "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
-        "thr": fold.pe * (layer.n_thresholds if layer.output == "threshold" else 1) * W,
-        "rom": cols * fn_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
-        # the ROM's read register: one FF per distinct column in logic, per live column in LUT-RAM
-        "romreg": cols if wrom.style == "logic" else (wrom.live if wrom.style == "distributed" else 0.0),
+        "thr": fold.pe * n_thr * W,
+        "rom": cols * rom_column_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
+        # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
+        "romreg": float(cols),
         "prom": (_lut_cost(prom.live, prom.depth, LUT_INPUTS.get(fam, 4))
                  if prom is not None and prom.style == "logic" else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
-        "io_vec_in": vec_in,
-        "io_win": vec_in if fold.col_folds > 1 else 0.0,
-        "io_buf": vec_in if fold.row_folds > 1 else 0.0,
-        "io_chunk_in": fold.simd * layer.input_bits,
-        "io_vec_out": layer.out_features * out_width(layer),
-        "io_chunk_out": fold.pe * out_width(layer),
+        "chunk": float(chunk),
+        "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
+        "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
+        "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
     }
 
 
@@ -371,24 +414,13 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     return row
 
 
-def uses_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
-    """Whether the weight ROM ends up in block RAM (:func:`unit_memories`)."""
-    return unit_memories(layer, fold, target, mem_style)[0].style == "block"
-
-
-def param_rom_in_bram(layer: Layer, fold: Folding, target: str, mem_style: str = "auto") -> bool:
-    """Whether the threshold/bias ROM is in block RAM (only when marked: unmarked it is read
-    combinationally)."""
-    return any(m.name == "params" and m.style == "block" for m in unit_memories(layer, fold, target, mem_style))
-
-
 def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                bram: bool | None = None) -> int:
-    """Block RAMs (SynthResult.brams units) of the unit's ROMs in block RAM: each ROM's live
+                bram: bool | None = None, tree_every: int = 0) -> int:
+    """Block RAMs (SynthResult.brams units) of the unit's memories in block RAM: each one's live
     columns over its depth, in :func:`block_rams`."""
     fam = _family(target)
-    return sum(block_rams(m.depth, m.live, fam) for m in unit_memories(layer, fold, target, mem_style, bram)
-               if m.style == "block")
+    return sum(block_rams(m.depth, m.live, fam)
+               for m in unit_memories(layer, fold, target, mem_style, bram, tree_every) if m.style == "block")
 
 
 @functools.cache
@@ -455,7 +487,8 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
     row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every)
     fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
-    return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style),
+    return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style,
+                                                                                 tree_every=tree_every),
                         folding.lanes if uses_dsp(layer, target) else 0, fitted["lutrams"])
 
 
@@ -493,9 +526,25 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
             out[metric] = {"dram": k} if k else {}
             continue
         w = 1.0 / np.maximum(y, 1.0)
-        coef, _ = nnls(X * w[:, None], y * w)
+        A, b = X * w[:, None], y * w
+        # weak priors on the structural LUT terms (an accumulator or compare bit is about one LUT): with
+        # few points per kind NNLS can zero them and let a kind's constant carry them, which leaves a
+        # small unit of that kind at 0 LUTs (ice40 mac with DSPs did)
+        prior = [n for n in LUT_PRIORS if n in names] if metric == "luts" else []
+        if prior:
+            P = np.zeros((len(prior), len(names)))
+            for i, n in enumerate(prior):
+                P[i, names.index(n)] = PRIOR_WEIGHT
+            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * LUT_PRIORS[n] for n in prior]]
+        coef, _ = nnls(A, b)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
     return out
+
+
+#: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
+#: prior row weighs as much as a point missed by this fraction).
+LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
+PRIOR_WEIGHT = 0.3
 
 
 def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,

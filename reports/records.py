@@ -34,6 +34,9 @@ class DesignInput:
     layer_cycles: list[int] | None = None  #: compute cycles per layer (hw.json layer_cycles)
     foldings: list | None = None  #: hw.folding.Folding per layer: enables the area estimator columns
     activity_samples: np.ndarray | None = None  #: raw uint8 images for the activity-energy run
+    #: the generator's record of the design (hw.verilog.VerilogDesign: memory style, target clock,
+    #: popcount): the area estimate models the network built with these; None = defaults, layers only
+    build: object | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Callable, TypeVar
 
 import pandas as pd
 
+from quantmodels.errors import ConfigError
 from quantmodels.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from sim.provenance import git_commit
 from sim.tools import ToolError, tool_versions
@@ -23,6 +24,7 @@ from .activity import measure_activity
 from .energy import float32_energy, model_energy
 from .energy_constants import CITATION, DERIVED_RULES, HOROWITZ_PJ, PJ_PER_TOGGLE
 from .estimator import ModelEstimate, calibrated_targets, estimate_model
+from .network_estimate import estimate_network
 from .memory import model_memory
 from .pnr import PNR_FAMILIES, PnrFamily, place_and_route
 from .records import DesignInput, DesignResult, StepFailure, Timing
@@ -53,11 +55,20 @@ def _timing(design: DesignInput, fam: PnrFamily) -> Timing:
 
 
 def _estimates(design: DesignInput, targets: tuple[Target, ...]) -> dict[Target, ModelEstimate]:
-    """MODEL area per calibrated target (none without foldings or constants)."""
+    """MODEL area per calibrated target (none without foldings or constants): the whole network as
+    built (its memory style and target clock's register stages, converters and argmax) when the
+    generator's record is known, else the layers' units with default options."""
     if not design.foldings:
         return {}
     ok = set(calibrated_targets())
-    return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
+    b = design.build
+    try:
+        if b is None:
+            return {t: estimate_model(design.model.layers, design.foldings, t) for t in targets if t in ok}
+        return {t: estimate_network(design.model, design.foldings, t, b.mem_style, b.clock_mhz, b.family,
+                                    b.popcount).estimate for t in targets if t in ok}
+    except ConfigError:  # not estimable (e.g. conv layers: the estimator models dense units): no columns
+        return {}
 
 
 def _slug(text: str) -> str:

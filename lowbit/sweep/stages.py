@@ -88,7 +88,7 @@ def task_point(out: str, p: Point, tkey: str, hkey: str, pkey: str, pnr: bool, s
     design = DesignInput(point_label(p), model, hdir / Path(hwd.verilog_path).name, HarnessPorts.of(hwd),
                          int(hwd.cycles_per_image), hwd.latency_cycles, RegressionResult.from_json(sim),
                          layer_cycles=hwd.layer_cycles, foldings=parse_folding(model, p.hw.fold_spec),
-                         activity_samples=samples)
+                         activity_samples=samples, build=hwd)
     with captured(out_p, f"point-{pkey}"):
         res = collect(design, (p.target,), pnr=pnr and pnr_applies(p.target), progress=lambda _m: None,
                       per_layer_area=False,  # totals only: the hierarchical per-layer run doubles synthesis
