@@ -19,7 +19,8 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
 * ``sfc_fmax``: the committed SFC W1A1 placed on iCE40 HX8K (if the capacity pre-check lets it) and
   ECP5-25k/85k, pipelined for the family's target clock;
 * ``kinds_fmax``: every other kind (accumulate, shift_add, lut_product, bit_serial, mac) on a digits
-  64-64-64-64-10 net at a narrow folding, placed on HX8K and ECP5-25k (the heaviest section);
+  64-64-64-64-10 net at a narrow folding (``KIND_FOLDS``, ``KIND_FAMILY_FOLDS``), placed on HX8K and
+  ECP5-25k (the heaviest section);
 * ``sfc_regression``: benchmarks/sim_regression.py on all 10,000 MNIST test images with a fresh cache,
   so the Verilator build is in the wall time (results/sim_sfc-bnn.json is left as that benchmark wrote it).
 
@@ -217,6 +218,16 @@ KIND_METHODS = {"accumulate": "binaryconnect", "shift_add": "pow2", "lut_product
 #: 16 lanes per layer (the int8 MAC 4, so its 16 multipliers fit ECP5-25k's 28 MULT18X18D).
 KIND_FOLDS = {"accumulate": "pe=2,simd=8", "shift_add": "pe=2,simd=8", "lut_product": "pe=2,simd=8",
               "bit_serial": "pe=2,simd=8", "mac": "pe=2,simd=2"}
+#: Narrower foldings where a family needs one (fallbacks, each for a measured reason):
+#: - lut_product: the trained digits lut net's product tables are 64 codes x 16 (fc0) / 32 levels x 16 bits,
+#:   about 1,700 LUT4 a lane as logic (106,946 LUT4 at 16 lanes a layer), so with a target clock they are
+#:   product ROMs in block RAM (hw.arith.lut_product_lanes), 2 lanes a dual-port DP16KD (1 for fc0's 1,024
+#:   words, 2 for the others' 2,048): 16 lanes a layer would need 56 of ECP5-25k's 56, 8 lanes need 28.
+#:   iCE40 (one read port, 4 kbit blocks: 4 SB_RAM40_4K a lane for fc0, 8 for the others) fits it at no
+#:   folding: even 1 lane a layer needs 28 of HX8K's 32 blocks before the weight ROMs.
+#: - mac on iCE40: no DSPs, each int8 product about 290 LUT4: 4 multipliers, not 16.
+KIND_FAMILY_FOLDS = {("lut_product", "ecp5"): "pe=1,simd=8", ("lut_product", "ice40"): "pe=1,simd=8",
+                     ("mac", "ice40"): "pe=1,simd=1"}
 #: iCE40 HX8K and ECP5-25k: the parts the issue names for "every other kind".
 KIND_DEVICES = {"ice40": ("hx8k",), "ecp5": ("25k",)}
 KIND_GOALS = {"ice40": 60.0, "ecp5": 90.0}
@@ -238,7 +249,7 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
         assert {L.kind for L in model.layers} == {kind}, (kind, [L.kind for L in model.layers])
         for fam in families:
             t0 = time.perf_counter()
-            h = make_hardware(model, KIND_FOLDS.get(kind), cache / f"digits-{kind}-{fam}",
+            h = make_hardware(model, KIND_FAMILY_FOLDS.get((kind, fam), KIND_FOLDS.get(kind)), cache / f"digits-{kind}-{fam}",
                               clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
             m = _placed(h, fam, seeds, KIND_DEVICES[fam])
             m["method"] = KIND_METHODS[kind]
