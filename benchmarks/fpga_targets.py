@@ -222,11 +222,12 @@ KIND_FOLDS = {"accumulate": "pe=2,simd=8", "shift_add": "pe=2,simd=8", "lut_prod
 #: - lut_product: the trained digits lut net's product tables are 64 codes x 16 (fc0) / 32 levels x 16 bits,
 #:   about 1,700 LUT4 a lane as logic (106,946 LUT4 at 16 lanes a layer), so with a target clock they are
 #:   product ROMs in block RAM (hw.arith.lut_product_lanes), 2 lanes a dual-port DP16KD (1 for fc0's 1,024
-#:   words, 2 for the others' 2,048): 16 lanes a layer would need 56 of ECP5-25k's 56, 8 lanes need 28.
-#:   iCE40 (one read port, 4 kbit blocks: 4 SB_RAM40_4K a lane for fc0, 8 for the others) fits it at no
-#:   folding: even 1 lane a layer needs 28 of HX8K's 32 blocks before the weight ROMs.
+#:   words, 2 for the others' 2,048): 16 lanes a layer would need all of ECP5-25k's 56, 8 lanes need 28.
+#:   pe=2 keeps the threshold ROMs 32 words deep (logic; at pe=1 they are 64 deep and go to block RAM,
+#:   10 DP16KD a layer). iCE40 (one read port, 4 kbit blocks: 4 SB_RAM40_4K a lane for fc0, 8 for the
+#:   others) fits it at no folding: even 1 lane a layer needs 28 of HX8K's 32 blocks before the weight ROMs.
 #: - mac on iCE40: no DSPs, each int8 product about 290 LUT4: 4 multipliers, not 16.
-KIND_FAMILY_FOLDS = {("lut_product", "ecp5"): "pe=1,simd=8", ("lut_product", "ice40"): "pe=1,simd=8",
+KIND_FAMILY_FOLDS = {("lut_product", "ecp5"): "pe=2,simd=4", ("lut_product", "ice40"): "pe=2,simd=4",
                      ("mac", "ice40"): "pe=1,simd=1"}
 #: iCE40 HX8K and ECP5-25k: the parts the issue names for "every other kind".
 KIND_DEVICES = {"ice40": ("hx8k",), "ecp5": ("25k",)}
