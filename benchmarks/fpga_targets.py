@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -171,9 +172,12 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
 def _fmax_limit(m: dict) -> str:
     """What keeps an fmax row from its target, from what the flow measured."""
     if not m["fmax_mhz"]:
-        if "no BELs remaining" in m.get("note", ""):  # nextpnr ran out of logic cells (LUT + FF pairs)
-            return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells for {m['luts']:,} LUT4 + "
-                    f"{m['ffs']:,} FF at {', '.join(m['folding'])}")
+        note = m.get("note", "")
+        need = re.search(r"of (\d+) ICESTORM_LCs", note)  # the packer's region: the cells the design needs
+        if "no BELs remaining" in note or need:  # nextpnr ran out of logic cells (LUT + FF pairs)
+            cells = f" ({int(need.group(1)):,} logic cells needed)" if need else ""
+            return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells{cells} for {m['luts']:,} "
+                    f"LUT4 + {m['ffs']:,} FF + {m['brams']} block RAMs at {', '.join(m['folding'])}")
         return m["status"]
     from reports.pnr import describe_critical_path
 
