@@ -109,3 +109,25 @@ def test_product_rom_maps_to_block_ram(tmp_path):
     rom, logic = area("auto"), area("logic")
     assert rom.brams == 2 and rom.luts < 200, (rom.brams, rom.luts)
     assert logic.brams == 0 and logic.luts > 4 * 300, logic.luts
+
+
+@pytest.mark.slow  # training + a Verilator build: 4.6 min on the loaded shared machine
+@pytest.mark.verilator
+def test_product_roms_bit_exact_on_digits_under_back_pressure(tmp_path):
+    """The lut method trained on the 8x8 digits (64 weight codes: its tables are 1,024-2,048 words, so
+    a target clock puts them in block-RAM product ROMs), pipelined for 125 MHz on ECP5: bit-exact on
+    real test images under Verilator, with and without out_ready stalls, interval and latency = model."""
+    from lowbit.steps import make_hardware
+    from quantmodels.datasets import load_digits
+    from quantmodels.train import TrainConfig, train
+
+    from conftest import assert_bit_exact_under_stalls
+
+    d = load_digits()
+    model = train(TrainConfig(method="lut", hidden=(16,), epochs=3, seed=0, progress=False), d).model
+    fc0 = model.layers[0]
+    width = max(int(np.abs(fc0.products).max()).bit_length() + 1, 2)
+    assert product_rom_style("auto", fc0.weight_bits, fc0.input_bits, width, registered=True) is MemStyle.BLOCK
+    h = make_hardware(model, "fc0:pe=2,simd=8;fc1:pe=2,simd=8", tmp_path, clock_mhz=125, family="ecp5")
+    assert "pe0_prom0" in h.verilog.read_text()  # the product ROMs are in the design
+    assert_bit_exact_under_stalls(model, h, d.x_test[:200], d.y_test[:200], stall_pct=30)
