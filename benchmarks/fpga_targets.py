@@ -231,8 +231,15 @@ KIND_FOLDS = {"accumulate": "pe=2,simd=8", "shift_add": "pe=2,simd=8", "lut_prod
 #:   10 DP16KD a layer). iCE40 (one read port, 4 kbit blocks: 4 SB_RAM40_4K a lane for fc0, 8 for the
 #:   others) fits it at no folding: even 1 lane a layer needs 28 of HX8K's 32 blocks before the weight ROMs.
 #: - mac on iCE40: no DSPs, each int8 product about 290 LUT4: 4 multipliers, not 16.
+#: - accumulate and shift_add on iCE40: with the input banks in block RAM (hw.memstyle) the 16-lane designs
+#:   still needed 8,846 (accumulate) of HX8K's 7,680 logic cells, shift_add 8,647 at simd=4 and 7,767 at
+#:   simd=2; what dominates each hidden core is its 15-threshold output stage (2 PEs x 15 compares and a
+#:   32 x 480-bit threshold ROM in LUTs, about 1,000 cells a core, hw.mvu), which a narrower simd does not
+#:   change: fewer lanes make the room (accumulate at simd=4 placed at 100.2 MHz in 5,242 LUT4 + 3,558 FF).
+#:   pe stays 2: at pe=1 the threshold ROMs are 64 deep and go to block RAM, 15 SB_RAM40_4K a layer.
 KIND_FAMILY_FOLDS = {("lut_product", "ecp5"): "pe=2,simd=4", ("lut_product", "ice40"): "pe=2,simd=4",
-                     ("mac", "ice40"): "pe=1,simd=1"}
+                     ("mac", "ice40"): "pe=1,simd=1", ("accumulate", "ice40"): "pe=2,simd=4",
+                     ("shift_add", "ice40"): "pe=2,simd=1"}
 #: iCE40 HX8K and ECP5-25k: the parts the issue names for "every other kind".
 KIND_DEVICES = {"ice40": ("hx8k",), "ecp5": ("25k",)}
 KIND_GOALS = {"ice40": 60.0, "ecp5": 90.0}

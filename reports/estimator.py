@@ -284,7 +284,7 @@ def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "au
         in_rule = MemStyle.AUTO if style is MemStyle.BLOCK else style
         depth, width = 2 * fold.col_folds, fold.simd * layer.input_bits
         out.append(UnitMemory("inbuf", depth, width,
-                              _placed(resolve(in_rule, depth, width, written=True, family=fam), fam, "logic", written=True)))
+                              _placed(resolve(in_rule, depth, width, written=True), fam, "logic", written=True)))
     return tuple(out)
 
 
