@@ -141,10 +141,10 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     """nextpnr fmax of ``h`` on ``fam`` over placement ``seeds`` (median; 0 for a seed that did not
     fit or route), with the synthesis area and the flow's plain status line (the capacity pre-check's
     line when nothing fits)."""
-    from reports.pnr import describe_critical_path, place_and_route
+    from reports.pnr import describe_critical_path, place_and_route, synth_target
     from reports.synth import synthesize
 
-    syn = synthesize(h.verilog, h.ports.dut, fam)
+    syn = synthesize(h.verilog, h.ports.dut, synth_target(fam, devices))  # what place_and_route synthesizes
     f, status, device, note, paths = [], "", None, "", []
     for seed in seeds:
         t0 = time.perf_counter()

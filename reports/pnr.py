@@ -229,6 +229,15 @@ def _parse_fmax(report: dict) -> float | None:
     return float(min(vals)) if vals else None
 
 
+def synth_target(fam: PnrFamily | str, devices: tuple[str, ...] | None = None) -> str:
+    """The synthesis target for placing on ``devices`` of ``fam``: the family's, or its ``-nodsp``
+    variant when none of the devices has multipliers (iCE40 HX8K: no SB_MAC16, so the products
+    must be LUT multipliers)."""
+    fam = PnrFamily(fam)
+    devs = tuple(devices or DEVICES[fam])
+    return str(fam) if any(CAPACITY[fam][d]["dsps"] for d in devs if d in CAPACITY[fam]) else f"{fam}-nodsp"
+
+
 def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_width: int, class_width: int,
                     logits_width: int, devices: tuple[str, ...] | None = None,
                     timeout: float = 1800, seed: int = 1) -> PnrResult:
@@ -257,11 +266,12 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     cdir.mkdir(parents=True, exist_ok=True)
     # the network alone already needs more than any part has: say so without building the shell
     # (its synthesis is the same run the report's area column made, so it is cached)
-    nowhere = fits_nowhere(fam, devices, synthesize(verilog, dut, fam))
+    target = synth_target(fam, devices)
+    nowhere = fits_nowhere(fam, devices, synthesize(verilog, dut, target))
     if nowhere is None:
         combined = cdir / "shell.v"
         combined.write_text(vtext + "\n" + shell)
-        syn = synthesize(combined, SHELL_TOP, fam)
+        syn = synthesize(combined, SHELL_TOP, target)
         nowhere = fits_nowhere(fam, devices, syn)
     if nowhere is not None:
         result = PnrResult(",".join(devices), None, False, nowhere, status=nowhere)
