@@ -254,8 +254,11 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     vtext = Path(verilog).read_text()
     shell = shell_verilog(dut, in_width, class_width, logits_width)
     tool = f"yowasp-nextpnr-{fam}"
+    target = synth_target(fam, devices)
+    # a -nodsp synthesis is another netlist: its own key (the family's keeps the keys cached before)
     key = hashlib.sha256("\0".join([PNR_RECORD_VERSION, fam, vtext, shell, ",".join(devices), str(seed),
-                                    tool_versions().get(tool, "")]).encode()).hexdigest()[:20]
+                                    tool_versions().get(tool, "")] + ([target] if target != fam else [])
+                                   ).encode()).hexdigest()[:20]
     cdir = cache_dir() / "pnr" / key
     cfile = cdir / "result.json"
     if cfile.exists():
@@ -266,7 +269,6 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     cdir.mkdir(parents=True, exist_ok=True)
     # the network alone already needs more than any part has: say so without building the shell
     # (its synthesis is the same run the report's area column made, so it is cached)
-    target = synth_target(fam, devices)
     nowhere = fits_nowhere(fam, devices, synthesize(verilog, dut, target))
     if nowhere is None:
         combined = cdir / "shell.v"
