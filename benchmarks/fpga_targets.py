@@ -20,7 +20,8 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
 * ``sfc_fmax``: the committed SFC W1A1 placed on iCE40 HX8K (if the capacity pre-check lets it) and
   ECP5-25k/85k, pipelined for the family's target clock;
 * ``kinds_fmax``: every other kind (accumulate, shift_add, lut_product, bit_serial, mac) on a digits
-  64-64-64-64-10 net at a narrow folding, placed on HX8K and ECP5-25k (the heaviest section);
+  64-64-64-64-10 net at a narrow folding (``KIND_FOLDS``, ``KIND_FAMILY_FOLDS``), placed on HX8K and
+  ECP5-25k (the heaviest section);
 * ``sfc_regression``: benchmarks/sim_regression.py on all 10,000 MNIST test images with a fresh cache,
   so the Verilator build is in the wall time (results/sim_sfc-bnn.json is left as that benchmark wrote it).
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -140,10 +142,10 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     """nextpnr fmax of ``h`` on ``fam`` over placement ``seeds`` (median; 0 for a seed that did not
     fit or route), with the synthesis area and the flow's plain status line (the capacity pre-check's
     line when nothing fits)."""
-    from reports.pnr import describe_critical_path, place_and_route
+    from reports.pnr import describe_critical_path, place_and_route, synth_target
     from reports.synth import synthesize
 
-    syn = synthesize(h.verilog, h.ports.dut, fam)
+    syn = synthesize(h.verilog, h.ports.dut, synth_target(fam, devices))  # what place_and_route synthesizes
     f, status, device, note, paths = [], "", None, "", []
     for seed in seeds:
         t0 = time.perf_counter()
@@ -171,9 +173,12 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
 def _fmax_limit(m: dict) -> str:
     """What keeps an fmax row from its target, from what the flow measured."""
     if not m["fmax_mhz"]:
-        if "no BELs remaining" in m.get("note", ""):  # nextpnr ran out of logic cells (LUT + FF pairs)
-            return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells for {m['luts']:,} LUT4 + "
-                    f"{m['ffs']:,} FF at {', '.join(m['folding'])}")
+        note = m.get("note", "")
+        need = re.search(r"of (\d+) ICESTORM_LCs", note)  # the packer's region: the cells the design needs
+        if "no BELs remaining" in note or need:  # nextpnr ran out of logic cells (LUT + FF pairs)
+            cells = f" ({int(need.group(1)):,} logic cells needed)" if need else ""
+            return (f"does not fit {m['device'].upper()}: nextpnr ran out of logic cells{cells} for {m['luts']:,} "
+                    f"LUT4 + {m['ffs']:,} FF + {m['brams']} block RAMs at {', '.join(m['folding'])}")
         return m["status"]
     from reports.pnr import describe_critical_path
 
@@ -218,6 +223,24 @@ KIND_METHODS = {"accumulate": "binaryconnect", "shift_add": "pow2", "lut_product
 #: 16 lanes per layer (the int8 MAC 4, so its 16 multipliers fit ECP5-25k's 28 MULT18X18D).
 KIND_FOLDS = {"accumulate": "pe=2,simd=8", "shift_add": "pe=2,simd=8", "lut_product": "pe=2,simd=8",
               "bit_serial": "pe=2,simd=8", "mac": "pe=2,simd=2"}
+#: Narrower foldings where a family needs one (fallbacks, each for a measured reason):
+#: - lut_product: the trained digits lut net's product tables are 64 codes x 16 (fc0) / 32 levels x 16 bits,
+#:   about 1,700 LUT4 a lane as logic (106,946 LUT4 at 16 lanes a layer), so with a target clock they are
+#:   product ROMs in block RAM (hw.arith.lut_product_lanes), 2 lanes a dual-port DP16KD (1 for fc0's 1,024
+#:   words, 2 for the others' 2,048): 16 lanes a layer would need all of ECP5-25k's 56, 8 lanes need 28.
+#:   pe=2 keeps the threshold ROMs 32 words deep (logic; at pe=1 they are 64 deep and go to block RAM,
+#:   10 DP16KD a layer). iCE40 (one read port, 4 kbit blocks: 4 SB_RAM40_4K a lane for fc0, 8 for the
+#:   others) fits it at no folding: even 1 lane a layer needs 28 of HX8K's 32 blocks before the weight ROMs.
+#: - mac on iCE40: no DSPs, each int8 product about 290 LUT4: 4 multipliers, not 16.
+#: - accumulate and shift_add on iCE40: with the input banks in block RAM (hw.memstyle) the 16-lane designs
+#:   still needed 8,846 (accumulate) of HX8K's 7,680 logic cells, shift_add 8,647 at simd=4 and 7,767 at
+#:   simd=2; what dominates each hidden core is its 15-threshold output stage (2 PEs x 15 compares and a
+#:   32 x 480-bit threshold ROM in LUTs, about 1,000 cells a core, hw.mvu), which a narrower simd does not
+#:   change: fewer lanes make the room (accumulate at simd=4 placed at 100.2 MHz in 5,242 LUT4 + 3,558 FF).
+#:   pe stays 2: at pe=1 the threshold ROMs are 64 deep and go to block RAM, 15 SB_RAM40_4K a layer.
+KIND_FAMILY_FOLDS = {("lut_product", "ecp5"): "pe=2,simd=4", ("lut_product", "ice40"): "pe=2,simd=4",
+                     ("mac", "ice40"): "pe=1,simd=1", ("accumulate", "ice40"): "pe=2,simd=4",
+                     ("shift_add", "ice40"): "pe=2,simd=1"}
 #: iCE40 HX8K and ECP5-25k: the parts the issue names for "every other kind".
 KIND_DEVICES = {"ice40": ("hx8k",), "ecp5": ("25k",)}
 KIND_GOALS = {"ice40": 60.0, "ecp5": 90.0}
@@ -239,7 +262,7 @@ def kinds_fmax(cache: Path, seeds: tuple[int, ...] = PNR_SEEDS, kinds: tuple[str
         assert {L.kind for L in model.layers} == {kind}, (kind, [L.kind for L in model.layers])
         for fam in families:
             t0 = time.perf_counter()
-            h = make_hardware(model, KIND_FOLDS.get(kind), cache / f"digits-{kind}-{fam}",
+            h = make_hardware(model, KIND_FAMILY_FOLDS.get((kind, fam), KIND_FOLDS.get(kind)), cache / f"digits-{kind}-{fam}",
                               clock_mhz=DEFAULT_CLOCK_MHZ[fam], family=fam)
             m = _placed(h, fam, seeds, KIND_DEVICES[fam])
             m["method"] = KIND_METHODS[kind]

@@ -9,9 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib.memory import Memory
 
 from quantmodels.bitwidth import signed_bits
 
+from .memstyle import MemStyle, attrs, resolve
 from .xilinx_popcount import xilinx_popcount, xilinx_xnor_popcount
 
 
@@ -213,23 +215,54 @@ def shift_add_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, max
     return adder_tree(m, terms, name, every)
 
 
+#: Lanes that share one block-RAM product ROM: its two read ports (ECP5 DP16KD and xilinx RAMB are true
+#: dual-port; on iCE40, whose SB_RAM40_4K has one read port, Yosys gives each port its own copy).
+PRODUCT_ROM_LANES = 2
+
+
+def product_rom(table, w_bits: int, in_bits: int) -> tuple[list[int], int]:
+    """The product table as ROM words P[c, a] at address c * 2**in_bits + a, and their signed width."""
+    flat = [int(table[c, a]) for c in range(1 << w_bits) for a in range(1 << in_bits)]
+    return flat, signed_bits(min(flat + [0]), max(flat + [0]))
+
+
+def product_rom_style(mem_style: str, w_bits: int, in_bits: int, width: int, registered: bool) -> MemStyle | None:
+    """Where a lane's product table goes (hw.memstyle's rule on its 2**(w_bits + in_bits) x ``width``
+    bits): block RAM only when the lookup is ``registered`` (a block RAM reads synchronously; that
+    read is then the product register stage), else logic."""
+    style = resolve(mem_style, 1 << (w_bits + in_bits), width)
+    return style if registered and style is MemStyle.BLOCK else None
+
+
 def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
-                      table, name: str, every: int = 0, reg_terms: bool = False) -> Value:
-    """Product lookup: term = P[w_i, x_i] from a constant table (a LUT per lane), then adds.
+                      table, name: str, every: int = 0, reg_terms: bool = False, mem_style: str = "auto") -> Value:
+    """Product lookup: term = P[w_i, x_i] from a constant table, then adds.
+
+    Small tables are logic: one truth table per term bit over the lane's w_bits + in_bits inputs. A
+    large one (hw.memstyle's block-RAM rule on the table's size; the trained digits lut net's are
+    64 codes x 16-32 levels x 16 bits, about 1,700 LUT4 per lane as logic: 106,946 LUT4 at 16 lanes a
+    layer) is a product ROM in block RAM when ``reg_terms`` (a target clock) registers the lookup
+    anyway: the ROM's synchronous read is that register, :data:`PRODUCT_ROM_LANES` lanes per ROM.
     ``reg_terms``: the looked-up terms (a table of w_bits + in_bits inputs: several LUT4 levels) are
     registered before the tree."""
-    flat = [int(table[c, a]) for c in range(1 << w_bits) for a in range(1 << in_bits)]
-    lo, hi = min(flat + [0]), max(flat + [0])
-    width = signed_bits(lo, hi)
-    rom = Array([Const(v, signed(width)) for v in flat])
-    # registered, an Array read is a synchronous ROM that Yosys puts in block RAM (a DP16KD per lane:
-    # 121 for the digits net at 16 lanes a layer); as one truth table per term bit it stays in LUTs,
-    # as the unregistered read does (cheap for small tables; the digits lut net's 8-bit-input tables
-    # come to 106,946 LUT4 at 16 lanes a layer: it fits an ECP5-25k neither way)
-    bits = [Const(sum(((v >> j) & 1) << k for k, v in enumerate(flat)), len(flat)) for j in range(width)]
+    flat, width = product_rom(table, w_bits, in_bits)
+    style = product_rom_style(mem_style, w_bits, in_bits, width, reg_terms)
+    idxs = [Cat(x[i * in_bits:(i + 1) * in_bits], w[i * w_bits:(i + 1) * w_bits]) for i in range(lanes)]
     terms = []
-    for i in range(lanes):
-        idx = Cat(x[i * in_bits:(i + 1) * in_bits], w[i * w_bits:(i + 1) * w_bits])  # c * 2**in_bits + a
+    if style is not None:  # block RAM: the synchronous read is the product register
+        for g in range(0, lanes, PRODUCT_ROM_LANES):
+            rom = Memory(shape=signed(width), depth=len(flat), init=flat, attrs=attrs(style))
+            m.submodules[f"{name}_prom{g // PRODUCT_ROM_LANES}"] = rom
+            for i in range(g, min(g + PRODUCT_ROM_LANES, lanes)):
+                rp = rom.read_port(domain="sync")
+                m.d.comb += rp.addr.eq(idxs[i])
+                terms.append(rp.data)
+        return adder_tree(m, terms, name, every)
+    # as logic, one truth table per term bit (registered, an Array read would be a synchronous ROM
+    # that Yosys may put in block RAM per lane unasked)
+    rom = Array([Const(v, signed(width)) for v in flat])
+    bits = [Const(sum(((v >> j) & 1) << k for k, v in enumerate(flat)), len(flat)) for j in range(width)]
+    for i, idx in enumerate(idxs):  # idx = c * 2**in_bits + a
         t = Signal(signed(width), name=f"{name}_t{i}")
         if reg_terms:
             m.d.comb += t.eq(Cat(*[b.bit_select(idx, 1) for b in bits]))
@@ -267,4 +300,5 @@ def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, 
 
 
 __all__ = ["adder_tree", "register_terms", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "PopcountStyle", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
-           "lut_product_lanes", "bit_plane_popcount", "shift_code_width"]
+           "lut_product_lanes", "product_rom", "product_rom_style", "PRODUCT_ROM_LANES", "bit_plane_popcount",
+           "shift_code_width"]

@@ -46,7 +46,7 @@ from amaranth.lib.wiring import In, Out
 from quantmodels.ir import ConvSpec, Layer
 
 from .folding import Folding
-from .memstyle import MemStyle, attrs, resolve
+from .memstyle import attrs, line_style
 from .mvu import CORE_DEPTH, FIFO_LATENCY, make_core, refuse
 from .stream import ChunkShape
 
@@ -68,9 +68,6 @@ def pool_tables(conv: ConvSpec) -> tuple[int, list[int], list[int]]:
 
 #: Output rows the output FIFO holds.
 OUT_FIFO_ROWS = 2
-#: A line buffer below this many bits stays in registers under ``auto``: smaller than one LUT-RAM
-#: column (16 x 16 bits), its address decoders and read mux would cost more than its flip-flops.
-LINE_LOGIC_BELOW_BITS = 256
 
 
 def line_slots(kernel_h: int, stride: int) -> int:
@@ -107,8 +104,7 @@ class ConvolutionUnit(wiring.Component):
         self.queue_cols = kw + self.conv.stride
         #: resolved style of the line buffer memory (W words x slots pixels)
         depth, width = w, self.slots * ch * layer.input_bits
-        style = resolve(self.core.mem_style, depth, width)
-        self.line_style = MemStyle.LOGIC if style is None and depth * width < LINE_LOGIC_BELOW_BITS else style
+        self.line_style = line_style(self.core.mem_style, depth, width)  # hw.memstyle: tiny -> registers
         super().__init__({"in_valid": In(1), "in_ready": Out(1), "in_data": In(w * ch * layer.input_bits),
                           "out_valid": Out(1), "out_ready": In(1), "out_data": Out(pw * layer.rows * self.ob)})
 

@@ -28,6 +28,7 @@ class LaneContext:
     plane_b: Value  #: bit_serial: the weight bit plane of this step
     tree_every: int = 0  #: register the adder tree every this many levels (0: combinational)
     product_reg: bool = False  #: register the lane products before the tree (LaneSpec.product_stage)
+    mem_style: str = "auto"  #: hw.memstyle style of a lane's own memories (lut_product's product ROMs)
 
 
 #: (m, chunk, weight slice, layer, simd, weight code bits, ctx, name) -> the PE's partial sum
@@ -101,7 +102,7 @@ LANES: dict[Kind, LaneSpec] = {
         serial=True, product_stage=True),
     Kind.LUT_PRODUCT: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
-                                                                  ctx.tree_every, ctx.product_reg),
+                                                                  ctx.tree_every, ctx.product_reg, ctx.mem_style),
         product_stage=True),
 }
 assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"

@@ -25,6 +25,14 @@ lowbit's ice40 recipe (:data:`reports.synth.SYNTH_COMMANDS`) says "logic" for it
 a ROM is left to the tool (no attribute: LUTs) and a RAM goes to LUT-RAM (``distributed``): even a
 4-word bank would otherwise take a whole iCE40 SB_RAM40_4K, and on xilinx/ecp5 a bank in LUT-RAM is
 a few LUTs where flip-flops need a read mux of about one LUT per stored word and bit.
+
+On a family without LUT-RAM (iCE40) a written memory below those thresholds would be flip-flops and a
+read mux, about one logic cell per stored bit; given the ``family``, ``auto`` weighs that against the
+block RAMs the memory would occupy (:func:`blocks`, a block counted as :data:`LOGIC_CELLS_PER_BLOCK`
+cells) and takes block RAM when it saves cells (:func:`block_saves_logic`). The digits nets' input banks
+(16 words x 32-64 bits) were 2,800 of an HX8K's 7,680 cells in flip-flops; they are 10 of its 32 blocks.
+
+A line buffer (hw.conv) below :data:`LINE_LOGIC_BELOW_BITS` stays in registers (:func:`line_style`).
 """
 from __future__ import annotations
 
@@ -50,6 +58,18 @@ AUTO_BLOCK_MIN_DEPTH = 64
 AUTO_BLOCK_MIN_BITS = 4096
 #: Families with LUT-RAM (a written ``distributed`` memory is LUT-RAM there, logic elsewhere).
 LUTRAM_FAMILIES = ("ecp5", "xilinx")
+#: Block RAM aspect ratios (depth, width) per family, the smallest block of each: a memory occupies the
+#: fewest blocks over these shapes (:func:`blocks`). iCE40 SB_RAM40_4K; ECP5 DP16KD; xilinx RAMB18E1.
+BLOCK_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+                "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+                "xilinx": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
+#: What one block RAM is worth in logic cells: iCE40 HX8K's 7,680 cells over its 32 SB_RAM40_4K (the
+#: part the issue targets); a written memory moves to block RAM when it would take more cells than that
+#: per block it occupies.
+LOGIC_CELLS_PER_BLOCK = 7680 // 32
+#: A line buffer (hw.conv) below this many bits stays in registers under ``auto``: smaller than one
+#: LUT-RAM column (16 x 16 bits), its address decoders and read mux would cost more than its flip-flops.
+LINE_LOGIC_BELOW_BITS = 256
 
 
 def parse_mem_style(value: object, where: str = "--mem-style") -> MemStyle:
@@ -60,17 +80,42 @@ def parse_mem_style(value: object, where: str = "--mem-style") -> MemStyle:
         raise ConfigError(f"{where}: {clip(value)}, expected one of {', '.join(MEM_STYLES)}") from None
 
 
-def resolve(style: MemStyle | str, depth: int, width: int, written: bool = False) -> MemStyle | None:
+def blocks(depth: int, width: int, family: str) -> int:
+    """Block RAMs of ``family`` a ``depth`` x ``width`` memory occupies (its best aspect ratio)."""
+    return min(-(-depth // d) * -(-width // w) for d, w in BLOCK_SHAPES[family])
+
+
+def block_saves_logic(depth: int, width: int, family: str | None) -> bool:
+    """Whether a written memory belongs in block RAM on ``family`` although it is below the ``auto``
+    thresholds: the family has no LUT-RAM (so it would be about one logic cell per bit) and those
+    cells outweigh the blocks it takes (:data:`LOGIC_CELLS_PER_BLOCK` each)."""
+    if family is None or family in LUTRAM_FAMILIES or family not in BLOCK_SHAPES:
+        return False
+    return depth * width >= LOGIC_CELLS_PER_BLOCK * blocks(depth, width, family)
+
+
+def resolve(style: MemStyle | str, depth: int, width: int, written: bool = False,
+            family: str | None = None) -> MemStyle | None:
     """The style one memory of ``depth`` words x ``width`` bits gets: an explicit style as asked;
     ``auto``: block RAM when the memory is deep and large enough to fill blocks (the thresholds
     above), else for a ROM None -- no attribute, the synthesis tool's choice (LUTs for small ROMs)
-    -- and for a ``written`` memory (a RAM) ``distributed``, LUT-RAM where the family has it."""
+    -- and for a ``written`` memory (a RAM) ``distributed``, LUT-RAM where the family has it, or block
+    RAM where ``family`` (when given) has no LUT-RAM and the blocks cost less (:func:`block_saves_logic`)."""
     style = parse_mem_style(style)
     if style is not MemStyle.AUTO:
         return style
     if depth >= AUTO_BLOCK_MIN_DEPTH and depth * width >= AUTO_BLOCK_MIN_BITS:
         return MemStyle.BLOCK
+    if written and block_saves_logic(depth, width, family):
+        return MemStyle.BLOCK
     return MemStyle.DISTRIBUTED if written else None
+
+
+def line_style(style: MemStyle | str, depth: int, width: int) -> MemStyle | None:
+    """The style of a convolution line buffer (hw.conv): :func:`resolve`'s, except that ``auto`` keeps a
+    tiny one (below :data:`LINE_LOGIC_BELOW_BITS`) in registers rather than leaving it to the tool."""
+    got = resolve(style, depth, width)
+    return MemStyle.LOGIC if got is None and depth * width < LINE_LOGIC_BELOW_BITS else got
 
 
 def placed(style: MemStyle | None, family: str, written: bool = False) -> str | None:

@@ -262,7 +262,7 @@ class MatrixVectorCore(wiring.Component):
             fv, ff, fl = dv, df, dl
         m.d.sync += [v2.eq(fv), first2.eq(ff), last2.eq(fl)]
         psums = []
-        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every, bool(self.stages.product))
+        ctx = LaneContext(self.popcount, pa1, pb1, self.tree_every, bool(self.stages.product), self.mem_style)
         for p in range(f.pe):
             wslice = wdata[p * f.simd * wb:(p + 1) * f.simd * wb]
             s = lanes.build(m, chunk1, wslice, L, f.simd, wb, ctx, f"pe{p}")
@@ -382,7 +382,7 @@ class MatrixVectorUnit(wiring.Component):
     """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
-                 tree_every: int = 0):
+                 tree_every: int = 0, family: str | None = None):
         if layer.conv is not None:  # hw.conv.ConvolutionUnit walks the windows of a conv2d layer
             raise refuse(self, f"{layer.name}: op 'conv2d' needs hw.conv.ConvolutionUnit, not a dense unit")
         # more row folds: the chunks come from the input memory, read with the step's own address,
@@ -396,9 +396,10 @@ class MatrixVectorUnit(wiring.Component):
         self.fifo_depth = max(2, -(-(self.result_delay + FIFO_SLACK) // per_fold) + 1)
         #: resolved style of the input memory (None: no memory, a single row fold reads the stream only);
         #: a written memory: hw.memstyle puts it in LUT-RAM where the family has it, block RAM when large
+        #: (or, on a ``family`` without LUT-RAM, when its flip-flops would cost more than its blocks)
         #: (a forced ``block`` is for the parameter ROMs: the input buffer goes to block RAM by size only)
         in_rule = MemStyle.AUTO if self.core.mem_style is MemStyle.BLOCK else self.core.mem_style
-        in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits, written=True)
+        in_style = (resolve(in_rule, 2 * fold.col_folds, fold.simd * layer.input_bits, written=True, family=family)
                     if fold.row_folds > 1 else None)
         #: the whole vector is one chunk (one column fold) and no block RAM is asked: no memory at all, but a
         #: fill register and the stepped vector's register (:meth:`_vector_registers`): flip-flops only, where

@@ -229,6 +229,15 @@ def _parse_fmax(report: dict) -> float | None:
     return float(min(vals)) if vals else None
 
 
+def synth_target(fam: PnrFamily | str, devices: tuple[str, ...] | None = None) -> str:
+    """The synthesis target for placing on ``devices`` of ``fam``: the family's, or its ``-nodsp``
+    variant when none of the devices has multipliers (iCE40 HX8K: no SB_MAC16, so the products
+    must be LUT multipliers)."""
+    fam = PnrFamily(fam)
+    devs = tuple(devices or DEVICES[fam])
+    return str(fam) if any(CAPACITY[fam][d]["dsps"] for d in devs if d in CAPACITY[fam]) else f"{fam}-nodsp"
+
+
 def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_width: int, class_width: int,
                     logits_width: int, devices: tuple[str, ...] | None = None,
                     timeout: float = 1800, seed: int = 1) -> PnrResult:
@@ -245,8 +254,11 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     vtext = Path(verilog).read_text()
     shell = shell_verilog(dut, in_width, class_width, logits_width)
     tool = f"yowasp-nextpnr-{fam}"
+    target = synth_target(fam, devices)
+    # a -nodsp synthesis is another netlist: its own key (the family's keeps the keys cached before)
     key = hashlib.sha256("\0".join([PNR_RECORD_VERSION, fam, vtext, shell, ",".join(devices), str(seed),
-                                    tool_versions().get(tool, "")]).encode()).hexdigest()[:20]
+                                    tool_versions().get(tool, "")] + ([target] if target != fam else [])
+                                   ).encode()).hexdigest()[:20]
     cdir = cache_dir() / "pnr" / key
     cfile = cdir / "result.json"
     if cfile.exists():
@@ -257,11 +269,11 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
     cdir.mkdir(parents=True, exist_ok=True)
     # the network alone already needs more than any part has: say so without building the shell
     # (its synthesis is the same run the report's area column made, so it is cached)
-    nowhere = fits_nowhere(fam, devices, synthesize(verilog, dut, fam))
+    nowhere = fits_nowhere(fam, devices, synthesize(verilog, dut, target))
     if nowhere is None:
         combined = cdir / "shell.v"
         combined.write_text(vtext + "\n" + shell)
-        syn = synthesize(combined, SHELL_TOP, fam)
+        syn = synthesize(combined, SHELL_TOP, target)
         nowhere = fits_nowhere(fam, devices, syn)
     if nowhere is not None:
         result = PnrResult(",".join(devices), None, False, nowhere, status=nowhere)

@@ -21,6 +21,37 @@ def test_auto_rule_rom_vs_written_memory():
     assert resolve("logic", 32, 49, written=True) is MemStyle.LOGIC
 
 
+def test_written_memory_without_lutram_weighs_blocks_against_cells():
+    """iCE40 has no LUT-RAM: a written memory below the auto thresholds goes to block RAM when its bits
+    (about a logic cell each in flip-flops) outweigh LOGIC_CELLS_PER_BLOCK cells per block it takes."""
+    from hw.memstyle import LOGIC_CELLS_PER_BLOCK, blocks
+
+    assert blocks(16, 64, "ice40") == 4 and blocks(16, 32, "ice40") == 2 and blocks(2048, 2, "ice40") == 1
+    assert blocks(1024, 16, "ecp5") == 1 and blocks(2048, 16, "ecp5") == 2
+    # the digits nets' input banks (2 x 8 words of 8 x 8-bit / 8 x 4-bit inputs): 256 bits a block
+    assert resolve("auto", 16, 64, written=True, family="ice40") is MemStyle.BLOCK
+    assert resolve("auto", 16, 32, written=True, family="ice40") is MemStyle.BLOCK
+    assert 16 * 32 / blocks(16, 32, "ice40") >= LOGIC_CELLS_PER_BLOCK
+    # a 4-word bank would waste a whole block: registers
+    assert resolve("auto", 4, 16, written=True, family="ice40") is MemStyle.DISTRIBUTED
+    assert resolve("auto", 8, 16, written=True, family="ice40") is MemStyle.DISTRIBUTED  # 128 bits, 1 block
+    assert resolve("auto", 32, 49, written=True, family="ice40") is MemStyle.BLOCK  # 1,568 bits, 4 blocks
+    # with LUT-RAM, or without a family, or a ROM, or a forced style: as before
+    for fam in ("ecp5", "xilinx", None):
+        assert resolve("auto", 16, 64, written=True, family=fam) is MemStyle.DISTRIBUTED
+    assert resolve("auto", 16, 64, family="ice40") is None
+    assert resolve("logic", 16, 64, written=True, family="ice40") is MemStyle.LOGIC
+
+
+def test_line_buffer_rule():
+    """hw.conv's line buffer: auto keeps a tiny one (below LINE_LOGIC_BELOW_BITS) in registers."""
+    from hw.memstyle import LINE_LOGIC_BELOW_BITS, line_style
+
+    assert line_style("auto", 6, 6) is MemStyle.LOGIC and 6 * 6 < LINE_LOGIC_BELOW_BITS
+    assert line_style("auto", 28, 48) is None  # the tool's choice
+    assert line_style("auto", 64, 96) is MemStyle.BLOCK and line_style("distributed", 6, 6) is MemStyle.DISTRIBUTED
+
+
 @pytest.mark.parametrize("family", ["ice40", "ecp5", "xilinx"])
 def test_placed_table(family):
     lutram = family != "ice40"

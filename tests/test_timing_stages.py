@@ -216,14 +216,18 @@ def test_place_and_route_records_the_critical_path(tmp_path):
 
 
 @pytest.mark.yosys
-def test_registered_product_tables_stay_in_luts(tmp_path):
-    """lut_product's registered table reads must not become block-RAM ROMs (one per lane: the digits net
-    needed 121 DP16KD of ECP5-25k's 56 when the register followed an Array read)."""
+def test_registered_product_tables_go_to_shared_product_roms(tmp_path):
+    """lut_product's registered table reads: a large table (fc0: 8-bit inputs, 2**(wb + 8) words) is a
+    block-RAM product ROM shared by two lanes (hw.arith.PRODUCT_ROM_LANES; an Array read followed by a
+    register once made one DP16KD a lane unasked: 121 for the digits net), a small one stays in LUTs."""
+    from hw.arith import PRODUCT_ROM_LANES
     from lowbit.steps import make_hardware
     from reports.synth import synthesize
 
     m = random_kind_model("lut_product", sizes=(12, 6, 3), seed=1)
+    fc0, fc1 = m.layers
+    assert fc0.input_bits == 8 and (1 << (fc0.weight_bits + 8)) <= 1024 and fc1.input_bits == 2
     h = make_hardware(m, "fc0:pe=2,simd=6;fc1:pe=1,simd=6", tmp_path, clock_mhz=125, family="ecp5")
     assert h.design.pipeline_stages[0] >= 3  # ROM data, products, output at least
     s = synthesize(h.verilog, h.ports.dut, "ecp5")
-    assert s.brams == 0, s.cells
+    assert s.brams == 12 // PRODUCT_ROM_LANES, s.cells  # fc0's 12 lanes, a 1,024 x 18 DP16KD per 2; fc1: LUTs
