@@ -234,6 +234,14 @@ def product_rom_style(mem_style: str, w_bits: int, in_bits: int, width: int, reg
     return style if registered and style is MemStyle.BLOCK else None
 
 
+def lut_product_stages(table, w_bits: int, in_bits: int, mem_style: str = "auto") -> int:
+    """Product register stages of a lut_product lane under a target clock: 2 for a block-RAM product
+    ROM (its synchronous read, then a register: a DP16KD's clock-to-out alone, 5.8 ns, left no room for
+    the first adder level at ECP5's 125 MHz), else 1 (the looked-up term registered)."""
+    _, width = product_rom(table, w_bits, in_bits)
+    return 2 if product_rom_style(mem_style, w_bits, in_bits, width, True) is not None else 1
+
+
 def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w_bits: int,
                       table, name: str, every: int = 0, reg_terms: bool = False, mem_style: str = "auto") -> Value:
     """Product lookup: term = P[w_i, x_i] from a constant table, then adds.
@@ -257,7 +265,8 @@ def lut_product_lanes(m: Module, x: Value, w: Value, lanes: int, in_bits: int, w
                 rp = rom.read_port(domain="sync")
                 m.d.comb += rp.addr.eq(idxs[i])
                 terms.append(rp.data)
-        return adder_tree(m, terms, name, every)
+        # the read data registered again (lut_product_stages: 2), so the tree starts from a flip-flop
+        return adder_tree(m, register_terms(m, terms, f"{name}_t"), name, every)
     # as logic, one truth table per term bit (registered, an Array read would be a synchronous ROM
     # that Yosys may put in block RAM per lane unasked)
     rom = Array([Const(v, signed(width)) for v in flat])

@@ -15,7 +15,8 @@ from amaranth.hdl import Module, Value
 
 from quantmodels.ir import Kind, Layer, as_kind, kind_spec
 
-from .arith import (accumulate_lanes, bit_plane_popcount, lut_product_lanes, mac_products, shift_add_lanes,
+from .arith import (accumulate_lanes, bit_plane_popcount, lut_product_lanes, lut_product_stages, mac_products,
+                    shift_add_lanes,
                     shift_code_width, xnor_popcount)
 
 
@@ -76,6 +77,15 @@ class LaneSpec:
     #: plane select): with a target clock it gets its own register stage before the tree
     #: (hw.pipeline.core_stages); an XNOR merges into the popcount's first LUT
     product_stage: bool = False
+    #: register stages of the product with a target clock, when it is not ``int(product_stage)``:
+    #: (layer, memory style) -> stages (lut_product's block-RAM product ROM: its read, then a register)
+    product_stages_of: Callable[[Layer, str], int] | None = None
+
+    def product_stages(self, layer: Layer, mem_style: str = "auto") -> int:
+        """Register stages between the lane inputs and the adder tree when a target clock asks for them."""
+        if self.product_stages_of is not None:
+            return self.product_stages_of(layer, mem_style)
+        return int(self.product_stage)
 
     def planes(self, layer: Layer) -> int:
         """Cycles per SIMD chunk: input_bits x weight_bits plane pairs when serial, else 1."""
@@ -103,7 +113,8 @@ LANES: dict[Kind, LaneSpec] = {
     Kind.LUT_PRODUCT: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
                                                                   ctx.tree_every, ctx.product_reg, ctx.mem_style),
-        product_stage=True),
+        product_stage=True, product_stages_of=lambda L, style: lut_product_stages(L.products, L.weight_bits,
+                                                                                 L.input_bits, style)),
 }
 assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"
 

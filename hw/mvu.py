@@ -151,7 +151,7 @@ class MatrixVectorCore(wiring.Component):
         staged = not spec.serial and (layer.kind != "xnor_popcount" or popcount == "tree")
         self.tree_every = tree_every if staged else 0
         #: register stages for the target clock, by place (hw.pipeline.core_stages; none without one)
-        self.stages = core_stages(fold.simd, tree_every, spec.product_stage, staged,
+        self.stages = core_stages(fold.simd, tree_every, spec.product_stages(layer, self.mem_style), staged,
                                   layer.n_thresholds if layer.output == "threshold" else 1)
         #: cycles those stages add to the unit's pipeline
         self.extra_stages = self.stages.total

@@ -77,11 +77,11 @@ class CoreStages:
         return self.rom + self.product + self.tree + self.output
 
 
-def core_stages(simd: int, tree_every: int, product_stage: bool, tree_staged: bool = True,
+def core_stages(simd: int, tree_every: int, product_stage: bool | int, tree_staged: bool = True,
                 thresholds: int = 1) -> CoreStages:
     """The core's register stages for adder-tree spacing ``tree_every`` (:func:`levels_per_stage`;
     0: no target clock, no stages at all): the boundaries (ROM data, output; the products when the
-    kind's ``product_stage``) and the tree's own stages over ``simd`` terms (none when not
+    kind's ``product_stage``: a count, hw.lanes.LaneSpec.product_stages) and the tree's own stages over ``simd`` terms (none when not
     ``tree_staged``: a bit-serial kind or a lut6/xilinx popcount keeps its tree combinational).
     A multi-threshold output stage (``thresholds`` > 1 compares per output) registers its compares
     before counting them: measured on ECP5, 15 compares and their count in one cycle were 14 LUT4

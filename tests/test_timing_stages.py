@@ -37,6 +37,20 @@ def test_product_stage_per_kind():
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_product_rom_counts_two_product_stages():
+    """A block-RAM product ROM (lut_product, large table) is read, then registered: two product stages
+    in the core's count, so the cycle formulas follow; a logic table keeps one."""
+    m = random_kind_model("lut_product", sizes=(12, 6, 3), seed=1)
+    f0, f1 = parse_folding(m, "fc0:pe=2,simd=6;fc1:pe=1,simd=6")
+    every = levels_per_stage(125, "ecp5")
+    big = MatrixVectorCore(m.layers[0], f0, tree_every=every)
+    assert big.stages.product == 2 and big.extra_stages == big.stages.total
+    assert MatrixVectorCore(m.layers[1], f1, tree_every=every).stages.product == 1  # 2-bit inputs: a small table
+    assert MatrixVectorCore(m.layers[0], f0, mem_style="logic", tree_every=every).stages.product == 1
+    assert MatrixVectorCore(m.layers[0], f0).stages.product == 0  # no target clock, no stages
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("kind", ["xnor_popcount", "accumulate", "mac", "bit_serial"])
 def test_core_counts_its_stages(kind):
     m = random_kind_model(kind, sizes=(24, 8, 4), seed=4)
