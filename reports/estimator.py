@@ -78,7 +78,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding
-from hw.memstyle import MemStyle, placed
+from hw.memstyle import BLOCK_SHAPES, MemStyle, placed
 from hw.lanes import lane_spec
 from hw.mvu import acc_width, out_width, weight_code_bits, weight_codes
 from hw.pipeline import CoreStages, tree_stages
@@ -207,9 +207,10 @@ def param_rom_bits(layer: Layer, fold: Folding) -> np.ndarray:
 #: read port, so the simple-dual-port widths count (PDPW16KD's x36, RAMB18/36 SDP x36/x72).
 #: Counted blocks: SynthResult.brams units (RAMB18 equivalents on xilinx: a RAMB36 is 2).
 BLOCK_GEOMETRY: dict[str, tuple[tuple[str, int, int, tuple[tuple[int, int], ...]], ...]] = {
-    "ice40": (("SB_RAM40_4K", 1, 64, ((256, 16), (512, 8), (1024, 4), (2048, 2))),),
-    "ecp5": (("DP16KD", 1, 128, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))),),
-    "xilinx": (("RAMB18E1", 1, 129, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))),
+    # the smallest block's shapes are hw.memstyle's (one place); xilinx also pairs two into a RAMB36E1
+    "ice40": (("SB_RAM40_4K", 1, 64, BLOCK_SHAPES["ice40"]),),
+    "ecp5": (("DP16KD", 1, 128, BLOCK_SHAPES["ecp5"]),),
+    "xilinx": (("RAMB18E1", 1, 129, BLOCK_SHAPES["xilinx"]),
                ("RAMB36E1", 2, 257, ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2),
                                      (32768, 1)))),
 }
