@@ -309,5 +309,5 @@ def bit_plane_popcount(m: Module, x: Value, w: Value, lanes: int, in_bits: int, 
 
 
 __all__ = ["adder_tree", "register_terms", "compressor_popcount", "popcount", "POPCOUNT_STYLES", "PopcountStyle", "xnor_popcount", "mac_products", "accumulate_lanes", "shift_add_lanes",
-           "lut_product_lanes", "product_rom", "product_rom_style", "PRODUCT_ROM_LANES", "bit_plane_popcount",
+           "lut_product_lanes", "lut_product_stages", "product_rom", "product_rom_style", "PRODUCT_ROM_LANES", "bit_plane_popcount",
            "shift_code_width"]

@@ -204,6 +204,9 @@ def test_data_array_header_claiming_a_huge_shape_is_refused_before_reading(tmp_p
     ("pe=-1", r"'pe=-1' is not 'pe=N' or 'simd=N'$"),
     ("fc0:pe=2;fc0:pe=4", r"^--fold: layer 'fc0' given twice, expected one entry per layer$"),
     ("pe=2,pe=4", r"^--fold: pe given twice, expected each of pe, simd at most once$"),
+    ("cycles=0", r"^--fold: cycles=0: expected a whole number >= 1$"),
+    ("cycles=1e999", r"'cycles=1e999' is not 'pe=N' or 'simd=N'$"),  # whole numbers of <= 9 digits only
+    ("cycles=" + "9" * 40, r"is not 'pe=N' or 'simd=N'$"),
 ])
 def test_fold_hostile_strings(spec, pattern):
     with pytest.raises(ConfigError, match=pattern):
