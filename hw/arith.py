@@ -51,8 +51,9 @@ def register_terms(m: Module, terms: list[Value], name: str) -> list[Value]:
     """``terms`` through one register each: the pipeline stage between a kind's lane products and its
     adder tree (hw.pipeline.core_stages' ``product``)."""
     out = []
-    for i, t in enumerate(terms):
-        r = Signal.like(t, name=f"{name}_r{i}") if isinstance(t, Signal) else Signal(t.shape(), name=f"{name}_r{i}")
+    for i, t in enumerate(terms):  # data only, so no reset: a block RAM read's register can move into the block
+        r = (Signal.like(t, name=f"{name}_r{i}", reset_less=True) if isinstance(t, Signal)
+             else Signal(t.shape(), name=f"{name}_r{i}", reset_less=True))
         m.d.sync += r.eq(t)
         out.append(r)
     return out
