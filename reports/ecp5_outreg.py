@@ -69,9 +69,29 @@ def _plain_register(ff: dict, clock) -> tuple[bool, object]:
     return False, None
 
 
+def _int_param(cell: dict, name: str, default: int) -> int:
+    """A Yosys JSON integer parameter (written as a binary string) or ``default``."""
+    v = cell.get("parameters", {}).get(name)
+    if isinstance(v, int):
+        return v
+    try:
+        return int(str(v).strip(), 2)
+    except ValueError:
+        return default
+
+
+def _read_ports(bram: dict) -> list[tuple[str, list[str]]]:
+    """(side whose clock and enables read, data pins) of each read port. A 36-bit pseudo-dual-port
+    block (``DATA_WIDTH_A`` = 36, Yosys's wide ROM/RAM mapping) reads all 36 bits on side B: DOB0-17
+    and DOA0-17 share CLKB, OCEB and both REGMODEs (as nextpnr's own PDPW16KD conversion sets them)."""
+    if _int_param(bram, "DATA_WIDTH_A", 18) == 36:
+        return [("B", [f"DOB{i}" for i in range(DATA_BITS)] + [f"DOA{i}" for i in range(DATA_BITS)])]
+    return [(side, [f"DO{side}{i}" for i in range(DATA_BITS)]) for side in "AB"]
+
+
 def absorb_output_registers(netlist: dict) -> OutregResult:
     """Rewrite ``netlist`` (a Yosys JSON netlist of ECP5 cells) in place: every DP16KD read port
-    whose data bits each feed exactly one plain flip-flop gets ``REGMODE_x = "OUTREG"`` and those
+    whose data bits each feed exactly one plain flip-flop gets ``REGMODE = "OUTREG"`` and those
     flip-flops are removed. Returns the counts."""
     ports = ffs = skipped = 0
     for module in netlist.get("modules", {}).values():
@@ -79,19 +99,23 @@ def absorb_output_registers(netlist: dict) -> OutregResult:
         loads = _loads(module)
         for bram in [c for c in cells.values() if c.get("type") == BRAM]:
             cn = bram["connections"]
-            for side in "AB":
-                if _param(bram, f"REGMODE_{side}", "NOREG") != "NOREG" or _param(bram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}":
+            pdp = _int_param(bram, "DATA_WIDTH_A", 18) == 36
+            for side, pins in _read_ports(bram):
+                sides = "AB" if pdp else side
+                if any(_param(bram, f"REGMODE_{s}", "NOREG") != "NOREG" for s in sides):
                     continue
+                if _param(bram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}" or cn.get(f"OCE{side}") != ["1"]:
+                    continue  # an inverted clock or a used output enable: leave the port as it is
                 clock = cn.get(f"CLK{side}")
                 taken, enables, ok = [], set(), True
-                for i in range(DATA_BITS):
-                    bits = cn.get(f"DO{side}{i}")
+                for pin in pins:
+                    bits = cn.get(pin)
                     if not bits or not loads.get(bits[0]):
                         continue  # an unused data bit
                     sinks = loads[bits[0]]
-                    name, pin = sinks[0]
+                    name, sink_pin = sinks[0]
                     ff = cells.get(name) if name else None
-                    if len(sinks) != 1 or pin != "DI" or ff is None or ff.get("type") != FF:
+                    if len(sinks) != 1 or sink_pin != "DI" or ff is None or ff.get("type") != FF:
                         ok = False
                         break
                     plain, ce = _plain_register(ff, clock)
@@ -99,21 +123,19 @@ def absorb_output_registers(netlist: dict) -> OutregResult:
                         ok = False
                         break
                     enables.add(ce)
-                    taken.append((i, name))
-                if not ok:
+                    taken.append((pin, name))
+                if not ok or len(enables) > 1:
                     skipped += 1
                     continue
                 if not taken:
                     continue
-                if len(enables) != 1 or not isinstance(cn.get(f"OCE{side}"), list) or cn[f"OCE{side}"] != ["1"]:
-                    skipped += 1
-                    continue
-                for i, name in taken:
-                    cn[f"DO{side}{i}"] = list(cells[name]["connections"]["Q"])
+                for pin, name in taken:
+                    cn[pin] = list(cells[name]["connections"]["Q"])
                     del cells[name]
                 ce = enables.pop()
-                cn[f"OCE{side}"] = [ce]
-                bram["parameters"][f"REGMODE_{side}"] = "OUTREG"
+                for s in sides:  # PDP: OCEA too, so the register never depends on which enable the part uses
+                    cn[f"OCE{s}"] = [ce]
+                    bram["parameters"][f"REGMODE_{s}"] = "OUTREG"
                 ports += 1
                 ffs += len(taken)
     return OutregResult(ports, ffs, skipped)

@@ -21,11 +21,13 @@ from pathlib import Path
 from quantmodels.atomic import atomic_write_json, atomic_write_text
 from sim.tools import ToolError, cache_dir, nextpnr_cmd, tool_versions
 
+from .ecp5_outreg import absorb_in_file
 from .synth import SynthResult, error_line, synthesize
 
 SHELL_TOP = "lowbit_pnr_shell"
-#: Part of the cache key: results cached before a field was added are not reused (3: critical_path).
-PNR_RECORD_VERSION = "3"
+#: Part of the cache key: results cached before a field was added are not reused (3: critical_path;
+#: 4: ECP5 block RAM output registers, reports.ecp5_outreg).
+PNR_RECORD_VERSION = "4"
 
 
 class PnrFamily(StrEnum):
@@ -77,6 +79,9 @@ class PnrResult:
     status: str = ""  #: plain words for a reader: "fits HX8K at 24 MHz", "does not fit any iCE40: ..."
     log: str | None = None  #: nextpnr's output of the failed attempts
     critical_path: dict | None = None  #: :func:`critical_path_summary` of nextpnr's worst path
+    #: ECP5: block RAM read ports given their own output register and the flip-flops that became it
+    #: (reports.ecp5_outreg, applied to the netlist before nextpnr)
+    bram_outreg: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -286,7 +291,7 @@ def place_and_route(fam: PnrFamily | str, verilog: str | Path, dut: str, in_widt
 def _run_nextpnr(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult, seed: int, timeout: float,
                  cdir: Path) -> PnrResult:
     """nextpnr on each device with room for ``syn``'s cells, smallest first, until one places and routes."""
-    notes, logs = [], []
+    notes, logs, outreg = [], [], None
     for dev in devices:
         why = misfit(fam, dev, syn)
         if why:
@@ -294,6 +299,9 @@ def _run_nextpnr(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult, see
             continue
         with tempfile.TemporaryDirectory(prefix="lowbit-pnr-") as tmp:
             shutil.copyfile(str(syn.netlist_json), Path(tmp) / "netlist.json")
+            if fam is PnrFamily.ECP5:  # the block RAMs' own output registers (Yosys never uses them)
+                moved = absorb_in_file(Path(tmp) / "netlist.json")
+                outreg = {"ports": moved.ports, "flip_flops": moved.flip_flops}
             rep = Path(tmp) / "report.json"
             cmd = nextpnr_cmd(fam) + DEVICES[fam][dev] + [
                 "--json", "netlist.json", "--timing-allow-fail", "--report", "report.json",
@@ -317,7 +325,7 @@ def _run_nextpnr(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult, see
             log = atomic_write_text(cdir / "nextpnr.log", "\n".join(logs)) if logs else None
             return PnrResult(dev, fmax, True, "; ".join(notes), round(secs, 1),
                              status=f"fits {device_name(fam, dev)}{at}", log=str(log) if log else None,
-                             critical_path=critical_path_summary(doc))
+                             critical_path=critical_path_summary(doc), bram_outreg=outreg)
     log = atomic_write_text(cdir / "nextpnr.log", "\n".join(logs)) if logs else None
     tried = ", ".join(device_name(fam, d) for d in devices)
     status = (f"not placed on {tried}: nextpnr failed, see its log" if logs
