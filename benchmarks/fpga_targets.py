@@ -146,13 +146,13 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     from reports.synth import synthesize
 
     syn = synthesize(h.verilog, h.ports.dut, synth_target(fam, devices))  # what place_and_route synthesizes
-    f, status, device, note, paths = [], "", None, "", []
+    f, status, device, note, paths, outreg = [], "", None, "", [], None
     for seed in seeds:
         t0 = time.perf_counter()
         p = place_and_route(fam, h.verilog, h.ports.dut, h.design.in_width, h.design.class_width,
                             h.design.logit_width * h.design.n_classes, devices=devices, seed=seed)
         f.append(round(p.fmax_mhz or 0.0, 2))  # 0: did not fit or route
-        status, device, note = p.status, p.device, p.note
+        status, device, note, outreg = p.status, p.device, p.note, p.bram_outreg or outreg
         paths.append(p.critical_path)
         print(f"  {fam} seed {seed}: {p.status} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if p.critical_path:
@@ -165,7 +165,7 @@ def _placed(h, fam: str, seeds: tuple[int, ...], devices: tuple[str, ...] | None
     return {"fmax_mhz": round(med, 1), "seeds": list(seeds[:len(f)]), "fmax_per_seed": f, "device": device,
             "critical_path": paths[at], "critical_path_per_seed": [describe_critical_path(c) if c else None for c in paths],
             "status": status, "note": note, "luts": syn.luts, "ffs": syn.ffs, "brams": syn.brams, "dsps": syn.dsps,
-            "clock_mhz_asked": h.design.clock_mhz, "pipeline_stages": h.design.pipeline_stages,
+            "bram_outreg": outreg, "clock_mhz_asked": h.design.clock_mhz, "pipeline_stages": h.design.pipeline_stages,
             "folding": [str(x) for x in h.foldings], "cycles_per_image": h.cycles_per_image,
             "frames_per_s": round(med * 1e6 / h.cycles_per_image) if med else None}
 
