@@ -65,6 +65,14 @@ def _shift_code(layer: Layer, v: int) -> int:
     return (abs(int(v)).bit_length() - 1) | (1 << eb) | ((1 << (eb + 1)) if v < 0 else 0)
 
 
+def _no_product_stage(layer: Layer, mem_style: str) -> int:
+    return 0
+
+
+def _one_product_stage(layer: Layer, mem_style: str) -> int:
+    return 1
+
+
 @dataclass(frozen=True)
 class LaneSpec:
     """How the hardware computes one kind (see the module docstring)."""
@@ -73,19 +81,20 @@ class LaneSpec:
     code_bits: Callable[[Layer], int] = _twos_complement_bits  #: ROM bits per weight
     encode: Callable[[Layer, int], int] = _twos_complement  #: ROM code of one weight value
     serial: bool = False  #: one (activation bit, weight bit) plane pair per cycle
-    #: the product is more than one LUT level (negation, shift, table, multiplier, a bit-serial
-    #: plane select): with a target clock it gets its own register stage before the tree
-    #: (hw.pipeline.core_stages); an XNOR merges into the popcount's first LUT
-    product_stage: bool = False
-    #: register stages of the product with a target clock, when it is not ``int(product_stage)``:
-    #: (layer, memory style) -> stages (lut_product's block-RAM product ROM: its read, then a register)
-    product_stages_of: Callable[[Layer, str], int] | None = None
+    #: register stages of the product with a target clock, (layer, memory style) -> stages: one when
+    #: the product is more than one LUT level (negation, shift, table, multiplier, a bit-serial plane
+    #: select), two for lut_product's block-RAM product ROM (its read, then a register), none for an
+    #: XNOR, which merges into the popcount's first LUT (hw.pipeline.core_stages)
+    product_stages_of: Callable[[Layer, str], int] = _no_product_stage
+
+    @property
+    def product_stage(self) -> bool:
+        """Whether a target clock registers this kind's products at all."""
+        return self.product_stages_of is not _no_product_stage
 
     def product_stages(self, layer: Layer, mem_style: str = "auto") -> int:
         """Register stages between the lane inputs and the adder tree when a target clock asks for them."""
-        if self.product_stages_of is not None:
-            return self.product_stages_of(layer, mem_style)
-        return int(self.product_stage)
+        return self.product_stages_of(layer, mem_style)
 
     def planes(self, layer: Layer) -> int:
         """Cycles per SIMD chunk: input_bits x weight_bits plane pairs when serial, else 1."""
@@ -97,24 +106,23 @@ LANES: dict[Kind, LaneSpec] = {
                                                                                         ctx.tree_every)),
     Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name,
                                                                             ctx.tree_every, ctx.product_reg),
-                       product_stage=True),
+                       product_stages_of=_one_product_stage),
     Kind.ACCUMULATE: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name, wb,
                                                                  ctx.tree_every, ctx.product_reg),
-        code_bits=_stored_bits, encode=_ternary_code, product_stage=True),
+        code_bits=_stored_bits, encode=_ternary_code, product_stages_of=_one_product_stage),
     Kind.SHIFT_ADD: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: shift_add_lanes(m, x, w, simd, L.input_bits, L.max_exponent, name,
                                                                  ctx.tree_every, ctx.product_reg),
-        code_bits=_shift_code_bits, encode=_shift_code, product_stage=True),
+        code_bits=_shift_code_bits, encode=_shift_code, product_stages_of=_one_product_stage),
     Kind.BIT_SERIAL: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: bit_plane_popcount(m, x, w, simd, L.input_bits, wb, ctx.plane_a,
                                                                     ctx.plane_b, name, ctx.popcount, ctx.product_reg),
-        serial=True, product_stage=True),
+        serial=True, product_stages_of=_one_product_stage),
     Kind.LUT_PRODUCT: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: lut_product_lanes(m, x, w, simd, L.input_bits, wb, L.products, name,
                                                                   ctx.tree_every, ctx.product_reg, ctx.mem_style),
-        product_stage=True, product_stages_of=lambda L, style: lut_product_stages(L.products, L.weight_bits,
-                                                                                 L.input_bits, style)),
+        product_stages_of=lambda L, style: lut_product_stages(L.products, L.weight_bits, L.input_bits, style)),
 }
 assert tuple(LANES) == tuple(Kind), "every Kind needs exactly one LaneSpec"
 
