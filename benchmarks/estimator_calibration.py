@@ -102,6 +102,26 @@ EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),  # 256 wo
          ("xnor_popcount", 1, 1, 1, 256, 10, 1, 4, "auto", 4, False),
          ("xnor_popcount", 1, 1, 1, 32, 256, 1, 16, "auto", 4, False)]
 
+#: One column fold and more row folds: the vector kept in two registers (fill_vec, step_vec:
+#: hw.mvu.MatrixVectorUnit.in_registers), no input memory; one point per kind, plain and clocked.
+ONE_COLUMN = [("xnor_popcount", 1, 1, 1, 64, 16, 2, 64, "auto", 0, False),
+              ("accumulate", 4, 2, 1, 32, 16, 2, 32, "auto", 2, False),
+              ("shift_add", 4, 4, 1, 32, 8, 1, 32, "auto", 0, False),
+              ("bit_serial", 4, 4, 1, 32, 16, 2, 32, "auto", 4, False),
+              ("lut_product", 2, 2, 1, 32, 8, 2, 32, "auto", 0, False),
+              ("mac", 8, 8, 1, 16, 8, 1, 16, "auto", 2, False),
+              ("mac", 4, 4, 1, 16, 8, 2, 16, "auto", 0, False)]
+#: Wide units (64-256 lanes, past GRID's 32): the adder trees and ROM words of real layers, measured
+#: rather than extrapolated.
+WIDE = [("xnor_popcount", 1, 1, 1, 256, 32, 4, 64, "auto", 2, False),
+        ("xnor_popcount", 1, 1, 1, 128, 16, 1, 128, "auto", 0, False),
+        ("accumulate", 4, 2, 1, 128, 16, 2, 64, "auto", 0, False),
+        ("shift_add", 4, 4, 1, 128, 16, 2, 32, "auto", 4, False),
+        ("bit_serial", 4, 4, 1, 256, 16, 2, 64, "auto", 0, False),
+        ("lut_product", 2, 2, 1, 128, 16, 2, 32, "auto", 0, False),
+        ("mac", 8, 8, 1, 64, 16, 2, 32, "auto", 0, False),
+        ("mac", 4, 4, 1, 64, 16, 2, 32, "auto", 2, False)]
+
 
 @dataclass(frozen=True)
 class CalPoint:
@@ -134,7 +154,7 @@ def points(seed: int) -> list[CalPoint]:
         for i, (n_in, n_out, pe, simd, style, every) in enumerate(GRID):
             ib, wb = BITS[kind][i % len(BITS[kind])]
             out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), 1, style, every))
-    for kind, ib, wb, ob, n_in, n_out, pe, simd, style, every, one in EXTRA:
+    for kind, ib, wb, ob, n_in, n_out, pe, simd, style, every, one in EXTRA + ONE_COLUMN + WIDE:
         out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), ob, style, every, one))
     return out
 
@@ -410,7 +430,17 @@ def main() -> int:
             # interrupted run still covers every kind (--partial fits on what it measured)
             early = {(e[0], e[4], e[5]) for e in EXTRA[-2:]}  # (kind, in, out) of the block RAM rule's points
 
+            def shape(e) -> tuple:  # (kind, in, out, pe, simd) of an EXTRA-style tuple
+                return (e[0], e[4], e[5], e[6], e[7])
+
+            one_col, wide = {shape(e) for e in ONE_COLUMN}, {shape(e) for e in WIDE}
+
             def rank(p: CalPoint) -> tuple[int, int]:
+                at = (p.kind, p.n_in, p.n_out, p.pe, p.simd)
+                if at in one_col:  # the vector registers: with the early rows
+                    return (ORDER.index(7), KINDS.index(p.kind))
+                if at in wide:  # wide units: after the first half of every kind's rows
+                    return (len(ORDER) // 2 + 1, KINDS.index(p.kind))
                 if (p.kind, p.n_in, p.n_out) in early:  # the tool's block RAM rule: measured with the block rows
                     return (ORDER.index(8), -1)
                 if p.one_bit_code and p.tree_every == 0 and p.mem_style == "auto":
