@@ -50,6 +50,8 @@ calibration without code changes, as long as the cost stays linear in them:
 ``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
                   which has no LUT-RAM, or ``--mem-style logic``): flip-flops
 ``bankmux``       their read mux: chunk bits x LUTs of a 2 col_folds : 1 mux
+``vecreg``        one column fold and more row folds: no input memory, the vector in two registers
+                  (hw.mvu.MatrixVectorUnit.in_registers: ``fill_vec`` and ``step_vec``), 2 x chunk bits
 ``fifo``          the output FIFO's bits (hw.mvu FIFO depth x pe x output bits: storage + output register)
 ================  ================================================================
 
@@ -92,7 +94,7 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
 #: terms so a restructured unit is re-fitted, not re-modelled.
-IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "fifo")
+IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains).
 PER_KIND = ("xdec", "post", "tree")
@@ -271,14 +273,17 @@ def _placed(style: MemStyle | None, fam: str, default: str, written: bool = Fals
     return where
 
 
-def generated_unit(layer: Layer, fold: Folding, mem_style: str = "auto", tree_every: int = 0):
+def generated_unit(layer: Layer, fold: Folding, mem_style: str = "auto", tree_every: int = 0,
+                   family: str | None = None):
     """The hw.mvu.MatrixVectorUnit the generator builds for this layer (constructed, never elaborated):
     the one source of its register stages (hw.pipeline.core_stages), memory styles (hw.memstyle) and
     FIFO depth, so the estimator never restates them. A folding or style the generator refuses is
-    refused here with the generator's error."""
+    refused here with the generator's error. ``family``: the family the generator built for (its
+    ``--family``: where a written memory goes on a part without LUT-RAM); None, a unit built without one
+    (the calibration's units)."""
     from hw.mvu import MatrixVectorUnit
 
-    u = MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every)
+    u = MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every, family=family)
     u._MustUse__silence = u.core._MustUse__silence = True  # read, never elaborated: no "unused" warning
     return u
 
@@ -291,7 +296,8 @@ def _tool_block(depth: int, bits: int, fam: str) -> bool:
 
 
 def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                  bram: bool | None = None, tree_every: int = 0) -> tuple[UnitMemory, ...]:
+                  bram: bool | None = None, tree_every: int = 0,
+                  family: str | None = None) -> tuple[UnitMemory, ...]:
     """The unit's memories and where each ends up: the generator's mark (the styles the generated unit
     resolved, hw.memstyle, placed per family by hw.memstyle.placed) or, for an unmarked ROM read
     synchronously (the weight ROM always; the threshold ROM under a target clock, ``tree_every`` > 0,
@@ -302,7 +308,7 @@ def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "au
     LUT-RAM on ecp5/xilinx, logic on ice40, block RAM when large. (A conv unit's window memories are
     not listed.)"""
     fam = _family(target)
-    u = generated_unit(layer, fold, mem_style, tree_every)
+    u = generated_unit(layer, fold, mem_style, tree_every, family)
     words = fold.row_folds * fold.col_folds
     live = rom_live_columns(layer, fold)
     w_style = _placed(u.core.weight_style, fam, "block" if _tool_block(words, words * live, fam) else "logic")
@@ -322,7 +328,8 @@ def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "au
 
 
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-             dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
+             dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0,
+             family: str | None = None) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
 
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
@@ -335,10 +342,10 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
     lane, shared = lane_cost(layer, fold, fam, dsp)
-    unit = generated_unit(layer, fold, mem_style, tree_every)
+    unit = generated_unit(layer, fold, mem_style, tree_every, family)
     st: CoreStages = unit.core.stages
     staged = st.tree > 0
-    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every)}
+    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family)}
     wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
     cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
@@ -377,6 +384,8 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
         "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
         "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        # the generated unit says whether it keeps the vector in registers (never restated here)
+        "vecreg": 2.0 * chunk if unit.in_registers else 0.0,
         "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
     }
 
@@ -401,9 +410,10 @@ def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
 
 
 def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-               dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
+               dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0,
+               family: str | None = None) -> dict[str, float]:
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
-    f = features(layer, fold, target, bram, dsp, mem_style, tree_every)
+    f = features(layer, fold, target, bram, dsp, mem_style, tree_every, family)
     uk = unit_kind(layer, target, dsp)
     row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"]}
     for name, v in f.items():
@@ -416,12 +426,12 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
 
 
 def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                bram: bool | None = None, tree_every: int = 0) -> int:
+                bram: bool | None = None, tree_every: int = 0, family: str | None = None) -> int:
     """Block RAMs (SynthResult.brams units) of the unit's memories in block RAM: each one's live
     columns over its depth, in :func:`block_rams`."""
     fam = _family(target)
     return sum(block_rams(m.depth, m.live, fam)
-               for m in unit_memories(layer, fold, target, mem_style, bram, tree_every) if m.style == "block")
+               for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family) if m.style == "block")
 
 
 @functools.cache
@@ -469,11 +479,11 @@ class ModelEstimate:
 
 
 def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto",
-             tree_every: int = 0) -> AreaEstimate:
+             tree_every: int = 0, family: str | None = None) -> AreaEstimate:
     """MODEL: estimated cells of one folded layer on ``target`` with ROMs placed by ``mem_style``
     (hw.memstyle) and the adder tree registered every ``tree_every`` levels (hw.pipeline; what
-    ``--clock-mhz`` asks for: hw.pipeline.levels_per_stage). ``distributed`` on ice40 (no LUT-RAM)
-    is priced as logic."""
+    ``--clock-mhz`` asks for: hw.pipeline.levels_per_stage), the unit as the generator builds it for
+    ``family`` (:func:`generated_unit`). ``distributed`` on ice40 (no LUT-RAM) is priced as logic."""
     coefs = _constants().get("coefficients", {})
     fam = _family(target)
     if fam not in coefs:
@@ -486,10 +496,10 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
                           f"(add its points to benchmarks/estimator_calibration.py and recalibrate)")
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
-    row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every)
+    row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every, family=family)
     fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
     return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style,
-                                                                                 tree_every=tree_every),
+                                                                                 tree_every=tree_every, family=family),
                         folding.lanes if uses_dsp(layer, target) else 0, fitted["lutrams"])
 
 

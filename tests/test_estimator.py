@@ -222,6 +222,32 @@ def test_unit_features_follow_the_generated_unit():
     assert [m.style for m in unit_memories(L, f, "ecp5", "distributed")] == ["logic", "logic", "distributed"]
 
 
+def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator():
+    """One column fold (the whole vector one chunk) and more row folds: no input memory but the two
+    vector registers of hw.mvu.MatrixVectorUnit.in_registers, 2 x chunk flip-flops; built for iCE40
+    (no LUT-RAM), a bank memory whose flip-flops would cost more cells than its blocks is block RAM,
+    as the generator puts it (hw.memstyle.block_saves_logic), and the estimate counts its blocks."""
+    from hw.memstyle import blocks
+
+    L = probe_layer("accumulate", 32, 16, 4, 2, np.random.default_rng(1))
+    f = Folding(L.name, 16, 32, 2, 32, planes_for(L))  # one column fold, 8 row folds
+    for fam in FAMILIES:
+        feats = features(L, f, fam)
+        assert feats["vecreg"] == 2 * 32 * 4 and feats["bank"] == feats["bankreg"] == feats["bankmux"] == 0, fam
+        assert "inbuf" not in [m.name for m in unit_memories(L, f, fam)]
+    f2 = Folding(L.name, 16, 32, 2, 16, planes_for(L))  # two column folds: a 4-word bank memory, no registers
+    assert features(L, f2, "ecp5")["vecreg"] == 0 and features(L, f2, "ecp5")["bankreg"] == 16 * 4
+    # the SFC's fc0 shape on iCE40: 98 words x 16 bits of banks, one SB_RAM40_4K instead of 1,568 flip-flops
+    x = probe_layer("xnor_popcount", 784, 64, 1, 1, np.random.default_rng(2))
+    fx = Folding(x.name, 64, 784, 16, 16, planes_for(x))
+    plain = {m.name: m for m in unit_memories(x, fx, "ice40")}
+    built = {m.name: m for m in unit_memories(x, fx, "ice40", family="ice40")}
+    assert plain["inbuf"].style == "logic" and built["inbuf"].style == "block"
+    assert features(x, fx, "ice40", family="ice40")["bank"] == 0 < features(x, fx, "ice40")["bank"]
+    from reports.estimator import bram_blocks
+    assert bram_blocks(x, fx, "ice40", family="ice40") == bram_blocks(x, fx, "ice40") + blocks(98, 16, "ice40")
+
+
 #: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
 #: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
 NETWORK_LUT_PCT = 30.0  # measured: ice40 +12.7, ecp5 +23.9, xilinx -4.8 %
