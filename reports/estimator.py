@@ -50,6 +50,7 @@ calibration without code changes, as long as the cost stays linear in them:
 ``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
                   which has no LUT-RAM, or ``--mem-style logic``): flip-flops
 ``bankmux``       their read mux: chunk bits x LUTs of a 2 col_folds : 1 mux
+``bankdec``       their write enables: one decoded enable per word (2 x col_folds)
 ``vecreg``        one column fold and more row folds: no input memory, the vector in two registers
                   (hw.mvu.MatrixVectorUnit.in_registers: ``fill_vec`` and ``step_vec``), 2 x chunk bits
 ``fifo``          the output FIFO's bits (hw.mvu FIFO depth x pe x output bits: storage + output register)
@@ -94,11 +95,11 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
 #: terms so a restructured unit is re-fitted, not re-modelled.
-IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "vecreg", "fifo")
+IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains).
-PER_KIND = ("xdec", "post", "tree")
-SHARED = ("tree_staged", "treereg", "stages", "romdreg", "prodreg", "outreg", "promreg", "acc", "thr", "rom",
+PER_KIND = ("xdec", "post", "csa", "cpa", "fused")
+SHARED = ("treereg", "stages", "romdreg", "prodreg", "outreg", "promreg", "acc", "thr", "rom",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
@@ -106,11 +107,6 @@ METRICS = ("luts", "ffs", "lutrams")
 
 def _family(target: str) -> str:
     return target.split("-")[0]
-
-
-def _lut_cost(width: int, depth: int, k: int) -> float:
-    """LUTs of a ``width`` x ``depth`` table in 2^k-input LUTs (one LUT per bit per 2^k words)."""
-    return width * max(1.0, depth / (1 << k))
 
 
 def adder_tree_bits(terms: int, width: int) -> int:
@@ -137,6 +133,55 @@ def _tree(terms: int, width: int, every: int) -> tuple[int, int]:
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
         level += 1
     return bits, regs
+
+
+def compressor_adders(heights: list[int]) -> tuple[int, int]:
+    """(full adders, final adder bits) of a carry-save reduction of bit columns of the given
+    ``heights`` (LSB first) to two rows, then one carry-propagate adder: how Yosys maps a
+    multi-operand sum (alumacc -> $macc -> maccmap: $fa cells, then one $alu)."""
+    h, fa, c = list(heights), 0, 0
+    while c < len(h):
+        while h[c] > 2:
+            h[c] -= 2
+            if c + 1 == len(h):
+                h.append(0)
+            h[c + 1] += 1
+            fa += 1
+        c += 1
+    return fa, len(h)
+
+
+def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
+    """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
+    bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
+    registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
+    tree, :func:`compressor_adders`). On ECP5 the carry-propagate bits are CCU2C cells, not LUTs; so a
+    registered tree costs fewer LUTs than its adder bits say, an unregistered one more."""
+    nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
+    levels = max(0, (terms - 1).bit_length())
+    fa = cpa = level = 0
+
+    def close(w: int, ops: list[int]) -> None:
+        nonlocal fa, cpa
+        if len(ops) >= 3:
+            fa += compressor_adders([sum(1 for o in ops if o > j) for j in range(max(ops))])[0]
+        if len(ops) >= 2:
+            cpa += w
+
+    while len(nodes) > 1:
+        nxt = [(max(nodes[i][0], nodes[i + 1][0]) + 1, nodes[i][1] + nodes[i + 1][1])
+               for i in range(0, len(nodes) - 1, 2)]
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        if every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
+            for w, ops in nxt:
+                close(w, ops)
+            nxt = [(w, [w]) for w, _ in nxt]
+        nodes = nxt
+        level += 1
+    if nodes:
+        close(*nodes[0])
+    return fa, cpa
 
 
 def rom_column_luts(n: int, fam: str) -> float:
@@ -176,9 +221,15 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
     columns, columns equal to one address bit or its complement, and duplicates of another
     column cost nothing once Yosys maps the constant ROM to LUTs."""
-    bits = rom_bits(layer, fold)
-    words = bits.shape[1]
-    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(words))  # bytes: cheap to hash
+    return logic_columns(rom_bits(layer, fold))
+
+
+def logic_columns(bits: np.ndarray) -> int:
+    """Distinct columns of a (columns x words) 0/1 ROM that need logic (not constant, not an address
+    bit or its complement, not a duplicate)."""
+    if not bits.size:
+        return 0
+    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(bits.shape[1]))  # bytes: cheap to hash
 
 
 def n_params(layer: Layer) -> int:
@@ -352,20 +403,24 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     chunk = fold.simd * layer.input_bits
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
     # the threshold ROM read synchronously (block RAM, or a target clock's read-ahead): a register
     # of its live bits when the ROM itself is logic
     prom_sync = prom is not None and prom.style == "logic" and st.output > 0
     return {
         "const": 1.0,
         "lane": lanes * lane,
+        # LUT multipliers whose products are not registered: Yosys merges them and the adder tree into one
+        # multi-operand sum ($macc), the partial products compressed with the tree (calibration, ecp5: a
+        # 4x4 lane about 65 LUT4 merged, 29 with the products registered)
+        "fused": lanes * lane if cost_spec(layer.kind).multiplier and not dsp and not st.product else 0.0,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
         # a registered tree maps differently (ecp5: a registered adder level stays a carry chain, not
         # re-mapped by ABC with the next), so its bits are their own terms: the registered levels in
         # treereg, the combinational rest in tree_staged (calibration: ecp5 accumulate 24 -> 15 % max)
-        "tree": 0.0 if staged else fold.pe * adder_tree_bits(fold.simd, tw),
-        "tree_staged": fold.pe * max(0, adder_tree_bits(fold.simd, tw)
-                                     - tree_register_bits(fold.simd, tw, unit.core.tree_every)) if staged else 0.0,
+        "csa": fold.pe * segs[0],
+        "cpa": fold.pe * segs[1],
         "treereg": fold.pe * tree_register_bits(fold.simd, tw, unit.core.tree_every) if staged else 0.0,
         "stages": float(st.total),
         "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
@@ -377,13 +432,17 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "rom": cols * rom_column_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
         # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
         "romreg": float(cols),
-        "prom": (_lut_cost(prom.live, prom.depth, LUT_INPUTS.get(fam, 4))
-                 if prom is not None and prom.style == "logic" else 0.0),
+        # the threshold ROM in logic: like the weight ROM, its distinct columns x one function each of
+        # the row-fold address (a deep one, many row folds, is a Shannon tree per column, not a LUT per 2^k words)
+        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts((prom.depth - 1).bit_length(), fam)
+                 if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
         "chunk": float(chunk),
         "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
         "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
         "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        # ... and their write enables: one decoded enable per word (the fill address and bank)
+        "bankdec": float(bank.depth) if bank is not None and bank.style == "logic" else 0.0,
         # the generated unit says whether it keeps the vector in registers (never restated here)
         "vecreg": 2.0 * chunk if unit.in_registers else 0.0,
         "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
