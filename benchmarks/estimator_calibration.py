@@ -415,6 +415,9 @@ def main() -> int:
         rows = [refit_point(r) for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
         failed = [r for r in done["rows"] if "failed" in r]
         synth_wall = done["wall_seconds"]
+        if "provenance" in done:  # the code the syntheses ran on (older partial files do not say)
+            prev_meta = {"measured": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(partial_file.stat().st_mtime)),
+                         "measured_provenance": done["provenance"]}
         n_all = sum(len(targets_of(p, fams)) for p in points(args.seed))
         print(f"estimator_calibration --partial: {len(rows)} of {n_all} syntheses measured "
               f"(an interrupted run, {synth_wall:.0f} s)", flush=True)
@@ -453,7 +456,8 @@ def main() -> int:
                     delayed(synth_point)(p, targets_of(p, fams), tmp, stop_at) for p in order):
                 rows += [r for r in rs if "failed" not in r]
                 failed += [r for r in rs if "failed" in r]
-                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0})
+                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0,
+                                      "provenance": prov})
                 print(f"  {len(rows) + len(failed)} syntheses, {time.perf_counter() - t0:.0f} s", flush=True)
         synth_wall = time.perf_counter() - t0
     coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []

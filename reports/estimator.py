@@ -7,23 +7,29 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ==========  ==================================================================
 ``const``   control logic, per kind
 ``lane``    per-lane work, per kind: XNOR; add/sub mux (ib + 2); shift_add barrel-shifter
-            2:1 muxes + negation (term width); bit_serial ib:1 and wb:1 bit-select muxes
-            + AND; lut_product: one LUT per table bit when ib + wb <= k, else a 2^wb:1
-            weight mux per table bit; multiplier ib x wb (LUT mac); 0 with DSPs
-``xdec``    lut_product with ib + wb > k: the table's 2^wb functions of the activation,
-            per SIMD column (shared by the PEs that see the same activation)
+            2:1 muxes + negation (term width); bit_serial wb:1 bit-select mux + AND; lut_product:
+            one LUT per table bit when ib + wb <= k, else a 2^wb:1 weight mux per table bit;
+            multiplier ib x wb (LUT mac); 0 with DSPs
+``xdec``    per SIMD column, shared by the PEs that see the same activation (Yosys merges their
+            identical logic): lut_product with ib + wb > k, the table's 2^wb functions of the
+            activation; accumulate, the negation of the activation; bit_serial, its ib:1 plane select
 ``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
-``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
-            terms of the term width (one bit wider per level), shared by every kind
-``tree_staged`` the adder bits of a registered tree's unregistered levels (then ``tree`` is 0):
-            a pipelined tree maps differently (ecp5 keeps registered adders on carry chains)
+``csa``     the adder trees as Yosys maps them (alumacc: each combinational piece of a tree between its
+            registers is one multi-operand sum): pe x full adders of the carry-save compressors
+            (:func:`tree_segments`), per kind (the term width and what merges into the first level)
+``cpa``     ... and the bits of the one carry-propagate adder per piece: LUTs on ice40 and xilinx,
+            CCU2C carry cells (not LUTs) on ecp5, so a registered tree costs ecp5 fewer LUTs
+``fused``   LUT multipliers (mac without DSPs) whose products are not registered: their partial
+            products compressed with the tree in one sum, lanes x ``lane`` x simd / 8 (measured to
+            grow with the sum); with DSPs on xilinx the unregistered tree is the DSPs' post-adder
+            chain, no ``csa`` / ``cpa`` at all
 ``treereg`` the tree's register stages (``tree_every`` > 0, hw.pipeline): pe x bits of the
             registered levels (odd terms carried past a registered level included)
 ``stages``  the core's register stages under a target clock (hw.pipeline.core_stages, read off
             the generated unit: the valid/first/last flags travel beside each)
 ``romdreg`` the weight ROM's data registered (core_stages' ``rom``): stored bits + the chunk beside them
 ``prodreg`` the lane products registered (core_stages' ``product``): pe x simd x term width
-            (bit_serial: the selected plane bits)
+            (bit_serial: the selected plane bits); per kind (what the register splits from the tree)
 ``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
             pe x thresholds compares when a multi-threshold registers them first
 ``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
@@ -31,9 +37,11 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``acc``     per-PE accumulator and result registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
 ``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
-            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
+            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function; per
+            kind (ABC merges the ROM's functions into the lanes' logic by kind: an XNOR, a mux...)
 ``romreg``  the ROM's read register in logic: distinct columns (duplicate FFs merge)
-``prom``    threshold/bias ROM in LUTs: live bits x ceil(depth / 2^k); 0 in block RAM
+``prom``    threshold/bias ROM in LUTs: its distinct non-trivial columns x LUTs of a log2(depth)-input
+            function (as ``rom``); 0 in block RAM
 ``dram``    written memories in LUT-RAM (a dense unit's input banks, ecp5 and xilinx; ROMs are
             never LUT-RAM, hw.memstyle): its primitives (:func:`lutram_cells`); also the metric
             ``lutrams`` is fitted on it
@@ -56,9 +64,9 @@ calibration without code changes, as long as the cost stays linear in them:
 ``fifo``          the output FIFO's bits (hw.mvu FIFO depth x pe x output bits: storage + output register)
 ================  ================================================================
 
-The ``const``, ``lane``, ``xdec``, ``post`` and ``tree`` coefficients are per unit kind
-(:data:`PER_KIND`), the others shared. LUT counts of an n-input function (``fn_luts``) and an
-n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
+The ``const``, ``lane`` and :data:`PER_KIND` coefficients are per unit kind, the others shared.
+The LUT coefficients minimise the L-:data:`FIT_NORM` norm of the relative errors (the target is a
+maximum error per kind). LUT counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
 (PFUMX, L6MUX21) and xilinx (MUXF7/8) are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
@@ -97,9 +105,10 @@ DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: terms so a restructured unit is re-fitted, not re-modelled.
 IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
-#: differently per term width (1-bit popcount terms vs wide products on carry chains).
-PER_KIND = ("xdec", "post", "csa", "cpa", "fused")
-SHARED = ("treereg", "stages", "romdreg", "prodreg", "outreg", "promreg", "acc", "thr", "rom",
+#: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
+#: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
+PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "rom")
+SHARED = ("treereg", "stages", "romdreg", "outreg", "promreg", "acc", "thr",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
@@ -404,6 +413,10 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
     segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
+    if dsp and fam == "xilinx" and not st.product:
+        # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
+        # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
+        segs = (0, 0)
     # the threshold ROM read synchronously (block RAM, or a target clock's read-ahead): a register
     # of its live bits when the ROM itself is logic
     prom_sync = prom is not None and prom.style == "logic" and st.output > 0
@@ -411,9 +424,10 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "const": 1.0,
         "lane": lanes * lane,
         # LUT multipliers whose products are not registered: Yosys merges them and the adder tree into one
-        # multi-operand sum ($macc), the partial products compressed with the tree (calibration, ecp5: a
-        # 4x4 lane about 65 LUT4 merged, 29 with the products registered)
-        "fused": lanes * lane if cost_spec(layer.kind).multiplier and not dsp and not st.product else 0.0,
+        # multi-operand sum ($macc), the partial products compressed with the tree; measured to grow with
+        # the sum's size, i.e. per lane with simd (ecp5, 4x4: 29 LUT4 a lane with the products registered,
+        # about 58 merged at simd 8, about 100 at simd 16), so lanes x lane x simd / 8
+        "fused": lanes * lane * fold.simd / 8 if cost_spec(layer.kind).multiplier and not dsp and not st.product else 0.0,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
         # a registered tree maps differently (ecp5: a registered adder level stays a carry chain, not
@@ -477,7 +491,7 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
     row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"]}
     for name, v in f.items():
         if name in PER_KIND:
-            if v:  # only kinds with the term get its coefficient (xdec, post: lut_product, bit_serial)
+            if v:  # only kinds with the term get its coefficient (e.g. post: bit_serial)
                 row[f"{uk}:{name}"] = v
         elif name in SHARED:
             row[name] = v
@@ -607,14 +621,36 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
                 P[i, names.index(n)] = PRIOR_WEIGHT
             A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * LUT_PRIORS[n] for n in prior]]
         coef, _ = nnls(A, b)
+        if metric == "luts" and FIT_NORM > 2:
+            coef = _lp_refine(A, b, len(points), coef)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
     return out
+
+
+def _lp_refine(A: np.ndarray, b: np.ndarray, n: int, coef: np.ndarray, rounds: int = 40) -> np.ndarray:
+    """The non-negative fit of ``A x ~ b`` minimising the L-:data:`FIT_NORM` norm of the first ``n``
+    rows' residuals (relative errors) instead of their squares: iteratively reweighted least squares,
+    each point weighted by |residual|^((p - 2) / 2), so the fit aims at the largest relative errors
+    (the target is a maximum error per kind) without dropping any point. The prior rows keep weight 1."""
+    from scipy.optimize import nnls
+
+    x = coef
+    for _ in range(rounds):
+        r = np.abs(A[:n] @ x - b[:n])
+        w = (np.maximum(r, 1e-3) / max(r.max(), 1e-3)) ** ((FIT_NORM - 2) / 2)
+        wa = np.r_[w / np.sqrt(np.mean(w ** 2)), np.ones(len(b) - n)]
+        nxt, _ = nnls(A * wa[:, None], b * wa)
+        x = 0.5 * (x + nxt)  # damped: plain IRLS oscillates for p > 2
+    return x
 
 
 #: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
 #: prior row weighs as much as a point missed by this fraction).
 LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
 PRIOR_WEIGHT = 0.3
+#: The norm the LUT fit minimises over the points' relative errors (2: least squares; larger aims at the
+#: worst points: issue 18 asks for a maximum error per kind x family).
+FIT_NORM = 4
 
 
 def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,

@@ -17,7 +17,7 @@ import pytest
 
 from hw.folding import Folding, planes_for
 from reports.estimator import (BLOCK_GEOMETRY, IO_TERMS, SHARED, block_rams, calibrated_targets, design_row,
-                               estimate, features, probe_layer, unit_memories)
+                               estimate, features, probe_layer, tree_segments, unit_memories)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "estimator_calibration.json"
@@ -208,11 +208,16 @@ def test_unit_features_follow_the_generated_unit():
     row = design_row(L, f, "xilinx", tree_every=1)
     st = core_stages(16, 1, False, True, 1)  # xnor: no product stage; a 16-term tree, 4 levels
     assert row["stages"] == st.total == 1 + 3 + 1 and row["treereg"] > 0
-    assert row["prodreg"] == 0 and row["outreg"] == 3 * 1  # pe x 1 output bit
+    assert "xnor_popcount:prodreg" not in row and row["outreg"] == 3 * 1  # pe x 1 output bit
     acc = probe_layer("accumulate", 50, 10, 4, 2, np.random.default_rng(0))
     fa = Folding(acc.name, 10, 50, 3, 16, planes_for(acc))
     ra = design_row(acc, fa, "ecp5", tree_every=4)
-    assert ra["prodreg"] == 3 * 16 * (4 + 2) and ra["tree_staged"] == 0  # products registered, no tree stage
+    # products registered; a 16-term tree (4 levels) gets no stage at 4 levels a stage: one sum per PE
+    assert ra["accumulate:prodreg"] == 3 * 16 * (4 + 2) and ra["treereg"] == 0
+    assert (ra["accumulate:csa"], ra["accumulate:cpa"]) == tuple(3 * x for x in tree_segments(16, 6, 0))
+    # registered every level, each piece is a plain two-operand adder: no compressor, the adder bits only
+    assert tree_segments(16, 6, 1) == (0, 8 * 7 + 4 * 8 + 2 * 9 + 10) and tree_segments(16, 1, 0)[0] > 0
+    assert row["xnor_popcount:cpa"] == 3 * tree_segments(16, 1, 1)[1] and "xnor_popcount:csa" not in row
     mems = unit_memories(L, f, "xilinx", "block")
     # a forced block is for the ROMs; the 8 x 16-bit input banks (4 row folds) stay in LUT-RAM
     assert [(m.name, m.style) for m in mems] == [("weights", "block"), ("params", "block"), ("inbuf", "distributed")]
