@@ -614,12 +614,15 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
         # weak priors on the structural LUT terms (an accumulator or compare bit is about one LUT): with
         # few points per kind NNLS can zero them and let a kind's constant carry them, which leaves a
         # small unit of that kind at 0 LUTs (ice40 mac with DSPs did)
-        prior = [n for n in LUT_PRIORS if n in names] if metric == "luts" else []
+        # (and on the flip-flop terms: each counts register bits, one FF each, which the calibration's small
+        # units alone leave collinear: ice40 had the ROM-data register at 0 FFs a bit)
+        priors = {"luts": LUT_PRIORS, "ffs": FF_PRIORS}.get(metric, {})
+        prior = [n for n in priors if n in names]
         if prior:
             P = np.zeros((len(prior), len(names)))
             for i, n in enumerate(prior):
                 P[i, names.index(n)] = PRIOR_WEIGHT
-            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * LUT_PRIORS[n] for n in prior]]
+            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * priors[n] for n in prior]]
         coef, _ = nnls(A, b)
         if metric == "luts" and FIT_NORM > 2:
             coef = _lp_refine(A, b, len(points), coef)
@@ -647,6 +650,10 @@ def _lp_refine(A: np.ndarray, b: np.ndarray, n: int, coef: np.ndarray, rounds: i
 #: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
 #: prior row weighs as much as a point missed by this fraction).
 LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
+#: Prior FFs per feature unit of the register terms: one per bit (``acc``: the partial sum, the
+#: accumulator and the result register of each PE, three per bit).
+FF_PRIORS = {"acc": 3.0, "romdreg": 1.0, "treereg": 1.0, "outreg": 1.0, "promreg": 1.0, "romreg": 1.0,
+             "chunk": 1.0, "bankreg": 1.0, "bank": 1.0, "vecreg": 1.0}
 PRIOR_WEIGHT = 0.3
 #: The norm the LUT fit minimises over the points' relative errors (2: least squares; larger aims at the
 #: worst points: issue 18 asks for a maximum error per kind x family).

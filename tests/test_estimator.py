@@ -26,13 +26,12 @@ UNIT_KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_pro
 #: Issue 18 item 5: every point's |LUT error| within 10 % in-sample, per family x kind.
 LUT_MAX_PCT = 10.0
 #: Where the committed calibration misses that target (max |LUT error| % per point, bound): pinned, so
-#: a change that loses accuracy fails; 5 of the 21 family x kinds meet it (see the README's known gaps).
-KNOWN_ABOVE = {("ice40", "xnor_popcount"): 19, ("ice40", "mac"): 17, ("ecp5", "xnor_popcount"): 21,
-               ("ecp5", "accumulate"): 18, ("ecp5", "shift_add"): 16, ("ecp5", "bit_serial"): 19,
-               ("ecp5", "lut_product"): 25, ("ecp5", "mac"): 56, ("ecp5", "mac_nodsp"): 36,
-               ("xilinx", "xnor_popcount"): 18, ("xilinx", "accumulate"): 13, ("xilinx", "shift_add"): 17,
-               ("xilinx", "bit_serial"): 33, ("xilinx", "lut_product"): 24, ("xilinx", "mac"): 14,
-               ("xilinx", "mac_nodsp"): 19}
+#: a change that loses accuracy fails; 9 of the 21 family x kinds meet it (301 syntheses, the grid up to
+#: 256 lanes; the misses are ecp5's, xilinx's DSP / bit-serial / wide points and ice40's DSP mac).
+KNOWN_ABOVE = {("ice40", "mac"): 24, ("ecp5", "xnor_popcount"): 12, ("ecp5", "accumulate"): 18,
+               ("ecp5", "shift_add"): 13, ("ecp5", "bit_serial"): 19, ("ecp5", "lut_product"): 19,
+               ("ecp5", "mac"): 16, ("ecp5", "mac_nodsp"): 13, ("xilinx", "xnor_popcount"): 13,
+               ("xilinx", "accumulate"): 14, ("xilinx", "bit_serial"): 26, ("xilinx", "mac"): 19}
 #: Mean |LUT error| per family x kind, in-sample (every one is within it).
 LUT_MEAN_PCT = 12.5
 #: Stored points per family x kind (a run stopped by --budget-minutes keeps what it measured).
@@ -188,8 +187,11 @@ def test_lutram_estimated_where_the_banks_are_distributed(live):
     assert all(est.lutrams == 0 and rec["lutrams"] == 0 for rec, est, *_ in live if rec["target"].startswith("ice40"))
     lut = [(rec, est) for rec, est, *_ in live if not rec["target"].startswith("ice40") and rec["lutrams"] > 0]
     assert len(lut) >= 20
-    banks = [(rec, est) for rec, est in lut if rec["mem_style"] in ("auto", "distributed") and est.lutrams > 0]
-    assert len(banks) >= 0.8 * len(lut)
+    # the banks are LUT-RAM in every style but logic (a forced block is for the ROMs only)
+    banks = [(rec, est) for rec, est in lut if est.lutrams > 0]
+    assert len(banks) >= 0.75 * len(lut) and all(rec["mem_style"] != "logic" for rec, _ in banks)
+    # the rest (no banks: one row fold, one column fold, logic style) is the FIFO's memory alone
+    assert all(rec["lutrams"] <= 2 for rec, est in lut if est.lutrams == 0)
     assert all(abs(est.lutrams - rec["lutrams"]) <= max(2.0, 0.2 * rec["lutrams"]) for rec, est in banks)
 
 
@@ -255,8 +257,8 @@ def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator(
 
 #: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
 #: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
-NETWORK_LUT_PCT = 30.0  # measured: ice40 +12.7, ecp5 +23.9, xilinx -4.8 %
-NETWORK_FF_PCT = 15.0  # measured: +1.7, +1.1, -11.7 %
+NETWORK_LUT_PCT = 10.0  # measured: ice40 +1.5, ecp5 -0.4, xilinx +2.1 %
+NETWORK_FF_PCT = 15.0  # measured: -10.5, +1.6, -8.2 %
 
 
 def test_network_estimate_reproduces_the_stored_sfc_check(calibration):
