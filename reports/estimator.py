@@ -577,9 +577,9 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
-                   mem_style: str = "auto", tree_every: int = 0) -> ModelEstimate:
-    """MODEL: per-layer estimates and their sums."""
-    per = tuple(estimate(L, f, target, mem_style, tree_every) for L, f in zip(layers, foldings))
+                   mem_style: str = "auto", tree_every: int = 0, family: str | None = None) -> ModelEstimate:
+    """MODEL: per-layer estimates and their sums (``family``: the generator's, see :func:`estimate`)."""
+    per = tuple(estimate(L, f, target, mem_style, tree_every, family) for L, f in zip(layers, foldings))
     return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per)
                                         for m in ("luts", "ffs", "brams", "dsps", "lutrams")))
 
