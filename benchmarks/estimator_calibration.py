@@ -2,10 +2,11 @@
 
 For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per calibration
 point (>= 8 points per unit kind and family: shapes, PE, SIMD and bit widths vary; padded
-foldings; one row fold and many; every --mem-style; no target clock and the register stages of
-target clocks (tree_every 1, 2, 4: hw.pipeline.core_stages' boundary registers, and tree stages
-where the tree is deep enough); the 1-bit code of +-1 accumulate weights; mac both with DSPs and in
-LUTs), fits the estimator's coefficients by non-negative least squares on relative error, fits the
+foldings; one row fold and many; one column fold (the vector registers); 4 to 256 lanes; every
+--mem-style; no target clock and the register stages of target clocks (tree_every 1, 2, 4:
+hw.pipeline.core_stages' boundary registers, and tree stages where the tree is deep enough); the
+1-bit code of +-1 accumulate weights; mac both with DSPs and in LUTs), fits the estimator's
+coefficients by non-negative least squares on relative error (LUTs: the L4 norm), fits the
 rule for where Yosys puts an unmarked, synchronously read ROM, checks the block RAM count derived from the memory shapes
 (reports.estimator.block_rams) against synthesis, writes the constants to
 reports/estimator_constants.json (the file the estimator loads), and prints + writes the error
@@ -58,7 +59,7 @@ BITS = {"xnor_popcount": [(1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": 
 #: (in, out, pe, simd, mem_style, tree_every) per kind: plain, padded (pe/simd not dividing),
 #: target-clock pipelines (--clock-mhz: tree_every 1, 2 = ECP5's 125 MHz, 4 = iCE40's 80 MHz and
 #: xilinx's 200 MHz, where a <= 16-term tree gets no stage of its own but every boundary register of
-#: hw.pipeline.core_stages does) and every memory style; at most 32 lanes a point.
+#: hw.pipeline.core_stages does) and every memory style; at most 32 lanes a point (WIDE has more).
 GRID = [(32, 8, 1, 8, "auto", 0),
         (64, 16, 2, 16, "auto", 0),
         (64, 32, 4, 8, "auto", 2),  # clocked, 8 row folds (input banks) and thresholds read ahead
