@@ -573,7 +573,22 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
     fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
     return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style,
                                                                                  tree_every=tree_every, family=family),
-                        folding.lanes if uses_dsp(layer, target) else 0, fitted["lutrams"])
+                        dsp_blocks(layer, folding, target, mem_style, tree_every, family), fitted["lutrams"])
+
+
+def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto", tree_every: int = 0,
+               family: str | None = None) -> int:
+    """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`), except on ice40 with the
+    products registered (a target clock's product stage, read off the generated unit) and no register
+    right after the tree's first adder level: Yosys then packs two products into one SB_MAC16 (measured:
+    every such calibration point); a registered first level (tree_every 1) is packed with each product
+    into its own SB_MAC16, as the accumulator it looks like."""
+    if not uses_dsp(layer, target):
+        return 0
+    core = generated_unit(layer, fold, mem_style, tree_every, family).core
+    if _family(target) == "ice40" and core.stages.product and not (core.tree_every == 1 and core.stages.tree):
+        return -(-fold.lanes // 2)
+    return fold.lanes
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,

@@ -173,6 +173,14 @@ def test_summary_records_in_sample_and_cross_validated_errors(calibration):
     assert {(s["family"], s["unit_kind"]) for s in doc["summary"]} == {(f, k) for f in FAMILIES for k in UNIT_KINDS}
 
 
+def test_dsp_blocks_exact_on_every_calibration_point(live):
+    """DSP blocks: one per mac lane, two registered products per SB_MAC16 on ice40, none without DSPs."""
+    wrong = [(rec["target"], rec["pe"] * rec["simd"], rec["tree_every"], rec["dsps"], est.dsps)
+             for rec, est, L, f in live if est.dsps != rec["dsps"]]
+    assert not wrong, f"(target, lanes, tree_every, yosys, estimated): {wrong[:8]}"
+    assert any(0 < rec["dsps"] < rec["pe"] * rec["simd"] for rec, *_ in live)  # the ice40 pairs are there
+
+
 def test_bram_exact_on_every_calibration_point(live):
     wrong = [(rec["kind"], rec["target"], rec["mem_style"], rec["brams"], est.brams)
              for rec, est, L, f in live if est.brams != rec["brams"]]
