@@ -2,10 +2,11 @@
 
 For every family (ice40, ecp5, xilinx) it synthesizes one matrix-vector unit per calibration
 point (>= 8 points per unit kind and family: shapes, PE, SIMD and bit widths vary; padded
-foldings; one row fold and many; every --mem-style; no target clock and the register stages of
-target clocks (tree_every 1, 2, 4: hw.pipeline.core_stages' boundary registers, and tree stages
-where the tree is deep enough); the 1-bit code of +-1 accumulate weights; mac both with DSPs and in
-LUTs), fits the estimator's coefficients by non-negative least squares on relative error, fits the
+foldings; one row fold and many; one column fold (the vector registers); 4 to 256 lanes; every
+--mem-style; no target clock and the register stages of target clocks (tree_every 1, 2, 4:
+hw.pipeline.core_stages' boundary registers, and tree stages where the tree is deep enough); the
+1-bit code of +-1 accumulate weights; mac both with DSPs and in LUTs), fits the estimator's
+coefficients by non-negative least squares on relative error (LUTs: the L4 norm), fits the
 rule for where Yosys puts an unmarked, synchronously read ROM, checks the block RAM count derived from the memory shapes
 (reports.estimator.block_rams) against synthesis, writes the constants to
 reports/estimator_constants.json (the file the estimator loads), and prints + writes the error
@@ -58,7 +59,7 @@ BITS = {"xnor_popcount": [(1, 1)], "accumulate": [(4, 2), (2, 2)], "shift_add": 
 #: (in, out, pe, simd, mem_style, tree_every) per kind: plain, padded (pe/simd not dividing),
 #: target-clock pipelines (--clock-mhz: tree_every 1, 2 = ECP5's 125 MHz, 4 = iCE40's 80 MHz and
 #: xilinx's 200 MHz, where a <= 16-term tree gets no stage of its own but every boundary register of
-#: hw.pipeline.core_stages does) and every memory style; at most 32 lanes a point.
+#: hw.pipeline.core_stages does) and every memory style; at most 32 lanes a point (WIDE has more).
 GRID = [(32, 8, 1, 8, "auto", 0),
         (64, 16, 2, 16, "auto", 0),
         (64, 32, 4, 8, "auto", 2),  # clocked, 8 row folds (input banks) and thresholds read ahead
@@ -102,6 +103,26 @@ EXTRA = [("xnor_popcount", 1, 1, 1, 256, 32, 2, 16, "auto", 0, False),  # 256 wo
          ("xnor_popcount", 1, 1, 1, 256, 10, 1, 4, "auto", 4, False),
          ("xnor_popcount", 1, 1, 1, 32, 256, 1, 16, "auto", 4, False)]
 
+#: One column fold and more row folds: the vector kept in two registers (fill_vec, step_vec:
+#: hw.mvu.MatrixVectorUnit.in_registers), no input memory; one point per kind, plain and clocked.
+ONE_COLUMN = [("xnor_popcount", 1, 1, 1, 64, 16, 2, 64, "auto", 0, False),
+              ("accumulate", 4, 2, 1, 32, 16, 2, 32, "auto", 2, False),
+              ("shift_add", 4, 4, 1, 32, 8, 1, 32, "auto", 0, False),
+              ("bit_serial", 4, 4, 1, 32, 16, 2, 32, "auto", 4, False),
+              ("lut_product", 2, 2, 1, 32, 8, 2, 32, "auto", 0, False),
+              ("mac", 8, 8, 1, 16, 8, 1, 16, "auto", 2, False),
+              ("mac", 4, 4, 1, 16, 8, 2, 16, "auto", 0, False)]
+#: Wide units (64-256 lanes, past GRID's 32): the adder trees and ROM words of real layers, measured
+#: rather than extrapolated.
+WIDE = [("xnor_popcount", 1, 1, 1, 256, 32, 4, 64, "auto", 2, False),
+        ("xnor_popcount", 1, 1, 1, 128, 16, 1, 128, "auto", 0, False),
+        ("accumulate", 4, 2, 1, 128, 16, 2, 64, "auto", 0, False),
+        ("shift_add", 4, 4, 1, 128, 16, 2, 32, "auto", 4, False),
+        ("bit_serial", 4, 4, 1, 256, 16, 2, 64, "auto", 0, False),
+        ("lut_product", 2, 2, 1, 128, 16, 2, 32, "auto", 0, False),
+        ("mac", 8, 8, 1, 64, 16, 2, 32, "auto", 0, False),
+        ("mac", 4, 4, 1, 64, 16, 2, 32, "auto", 2, False)]
+
 
 @dataclass(frozen=True)
 class CalPoint:
@@ -134,7 +155,7 @@ def points(seed: int) -> list[CalPoint]:
         for i, (n_in, n_out, pe, simd, style, every) in enumerate(GRID):
             ib, wb = BITS[kind][i % len(BITS[kind])]
             out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), 1, style, every))
-    for kind, ib, wb, ob, n_in, n_out, pe, simd, style, every, one in EXTRA:
+    for kind, ib, wb, ob, n_in, n_out, pe, simd, style, every, one in EXTRA + ONE_COLUMN + WIDE:
         out.append(CalPoint(kind, n_in, n_out, ib, wb, pe, simd, seed + len(out), ob, style, every, one))
     return out
 
@@ -395,6 +416,9 @@ def main() -> int:
         rows = [refit_point(r) for r in done["rows"] if r["target"].split("-")[0] in fams and "failed" not in r]
         failed = [r for r in done["rows"] if "failed" in r]
         synth_wall = done["wall_seconds"]
+        if "provenance" in done:  # the code the syntheses ran on (older partial files do not say)
+            prev_meta = {"measured": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(partial_file.stat().st_mtime)),
+                         "measured_provenance": done["provenance"]}
         n_all = sum(len(targets_of(p, fams)) for p in points(args.seed))
         print(f"estimator_calibration --partial: {len(rows)} of {n_all} syntheses measured "
               f"(an interrupted run, {synth_wall:.0f} s)", flush=True)
@@ -410,7 +434,17 @@ def main() -> int:
             # interrupted run still covers every kind (--partial fits on what it measured)
             early = {(e[0], e[4], e[5]) for e in EXTRA[-2:]}  # (kind, in, out) of the block RAM rule's points
 
+            def shape(e) -> tuple:  # (kind, in, out, pe, simd) of an EXTRA-style tuple
+                return (e[0], e[4], e[5], e[6], e[7])
+
+            one_col, wide = {shape(e) for e in ONE_COLUMN}, {shape(e) for e in WIDE}
+
             def rank(p: CalPoint) -> tuple[int, int]:
+                at = (p.kind, p.n_in, p.n_out, p.pe, p.simd)
+                if at in one_col:  # the vector registers: with the early rows
+                    return (ORDER.index(7), KINDS.index(p.kind))
+                if at in wide:  # wide units: after the first half of every kind's rows
+                    return (len(ORDER) // 2 + 1, KINDS.index(p.kind))
                 if (p.kind, p.n_in, p.n_out) in early:  # the tool's block RAM rule: measured with the block rows
                     return (ORDER.index(8), -1)
                 if p.one_bit_code and p.tree_every == 0 and p.mem_style == "auto":
@@ -423,7 +457,8 @@ def main() -> int:
                     delayed(synth_point)(p, targets_of(p, fams), tmp, stop_at) for p in order):
                 rows += [r for r in rs if "failed" not in r]
                 failed += [r for r in rs if "failed" in r]
-                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0})
+                _write(partial_file, {"rows": rows + failed, "wall_seconds": time.perf_counter() - t0,
+                                      "provenance": prov})
                 print(f"  {len(rows) + len(failed)} syntheses, {time.perf_counter() - t0:.0f} s", flush=True)
         synth_wall = time.perf_counter() - t0
     coefficients, bram_rules, dsp_rules, table, summary = {}, {}, {}, [], []

@@ -94,7 +94,7 @@ def fit_board(model: IRModel, b: Board, work_dir: str | Path, popcount: str = "t
     for folds in candidates(model):
         label = ";".join(str(f) for f in folds)
         try:
-            e = estimate_model(model.layers, folds, b.family)
+            e = estimate_model(model.layers, folds, b.family, family=b.family)  # the units NetworkTop builds below
             est = {"luts": round(e.luts), "brams": e.brams, "dsps": e.dsps}
         except ConfigError:  # e.g. conv layers: the estimator is calibrated on dense units only
             est = None
@@ -105,7 +105,7 @@ def fit_board(model: IRModel, b: Board, work_dir: str | Path, popcount: str = "t
         if tries == MAX_SYNTH_TRIES:
             break
         tries += 1
-        net = NetworkTop(model, folds, popcount)
+        net = NetworkTop(model, folds, popcount, family=b.family)
         vpath = atomic_write_text(work / f"fit{tries}" / "system.v", system_verilog(net, divider))
         s = synthesize(vpath, SYSTEM_TOP, b.family)
         syn = {"luts": s.luts, "ffs": s.ffs, "brams": s.brams, "dsps": s.dsps}

@@ -7,23 +7,29 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ==========  ==================================================================
 ``const``   control logic, per kind
 ``lane``    per-lane work, per kind: XNOR; add/sub mux (ib + 2); shift_add barrel-shifter
-            2:1 muxes + negation (term width); bit_serial ib:1 and wb:1 bit-select muxes
-            + AND; lut_product: one LUT per table bit when ib + wb <= k, else a 2^wb:1
-            weight mux per table bit; multiplier ib x wb (LUT mac); 0 with DSPs
-``xdec``    lut_product with ib + wb > k: the table's 2^wb functions of the activation,
-            per SIMD column (shared by the PEs that see the same activation)
+            2:1 muxes + negation (term width); bit_serial wb:1 bit-select mux + AND; lut_product:
+            one LUT per table bit when ib + wb <= k, else a 2^wb:1 weight mux per table bit;
+            multiplier ib x wb (LUT mac); 0 with DSPs
+``xdec``    per SIMD column, shared by the PEs that see the same activation (Yosys merges their
+            identical logic): lut_product with ib + wb > k, the table's 2^wb functions of the
+            activation; accumulate, the negation of the activation; bit_serial, its ib:1 plane select
 ``post``    per-PE work after the tree: bit_serial's plane shift (barrel shifter) + negation
-``tree``    exact adder-tree bits: pe x sum of node widths of a balanced tree over simd
-            terms of the term width (one bit wider per level), shared by every kind
-``tree_staged`` the adder bits of a registered tree's unregistered levels (then ``tree`` is 0):
-            a pipelined tree maps differently (ecp5 keeps registered adders on carry chains)
+``csa``     the adder trees as Yosys maps them (alumacc: each combinational piece of a tree between its
+            registers is one multi-operand sum): pe x full adders of the carry-save compressors
+            (:func:`tree_segments`), per kind (the term width and what merges into the first level)
+``cpa``     ... and the bits of the one carry-propagate adder per piece: LUTs on ice40 and xilinx,
+            CCU2C carry cells (not LUTs) on ecp5, so a registered tree costs ecp5 fewer LUTs
+``fused``   LUT multipliers (mac without DSPs) whose products are not registered: their partial
+            products compressed with the tree in one sum, lanes x ``lane`` x simd / 8 (measured to
+            grow with the sum); with DSPs on xilinx the unregistered tree is the DSPs' post-adder
+            chain, no ``csa`` / ``cpa`` at all
 ``treereg`` the tree's register stages (``tree_every`` > 0, hw.pipeline): pe x bits of the
             registered levels (odd terms carried past a registered level included)
 ``stages``  the core's register stages under a target clock (hw.pipeline.core_stages, read off
             the generated unit: the valid/first/last flags travel beside each)
 ``romdreg`` the weight ROM's data registered (core_stages' ``rom``): stored bits + the chunk beside them
 ``prodreg`` the lane products registered (core_stages' ``product``): pe x simd x term width
-            (bit_serial: the selected plane bits)
+            (bit_serial: the selected plane bits); per kind (what the register splits from the tree)
 ``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
             pe x thresholds compares when a multi-threshold registers them first
 ``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
@@ -31,9 +37,11 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``acc``     per-PE accumulator and result registers: pe x acc width
 ``thr``     threshold comparators: pe x thresholds x acc width
 ``rom``     weight ROM held in LUTs: distinct non-trivial bit columns (not constant, not an
-            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function
+            address bit, not a duplicate) x LUTs of an arbitrary log2(depth)-input function; per
+            kind (ABC merges the ROM's functions into the lanes' logic by kind: an XNOR, a mux...)
 ``romreg``  the ROM's read register in logic: distinct columns (duplicate FFs merge)
-``prom``    threshold/bias ROM in LUTs: live bits x ceil(depth / 2^k); 0 in block RAM
+``prom``    threshold/bias ROM in LUTs: its distinct non-trivial columns x LUTs of a log2(depth)-input
+            function (as ``rom``); 0 in block RAM
 ``dram``    written memories in LUT-RAM (a dense unit's input banks, ecp5 and xilinx; ROMs are
             never LUT-RAM, hw.memstyle): its primitives (:func:`lutram_cells`); also the metric
             ``lutrams`` is fitted on it
@@ -50,12 +58,15 @@ calibration without code changes, as long as the cost stays linear in them:
 ``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
                   which has no LUT-RAM, or ``--mem-style logic``): flip-flops
 ``bankmux``       their read mux: chunk bits x LUTs of a 2 col_folds : 1 mux
+``bankdec``       their write enables: one decoded enable per word (2 x col_folds)
+``vecreg``        one column fold and more row folds: no input memory, the vector in two registers
+                  (hw.mvu.MatrixVectorUnit.in_registers: ``fill_vec`` and ``step_vec``), 2 x chunk bits
 ``fifo``          the output FIFO's bits (hw.mvu FIFO depth x pe x output bits: storage + output register)
 ================  ================================================================
 
-The ``const``, ``lane``, ``xdec``, ``post`` and ``tree`` coefficients are per unit kind
-(:data:`PER_KIND`), the others shared. LUT counts of an n-input function (``fn_luts``) and an
-n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
+The ``const``, ``lane`` and :data:`PER_KIND` coefficients are per unit kind, the others shared.
+The LUT coefficients minimise the L-:data:`FIT_NORM` norm of the relative errors (the target is a
+maximum error per kind). LUT counts of an n-input function (``fn_luts``) and an n:1 mux (``mux_luts``) follow the family: k = 4 (6 on xilinx); the wide-function muxes of ecp5
 (PFUMX, L6MUX21) and xilinx (MUXF7/8) are not LUTs, ice40 builds every mux level from LUTs.
 
 Coefficients live in one table, ``estimator_constants.json`` beside this module, written
@@ -92,11 +103,12 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
 #: terms so a restructured unit is re-fitted, not re-modelled.
-IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "fifo")
+IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
-#: differently per term width (1-bit popcount terms vs wide products on carry chains).
-PER_KIND = ("xdec", "post", "tree")
-SHARED = ("tree_staged", "treereg", "stages", "romdreg", "prodreg", "outreg", "promreg", "acc", "thr", "rom",
+#: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
+#: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
+PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "rom")
+SHARED = ("treereg", "stages", "romdreg", "outreg", "promreg", "acc", "thr",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
@@ -104,11 +116,6 @@ METRICS = ("luts", "ffs", "lutrams")
 
 def _family(target: str) -> str:
     return target.split("-")[0]
-
-
-def _lut_cost(width: int, depth: int, k: int) -> float:
-    """LUTs of a ``width`` x ``depth`` table in 2^k-input LUTs (one LUT per bit per 2^k words)."""
-    return width * max(1.0, depth / (1 << k))
 
 
 def adder_tree_bits(terms: int, width: int) -> int:
@@ -135,6 +142,55 @@ def _tree(terms: int, width: int, every: int) -> tuple[int, int]:
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
         level += 1
     return bits, regs
+
+
+def compressor_adders(heights: list[int]) -> tuple[int, int]:
+    """(full adders, final adder bits) of a carry-save reduction of bit columns of the given
+    ``heights`` (LSB first) to two rows, then one carry-propagate adder: how Yosys maps a
+    multi-operand sum (alumacc -> $macc -> maccmap: $fa cells, then one $alu)."""
+    h, fa, c = list(heights), 0, 0
+    while c < len(h):
+        while h[c] > 2:
+            h[c] -= 2
+            if c + 1 == len(h):
+                h.append(0)
+            h[c + 1] += 1
+            fa += 1
+        c += 1
+    return fa, len(h)
+
+
+def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
+    """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
+    bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
+    registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
+    tree, :func:`compressor_adders`). On ECP5 the carry-propagate bits are CCU2C cells, not LUTs; so a
+    registered tree costs fewer LUTs than its adder bits say, an unregistered one more."""
+    nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
+    levels = max(0, (terms - 1).bit_length())
+    fa = cpa = level = 0
+
+    def close(w: int, ops: list[int]) -> None:
+        nonlocal fa, cpa
+        if len(ops) >= 3:
+            fa += compressor_adders([sum(1 for o in ops if o > j) for j in range(max(ops))])[0]
+        if len(ops) >= 2:
+            cpa += w
+
+    while len(nodes) > 1:
+        nxt = [(max(nodes[i][0], nodes[i + 1][0]) + 1, nodes[i][1] + nodes[i + 1][1])
+               for i in range(0, len(nodes) - 1, 2)]
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        if every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
+            for w, ops in nxt:
+                close(w, ops)
+            nxt = [(w, [w]) for w, _ in nxt]
+        nodes = nxt
+        level += 1
+    if nodes:
+        close(*nodes[0])
+    return fa, cpa
 
 
 def rom_column_luts(n: int, fam: str) -> float:
@@ -174,9 +230,15 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
     columns, columns equal to one address bit or its complement, and duplicates of another
     column cost nothing once Yosys maps the constant ROM to LUTs."""
-    bits = rom_bits(layer, fold)
-    words = bits.shape[1]
-    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(words))  # bytes: cheap to hash
+    return logic_columns(rom_bits(layer, fold))
+
+
+def logic_columns(bits: np.ndarray) -> int:
+    """Distinct columns of a (columns x words) 0/1 ROM that need logic (not constant, not an address
+    bit or its complement, not a duplicate)."""
+    if not bits.size:
+        return 0
+    return len({c.tobytes() for c in np.ascontiguousarray(bits)} - free_functions(bits.shape[1]))  # bytes: cheap to hash
 
 
 def n_params(layer: Layer) -> int:
@@ -271,14 +333,17 @@ def _placed(style: MemStyle | None, fam: str, default: str, written: bool = Fals
     return where
 
 
-def generated_unit(layer: Layer, fold: Folding, mem_style: str = "auto", tree_every: int = 0):
+def generated_unit(layer: Layer, fold: Folding, mem_style: str = "auto", tree_every: int = 0,
+                   family: str | None = None):
     """The hw.mvu.MatrixVectorUnit the generator builds for this layer (constructed, never elaborated):
     the one source of its register stages (hw.pipeline.core_stages), memory styles (hw.memstyle) and
     FIFO depth, so the estimator never restates them. A folding or style the generator refuses is
-    refused here with the generator's error."""
+    refused here with the generator's error. ``family``: the family the generator built for (its
+    ``--family``: where a written memory goes on a part without LUT-RAM); None, a unit built without one
+    (the calibration's units)."""
     from hw.mvu import MatrixVectorUnit
 
-    u = MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every)
+    u = MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every, family=family)
     u._MustUse__silence = u.core._MustUse__silence = True  # read, never elaborated: no "unused" warning
     return u
 
@@ -291,7 +356,8 @@ def _tool_block(depth: int, bits: int, fam: str) -> bool:
 
 
 def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                  bram: bool | None = None, tree_every: int = 0) -> tuple[UnitMemory, ...]:
+                  bram: bool | None = None, tree_every: int = 0,
+                  family: str | None = None) -> tuple[UnitMemory, ...]:
     """The unit's memories and where each ends up: the generator's mark (the styles the generated unit
     resolved, hw.memstyle, placed per family by hw.memstyle.placed) or, for an unmarked ROM read
     synchronously (the weight ROM always; the threshold ROM under a target clock, ``tree_every`` > 0,
@@ -302,7 +368,7 @@ def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "au
     LUT-RAM on ecp5/xilinx, logic on ice40, block RAM when large. (A conv unit's window memories are
     not listed.)"""
     fam = _family(target)
-    u = generated_unit(layer, fold, mem_style, tree_every)
+    u = generated_unit(layer, fold, mem_style, tree_every, family)
     words = fold.row_folds * fold.col_folds
     live = rom_live_columns(layer, fold)
     w_style = _placed(u.core.weight_style, fam, "block" if _tool_block(words, words * live, fam) else "logic")
@@ -322,7 +388,8 @@ def unit_memories(layer: Layer, fold: Folding, target: str, mem_style: str = "au
 
 
 def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-             dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
+             dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0,
+             family: str | None = None) -> dict[str, float]:
     """Structural features of one folded layer on ``target`` (see the module table).
 
     ``bram`` / ``dsp``: whether the weight ROM sits in block RAM and the multipliers in DSPs
@@ -335,30 +402,39 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     tw = term_width(layer)
     dsp = uses_dsp(layer, target) if dsp is None else dsp
     lane, shared = lane_cost(layer, fold, fam, dsp)
-    unit = generated_unit(layer, fold, mem_style, tree_every)
+    unit = generated_unit(layer, fold, mem_style, tree_every, family)
     st: CoreStages = unit.core.stages
     staged = st.tree > 0
-    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every)}
+    mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family)}
     wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
     cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
     chunk = fold.simd * layer.input_bits
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
+    if dsp and fam == "xilinx" and not st.product:
+        # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
+        # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
+        segs = (0, 0)
     # the threshold ROM read synchronously (block RAM, or a target clock's read-ahead): a register
     # of its live bits when the ROM itself is logic
     prom_sync = prom is not None and prom.style == "logic" and st.output > 0
     return {
         "const": 1.0,
         "lane": lanes * lane,
+        # LUT multipliers whose products are not registered: Yosys merges them and the adder tree into one
+        # multi-operand sum ($macc), the partial products compressed with the tree; measured to grow with
+        # the sum's size, i.e. per lane with simd (ecp5, 4x4: 29 LUT4 a lane with the products registered,
+        # about 58 merged at simd 8, about 100 at simd 16), so lanes x lane x simd / 8
+        "fused": lanes * lane * fold.simd / 8 if cost_spec(layer.kind).multiplier and not dsp and not st.product else 0.0,
         "xdec": fold.simd * shared,
         "post": fold.pe * pe_cost(layer, fold),
         # a registered tree maps differently (ecp5: a registered adder level stays a carry chain, not
         # re-mapped by ABC with the next), so its bits are their own terms: the registered levels in
         # treereg, the combinational rest in tree_staged (calibration: ecp5 accumulate 24 -> 15 % max)
-        "tree": 0.0 if staged else fold.pe * adder_tree_bits(fold.simd, tw),
-        "tree_staged": fold.pe * max(0, adder_tree_bits(fold.simd, tw)
-                                     - tree_register_bits(fold.simd, tw, unit.core.tree_every)) if staged else 0.0,
+        "csa": fold.pe * segs[0],
+        "cpa": fold.pe * segs[1],
         "treereg": fold.pe * tree_register_bits(fold.simd, tw, unit.core.tree_every) if staged else 0.0,
         "stages": float(st.total),
         "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
@@ -370,13 +446,19 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "rom": cols * rom_column_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
         # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
         "romreg": float(cols),
-        "prom": (_lut_cost(prom.live, prom.depth, LUT_INPUTS.get(fam, 4))
-                 if prom is not None and prom.style == "logic" else 0.0),
+        # the threshold ROM in logic: like the weight ROM, its distinct columns x one function each of
+        # the row-fold address (a deep one, many row folds, is a Shannon tree per column, not a LUT per 2^k words)
+        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts((prom.depth - 1).bit_length(), fam)
+                 if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
         "chunk": float(chunk),
         "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
         "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
         "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        # ... and their write enables: one decoded enable per word (the fill address and bank)
+        "bankdec": float(bank.depth) if bank is not None and bank.style == "logic" else 0.0,
+        # the generated unit says whether it keeps the vector in registers (never restated here)
+        "vecreg": 2.0 * chunk if unit.in_registers else 0.0,
         "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
     }
 
@@ -401,14 +483,15 @@ def unit_kind(layer: Layer, target: str, dsp: bool | None = None) -> str:
 
 
 def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
-               dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0) -> dict[str, float]:
+               dsp: bool | None = None, mem_style: str = "auto", tree_every: int = 0,
+               family: str | None = None) -> dict[str, float]:
     """Features keyed by coefficient name (per-kind terms prefixed with the unit kind)."""
-    f = features(layer, fold, target, bram, dsp, mem_style, tree_every)
+    f = features(layer, fold, target, bram, dsp, mem_style, tree_every, family)
     uk = unit_kind(layer, target, dsp)
     row = {f"{uk}:const": f["const"], f"{uk}:lane": f["lane"]}
     for name, v in f.items():
         if name in PER_KIND:
-            if v:  # only kinds with the term get its coefficient (xdec, post: lut_product, bit_serial)
+            if v:  # only kinds with the term get its coefficient (e.g. post: bit_serial)
                 row[f"{uk}:{name}"] = v
         elif name in SHARED:
             row[name] = v
@@ -416,12 +499,12 @@ def design_row(layer: Layer, fold: Folding, target: str, bram: bool | None = Non
 
 
 def bram_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto",
-                bram: bool | None = None, tree_every: int = 0) -> int:
+                bram: bool | None = None, tree_every: int = 0, family: str | None = None) -> int:
     """Block RAMs (SynthResult.brams units) of the unit's memories in block RAM: each one's live
     columns over its depth, in :func:`block_rams`."""
     fam = _family(target)
     return sum(block_rams(m.depth, m.live, fam)
-               for m in unit_memories(layer, fold, target, mem_style, bram, tree_every) if m.style == "block")
+               for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family) if m.style == "block")
 
 
 @functools.cache
@@ -469,11 +552,11 @@ class ModelEstimate:
 
 
 def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto",
-             tree_every: int = 0) -> AreaEstimate:
+             tree_every: int = 0, family: str | None = None) -> AreaEstimate:
     """MODEL: estimated cells of one folded layer on ``target`` with ROMs placed by ``mem_style``
     (hw.memstyle) and the adder tree registered every ``tree_every`` levels (hw.pipeline; what
-    ``--clock-mhz`` asks for: hw.pipeline.levels_per_stage). ``distributed`` on ice40 (no LUT-RAM)
-    is priced as logic."""
+    ``--clock-mhz`` asks for: hw.pipeline.levels_per_stage), the unit as the generator builds it for
+    ``family`` (:func:`generated_unit`). ``distributed`` on ice40 (no LUT-RAM) is priced as logic."""
     coefs = _constants().get("coefficients", {})
     fam = _family(target)
     if fam not in coefs:
@@ -486,17 +569,32 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
                           f"(add its points to benchmarks/estimator_calibration.py and recalibrate)")
     if layer.op != "dense":  # calibrated on the dense matrix-vector unit only
         raise ConfigError(f"{layer.name}: op {layer.op!r}, the area estimator models dense layers only")
-    row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every)
+    row = design_row(layer, folding, target, mem_style=mem_style, tree_every=tree_every, family=family)
     fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
     return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style,
-                                                                                 tree_every=tree_every),
-                        folding.lanes if uses_dsp(layer, target) else 0, fitted["lutrams"])
+                                                                                 tree_every=tree_every, family=family),
+                        dsp_blocks(layer, folding, target, mem_style, tree_every, family), fitted["lutrams"])
+
+
+def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto", tree_every: int = 0,
+               family: str | None = None) -> int:
+    """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`), except on ice40 with the
+    products registered (a target clock's product stage, read off the generated unit) and no register
+    right after the tree's first adder level: Yosys then packs two products into one SB_MAC16 (measured:
+    every such calibration point); a registered first level (tree_every 1) is packed with each product
+    into its own SB_MAC16, as the accumulator it looks like."""
+    if not uses_dsp(layer, target):
+        return 0
+    core = generated_unit(layer, fold, mem_style, tree_every, family).core
+    if _family(target) == "ice40" and core.stages.product and not (core.tree_every == 1 and core.stages.tree):
+        return -(-fold.lanes // 2)
+    return fold.lanes
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
-                   mem_style: str = "auto", tree_every: int = 0) -> ModelEstimate:
-    """MODEL: per-layer estimates and their sums."""
-    per = tuple(estimate(L, f, target, mem_style, tree_every) for L, f in zip(layers, foldings))
+                   mem_style: str = "auto", tree_every: int = 0, family: str | None = None) -> ModelEstimate:
+    """MODEL: per-layer estimates and their sums (``family``: the generator's, see :func:`estimate`)."""
+    per = tuple(estimate(L, f, target, mem_style, tree_every, family) for L, f in zip(layers, foldings))
     return ModelEstimate(target, per, *(sum(getattr(p, m) for p in per)
                                         for m in ("luts", "ffs", "brams", "dsps", "lutrams")))
 
@@ -531,21 +629,50 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
         # weak priors on the structural LUT terms (an accumulator or compare bit is about one LUT): with
         # few points per kind NNLS can zero them and let a kind's constant carry them, which leaves a
         # small unit of that kind at 0 LUTs (ice40 mac with DSPs did)
-        prior = [n for n in LUT_PRIORS if n in names] if metric == "luts" else []
+        # (and on the flip-flop terms: each counts register bits, one FF each, which the calibration's small
+        # units alone leave collinear: ice40 had the ROM-data register at 0 FFs a bit)
+        priors = {"luts": LUT_PRIORS, "ffs": FF_PRIORS}.get(metric, {})
+        prior = [n for n in priors if n in names]
         if prior:
             P = np.zeros((len(prior), len(names)))
             for i, n in enumerate(prior):
                 P[i, names.index(n)] = PRIOR_WEIGHT
-            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * LUT_PRIORS[n] for n in prior]]
+            A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * priors[n] for n in prior]]
         coef, _ = nnls(A, b)
+        if metric == "luts" and FIT_NORM > 2:
+            coef = _lp_refine(A, b, len(points), coef)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
     return out
+
+
+def _lp_refine(A: np.ndarray, b: np.ndarray, n: int, coef: np.ndarray, rounds: int = 40) -> np.ndarray:
+    """The non-negative fit of ``A x ~ b`` minimising the L-:data:`FIT_NORM` norm of the first ``n``
+    rows' residuals (relative errors) instead of their squares: iteratively reweighted least squares,
+    each point weighted by |residual|^((p - 2) / 2), so the fit aims at the largest relative errors
+    (the target is a maximum error per kind) without dropping any point. The prior rows keep weight 1."""
+    from scipy.optimize import nnls
+
+    x = coef
+    for _ in range(rounds):
+        r = np.abs(A[:n] @ x - b[:n])
+        w = (np.maximum(r, 1e-3) / max(r.max(), 1e-3)) ** ((FIT_NORM - 2) / 2)
+        wa = np.r_[w / np.sqrt(np.mean(w ** 2)), np.ones(len(b) - n)]
+        nxt, _ = nnls(A * wa[:, None], b * wa)
+        x = 0.5 * (x + nxt)  # damped: plain IRLS oscillates for p > 2
+    return x
 
 
 #: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
 #: prior row weighs as much as a point missed by this fraction).
 LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
+#: Prior FFs per feature unit of the register terms: one per bit (``acc``: the partial sum, the
+#: accumulator and the result register of each PE, three per bit).
+FF_PRIORS = {"acc": 3.0, "romdreg": 1.0, "treereg": 1.0, "outreg": 1.0, "promreg": 1.0, "romreg": 1.0,
+             "chunk": 1.0, "bankreg": 1.0, "bank": 1.0, "vecreg": 1.0}
 PRIOR_WEIGHT = 0.3
+#: The norm the LUT fit minimises over the points' relative errors (2: least squares; larger aims at the
+#: worst points: issue 18 asks for a maximum error per kind x family).
+FIT_NORM = 4
 
 
 def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: int,

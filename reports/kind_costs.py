@@ -126,15 +126,18 @@ class KindCost:
 COSTS: dict[Kind, KindCost] = {
     Kind.XNOR_POPCOUNT: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (1.0, 0.0)),
     Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True),
-    # add / subtract / zero mux per term bit
-    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (L.input_bits + 2.0, 0.0)),
+    # add / subtract / zero mux per term bit; the negation -x per SIMD column (the PEs see the same x:
+    # Yosys merges their identical negations)
+    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (L.input_bits + 2.0,
+                                                                                     L.input_bits + 1.0)),
     # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
     Kind.SHIFT_ADD: KindCost(lambda L: L.input_bits + L.max_exponent + 1,
                              lambda L, fold, fam, dsp: (float(shifter_muxes(L.input_bits, L.max_exponent)
                                                               + term_width(L)), 0.0)),
-    # two bit-selects (ib:1 and wb:1 muxes) and an AND per lane
-    Kind.BIT_SERIAL: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (mux_luts(L.input_bits, fam)
-                                                                      + mux_luts(L.weight_bits, fam) + 1.0, 0.0),
+    # the weight's wb:1 bit-select and an AND per lane; the activation's ib:1 bit-select per SIMD column
+    # (every PE selects the same plane of the same chunk: Yosys merges them)
+    Kind.BIT_SERIAL: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (mux_luts(L.weight_bits, fam) + 1.0,
+                                                                      mux_luts(L.input_bits, fam)),
                               post=_serial_post),
     Kind.LUT_PRODUCT: KindCost(_lut_term_width, _lut_lanes),
 }

@@ -109,7 +109,8 @@ def estimate_network(model: IRModel, foldings: list[Folding], target: str, mem_s
     for x in [*top.units, *(u.core for u in top.units), *top.converters, top.argmax]:
         x._MustUse__silence = True
     fam = target.split("-")[0]
-    units = tuple(estimate(L, f, target, mem_style, top.tree_every) for L, f in zip(model.layers, foldings))
+    # each unit as NetworkTop built it for ``family`` (e.g. iCE40 input banks in block RAM)
+    units = tuple(estimate(L, f, target, mem_style, top.tree_every, family) for L, f in zip(model.layers, foldings))
     convs = tuple(converter_cost(c, fam) for c in top.converters)
     am = argmax_cost(top.argmax, fam)
     stages = tuple(AreaEstimate(u.target, u.kind, u.luts + c.luts, u.ffs + c.ffs, u.brams, u.dsps, u.lutrams)
