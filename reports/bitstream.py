@@ -140,7 +140,7 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
     platform = b.make_platform()
     clock_hz = float(platform.default_clk_frequency)
     divider = baud_divider(clock_hz, baud)
-    net = NetworkTop(model, foldings, popcount)
+    net = NetworkTop(model, foldings, popcount, family=b.family)  # the design lowbit fit synthesized
     ports = {"in_width": len(net.in_data), "class_width": len(net.out_class), "logits_width": len(net.out_logits)}
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
