@@ -30,6 +30,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``romdreg`` the weight ROM's data registered (core_stages' ``rom``): stored bits + the chunk beside them
 ``prodreg`` the lane products registered (core_stages' ``product``): pe x simd x term width
             (bit_serial: the selected plane bits); per kind (what the register splits from the tree)
+``prodcomb`` the products not registered (no target clock) on a kind that registers them under one:
+            pe x simd x term width, per kind (lanes and the tree's first level mapped together)
 ``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
             pe x thresholds compares when a multi-threshold registers them first
 ``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
@@ -107,7 +109,7 @@ IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
 #: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
-PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "rom")
+PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "prodcomb", "rom")
 SHARED = ("treereg", "stages", "romdreg", "outreg", "promreg", "acc", "thr",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
@@ -160,12 +162,14 @@ def compressor_adders(heights: list[int]) -> tuple[int, int]:
     return fa, len(h)
 
 
-def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
+def tree_segments(terms: int, width: int, every: int, done: int = 0) -> tuple[int, int]:
     """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
     bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
     registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
     tree, :func:`compressor_adders`). On ECP5 the carry-propagate bits are CCU2C cells, not LUTs; so a
-    registered tree costs fewer LUTs than its adder bits say, an unregistered one more."""
+    registered tree costs fewer LUTs than its adder bits say, an unregistered one more. ``done``: the first
+    levels built outside the LUTs (an iCE40 SB_MAC16 adding its two products): no adders, their sums are
+    the operands of what follows."""
     nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
     levels = max(0, (terms - 1).bit_length())
     fa = cpa = level = 0
@@ -182,7 +186,9 @@ def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
                for i in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             nxt.append(nodes[-1])
-        if every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
+        if level < done:  # summed in the DSP blocks: each sum one operand of the LUT tree
+            nxt = [(w, [w]) for w, _ in nxt]
+        elif every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
             for w, ops in nxt:
                 close(w, ops)
             nxt = [(w, [w]) for w, _ in nxt]
@@ -412,7 +418,9 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     chunk = fold.simd * layer.input_bits
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
-    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
+    # paired products (two per SB_MAC16, :func:`dsp_pairs`): the DSP's adder is the tree's first level
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0,
+                         done=1 if dsp and dsp_pairs(unit.core, fam) else 0)
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
         # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
@@ -439,6 +447,11 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "stages": float(st.total),
         "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
         "prodreg": st.product * fold.pe * fold.simd * (1 if serial else tw),
+        # ... and the same products not registered (no target clock, a kind that would register them): ABC maps
+        # the lane logic together with the tree's first compressor level, which costs more or fewer LUTs than
+        # the two apart by kind (a non-negative prodreg alone cannot say "the register saves LUTs")
+        "prodcomb": (fold.pe * fold.simd * (1 if serial else tw)
+                     if not st.product and lane_spec(layer.kind).product_stage and not dsp else 0.0),
         "outreg": (fold.pe * out_width(layer) + (fold.pe * n_thr if st.output > 1 else 0)) if st.output else 0.0,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
@@ -586,9 +599,13 @@ def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto"
     if not uses_dsp(layer, target):
         return 0
     core = generated_unit(layer, fold, mem_style, tree_every, family).core
-    if _family(target) == "ice40" and core.stages.product and not (core.tree_every == 1 and core.stages.tree):
-        return -(-fold.lanes // 2)
-    return fold.lanes
+    return -(-fold.lanes // 2) if dsp_pairs(core, _family(target)) else fold.lanes
+
+
+def dsp_pairs(core, fam: str) -> bool:
+    """Whether Yosys packs two of the core's products and their sum into one DSP block: ice40 with the
+    products registered and no register right after the tree's first level (see :func:`dsp_blocks`)."""
+    return fam == "ice40" and bool(core.stages.product) and not (core.tree_every == 1 and core.stages.tree)
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
