@@ -201,17 +201,20 @@ def tree_segments(terms: int, width: int, every: int, done: int = 0) -> tuple[in
 
 def rom_column_luts(n: int, fam: str) -> float:
     """LUTs of one bit column of a ROM in logic over ``n`` address bits: :func:`fn_luts`, except on
-    xilinx above 6 address bits, where the calibration measured about twice the Shannon count with
-    the cofactors joined by LUT6s (4:1 muxes), free MUXF7/F8 not assumed: 6 LUT6 for a 7-bit column
-    (the 96-word distributed points were 15-30 % over the free-mux count; ABC does not find the split)."""
+    xilinx from 6 address bits on, where ABC builds the column inside the unit from LUT5 cofactors joined
+    by LUT muxes (4:1 in a LUT6), free MUXF7/F8 not used: 3 LUTs for a 6-bit column, 5 for a 7-bit one.
+    Measured (Yosys 0.70): the same 64-word ROM synthesized as a module of its own is one LUT6 a column,
+    inside the core its columns cost 3-5 LUTs each (bit_serial, accumulate, xnor units: 64-241 LUTs more
+    flattened than with the ROM kept apart; the calibration's 33-64-word xilinx points were all 8-25 %
+    under the one-LUT6 count, the 96-word ones over twice that)."""
     k = LUT_INPUTS.get(fam, 4)
-    if fam != "xilinx" or n <= k:
+    if fam != "xilinx" or n < k:
         return fn_luts(n, fam)
-    leaves = total = 2 ** (n - k)
+    leaves = total = 2 ** (n - (k - 1))
     while leaves > 1:
         leaves = -(-leaves // 4)
         total += leaves
-    return 2.0 * total
+    return float(total)
 
 
 def _live(bits: np.ndarray) -> int:
