@@ -208,6 +208,10 @@ def rom_column_luts(n: int, fam: str) -> float:
     flattened than with the ROM kept apart; the calibration's 33-64-word xilinx points were all 8-25 %
     under the one-LUT6 count, the 96-word ones over twice that)."""
     k = LUT_INPUTS.get(fam, 4)
+    if fam == "ecp5" and n >= 6:
+        # likewise on ecp5: the 2^(n-4) LUT4 cofactors joined by LUT4 2:1 muxes, no PFUMX / L6MUX21 (measured:
+        # a 64-word column 7 LUT4 inside the core, 4 in a module of its own; 5-bit columns keep their PFUMX)
+        return 2.0 * 2 ** (n - k) - 1
     if fam != "xilinx" or n < k:
         return fn_luts(n, fam)
     leaves = total = 2 ** (n - (k - 1))
