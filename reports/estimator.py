@@ -162,14 +162,12 @@ def compressor_adders(heights: list[int]) -> tuple[int, int]:
     return fa, len(h)
 
 
-def tree_segments(terms: int, width: int, every: int, done: int = 0) -> tuple[int, int]:
+def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
     """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
     bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
     registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
     tree, :func:`compressor_adders`). On ECP5 the carry-propagate bits are CCU2C cells, not LUTs; so a
-    registered tree costs fewer LUTs than its adder bits say, an unregistered one more. ``done``: the first
-    levels built outside the LUTs (an iCE40 SB_MAC16 adding its two products): no adders, their sums are
-    the operands of what follows."""
+    registered tree costs fewer LUTs than its adder bits say, an unregistered one more."""
     nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
     levels = max(0, (terms - 1).bit_length())
     fa = cpa = level = 0
@@ -186,9 +184,7 @@ def tree_segments(terms: int, width: int, every: int, done: int = 0) -> tuple[in
                for i in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             nxt.append(nodes[-1])
-        if level < done:  # summed in the DSP blocks: each sum one operand of the LUT tree
-            nxt = [(w, [w]) for w, _ in nxt]
-        elif every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
+        if every > 0 and (level + 1) % every == 0 and level + 1 < levels:  # registered: the segments end
             for w, ops in nxt:
                 close(w, ops)
             nxt = [(w, [w]) for w, _ in nxt]
@@ -425,9 +421,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     chunk = fold.simd * layer.input_bits
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
-    # paired products (two per SB_MAC16, :func:`dsp_pairs`): the DSP's adder is the tree's first level
-    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0,
-                         done=1 if dsp and dsp_pairs(unit.core, fam) else 0)
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
         # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
@@ -606,13 +600,9 @@ def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto"
     if not uses_dsp(layer, target):
         return 0
     core = generated_unit(layer, fold, mem_style, tree_every, family).core
-    return -(-fold.lanes // 2) if dsp_pairs(core, _family(target)) else fold.lanes
-
-
-def dsp_pairs(core, fam: str) -> bool:
-    """Whether Yosys packs two of the core's products and their sum into one DSP block: ice40 with the
-    products registered and no register right after the tree's first level (see :func:`dsp_blocks`)."""
-    return fam == "ice40" and bool(core.stages.product) and not (core.tree_every == 1 and core.stages.tree)
+    if _family(target) == "ice40" and core.stages.product and not (core.tree_every == 1 and core.stages.tree):
+        return -(-fold.lanes // 2)
+    return fold.lanes
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
