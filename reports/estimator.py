@@ -30,6 +30,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``romdreg`` the weight ROM's data registered (core_stages' ``rom``): stored bits + the chunk beside them
 ``prodreg`` the lane products registered (core_stages' ``product``): pe x simd x term width
             (bit_serial: the selected plane bits); per kind (what the register splits from the tree)
+``prodcomb`` the products not registered (no target clock) on a kind that registers them under one:
+            pe x simd x term width, per kind (lanes and the tree's first level mapped together)
 ``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
             pe x thresholds compares when a multi-threshold registers them first
 ``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
@@ -107,7 +109,7 @@ IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
 #: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
-PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "rom")
+PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "prodcomb", "rom")
 SHARED = ("treereg", "stages", "romdreg", "outreg", "promreg", "acc", "thr",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
@@ -195,17 +197,24 @@ def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
 
 def rom_column_luts(n: int, fam: str) -> float:
     """LUTs of one bit column of a ROM in logic over ``n`` address bits: :func:`fn_luts`, except on
-    xilinx above 6 address bits, where the calibration measured about twice the Shannon count with
-    the cofactors joined by LUT6s (4:1 muxes), free MUXF7/F8 not assumed: 6 LUT6 for a 7-bit column
-    (the 96-word distributed points were 15-30 % over the free-mux count; ABC does not find the split)."""
+    xilinx from 6 address bits on, where ABC builds the column inside the unit from LUT5 cofactors joined
+    by LUT muxes (4:1 in a LUT6), free MUXF7/F8 not used: 3 LUTs for a 6-bit column, 5 for a 7-bit one.
+    Measured (Yosys 0.70): the same 64-word ROM synthesized as a module of its own is one LUT6 a column,
+    inside the core its columns cost 3-5 LUTs each (bit_serial, accumulate, xnor units: 64-241 LUTs more
+    flattened than with the ROM kept apart; the calibration's 33-64-word xilinx points were all 8-25 %
+    under the one-LUT6 count, the 96-word ones over twice that)."""
     k = LUT_INPUTS.get(fam, 4)
-    if fam != "xilinx" or n <= k:
+    if fam == "ecp5" and n >= 6:
+        # likewise on ecp5: the 2^(n-4) LUT4 cofactors joined by LUT4 2:1 muxes, no PFUMX / L6MUX21 (measured:
+        # a 64-word column 7 LUT4 inside the core, 4 in a module of its own; 5-bit columns keep their PFUMX)
+        return 2.0 * 2 ** (n - k) - 1
+    if fam != "xilinx" or n < k:
         return fn_luts(n, fam)
-    leaves = total = 2 ** (n - k)
+    leaves = total = 2 ** (n - (k - 1))
     while leaves > 1:
         leaves = -(-leaves // 4)
         total += leaves
-    return 2.0 * total
+    return float(total)
 
 
 def _live(bits: np.ndarray) -> int:
@@ -439,6 +448,11 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "stages": float(st.total),
         "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
         "prodreg": st.product * fold.pe * fold.simd * (1 if serial else tw),
+        # ... and the same products not registered (no target clock, a kind that would register them): ABC maps
+        # the lane logic together with the tree's first compressor level, which costs more or fewer LUTs than
+        # the two apart by kind (a non-negative prodreg alone cannot say "the register saves LUTs")
+        "prodcomb": (fold.pe * fold.simd * (1 if serial else tw)
+                     if not st.product and lane_spec(layer.kind).product_stage and not dsp else 0.0),
         "outreg": (fold.pe * out_width(layer) + (fold.pe * n_thr if st.output > 1 else 0)) if st.output else 0.0,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
