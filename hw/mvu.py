@@ -250,10 +250,9 @@ class MatrixVectorCore(wiring.Component):
             # data registers carry no reset (only the valid flags do): a reset-free register right
             # after a block RAM read can become the block's own output register (reports.ecp5_outreg)
             wdata = Signal.like(rd.data, name="wrom_q", reset_less=True)
-            d = [Signal.like(x, name=f"{n}_q", reset_less=data)
-                 for x, n, data in zip((v1, first1, last1, chunk1, pa1, pb1),
-                                       ("v1", "first1", "last1", "chunk1", "plane_a1", "plane_b1"),
-                                       (False, False, False, True, False, False))]
+            d = [Signal.like(x, name=f"{n}_q", reset_less=n == "chunk1")
+                 for x, n in zip((v1, first1, last1, chunk1, pa1, pb1),
+                                 ("v1", "first1", "last1", "chunk1", "plane_a1", "plane_b1"))]
             m.d.sync += [wdata.eq(rd.data)] + [a.eq(b) for a, b in zip(d, (v1, first1, last1, chunk1, pa1, pb1))]
             v1, first1, last1, chunk1, pa1, pb1 = d
 

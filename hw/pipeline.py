@@ -78,16 +78,16 @@ class CoreStages:
         return self.rom + self.product + self.tree + self.output
 
 
-def core_stages(simd: int, tree_every: int, product_stage: bool | int, tree_staged: bool = True,
+def core_stages(simd: int, tree_every: int, product_stages: int, tree_staged: bool = True,
                 thresholds: int = 1) -> CoreStages:
     """The core's register stages for adder-tree spacing ``tree_every`` (:func:`levels_per_stage`;
-    0: no target clock, no stages at all): the boundaries (ROM data, output; the products when the
-    kind's ``product_stage``: a count, hw.lanes.LaneSpec.product_stages) and the tree's own stages over ``simd`` terms (none when not
-    ``tree_staged``: a bit-serial kind or a lut6/xilinx popcount keeps its tree combinational).
+    0: no target clock, no stages at all): the boundaries (ROM data, output; the kind's
+    ``product_stages``, hw.lanes.LaneSpec.product_stages) and the tree's own stages over ``simd`` terms
+    (none when not ``tree_staged``: a bit-serial kind or a lut6/xilinx popcount keeps its tree combinational).
     A multi-threshold output stage (``thresholds`` > 1 compares per output) registers its compares
     before counting them: measured on ECP5, 15 compares and their count in one cycle were 14 LUT4
     levels + 13 carry hops (11.8 ns, the accumulate kind's worst path at 125 MHz)."""
     if tree_every <= 0:
         return CoreStages()
-    return CoreStages(rom=1, product=int(product_stage),
+    return CoreStages(rom=1, product=int(product_stages),
                       tree=tree_stages(simd, tree_every) if tree_staged else 0, output=2 if thresholds > 1 else 1)

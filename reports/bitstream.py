@@ -118,6 +118,13 @@ def _overfull(lines: list[str]) -> str:
     return ", ".join(over)
 
 
+def _rewritten_netlist(family: str, cmd: list[str]) -> str | None:
+    """The netlist file an ECP5 nextpnr step reads, which reports.ecp5_outreg rewrites before it runs."""
+    if family == "ecp5" and cmd[0].startswith("yowasp-nextpnr") and "--json" in cmd:
+        return cmd[cmd.index("--json") + 1]
+    return None
+
+
 def timing_of(report: dict) -> tuple[str, float, float]:
     """(clock net, achieved MHz, constraint MHz) of the slowest clock in a nextpnr JSON report."""
     clocks = [(name, float(v["achieved"]), float(v["constraint"])) for name, v in report.get("fmax", {}).items()
@@ -156,14 +163,12 @@ def build_bitstream(model: IRModel, foldings: list[Folding], b: Board, out_dir: 
                                                             "--timing-allow-fail", "--seed", str(seed)]
     atomic_write_text(out / "commands.sh", "#!/bin/sh\n# run in " + str(build) + "\nset -e\n"
                       + "".join(("# lowbit: reports.ecp5_outreg.absorb_in_file on the netlist (DP16KD OUTREG)\n"
-                                 if b.family == "ecp5" and c[0].startswith("yowasp-nextpnr") else "")
-                                + shlex.join(c) + "\n" for c in cmds))
+                                 if _rewritten_netlist(b.family, c) else "") + shlex.join(c) + "\n" for c in cmds))
     report, outreg = None, None
     for c in cmds:
-        if b.family == "ecp5" and c[0].startswith("yowasp-nextpnr") and "--json" in c:
+        if netlist := _rewritten_netlist(b.family, c):
             # the block RAMs' own output registers, which Yosys never uses (an exact netlist rewrite)
-            moved = absorb_in_file(build / c[c.index("--json") + 1])
-            outreg = {"ports": moved.ports, "flip_flops": moved.flip_flops}
+            outreg = absorb_in_file(build / netlist).record()
         secs[c[0]] = round(_run(c, build, timeout), 1)
         if c[0].startswith("yowasp-nextpnr"):
             report = json.loads((build / f"{TOP}.report.json").read_text())

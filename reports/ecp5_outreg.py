@@ -33,6 +33,10 @@ class OutregResult:
     flip_flops: int  #: fabric flip-flops removed (each now the block's own register)
     skipped: int  #: read ports in use that kept NOREG (their data is not a plain register's input)
 
+    def record(self) -> dict:
+        """What a placement or bitstream record keeps: ports switched and flip-flops absorbed."""
+        return {"ports": self.ports, "flip_flops": self.flip_flops}
+
 
 def _param(cell: dict, name: str, default: str = "") -> str:
     return str(cell.get("parameters", {}).get(name, default)).strip()
@@ -80,13 +84,35 @@ def _int_param(cell: dict, name: str, default: int) -> int:
         return default
 
 
-def _read_ports(bram: dict) -> list[tuple[str, list[str]]]:
-    """(side whose clock and enables read, data pins) of each read port. A 36-bit pseudo-dual-port
-    block (``DATA_WIDTH_A`` = 36, Yosys's wide ROM/RAM mapping) reads all 36 bits on side B: DOB0-17
-    and DOA0-17 share CLKB, OCEB and both REGMODEs (as nextpnr's own PDPW16KD conversion sets them)."""
+def _read_ports(bram: dict) -> list[tuple[str, str, list[str]]]:
+    """(side whose clock and enables read, sides whose REGMODE the port sets, data pins) of each read
+    port. A 36-bit pseudo-dual-port block (``DATA_WIDTH_A`` = 36, Yosys's wide ROM/RAM mapping) reads
+    all 36 bits on side B: DOB0-17 and DOA0-17 share CLKB, OCEB and both REGMODEs (as nextpnr's own
+    PDPW16KD conversion sets them)."""
     if _int_param(bram, "DATA_WIDTH_A", 18) == 36:
-        return [("B", [f"DOB{i}" for i in range(DATA_BITS)] + [f"DOA{i}" for i in range(DATA_BITS)])]
-    return [(side, [f"DO{side}{i}" for i in range(DATA_BITS)]) for side in "AB"]
+        return [("B", "AB", [f"DOB{i}" for i in range(DATA_BITS)] + [f"DOA{i}" for i in range(DATA_BITS)])]
+    return [(side, side, [f"DO{side}{i}" for i in range(DATA_BITS)]) for side in "AB"]
+
+
+def _registers_after(pins: list[str], bram: dict, cells: dict, loads: dict, clock) -> tuple[list, set] | None:
+    """((pin, flip-flop name) for every used data pin, their clock enables), or None when a used pin
+    drives anything but exactly one plain flip-flop on ``clock``."""
+    taken, enables = [], set()
+    for pin in pins:
+        bits = bram["connections"].get(pin)
+        if not bits or not loads.get(bits[0]):
+            continue  # an unused data bit
+        sinks = loads[bits[0]]
+        name, sink_pin = sinks[0]
+        ff = cells.get(name) if name else None
+        if len(sinks) != 1 or sink_pin != "DI" or ff is None or ff.get("type") != FF:
+            return None
+        plain, ce = _plain_register(ff, clock)
+        if not plain:
+            return None
+        enables.add(ce)
+        taken.append((pin, name))
+    return taken, enables
 
 
 def absorb_output_registers(netlist: dict) -> OutregResult:
@@ -99,34 +125,16 @@ def absorb_output_registers(netlist: dict) -> OutregResult:
         loads = _loads(module)
         for bram in [c for c in cells.values() if c.get("type") == BRAM]:
             cn = bram["connections"]
-            pdp = _int_param(bram, "DATA_WIDTH_A", 18) == 36
-            for side, pins in _read_ports(bram):
-                sides = "AB" if pdp else side
+            for side, sides, pins in _read_ports(bram):
                 if any(_param(bram, f"REGMODE_{s}", "NOREG") != "NOREG" for s in sides):
                     continue
                 if _param(bram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}" or cn.get(f"OCE{side}") != ["1"]:
                     continue  # an inverted clock or a used output enable: leave the port as it is
-                clock = cn.get(f"CLK{side}")
-                taken, enables, ok = [], set(), True
-                for pin in pins:
-                    bits = cn.get(pin)
-                    if not bits or not loads.get(bits[0]):
-                        continue  # an unused data bit
-                    sinks = loads[bits[0]]
-                    name, sink_pin = sinks[0]
-                    ff = cells.get(name) if name else None
-                    if len(sinks) != 1 or sink_pin != "DI" or ff is None or ff.get("type") != FF:
-                        ok = False
-                        break
-                    plain, ce = _plain_register(ff, clock)
-                    if not plain:
-                        ok = False
-                        break
-                    enables.add(ce)
-                    taken.append((pin, name))
-                if not ok or len(enables) > 1:
+                found = _registers_after(pins, bram, cells, loads, cn.get(f"CLK{side}"))
+                if found is None or len(found[1]) > 1:
                     skipped += 1
                     continue
+                taken, enables = found
                 if not taken:
                     continue
                 for pin, name in taken:

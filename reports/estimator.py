@@ -120,30 +120,19 @@ def _family(target: str) -> str:
     return target.split("-")[0]
 
 
-def adder_tree_bits(terms: int, width: int) -> int:
-    """Adder bits of hw.arith.adder_tree over ``terms`` equal-width terms (each node one bit
-    wider than its widest operand, an odd term passed up a level)."""
-    return _tree(terms, width, 0)[0]
-
-
 def tree_register_bits(terms: int, width: int, every: int) -> int:
     """Register bits hw.arith.adder_tree inserts when it registers every ``every`` levels: the
-    nodes of each registered level (not the last) and the odd term carried past it."""
-    return _tree(terms, width, every)[1]
-
-
-def _tree(terms: int, width: int, every: int) -> tuple[int, int]:
-    """(adder bits, register bits) of hw.arith.adder_tree; the one walk of its structure."""
-    ws, bits, regs, level = [width] * terms, 0, 0, 0
+    nodes of each registered level (not the last) and the odd term carried past it (each node one
+    bit wider than its widest operand, an odd term passed up a level)."""
+    ws, regs, level = [width] * terms, 0, 0
     levels = max(0, (terms - 1).bit_length())
     while len(ws) > 1:
         nxt = [max(ws[i], ws[i + 1]) + 1 for i in range(0, len(ws) - 1, 2)]
-        bits += sum(nxt)
         if every > 0 and (level + 1) % every == 0 and level + 1 < levels:
             regs += sum(nxt) + (ws[-1] if len(ws) % 2 else 0)
         ws = nxt + ([ws[-1]] if len(ws) % 2 else [])
         level += 1
-    return bits, regs
+    return regs
 
 
 def compressor_adders(heights: list[int]) -> tuple[int, int]:

@@ -300,8 +300,7 @@ def _run_nextpnr(fam: PnrFamily, devices: tuple[str, ...], syn: SynthResult, see
         with tempfile.TemporaryDirectory(prefix="lowbit-pnr-") as tmp:
             shutil.copyfile(str(syn.netlist_json), Path(tmp) / "netlist.json")
             if fam is PnrFamily.ECP5:  # the block RAMs' own output registers (Yosys never uses them)
-                moved = absorb_in_file(Path(tmp) / "netlist.json")
-                outreg = {"ports": moved.ports, "flip_flops": moved.flip_flops}
+                outreg = absorb_in_file(Path(tmp) / "netlist.json").record()
             rep = Path(tmp) / "report.json"
             cmd = nextpnr_cmd(fam) + DEVICES[fam][dev] + [
                 "--json", "netlist.json", "--timing-allow-fail", "--report", "report.json",

@@ -13,7 +13,7 @@ from hw.network import NetworkTop
 from lowbit.cli import main
 from quantmodels.errors import ConfigError
 from quantmodels.ir import save_model
-from reports.bitstream import TimingError, _overfull, plan_commands, timing_of
+from reports.bitstream import TimingError, _overfull, _rewritten_netlist, plan_commands, timing_of
 
 
 def test_board_records_come_from_amaranth_boards() -> None:
@@ -44,6 +44,15 @@ def test_build_plan_commands_and_pins(name, tools) -> None:
         assert "--85k --package CABGA381" in pnr
         assert 'LOCATE COMP "uart_0__rx__io" SITE "M1"' in cons
         assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ' in cons
+    # only ECP5's nextpnr step gets its netlist rewritten first (block RAM output registers), and it is
+    # the file Yosys wrote
+    rewritten = [_rewritten_netlist(board(name).family, c) for c in cmds]
+    written = re.search(r"write_json\s+(\S+)", " ".join(cmds[0]) + plan.files.get("lowbit_board.ys", ""))
+    if name == "icebreaker":
+        assert rewritten == [None, None, None]
+    else:
+        assert rewritten[0] is None and rewritten[2] is None
+        assert written and rewritten[1] == written[1].strip(";\"'")
 
 
 def test_nextpnr_report_parsing() -> None:
