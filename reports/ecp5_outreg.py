@@ -156,6 +156,8 @@ def absorb_in_file(path: str | Path) -> OutregResult:
         doc = json.loads(p.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{p}: not a readable Yosys JSON netlist ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("modules", {}), dict):
+        raise ValueError(f"{p}: not a Yosys JSON netlist (expected an object with a 'modules' object)")
     res = absorb_output_registers(doc)
     if res.ports:
         atomic_write_text(p, json.dumps(doc))

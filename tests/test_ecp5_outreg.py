@@ -111,6 +111,10 @@ def test_unreadable_netlist_is_one_line(tmp_path) -> None:
     p.write_text("{not json")
     with pytest.raises(ValueError, match=r"netlist\.json: not a readable Yosys JSON netlist"):
         absorb_in_file(p)
+    for wrong in ("[1, 2]", '{"modules": 3}'):  # JSON, but not a netlist
+        p.write_text(wrong)
+        with pytest.raises(ValueError, match=r"netlist\.json: not a Yosys JSON netlist \(expected an object"):
+            absorb_in_file(p)
 
 
 # ------------------------------------------------------------------ real tools
