@@ -467,6 +467,15 @@ _OPTION_BAD = [
     (["report", "{dir}/m"], "--activity-images", ["-1", str(10**9)]),
     (["report", "{dir}/m"], "--targets", ["vivado", "", "ice40,vivado" * 1000]),
     (["sim", "{dir}/m"], "--simulator", ["modelsim"]),
+    (["verilog", "{dir}/m"], "--clock-mhz", ["nan", "inf", "-1", "0", "1e999", "1e6", "fast", "", "auto,none"]),
+    (["report", "{dir}/m"], "--clock-mhz", ["nan", "-80", "x" * 10_000]),
+    (["verilog", "{dir}/m"], "--mem-style", ["huge", "", "AUTO ", "MemStyle.AUTO"]),
+    (["verilog", "{dir}/m"], "--popcount", ["fast", "", "PopcountStyle.TREE"]),
+    (["verilog", "{dir}/m"], "--family", ["vivado", ""]),
+    (["verilog", "{dir}/m"], "--out", ["/proc/lowbit-nope/hw", "{dir}/m/model.json/hw", "/dev/null/hw"]),
+    (["train"], "--out", ["/proc/lowbit-nope", "/dev/null/m"]),
+    (["bitstream", "{dir}/m"], "--board", ["nope", "", "icebreaker,ulx3s-85f"]),
+    (["fit", "{dir}/m"], "--board", ["nope", "ICEBREAKER"]),
 ]
 
 
@@ -508,9 +517,10 @@ def cli_options(draw) -> Case:
     else:
         pre, opt, strat = draw(st.sampled_from(_OPTION_DRAWN))
         v = draw(strat)
-    tail = ["--epochs", "1", "--quiet", "--out", "{dir}/out"] if pre == ["train"] and opt != "--epochs" else []
-    if pre == ["train"] and opt == "--epochs":
-        tail = ["--quiet", "--out", "{dir}/out"]
+    tail = []
+    if pre == ["train"]:  # one epoch and a scratch --out unless the drawn option is one of those
+        tail = ["--epochs", "1", "--quiet", "--out", "{dir}/out"]
+        tail = tail[2:] if opt == "--epochs" else tail[:3] if opt == "--out" else tail
     files = {"s.toml": _toml(_VALID_SWEEP).encode()} if pre[0] == "sweep" else {}
     return Case("cli_options", [*pre, f"{opt}={v}", *tail], files, f"{pre[0]} {opt} {v[:40]}")
 

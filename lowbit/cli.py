@@ -23,7 +23,7 @@ from hw.pipeline import DEFAULT_CLOCK_MHZ, NS_PER_LEVEL
 from sim.tools import ToolError
 
 from . import board_cmds, flow, qonnx_cmds
-from .steps import METHODS
+from .steps import METHODS, target_clock
 from .sweep_config import MAX_EPOCHS, MAX_JOBS
 
 EXIT_USAGE = 2
@@ -49,6 +49,8 @@ def check_bounds(args: argparse.Namespace) -> None:
         v = getattr(args, dest, None)
         if v is not None and not v.strip():
             raise ConfigError(f"--{dest}: {v!r}, expected a network spec (see lowbit train --help)")
+    if getattr(args, "clock_mhz", None) is not None:  # before the command prints or builds anything
+        target_clock(args.clock_mhz, getattr(args, "family", None) or "ice40")
     for dest, (lo, hi) in _FLOAT_BOUNDS.items():
         v = getattr(args, dest, None)
         if v is not None and not (math.isfinite(v) and (lo < v <= hi or (dest == "dropout" and v == lo))):
@@ -57,12 +59,12 @@ def check_bounds(args: argparse.Namespace) -> None:
 
 
 def _add_fold(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--popcount", default="tree", choices=POPCOUNT_STYLES,
+    p.add_argument("--popcount", default="tree", choices=[str(s) for s in POPCOUNT_STYLES],
                    help="popcount circuit: 'tree' (balanced adders, portable, best on iCE40), 'lut6' "
                         "(6:3 truth-table counters for 6-input-LUT devices) or 'xilinx' (carry-chain "
                         "counters from explicit LUT6_2/CARRY4 cells, smallest on Xilinx 7-series; other "
                         "targets synthesize the cells as plain logic); default tree")
-    p.add_argument("--mem-style", default="auto", choices=MEM_STYLES,
+    p.add_argument("--mem-style", default="auto", choices=[str(s) for s in MEM_STYLES],
                    help="where memories go: 'block' RAM, 'distributed' (ROMs in LUTs; the written input "
                         "banks in LUT-RAM on ecp5/xilinx, logic on ice40), 'logic', or 'auto' (block RAM from "
                         ">= 64 words and >= 4 kbit; below that ROMs are the synthesis tool's choice and input "
@@ -196,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr)
         if len(msg) > 1 and isinstance(e, ToolError):  # tool failures: log tail after the one line
             print("\n".join(msg[1:]).strip(), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # the user's file system said no (unwritable --out, a full disk, a directory named like a file)
+        where = e.filename if e.filename is not None else args.cmd
+        print(f"lowbit: error: {clip(str(where), 200)}: {e.strerror or type(e).__name__}"[:MAX_ERROR_LINE],
+              file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lowbit: interrupted", file=sys.stderr)

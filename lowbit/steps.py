@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.folding import Folding, parse_folding
-from hw.pipeline import DEFAULT_CLOCK_MHZ, NS_PER_LEVEL
+from hw.pipeline import DEFAULT_CLOCK_MHZ, NS_PER_LEVEL, levels_per_stage
 from hw.verilog import VerilogDesign, generate_verilog
 from quantmodels.arch import PRESETS as ARCH_PRESETS
 from quantmodels.arch import Dense, parse_arch
@@ -51,7 +51,7 @@ CLOCK_WORDS = ("auto", "none")
 def target_clock(spec: str | float | None, family: str = "ice40") -> float | None:
     """The target clock (MHz) a ``--clock-mhz`` value asks for on ``family``: ``auto`` (or None)
     is the family's default (hw.pipeline.DEFAULT_CLOCK_MHZ, issue 18's fmax targets), ``none`` no
-    target; a number is passed on and bounded where the stages are chosen (hw.pipeline)."""
+    target; a number is checked against hw.pipeline's bound at once."""
     if family not in NS_PER_LEVEL:
         raise ConfigError(f"--family: {clip(family)}, expected one of {', '.join(NS_PER_LEVEL)}")
     if spec is None or (isinstance(spec, str) and spec.strip().lower() == "auto"):
@@ -59,10 +59,12 @@ def target_clock(spec: str | float | None, family: str = "ice40") -> float | Non
     if isinstance(spec, str) and spec.strip().lower() == "none":
         return None
     try:
-        return float(spec)
+        clock = float(spec)
     except ValueError:
         raise ConfigError(f"--clock-mhz: {clip(spec, 30)}, expected a clock in MHz, 'auto' (the family's "
                           f"default) or 'none' (no register stages)") from None
+    levels_per_stage(clock, family)  # the bound lives there; refused here, before any work
+    return clock
 
 
 def make_hardware(model: IRModel, fold: str | None, out_dir: Path, popcount: str = "tree",

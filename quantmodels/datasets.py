@@ -99,7 +99,8 @@ def load_mnist_npz(path: str | Path) -> Dataset:
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file (expected an .npz with x_train, y_train, x_test, y_test)")
+        raise DataError(f"{path}: {'not a regular file' if path.exists() else 'no such file'} (expected an .npz with "
+                        "x_train, y_train, x_test, y_test)")
     if not zipfile.is_zipfile(path):  # e.g. a .npy file named .npz
         raise DataError(f"{path}: not a readable .npz archive (no zip directory: truncated, or e.g. a .npy "
                         "file), expected an .npz with x_train, y_train, x_test, y_test")

@@ -104,3 +104,33 @@ def test_bad_report_options(model_dir, tmp_path, args, pattern):
     r = run_cli("report", model_dir, "--out", tmp_path / "rep", *args)
     assert_one_line_error(r, pattern)
     assert not (tmp_path / "rep").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("cmd", ["sim", "report"])
+def test_bad_clock_refused_before_any_work(model_dir, tmp_path, cmd):
+    """A bad --clock-mhz is refused before the command prints, builds or writes anything."""
+    r = run_cli(cmd, model_dir, "--clock-mhz", "inf", "--out", tmp_path / "o")
+    assert_one_line_error(r, r"^lowbit: error: --clock-mhz: inf, expected a clock in MHz > 0 and <= 100000$")
+    assert r.stdout == "" and not (tmp_path / "o").exists() and not (model_dir / "hw").exists()
+
+
+def test_choice_errors_name_the_values(model_dir):
+    """argparse lists --mem-style / --popcount choices as the words a user types, not enum reprs."""
+    r = run_cli("verilog", model_dir, "--mem-style", "huge")
+    assert r.returncode == 2 and "(choose from 'auto', 'block', 'distributed', 'logic')" in r.stderr, r.stderr
+    assert "MemStyle" not in r.stderr
+    r = run_cli("verilog", model_dir, "--popcount", "fast")
+    assert r.returncode == 2 and "(choose from 'tree', 'lut6', 'xilinx')" in r.stderr, r.stderr
+
+
+def test_unwritable_output_directory(model_dir, tmp_path):
+    """An --out the file system refuses (here: below a regular file) is one line naming the path."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_cli("verilog", model_dir, "--out", blocker / "hw")
+    assert_one_line_error(r, r"^lowbit: error: .*file[/\\]hw'?: Not a directory$")
+
+
+def test_data_path_that_is_not_a_file(tmp_path):
+    r = run_cli("import", tmp_path, "--out", tmp_path / "m")
+    assert_one_line_error(r, r"^lowbit: error: .*: not a regular file, expected an ONNX model$")

@@ -64,7 +64,7 @@ def load_qonnx(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise IRError(f"{path}: no such file, expected an ONNX model")
+        raise IRError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}, expected an ONNX model")
     try:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf raises several types for garbage
