@@ -186,7 +186,7 @@ _any_floats = st.one_of(_bad_floats, st.floats(1.0, 1e3))
 
 @st.composite
 def data_npz(draw) -> Case:
-    """MNIST .npz files that must be refused."""
+    """MNIST-format .npz files that must be refused."""
     arrs = _mnist_like(draw(st.integers(10, 30)), draw(st.integers(1, 8)), draw(st.integers(0, 2**16)))
     key = draw(st.sampled_from(sorted(arrs)))
     kind = draw(st.sampled_from(["drop_key", "rename_key", "dtype", "shape", "empty", "tiny", "labels",
@@ -218,7 +218,10 @@ def data_npz(draw) -> Case:
     elif kind == "labels":
         y = "y_train" if key.endswith("train") else "y_test"
         arrs[y] = arrs[y].astype(np.int64)
-        arrs[y][draw(st.integers(0, len(arrs[y]) - 1))] = draw(st.sampled_from([10, 11, 255, -1, 2**40]))
+        # any K <= MAX_CLASSES classes are legal: a training label is bad when negative or beyond that, a test
+        # label when it is no class of the training set (those are 0..9 here)
+        bad = [-1, 2**40, 1000, 5000] if y == "y_train" else [10, 11, 255, -1, 2**40]
+        arrs[y][draw(st.integers(0, len(arrs[y]) - 1))] = draw(st.sampled_from(bad))
     elif kind == "one_class":
         arrs["y_train"] = np.zeros_like(arrs["y_train"])
     files: dict[str, bytes]
@@ -314,11 +317,10 @@ def data_idx(draw) -> Case:
         files[name + ".gz"] = _gzip_bomb()
     elif kind == "missing":
         del files[name]
-    elif kind == "labels":
-        y = "y_train" if key.endswith("train") else "y_test"
-        a = arrs[y].copy()
+    elif kind == "labels":  # a test label that is no class of the training set (uint8 training labels are all legal)
+        a = arrs["y_test"].copy()
         a[0] = draw(st.integers(10, 255))
-        files[_IDX[y]] = _idx(a)
+        files[_IDX["y_test"]] = _idx(a)
     elif kind == "shape":
         x = "x_train" if key.endswith("train") else "x_test"
         files[_IDX[x]] = _idx(np.zeros((len(arrs[x]), draw(st.integers(1, 27)), 28), np.uint8))

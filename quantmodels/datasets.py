@@ -1,6 +1,8 @@
-"""Dataset loaders: the embedded 8x8 digits (ships with scikit-learn) and MNIST (.npz or IDX).
+"""Dataset loaders: the embedded 8x8 digits (ships with scikit-learn) and MNIST-format files (.npz or
+IDX) of any image size, channel count and class count within bounds (Fashion-MNIST, CIFAR-10 as
+(N, 32, 32, 3), ...).
 
-All loaders return uint8 images (N, H, W) and int64 labels, and raise DataError with
+All loaders return uint8 images (N, H, W) or (N, H, W, C) and int64 labels, and raise DataError with
 one line naming the file and what was expected.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ class Dataset:
     """Train/test split of uint8 images and integer labels."""
 
     name: str
-    x_train: np.ndarray  #: (N, H, W) uint8
+    x_train: np.ndarray  #: (N, H, W) or (N, H, W, C) uint8
     y_train: np.ndarray  #: (N,) int64
     x_test: np.ndarray
     y_test: np.ndarray
@@ -62,34 +64,61 @@ _IDX_NAMES = {
 #: from its header, before memory is spent on it.
 MAX_IMAGES = 1 << 20
 MAX_FILE_BYTES = MAX_IMAGES * 28 * 28 + (1 << 20)
+#: Largest image a data file may hold (pixels x channels; CIFAR's 32x32x3 is 3,072) and its longest side.
+MAX_IMAGE_VALUES = 1 << 16
+MAX_SIDE = 1024
+#: Most channels of a channels-last (N, H, W, C) image array.
+MAX_CHANNELS = 16
+#: Most classes (labels 0..K-1).
+MAX_CLASSES = 1000
 #: Fewest training images: the validation split (10 %) must hold at least one image.
 MIN_TRAIN_IMAGES = 10
 MIN_TEST_IMAGES = 1
+#: The shapes an image array may have, for error messages.
+_SHAPES = "(N, H, W), (N, H, W, C) channels-last or (N, F) flat (F = s*s is read as s x s)"
+
+
+def _images(path: str, x: np.ndarray, xk: str) -> np.ndarray:
+    """``x`` as (N, H, W) or (N, H, W, C) uint8 images; one-line DataError naming ``xk`` otherwise."""
+    if x.ndim == 2:  # flat samples: MNIST's (N, 784) and any s*s square become s x s images, else 1 x F
+        side = int(round(np.sqrt(x.shape[1])))
+        x = x.reshape(len(x), side, side) if side * side == x.shape[1] else x.reshape(len(x), 1, x.shape[1])
+    if x.ndim == 4 and x.shape[3] == 1:
+        x = x[..., 0]
+    if x.ndim not in (3, 4) or min(x.shape[1:], default=0) < 1 or max(x.shape[1:3]) > MAX_SIDE \
+            or (x.ndim == 4 and x.shape[3] > MAX_CHANNELS) or int(np.prod(x.shape[1:])) > MAX_IMAGE_VALUES:
+        raise DataError(f"{path}: {xk} has shape {clip(x.shape)}, expected {_SHAPES}, sides <= {MAX_SIDE}, "
+                        f"<= {MAX_CHANNELS} channels, <= {MAX_IMAGE_VALUES} values an image")
+    if x.dtype != np.uint8:
+        raise DataError(f"{path}: {xk} has dtype {x.dtype}, expected uint8")
+    return x
 
 
 def _check_split(path: str, x: np.ndarray, y: np.ndarray, xk: str, yk: str,
                  min_images: int = MIN_TEST_IMAGES) -> tuple[np.ndarray, np.ndarray]:
-    if x.ndim == 2 and x.shape[1] == 784:
-        x = x.reshape(-1, 28, 28)
-    if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise DataError(f"{path}: {xk} has shape {clip(x.shape)}, expected (N, 28, 28) or (N, 784)")
-    if x.dtype != np.uint8:
-        raise DataError(f"{path}: {xk} has dtype {x.dtype}, expected uint8")
+    x = _images(path, x, xk)
     if len(x) < min_images:
         raise DataError(f"{path}: {xk} holds {len(x)} images, expected at least {min_images}")
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(f"{path}: {yk} has shape {clip(y.shape)}, expected ({len(x)},) to match {xk}")
-    if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() > 9)):
-        raise DataError(f"{path}: {yk} must hold integer labels 0..9")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES)):
+        raise DataError(f"{path}: {yk} must hold integer labels 0..K-1 (K <= {MAX_CLASSES} classes)")
     return x, y.astype(np.int64)
 
 
 def _checked(path: str, arrs: dict[str, np.ndarray], name: str) -> Dataset:
-    """The four arrays as a Dataset named ``name``, each split checked (shape, dtype, size, labels)."""
+    """The four arrays as a Dataset named ``name``, each split checked (shape, dtype, size, labels), the
+    splits consistent (one image shape; test labels among the training set's classes)."""
     xtr, ytr = _check_split(path, arrs["x_train"], arrs["y_train"], "x_train", "y_train", MIN_TRAIN_IMAGES)
     xte, yte = _check_split(path, arrs["x_test"], arrs["y_test"], "x_test", "y_test")
+    if xte.shape[1:] != xtr.shape[1:]:
+        raise DataError(f"{path}: x_test images are {'x'.join(map(str, xte.shape[1:]))}, expected the "
+                        f"{'x'.join(map(str, xtr.shape[1:]))} of x_train")
     if ytr.max() < 1:
         raise DataError(f"{path}: y_train holds a single class ({int(ytr.max())}), expected labels of 2 or more classes")
+    if yte.max() > ytr.max():
+        raise DataError(f"{path}: y_test holds label {int(yte.max())}, expected labels 0..{int(ytr.max())} "
+                        "(the classes of y_train)")
     return Dataset(name, xtr, ytr, xte, yte)
 
 
@@ -108,7 +137,7 @@ def load_mnist_npz(path: str | Path) -> Dataset:
     missing = [k for k in _IDX_NAMES if k not in reader]
     if missing:
         raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected x_train, y_train, x_test, y_test")
-    arrs = {k: reader.read(k, MAX_IMAGES * 28 * 28) for k in _IDX_NAMES}
+    arrs = {k: reader.read(k, MAX_FILE_BYTES) for k in _IDX_NAMES}
     return _checked(str(path), arrs, path.stem)
 
 

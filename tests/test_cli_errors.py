@@ -44,10 +44,11 @@ def test_truncated_data_file(tmp_path):
 
 def test_wrong_shape_data_file(tmp_path):
     p = tmp_path / "mnist.npz"
-    x = np.zeros((10, 27, 28), np.uint8)
+    x = np.zeros((10, 27, 28, 2, 2), np.uint8)
     np.savez(p, x_train=x, y_train=np.zeros(10, np.uint8), x_test=x, y_test=np.zeros(10, np.uint8))
     r = run_cli("train", "--data", p)
-    assert_one_line_error(r, r"mnist\.npz: x_train has shape \(10, 27, 28\), expected \(N, 28, 28\) or \(N, 784\)")
+    assert_one_line_error(r, r"mnist\.npz: x_train has shape \(10, 27, 28, 2, 2\), expected \(N, H, W\), \(N, H, W, C\) "
+                             r"channels-last or \(N, F\) flat")
 
 
 @pytest.fixture

@@ -64,7 +64,40 @@ def test_wrong_shape(tmp_path):
     x, y = _fake()
     p = tmp_path / "m.npz"
     np.savez(p, x_train=x.reshape(20, 4, 196), y_train=y, x_test=x, y_test=y)
-    with pytest.raises(DataError, match=r"m\.npz: x_train has shape \(20, 4, 196\), expected \(N, 28, 28\) or \(N, 784\)$"):
+    with pytest.raises(DataError, match=r"m\.npz: x_test images are 28x28, expected the 4x196 of x_train$"):
+        load_mnist_npz(p)
+    np.savez(p, x_train=x[:, :, :, None, None], y_train=y, x_test=x, y_test=y)
+    with pytest.raises(DataError, match=r"m\.npz: x_train has shape \(20, 28, 28, 1, 1\), expected \(N, H, W\), "
+                                        r"\(N, H, W, C\) channels-last or \(N, F\) flat"):
+        load_mnist_npz(p)
+    np.savez(p, x_train=np.zeros((20, 28, 28, 64), np.uint8), y_train=y, x_test=x, y_test=y)
+    with pytest.raises(DataError, match=r"x_train has shape \(20, 28, 28, 64\), expected .* <= 16 channels"):
+        load_mnist_npz(p)
+
+
+@pytest.mark.parametrize("shape,image", [((30, 32, 32, 3), (32, 32, 3)), ((30, 16, 16), (16, 16)),
+                                         ((30, 12, 20, 1), (12, 20)), ((30, 144), (12, 12)), ((30, 50), (1, 50))])
+def test_any_image_size_channels_and_classes(tmp_path, shape, image):
+    """MNIST-format files of other datasets load: any size, channels-last colour, K classes."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, shape).astype(np.uint8)
+    y = (np.arange(30) % 26).astype(np.int64)  # 26 classes (EMNIST letters style)
+    p = tmp_path / "other.npz"
+    np.savez(p, x_train=x, y_train=y, x_test=x[:5], y_test=y[:5])
+    d = load_dataset(p)
+    assert d.image_shape == image and d.n_classes == 26 and d.name == "other"
+    np.testing.assert_array_equal(d.x_train.reshape(30, -1), x.reshape(30, -1))
+
+
+def test_test_labels_outside_the_training_classes(tmp_path):
+    x, y = _fake()
+    y = y % 4
+    p = tmp_path / "m.npz"
+    np.savez(p, x_train=x, y_train=y, x_test=x, y_test=np.full_like(y, 7))
+    with pytest.raises(DataError, match=r"m\.npz: y_test holds label 7, expected labels 0\.\.3 \(the classes of y_train\)$"):
+        load_mnist_npz(p)
+    np.savez(p, x_train=x, y_train=np.full(20, 5000), x_test=x, y_test=y)
+    with pytest.raises(DataError, match=r"y_train must hold integer labels 0\.\.K-1 \(K <= 1000 classes\)$"):
         load_mnist_npz(p)
 
 
