@@ -82,7 +82,7 @@ class ConvolutionUnit(wiring.Component):
     (PW*OC elements) at a time, both channels-last."""
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
-                 tree_every: int = 0):
+                 tree_every: int = 0, family: str | None = None):
         if layer.conv is None:
             raise refuse(self, f"{layer.name}: op 'dense' has no windows; use hw.mvu.MatrixVectorUnit")
         if fold.positions != layer.positions:
@@ -93,7 +93,8 @@ class ConvolutionUnit(wiring.Component):
             # would interleave with real ones (the pooled path selects its channels and handles padding)
             raise refuse(self, f"{layer.name}: pe={fold.pe} does not divide out_channels={fold.rows}; "
                                f"a conv layer without pooling needs a dividing pe")
-        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every)  # validates popcount and folding
+        self.core = make_core(self, layer, fold, popcount, mem_style, tree_every,
+                              family=family)  # validates popcount and folding
         self.layer, self.fold, self.conv = layer, fold, layer.conv
         self.ob = self.core.ob
         h, w, ch = self.conv.in_shape

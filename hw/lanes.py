@@ -65,6 +65,16 @@ def _shift_code(layer: Layer, v: int) -> int:
     return (abs(int(v)).bit_length() - 1) | (1 << eb) | ((1 << (eb + 1)) if v < 0 else 0)
 
 
+#: Families whose synthesis gets a DSP multiplier's product wrong when lowbit registers it: Yosys 0.70's
+#: ``ice40_dsp`` takes one registered product of an adder-tree pair as the other SB_MAC16's C/D input
+#: register and leaves that input undriven, so half the products vanish from the netlist (found by the
+#: estimator calibration: 4 SB_MAC16 for 8 lanes; a gate-level simulation of synth_ice40 -dsp against the
+#: RTL mismatches on every cycle; unregistered products, or the tree registered, simulate exact:
+#: tests/test_dsp_netlist.py). There the product feeds the tree unregistered (SB_MAC16's own
+#: multiplier timing; 27 instead of 98 LUT4 on the 8-lane probe, benchmarks/mac_product_register.py).
+UNREGISTERED_DSP_PRODUCT_FAMILIES = frozenset({"ice40"})
+
+
 def _no_product_stage(layer: Layer, mem_style: str) -> int:
     return 0
 
@@ -86,14 +96,19 @@ class LaneSpec:
     #: select), two for lut_product's block-RAM product ROM (its read, then a register), none for an
     #: XNOR, which merges into the popcount's first LUT (hw.pipeline.core_stages)
     product_stages_of: Callable[[Layer, str], int] = _no_product_stage
+    #: the product is a multiplier synthesis may put in a DSP block (UNREGISTERED_DSP_PRODUCT_FAMILIES)
+    dsp_product: bool = False
 
     @property
     def product_stage(self) -> bool:
         """Whether a target clock registers this kind's products at all."""
         return self.product_stages_of is not _no_product_stage
 
-    def product_stages(self, layer: Layer, mem_style: str = "auto") -> int:
-        """Register stages between the lane inputs and the adder tree when a target clock asks for them."""
+    def product_stages(self, layer: Layer, mem_style: str = "auto", family: str | None = None) -> int:
+        """Register stages between the lane inputs and the adder tree when a target clock asks for them
+        (``family``: the FPGA family the design is built for; None = no family rule)."""
+        if self.dsp_product and family in UNREGISTERED_DSP_PRODUCT_FAMILIES:
+            return 0
         return self.product_stages_of(layer, mem_style)
 
     def planes(self, layer: Layer) -> int:
@@ -106,7 +121,7 @@ LANES: dict[Kind, LaneSpec] = {
                                                                                         ctx.tree_every)),
     Kind.MAC: LaneSpec(lambda m, x, w, L, simd, wb, ctx, name: mac_products(m, x, w, simd, L.input_bits, wb, name,
                                                                             ctx.tree_every, ctx.product_reg),
-                       product_stages_of=_one_product_stage),
+                       product_stages_of=_one_product_stage, dsp_product=True),
     Kind.ACCUMULATE: LaneSpec(
         lambda m, x, w, L, simd, wb, ctx, name: accumulate_lanes(m, x, w, simd, L.input_bits, name, wb,
                                                                  ctx.tree_every, ctx.product_reg),

