@@ -380,7 +380,7 @@ _SWEEP_BAD = {  # key -> values that must be refused
     ("axes", "act_bits"): [[0], [99], [0.5]],
     ("axes", "network"): [["100000000"], [[10**8]], ["8,x"], ["0"], ["8.5"], [[8.0]], ["," * 50], ["8," * 200],
                           ["9" * 5000]],
-    ("axes", "fold"): [["pe=3"], ["fps=1e999"], ["fps=nan"], ["fc0:pe=2;fc0:pe=4"], ["pe=2,pe=4"], [""],
+    ("axes", "fold"): [["pe=100000"], ["fps=1e999"], ["fps=nan"], ["fc0:pe=2;fc0:pe=4"], ["pe=2,pe=4"], [""],
                        ["x" * 100_000], ["fps=1,clock_mhz=1e999"], ["fps=-1"], [3]],
     ("axes", "target"): [["vivado"], [3], [[]]],
     ("axes", "bogus"): [1],
@@ -435,7 +435,8 @@ _FOLD_BAD = st.one_of(
     st.sampled_from(["fps=1e999", "fps=1,clock_mhz=1e999", "fps=nan", "fps=inf", "fps=0", "fps=-5", "fps=1e-400",
                      "clock_mhz=100", "fps=1,clock_mhz=0", "fps=1,clock_mhz=nan", "pe=-1", "pe=0", "simd=0",
                      "pe=2,pe=4", "fc0:pe=2;fc0:pe=4", "fc0:pe=1;fc0:simd=1", "nope:pe=1", "fc0:", "pe=",
-                     "pe=1.5", "pe=1e3", "pe=" + "9" * 5000, "fc0:pe=3", "pe=3", "simd=5", ":", ";;;x", "pe=1,,",
+                     "pe=1.5", "pe=1e3", "pe=" + "9" * 5000, "fc0:pe=100000", "pe=100000", "simd=100000", ":", ";;;x",
+                     "pe=1,,",
                      "fps=1e308", "fps=1e300,clock_mhz=1e300"]),
     st.integers(1, 100_000).map(lambda n: "pe=1," * n + "bad"),
     st.integers(2, 20_000).map(lambda n: "fc0:pe=1;" * n),  # the same layer twice or more
