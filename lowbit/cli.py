@@ -75,7 +75,8 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
                             f"{k} {v:g}" for k, v in DEFAULT_CLOCK_MHZ.items()) + " MHz), 'none' = no extra stages")
     p.add_argument("--family", default=None, choices=sorted(NS_PER_LEVEL),
                    help="FPGA family whose delay model and default clock pick the register stages (default "
-                        "ice40; lowbit report: the family of the first --targets entry)")
+                        "ice40; lowbit report: the family of the first --targets entry, ice40 if an ice40 target "
+                        "with DSPs is among them)")
     p.add_argument("--fold", default=None, metavar="SPEC",
                    help="folding: 'pe=16,simd=49' for every layer, 'fc0:pe=16,simd=49;fc1:pe=8,simd=64' "
                         "per layer, 'fps=1e6,clock_mhz=100' for the fewest lanes reaching a frame rate, 'cycles=256' for "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hw.lanes import UNREGISTERED_DSP_PRODUCT_FAMILIES, lane_spec
 from hw.pipeline import NS_PER_LEVEL
 from quantmodels.atomic import atomic_write_json
 from quantmodels.datasets import Dataset, load_dataset, load_digits
@@ -218,8 +219,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected >= 0 (0 = no activity run)")
     if args.activity_images > ACTIVITY_DEPTH:
         raise ConfigError(f"--activity-images: {args.activity_images}, expected at most {ACTIVITY_DEPTH}")
-    # one design serves every target: its register stages follow the first FPGA target's family
+    # one design serves every target: its register stages follow the first FPGA target's family, except
+    # that an iCE40 target with DSPs needs the iCE40 build (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES:
+    # Yosys maps another family's registered multipliers into SB_MAC16s wrongly)
     fam = next((target_family(t) for t in targets if target_family(t) in NS_PER_LEVEL), "ice40")
+    dsp_rule = [t for t in targets if t in UNREGISTERED_DSP_PRODUCT_FAMILIES]
+    if dsp_rule and any(lane_spec(L.kind).dsp_product for m in args.models for L in load_model(m).layers):
+        if args.family is not None and args.family not in UNREGISTERED_DSP_PRODUCT_FAMILIES:
+            raise ConfigError(f"--family {args.family} with target {dsp_rule[0]}: Yosys maps the {args.family} build's "
+                              f"registered multipliers into {dsp_rule[0]} DSPs wrongly; expected target "
+                              f"{dsp_rule[0]}-nodsp, or no --family")
+        fam = dsp_rule[0]
     _clock(args, fam)  # a bad clock fails before any model loads
     designs = [_design_input(m, args, fam) for m in args.models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)

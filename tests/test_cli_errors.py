@@ -135,3 +135,14 @@ def test_unwritable_output_directory(model_dir, tmp_path):
 def test_data_path_that_is_not_a_file(tmp_path):
     r = run_cli("import", tmp_path, "--out", tmp_path / "m")
     assert_one_line_error(r, r"^lowbit: error: .*: not a regular file, expected an ONNX model$")
+
+
+def test_report_refuses_another_familys_multipliers_on_ice40_dsps(tmp_path):
+    """A mac net built for ecp5 (registered products) would be mis-mapped by synth_ice40 -dsp: refused."""
+    from conftest import random_mac_model
+
+    m = save_model(random_mac_model(), tmp_path / "mac")
+    r = run_cli("report", m, "--targets", "ecp5,ice40", "--family", "ecp5", "--out", tmp_path / "rep")
+    assert_one_line_error(r, r"^lowbit: error: --family ecp5 with target ice40: .* expected target ice40-nodsp, "
+                             r"or no --family$")
+    assert not (tmp_path / "rep").exists()
