@@ -21,8 +21,8 @@ GATE_SCRIPT = ("read_verilog -sv design.v; synth -flatten -top {top}; abc -g AND
 
 
 #: Yosys's simulation models of a family's cells, a single self-contained file each (the families whose
-#: vendor netlists can be simulated: ecp5 has no MULT18X18D/DP16KD model, xilinx's needs include paths).
-CELL_MODELS = {"ice40": "ice40/cells_sim.v"}
+#: vendor netlists can be simulated: ecp5's cells_sim.v has no MULT18X18D model and an empty DP16KD).
+CELL_MODELS = {"ice40": "ice40/cells_sim.v", "xilinx": "xilinx/cells_sim.v"}
 
 
 def gate_level_netlist(verilog: str | Path, top: str, timeout: float = 3600) -> Path:
