@@ -189,26 +189,28 @@ def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = F
     return fa, cpa
 
 
-def rom_column_luts(n: int, fam: str) -> float:
-    """LUTs of one bit column of a ROM in logic over ``n`` address bits: :func:`fn_luts`, except on
-    xilinx from 6 address bits on, where ABC builds the column inside the unit from LUT5 cofactors joined
-    by LUT muxes (4:1 in a LUT6), free MUXF7/F8 not used: 3 LUTs for a 6-bit column, 5 for a 7-bit one.
-    Measured (Yosys 0.70): the same 64-word ROM synthesized as a module of its own is one LUT6 a column,
-    inside the core its columns cost 3-5 LUTs each (bit_serial, accumulate, xnor units: 64-241 LUTs more
-    flattened than with the ROM kept apart; the calibration's 33-64-word xilinx points were all 8-25 %
-    under the one-LUT6 count, the 96-word ones over twice that)."""
-    k = LUT_INPUTS.get(fam, 4)
-    if fam == "ecp5" and n >= 6:
-        # likewise on ecp5: the 2^(n-4) LUT4 cofactors joined by LUT4 2:1 muxes, no PFUMX / L6MUX21 (measured:
-        # a 64-word column 7 LUT4 inside the core, 4 in a module of its own; 5-bit columns keep their PFUMX)
-        return 2.0 * 2 ** (n - k) - 1
-    if fam != "xilinx" or n < k:
-        return fn_luts(n, fam)
-    leaves = total = 2 ** (n - (k - 1))
-    while leaves > 1:
-        leaves = -(-leaves // 4)
-        total += leaves
-    return float(total)
+def rom_column_luts(words: int, fam: str) -> float:
+    """LUTs of one bit column of a ``words``-deep ROM in logic inside the unit (its address a register,
+    its data the ROM's read register). On ice40, and up to 16 words on ecp5 and xilinx: :func:`fn_luts`
+    of the address bits. Deeper, ABC builds the column from 16-word cofactors (a LUT4's
+    worth, also on xilinx: the LUT6 inputs and the free PFUMX / L6MUX21 / MUXF7 / MUXF8 not used) joined by
+    LUT muxes: 2:1 in a LUT4 on ecp5, 4:1 in a LUT6 on xilinx; a depth between two powers of two
+    costs in proportion (the cofactor of the last, partly filled 16 words is a smaller function):
+    ecp5 2 x words / 16 - 1, xilinx words / 16 + (words / 16 - 1) / 3.
+    Measured (Yosys 0.70): the LUTs whose support is the ROM address alone, per distinct column, in the
+    calibration netlists: ecp5 1.0-1.1 at 16 words, 1.6 at 21, 2.2-2.6 at 24, 2.7 at 25-28, 2.5-3.6 at 32,
+    11.9 at 96 (model 1, 1.6, 2, 2.1-2.5, 3, 11); xilinx, in mac units (the ROM's register between it and
+    the DSP48E1s: no lane logic merged into its LUTs), 0.9 at 8, 1.1-1.2 at 16, 1.3 at 21, 1.2-1.6 at 24-28,
+    1.5-2.1 at 32, and in every kind 4.6 at 64, 6.9-9.5 at 96, 45 at 640 (model 1, 1, 1.4, 1.7-2, 2.3, 5,
+    7.7, 53). (A ROM synthesized as a module of
+    its own maps tighter: a 64-word column is one LUT6 on xilinx, 4 LUT4 on ecp5.)"""
+    n = (words - 1).bit_length()
+    if fam == "ecp5" and words > 16:
+        return 2.0 * words / 16 - 1
+    if fam == "xilinx" and words > 16:
+        leaves = words / 16
+        return leaves + (leaves - 1) / 3
+    return fn_luts(n, fam)
 
 
 def _live(bits: np.ndarray) -> int:
@@ -484,12 +486,12 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
         "thr": fold.pe * n_thr * W,
-        "rom": cols * rom_column_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
+        "rom": cols * rom_column_luts(words, fam) if words >= 2 else 0.0,
         # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
         "romreg": float(cols),
         # the threshold ROM in logic: like the weight ROM, its distinct columns x one function each of
         # the row-fold address (a deep one, many row folds, is a Shannon tree per column, not a LUT per 2^k words)
-        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts((prom.depth - 1).bit_length(), fam)
+        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts(prom.depth, fam)
                  if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
         "chunk": float(live_chunk),
