@@ -151,7 +151,8 @@ def compressor_adders(heights: list[int]) -> tuple[int, int]:
     return fa, len(h)
 
 
-def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = False) -> tuple[int, int]:
+def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = False,
+                  signed: bool = False) -> tuple[int, int]:
     """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
     bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
     registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
@@ -169,7 +170,10 @@ def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = F
     def close(w: int, ops: list[int]) -> None:
         nonlocal fa, cpa
         if len(ops) >= 3:
-            fa += compressor_adders([sum(1 for o in ops if o > j) for j in range(max(ops))])[0]
+            # signed operands are sign-extended to the piece's width w in the $macc: every column as high as
+            # the operand count (unsigned ones stop at their own width)
+            fa += compressor_adders([len(ops) if signed else sum(1 for o in ops if o > j)
+                                     for j in range(w if signed else max(ops))])[0]
         if len(ops) >= 2:
             cpa += w
 
@@ -449,7 +453,11 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     live_chunk = chunk // 2 if lost and fold.pe == 1 else chunk
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
-    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0, lost)
+    # a multiplier's signed products are summed sign-extended (measured on ecp5 with MULT18X18Ds, whose outputs
+    # merge with nothing: the tree's LUT4s are 2.0-2.1 per full adder of the sign-extended sum for 4x4 and
+    # 8x8 products, 3.1 vs 2.8 per full adder counted without the extension)
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0, lost,
+                         signed=cost_spec(layer.kind).multiplier)
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
         # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
