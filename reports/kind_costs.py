@@ -98,6 +98,13 @@ def _lut_lanes(L: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, flo
     return float(live * (2 ** wb - 1)), float(funcs * fn_luts(ib, fam))
 
 
+def _acc_code_bits(L: Layer) -> int:
+    """Bits of an accumulate weight code: 1 (the sign) when the layer has no zero weights, else 2."""
+    from hw.mvu import weight_code_bits
+
+    return weight_code_bits(L)
+
+
 def _serial_post(L: Layer, fold: Folding) -> float:
     """bit_serial shifts its plane popcount by a_bit + w_bit (a barrel shifter) and negates the
     weight's MSB plane."""
@@ -128,7 +135,9 @@ COSTS: dict[Kind, KindCost] = {
     Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True),
     # add / subtract / zero mux per term bit; the negation -x per SIMD column (the PEs see the same x:
     # Yosys merges their identical negations)
-    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (L.input_bits + 2.0,
+    # (one 2:1 mux level per code bit: the sign select, and with the 2-bit code the zero select; measured on
+    # ecp5, the lanes and tree of the 1-bit code cost 15-19 LUT4 a lane, of the 2-bit code 17-25)
+    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (_acc_code_bits(L) * (L.input_bits + 2.0),
                                                                                      L.input_bits + 1.0)),
     # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
     Kind.SHIFT_ADD: KindCost(lambda L: L.input_bits + L.max_exponent + 1,

@@ -26,10 +26,11 @@ UNIT_KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_pro
 #: Issue 18 item 5: every point's |LUT error| within 10 % in-sample, per family x kind.
 LUT_MAX_PCT = 10.0
 #: Where the committed calibration misses that target (max |LUT error| % per point, bound): pinned, so
-#: a change that loses accuracy fails; 14 of the 21 family x kinds meet it (301 syntheses, the grid up to
-#: 256 lanes; the misses: ecp5's --mem-style logic and DSP mac points, xilinx's DSP mac and xnor points).
-KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 20,
-               ("ecp5", "lut_product"): 17, ("ecp5", "mac"): 14, ("ecp5", "mac_nodsp"): 12,
+#: a change that loses accuracy fails; 13 of the 21 family x kinds meet it (301 syntheses, the grid up to
+#: 256 lanes; the misses: ecp5 on every kind but shift_add (its --mem-style logic, 96-word and ib = 2 / 4
+#: accumulate points the worst), xilinx's DSP mac and xnor points).
+KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 18, ("ecp5", "bit_serial"): 11,
+               ("ecp5", "lut_product"): 16, ("ecp5", "mac"): 13, ("ecp5", "mac_nodsp"): 12,
                ("xilinx", "xnor_popcount"): 14, ("xilinx", "mac"): 17}
 #: Mean |LUT error| per family x kind, in-sample (every one is within it).
 LUT_MEAN_PCT = 12.5
@@ -268,7 +269,7 @@ def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator(
 
 #: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
 #: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
-NETWORK_LUT_PCT = 10.0  # measured: ice40 +4.4, ecp5 -0.5, xilinx -4.3 %
+NETWORK_LUT_PCT = 10.0  # measured: ice40 +4.4, ecp5 +1.3, xilinx -4.3 %
 NETWORK_FF_PCT = 15.0  # measured: -1.6, +1.6, -8.2 %
 
 
