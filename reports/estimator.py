@@ -55,6 +55,7 @@ calibration without code changes, as long as the cost stays linear in them:
 
 ================  ================================================================
 ``chunk``         one SIMD chunk's bits (simd x input bits): the core's chunk register
+``bankctl``       1 when the unit has input banks (more than one row fold and column fold): their controller
 ``bankreg``       the same when the unit has input banks (more than one row fold) outside block
                   RAM: the banks' synchronous read register
 ``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
@@ -105,7 +106,7 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
 #: terms so a restructured unit is re-fitted, not re-modelled.
-IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
+IO_TERMS = ("chunk", "bankctl", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
 #: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
@@ -503,6 +504,10 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
                  if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
         "chunk": float(live_chunk),
+        # the two banks' controller (hw.mvu.MatrixVectorUnit._banks: fill / step counters, the read address, the
+        # full flags and the handshake): one per unit with banks, whatever their size (ecp5 xnor: about 40 LUT4
+        # of bank-control support in a unit with banks, none in one without)
+        "bankctl": 1.0 if bank is not None else 0.0,
         "bankreg": float(live_chunk) if bank is not None and bank.style != "block" else 0.0,
         "bank": float(bank.depth * live_chunk) if bank is not None and bank.style == "logic" else 0.0,
         "bankmux": live_chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,

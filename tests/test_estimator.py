@@ -26,11 +26,11 @@ UNIT_KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_pro
 #: Issue 18 item 5: every point's |LUT error| within 10 % in-sample, per family x kind.
 LUT_MAX_PCT = 10.0
 #: Where the committed calibration misses that target (max |LUT error| % per point, bound): pinned, so
-#: a change that loses accuracy fails; 13 of the 21 family x kinds meet it (301 syntheses, the grid up to
-#: 256 lanes; the misses: ecp5 on every kind but shift_add (its --mem-style logic, 96-word and ib = 2 / 4
-#: accumulate points the worst), xilinx's DSP mac and xnor points).
-KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 18, ("ecp5", "bit_serial"): 11,
-               ("ecp5", "lut_product"): 16, ("ecp5", "mac"): 13, ("ecp5", "mac_nodsp"): 12,
+#: a change that loses accuracy fails; 14 of the 21 family x kinds meet it (301 syntheses, the grid up to
+#: 256 lanes; the misses: ecp5 xnor, accumulate, lut_product, mac with and without DSPs (its --mem-style
+#: logic, 96-word and ib = 2 / 4 accumulate points the worst), xilinx's DSP mac and xnor points).
+KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 18,
+               ("ecp5", "lut_product"): 16, ("ecp5", "mac"): 12, ("ecp5", "mac_nodsp"): 12,
                ("xilinx", "xnor_popcount"): 14, ("xilinx", "mac"): 17}
 #: Mean |LUT error| per family x kind, in-sample (every one is within it).
 LUT_MEAN_PCT = 12.5
@@ -214,6 +214,7 @@ def test_unit_features_follow_the_generated_unit():
     feats = features(L, f, "xilinx")
     assert set(IO_TERMS) <= set(SHARED) and set(IO_TERMS) <= set(feats)
     assert feats["chunk"] == 16 and feats["bankreg"] == 16 and feats["bank"] == 0  # banks in LUT-RAM
+    assert feats["bankctl"] == 1  # their controller
     assert features(L, f, "ice40")["bank"] == 2 * 4 * 16  # ice40: the two banks in flip-flops
     assert feats["stages"] == feats["romdreg"] == feats["outreg"] == feats["treereg"] == 0  # no clock
     row = design_row(L, f, "xilinx", tree_every=1)
@@ -253,6 +254,7 @@ def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator(
     for fam in FAMILIES:
         feats = features(L, f, fam)
         assert feats["vecreg"] == 2 * 32 * 4 and feats["bank"] == feats["bankreg"] == feats["bankmux"] == 0, fam
+        assert feats["bankctl"] == 0, fam
         assert "inbuf" not in [m.name for m in unit_memories(L, f, fam)]
     f2 = Folding(L.name, 16, 32, 2, 16, planes_for(L))  # two column folds: a 4-word bank memory, no registers
     assert features(L, f2, "ecp5")["vecreg"] == 0 and features(L, f2, "ecp5")["bankreg"] == 16 * 4
@@ -269,8 +271,8 @@ def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator(
 
 #: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
 #: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
-NETWORK_LUT_PCT = 10.0  # measured: ice40 +4.4, ecp5 +1.3, xilinx -4.3 %
-NETWORK_FF_PCT = 15.0  # measured: -1.6, +1.6, -8.2 %
+NETWORK_LUT_PCT = 10.0  # measured: ice40 +5.1, ecp5 +5.4, xilinx -4.5 %
+NETWORK_FF_PCT = 15.0  # measured: -0.2, +1.7, -8.0 %
 
 
 def test_network_estimate_reproduces_the_stored_sfc_check(calibration):
