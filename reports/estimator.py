@@ -199,22 +199,29 @@ def rom_column_luts(words: int, fam: str) -> float:
     its data the ROM's read register). On ice40, and up to 16 words on ecp5 and xilinx: :func:`fn_luts`
     of the address bits. Deeper, ABC builds the column from 16-word cofactors (a LUT4's
     worth, also on xilinx: the LUT6 inputs and the free PFUMX / L6MUX21 / MUXF7 / MUXF8 not used) joined by
-    LUT muxes: 2:1 in a LUT4 on ecp5, 4:1 in a LUT6 on xilinx; a depth between two powers of two
-    costs in proportion (the cofactor of the last, partly filled 16 words is a smaller function):
-    ecp5 2 x words / 16 - 1, xilinx words / 16 + (words / 16 - 1) / 3.
+    LUT muxes: 2:1 in a LUT4 on ecp5, 4:1 in a LUT6 on xilinx (a tree over the cofactors); a depth between
+    two powers of two costs in proportion (the cofactor of the last, partly filled 16 words is a smaller
+    function): ecp5 2 x words / 16 - 1; xilinx words / 16 up to 32 words (a 5-bit column fits a LUT6, ABC
+    adds part of a second cofactor), then words / 16 + the 4:1 mux tree.
     Measured (Yosys 0.70): the LUTs whose support is the ROM address alone, per distinct column, in the
     calibration netlists: ecp5 1.0-1.1 at 16 words, 1.6 at 21, 2.2-2.6 at 24, 2.7 at 25-28, 2.5-3.6 at 32,
     11.9 at 96 (model 1, 1.6, 2, 2.1-2.5, 3, 11); xilinx, in mac units (the ROM's register between it and
     the DSP48E1s: no lane logic merged into its LUTs), 0.9 at 8, 1.1-1.2 at 16, 1.3 at 21, 1.2-1.6 at 24-28,
-    1.5-2.1 at 32, and in every kind 4.6 at 64, 6.9-9.5 at 96, 45 at 640 (model 1, 1, 1.4, 1.7-2, 2.3, 5,
-    7.7, 53). (A ROM synthesized as a module of
+    1.5-2.1 at 32, and in every kind 4.6 at 64, 6.9-9.5 at 96, 45 at 640 (model 0.9 .. 1, 1, 1.3, 1.5-1.75,
+    2, 5, 9, 54). (A ROM synthesized as a module of
     its own maps tighter: a 64-word column is one LUT6 on xilinx, 4 LUT4 on ecp5.)"""
     n = (words - 1).bit_length()
     if fam == "ecp5" and words > 16:
         return 2.0 * words / 16 - 1
-    if fam == "xilinx" and words > 16:
-        leaves = words / 16
-        return leaves + (leaves - 1) / 3
+    if fam == "xilinx" and words > 32:
+        leaves, muxes = words / 16, 0
+        nodes = math.ceil(leaves)
+        while nodes > 1:
+            nodes = -(-nodes // 4)
+            muxes += nodes
+        return leaves + muxes
+    if fam == "xilinx" and words > 16:  # one LUT6 over the 5 address bits, ABC's share of a second cofactor
+        return words / 16
     return fn_luts(n, fam)
 
 
