@@ -461,11 +461,14 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     live_chunk = chunk // 2 if lost and fold.pe == 1 else chunk
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
-    # a multiplier's signed products are summed sign-extended (measured on ecp5 with MULT18X18Ds, whose outputs
-    # merge with nothing: the tree's LUT4s are 2.0-2.1 per full adder of the sign-extended sum for 4x4 and
-    # 8x8 products, 3.1 vs 2.8 per full adder counted without the extension)
+    # signed products (a multiplier's, a product table's) are summed sign-extended on ecp5: with MULT18X18Ds,
+    # whose outputs merge with nothing, the tree's LUT4s are 2.0-2.1 per full adder of the sign-extended sum
+    # for 4x4 and 8x8 products (3.1 vs 2.8 counted without the extension); lut_product's datapath less one
+    # LUT a table bit, 1.9-2.7 LUT4 per full adder of the extended sum over 6-32 terms (2.7-4.7 without).
+    # ice40 and xilinx map the extension away: their lut_product datapaths are 2.3-2.6 LUT4 / 1.6-1.9 LUT6
+    # per full adder counted without it (1.3-1.8 / 1.0-1.3 with)
     segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0, lost,
-                         signed=cost_spec(layer.kind).multiplier)
+                         signed=cost_spec(layer.kind).signed_products and fam == "ecp5")
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
         # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)

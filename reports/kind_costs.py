@@ -128,11 +128,14 @@ class KindCost:
     lanes: Callable[[Layer, Folding, str, bool], tuple[float, float]]  #: (per lane, per SIMD column) LUTs
     post: Callable[[Layer, Folding], float] = lambda L, fold: 0.0  #: per-PE LUT work after the tree
     multiplier: bool = False  #: lanes multiply: on DSP targets they may become DSP blocks
+    #: the lanes' terms are signed products (a multiplier's, a product table's), which the adder tree sums
+    #: sign-extended to its width (reports.estimator.tree_segments ``signed``)
+    signed_products: bool = False
 
 
 COSTS: dict[Kind, KindCost] = {
     Kind.XNOR_POPCOUNT: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (1.0, 0.0)),
-    Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True),
+    Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True, signed_products=True),
     # add / subtract / zero mux per term bit; the negation -x per SIMD column (the PEs see the same x:
     # Yosys merges their identical negations)
     # (one 2:1 mux level per code bit: the sign select, and with the 2-bit code the zero select; measured on
@@ -148,7 +151,7 @@ COSTS: dict[Kind, KindCost] = {
     Kind.BIT_SERIAL: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (mux_luts(L.weight_bits, fam) + 1.0,
                                                                       mux_luts(L.input_bits, fam)),
                               post=_serial_post),
-    Kind.LUT_PRODUCT: KindCost(_lut_term_width, _lut_lanes),
+    Kind.LUT_PRODUCT: KindCost(_lut_term_width, _lut_lanes, signed_products=True),
 }
 assert tuple(COSTS) == tuple(Kind), "every Kind needs exactly one KindCost"
 

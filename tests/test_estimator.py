@@ -29,8 +29,8 @@ LUT_MAX_PCT = 10.0
 #: a change that loses accuracy fails; 14 of the 21 family x kinds meet it (301 syntheses, the grid up to
 #: 256 lanes; the misses: ecp5 xnor, accumulate, lut_product, mac with and without DSPs (its --mem-style
 #: logic, 96-word and ib = 2 / 4 accumulate points the worst), xilinx's DSP mac and xnor points).
-KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 18,
-               ("ecp5", "lut_product"): 16, ("ecp5", "mac"): 12, ("ecp5", "mac_nodsp"): 12,
+KNOWN_ABOVE = {("ecp5", "xnor_popcount"): 13, ("ecp5", "accumulate"): 17,
+               ("ecp5", "lut_product"): 15, ("ecp5", "mac"): 12, ("ecp5", "mac_nodsp"): 12,
                ("xilinx", "xnor_popcount"): 12.5, ("xilinx", "mac"): 12.5}
 #: Mean |LUT error| per family x kind, in-sample (every one is within it).
 LUT_MEAN_PCT = 12.5
@@ -229,8 +229,12 @@ def test_unit_features_follow_the_generated_unit():
     assert (ra["accumulate:csa"], ra["accumulate:cpa"]) == tuple(3 * x for x in tree_segments(16, 6, 0))
     # registered every level, each piece is a plain two-operand adder: no compressor, the adder bits only
     assert tree_segments(16, 6, 1) == (0, 8 * 7 + 4 * 8 + 2 * 9 + 10) and tree_segments(16, 1, 0)[0] > 0
-    # signed terms (a multiplier's products) are sign-extended to the sum's width: more full adders
+    # signed terms (products) are sign-extended to the sum's width: more full adders (counted on ecp5 only)
     assert tree_segments(16, 9, 0, signed=True)[0] > tree_segments(16, 9, 0)[0]
+    mac = probe_layer("mac", 64, 16, 4, 4, np.random.default_rng(0))
+    fm = Folding(mac.name, 16, 64, 2, 16, planes_for(mac))
+    assert design_row(mac, fm, "ecp5")["mac:csa"] == 2 * tree_segments(16, 9, 0, signed=True)[0]
+    assert design_row(mac, fm, "ice40-nodsp")["mac_nodsp:csa"] == 2 * tree_segments(16, 9, 0)[0]
     assert tree_segments(16, 9, 1, signed=True) == tree_segments(16, 9, 1)  # two-operand adders: no compressor
     assert row["xnor_popcount:cpa"] == 3 * tree_segments(16, 1, 1)[1] and "xnor_popcount:csa" not in row
     mems = unit_memories(L, f, "xilinx", "block")
@@ -271,8 +275,8 @@ def test_one_column_fold_vector_registers_and_family_banks_follow_the_generator(
 
 #: Whole-network estimate vs one real synthesis of the SFC per family (benchmarks/estimator_calibration.py
 #: network_check): the bound the stored check must meet, |LUT error| and |FF error| in %.
-NETWORK_LUT_PCT = 10.0  # measured: ice40 +5.1, ecp5 +5.4, xilinx -3.1 %
-NETWORK_FF_PCT = 15.0  # measured: -0.2, +1.7, -8.1 %
+NETWORK_LUT_PCT = 10.0  # measured: ice40 +5.1, ecp5 +5.8, xilinx -3.1 %
+NETWORK_FF_PCT = 15.0  # measured: -0.1, +1.7, -8.1 %
 
 
 def test_network_estimate_reproduces_the_stored_sfc_check(calibration):
