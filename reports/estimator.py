@@ -55,6 +55,7 @@ calibration without code changes, as long as the cost stays linear in them:
 
 ================  ================================================================
 ``chunk``         one SIMD chunk's bits (simd x input bits): the core's chunk register
+``bankctl``       1 when the unit has input banks (more than one row fold and column fold): their controller
 ``bankreg``       the same when the unit has input banks (more than one row fold) outside block
                   RAM: the banks' synchronous read register
 ``bank``          bits of the two input banks (2 x col_folds x chunk) when they are logic (ice40,
@@ -105,7 +106,7 @@ CONSTANTS_FILE = Path(__file__).with_name("estimator_constants.json")
 DSP_TARGETS = ("ice40", "ecp5", "xilinx")
 #: Terms of the unit's stream plumbing (see the module docstring): kept apart from the datapath
 #: terms so a restructured unit is re-fitted, not re-modelled.
-IO_TERMS = ("chunk", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
+IO_TERMS = ("chunk", "bankctl", "bankreg", "bank", "bankmux", "bankdec", "vecreg", "fifo")
 #: Terms with a coefficient per unit kind (besides ``const`` and ``lane``): the adder tree maps
 #: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
 #: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
@@ -151,7 +152,8 @@ def compressor_adders(heights: list[int]) -> tuple[int, int]:
     return fa, len(h)
 
 
-def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
+def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = False,
+                  signed: bool = False) -> tuple[int, int]:
     """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
     bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
     registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
@@ -160,11 +162,19 @@ def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
     nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
     levels = max(0, (terms - 1).bit_length())
     fa = cpa = level = 0
+    if first_level_lost and terms > 1:  # one operand of each first-level adder lost (ice40_lost_products)
+        nodes = [(width + 1, [width]) for _ in range(-(-terms // 2))]
+        level = 1
+        if every > 0 and level % every == 0 and level < levels:
+            nodes = [(w, [w]) for w, _ in nodes]
 
     def close(w: int, ops: list[int]) -> None:
         nonlocal fa, cpa
         if len(ops) >= 3:
-            fa += compressor_adders([sum(1 for o in ops if o > j) for j in range(max(ops))])[0]
+            # signed operands are sign-extended to the piece's width w in the $macc: every column as high as
+            # the operand count (unsigned ones stop at their own width)
+            fa += compressor_adders([len(ops) if signed else sum(1 for o in ops if o > j)
+                                     for j in range(w if signed else max(ops))])[0]
         if len(ops) >= 2:
             cpa += w
 
@@ -184,26 +194,35 @@ def tree_segments(terms: int, width: int, every: int) -> tuple[int, int]:
     return fa, cpa
 
 
-def rom_column_luts(n: int, fam: str) -> float:
-    """LUTs of one bit column of a ROM in logic over ``n`` address bits: :func:`fn_luts`, except on
-    xilinx from 6 address bits on, where ABC builds the column inside the unit from LUT5 cofactors joined
-    by LUT muxes (4:1 in a LUT6), free MUXF7/F8 not used: 3 LUTs for a 6-bit column, 5 for a 7-bit one.
-    Measured (Yosys 0.70): the same 64-word ROM synthesized as a module of its own is one LUT6 a column,
-    inside the core its columns cost 3-5 LUTs each (bit_serial, accumulate, xnor units: 64-241 LUTs more
-    flattened than with the ROM kept apart; the calibration's 33-64-word xilinx points were all 8-25 %
-    under the one-LUT6 count, the 96-word ones over twice that)."""
-    k = LUT_INPUTS.get(fam, 4)
-    if fam == "ecp5" and n >= 6:
-        # likewise on ecp5: the 2^(n-4) LUT4 cofactors joined by LUT4 2:1 muxes, no PFUMX / L6MUX21 (measured:
-        # a 64-word column 7 LUT4 inside the core, 4 in a module of its own; 5-bit columns keep their PFUMX)
-        return 2.0 * 2 ** (n - k) - 1
-    if fam != "xilinx" or n < k:
-        return fn_luts(n, fam)
-    leaves = total = 2 ** (n - (k - 1))
-    while leaves > 1:
-        leaves = -(-leaves // 4)
-        total += leaves
-    return float(total)
+def rom_column_luts(words: int, fam: str) -> float:
+    """LUTs of one bit column of a ``words``-deep ROM in logic inside the unit (its address a register,
+    its data the ROM's read register). On ice40, and up to 16 words on ecp5 and xilinx: :func:`fn_luts`
+    of the address bits. Deeper, ABC builds the column from 16-word cofactors (a LUT4's
+    worth, also on xilinx: the LUT6 inputs and the free PFUMX / L6MUX21 / MUXF7 / MUXF8 not used) joined by
+    LUT muxes: 2:1 in a LUT4 on ecp5, 4:1 in a LUT6 on xilinx (a tree over the cofactors); a depth between
+    two powers of two costs in proportion (the cofactor of the last, partly filled 16 words is a smaller
+    function): ecp5 2 x words / 16 - 1; xilinx words / 16 up to 32 words (a 5-bit column fits a LUT6, ABC
+    adds part of a second cofactor), then words / 16 + the 4:1 mux tree.
+    Measured (Yosys 0.70): the LUTs whose support is the ROM address alone, per distinct column, in the
+    calibration netlists: ecp5 1.0-1.1 at 16 words, 1.6 at 21, 2.2-2.6 at 24, 2.7 at 25-28, 2.5-3.6 at 32,
+    11.9 at 96 (model 1, 1.6, 2, 2.1-2.5, 3, 11); xilinx, in mac units (the ROM's register between it and
+    the DSP48E1s: no lane logic merged into its LUTs), 0.9 at 8, 1.1-1.2 at 16, 1.3 at 21, 1.2-1.6 at 24-28,
+    1.5-2.1 at 32, and in every kind 4.6 at 64, 6.9-9.5 at 96, 45 at 640 (model 0.9 .. 1, 1, 1.3, 1.5-1.75,
+    2, 5, 9, 54). (A ROM synthesized as a module of
+    its own maps tighter: a 64-word column is one LUT6 on xilinx, 4 LUT4 on ecp5.)"""
+    n = (words - 1).bit_length()
+    if fam == "ecp5" and words > 16:
+        return 2.0 * words / 16 - 1
+    if fam == "xilinx" and words > 32:
+        leaves, muxes = words / 16, 0
+        nodes = math.ceil(leaves)
+        while nodes > 1:
+            nodes = -(-nodes // 4)
+            muxes += nodes
+        return leaves + muxes
+    if fam == "xilinx" and words > 16:  # one LUT6 over the 5 address bits, ABC's share of a second cofactor
+        return words / 16
+    return fn_luts(n, fam)
 
 
 def _live(bits: np.ndarray) -> int:
@@ -224,11 +243,38 @@ def rom_live_columns(layer: Layer, fold: Folding) -> int:
     return _live(rom_bits(layer, fold))
 
 
-def rom_columns(layer: Layer, fold: Folding) -> int:
+def rom_columns(layer: Layer, fold: Folding, lanes: np.ndarray | None = None) -> int:
     """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
     columns, columns equal to one address bit or its complement, and duplicates of another
-    column cost nothing once Yosys maps the constant ROM to LUTs."""
-    return logic_columns(rom_bits(layer, fold))
+    column cost nothing once Yosys maps the constant ROM to LUTs. ``lanes``: only these lanes'
+    columns (a lane whose product synthesis drops takes its weights with it)."""
+    bits = rom_bits(layer, fold)
+    if lanes is not None:
+        cb = bits.shape[0] // fold.lanes
+        bits = bits.reshape(fold.lanes, cb, -1)[lanes].reshape(-1, bits.shape[1])
+    return logic_columns(bits)
+
+
+def ice40_lost_products(layer: Layer, fold: Folding, target: str, dsp: bool, core) -> bool:
+    """Whether Yosys 0.70's ice40_dsp loses one product of every first-level tree adder: products
+    registered (a target clock's product stage) and the first tree level not registered. Measured on
+    every such calibration netlist: ice40_dsp folds a product's adder (p_r0 + p_r1) into one SB_MAC16
+    and takes the other operand's product register as the MAC16's C/D input register, whose input is
+    then left undriven ('x'); the lost product's multiplier, its weights and (when no other PE reads
+    it) its activation bits are removed as unused. So half the lanes reach the tree (one SB_MAC16
+    each: :func:`dsp_blocks`), which half is Yosys' order (of 12 pairs measured, the odd lane
+    survived in 9). A netlist that does not compute the layer: reported, modelled so the estimate
+    follows what Yosys builds."""
+    return (_family(target) == "ice40" and dsp and bool(core.stages.product)
+            and not (core.tree_every == 1 and core.stages.tree))
+
+
+def surviving_lanes(fold: Folding) -> np.ndarray:
+    """Lanes whose products survive :func:`ice40_lost_products`: the odd lane of each first-level pair
+    (and an unpaired last lane), per PE."""
+    i = np.arange(fold.simd)
+    keep = (i % 2 == 1) | ((i == fold.simd - 1) & (fold.simd % 2 == 1))
+    return np.concatenate([p * fold.simd + i[keep] for p in range(fold.pe)])
 
 
 def logic_columns(bits: np.ndarray) -> int:
@@ -406,11 +452,23 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family)}
     wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
-    cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
+    lost = ice40_lost_products(layer, fold, target, dsp, unit.core)
+    cols = rom_columns(layer, fold, surviving_lanes(fold) if lost else None) if wrom.style == "logic" else 0
     chunk = fold.simd * layer.input_bits
+    # the activations read by no surviving product are removed with their bank bits: half of them
+    # with one PE (more PEs read each activation through another lane of the pair: measured 6 of 8
+    # kept with 3 PEs, 7 of 8 with 4)
+    live_chunk = chunk // 2 if lost and fold.pe == 1 else chunk
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
-    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0)
+    # signed products (a multiplier's, a product table's) are summed sign-extended on ecp5: with MULT18X18Ds,
+    # whose outputs merge with nothing, the tree's LUT4s are 2.0-2.1 per full adder of the sign-extended sum
+    # for 4x4 and 8x8 products (3.1 vs 2.8 counted without the extension); lut_product's datapath less one
+    # LUT a table bit, 1.9-2.7 LUT4 per full adder of the extended sum over 6-32 terms (2.7-4.7 without).
+    # ice40 and xilinx map the extension away: their lut_product datapaths are 2.3-2.6 LUT4 / 1.6-1.9 LUT6
+    # per full adder counted without it (1.3-1.8 / 1.0-1.3 with)
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0, lost,
+                         signed=cost_spec(layer.kind).signed_products and fam == "ecp5")
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
         # post-adders (P = A*B + PCIN), no tree in LUTs (calibration: 32 lanes 106 LUT6, 12 CARRY4)
@@ -435,8 +493,9 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "cpa": fold.pe * segs[1],
         "treereg": fold.pe * tree_register_bits(fold.simd, tw, unit.core.tree_every) if staged else 0.0,
         "stages": float(st.total),
-        "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
-        "prodreg": st.product * fold.pe * fold.simd * (1 if serial else tw),
+        "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + live_chunk),
+        "prodreg": st.product * fold.pe * (len(surviving_lanes(fold)) // fold.pe if lost else fold.simd)
+        * (1 if serial else tw),
         # ... and the same products not registered (no target clock, a kind that would register them): ABC maps
         # the lane logic together with the tree's first compressor level, which costs more or fewer LUTs than
         # the two apart by kind (a non-negative prodreg alone cannot say "the register saves LUTs")
@@ -446,22 +505,26 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
         "thr": fold.pe * n_thr * W,
-        "rom": cols * rom_column_luts((words - 1).bit_length(), fam) if words >= 2 else 0.0,
+        "rom": cols * rom_column_luts(words, fam) if words >= 2 else 0.0,
         # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
         "romreg": float(cols),
         # the threshold ROM in logic: like the weight ROM, its distinct columns x one function each of
         # the row-fold address (a deep one, many row folds, is a Shannon tree per column, not a LUT per 2^k words)
-        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts((prom.depth - 1).bit_length(), fam)
+        "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts(prom.depth, fam)
                  if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
-        "chunk": float(chunk),
-        "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
-        "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
-        "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        "chunk": float(live_chunk),
+        # the two banks' controller (hw.mvu.MatrixVectorUnit._banks: fill / step counters, the read address, the
+        # full flags and the handshake): one per unit with banks, whatever their size (ecp5 xnor: about 40 LUT4
+        # of bank-control support in a unit with banks, none in one without)
+        "bankctl": 1.0 if bank is not None else 0.0,
+        "bankreg": float(live_chunk) if bank is not None and bank.style != "block" else 0.0,
+        "bank": float(bank.depth * live_chunk) if bank is not None and bank.style == "logic" else 0.0,
+        "bankmux": live_chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
         # ... and their write enables: one decoded enable per word (the fill address and bank)
         "bankdec": float(bank.depth) if bank is not None and bank.style == "logic" else 0.0,
         # the generated unit says whether it keeps the vector in registers (never restated here)
-        "vecreg": 2.0 * chunk if unit.in_registers else 0.0,
+        "vecreg": 2.0 * live_chunk if unit.in_registers else 0.0,
         "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
     }
 
@@ -583,13 +646,14 @@ def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto"
                family: str | None = None) -> int:
     """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`), except on ice40 with the
     products registered (a target clock's product stage, read off the generated unit) and no register
-    right after the tree's first adder level: Yosys then packs two products into one SB_MAC16 (measured:
-    every such calibration point); a registered first level (tree_every 1) is packed with each product
-    into its own SB_MAC16, as the accumulator it looks like."""
+    right after the tree's first adder level: Yosys 0.70 then loses one product of each first-level pair
+    (:func:`ice40_lost_products`: the netlists show one product per SB_MAC16 and the adder's other operand
+    undriven, not two products packed), so half the lanes take an SB_MAC16 (measured: every such
+    calibration point); a registered first level (tree_every 1) keeps every product in its own SB_MAC16."""
     if not uses_dsp(layer, target):
         return 0
     core = generated_unit(layer, fold, mem_style, tree_every, family).core
-    if _family(target) == "ice40" and core.stages.product and not (core.tree_every == 1 and core.stages.tree):
+    if ice40_lost_products(layer, fold, target, True, core):
         return -(-fold.lanes // 2)
     return fold.lanes
 

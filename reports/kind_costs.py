@@ -98,6 +98,13 @@ def _lut_lanes(L: Layer, fold: Folding, fam: str, dsp: bool) -> tuple[float, flo
     return float(live * (2 ** wb - 1)), float(funcs * fn_luts(ib, fam))
 
 
+def _acc_code_bits(L: Layer) -> int:
+    """Bits of an accumulate weight code: 1 (the sign) when the layer has no zero weights, else 2."""
+    from hw.mvu import weight_code_bits
+
+    return weight_code_bits(L)
+
+
 def _serial_post(L: Layer, fold: Folding) -> float:
     """bit_serial shifts its plane popcount by a_bit + w_bit (a barrel shifter) and negates the
     weight's MSB plane."""
@@ -121,14 +128,19 @@ class KindCost:
     lanes: Callable[[Layer, Folding, str, bool], tuple[float, float]]  #: (per lane, per SIMD column) LUTs
     post: Callable[[Layer, Folding], float] = lambda L, fold: 0.0  #: per-PE LUT work after the tree
     multiplier: bool = False  #: lanes multiply: on DSP targets they may become DSP blocks
+    #: the lanes' terms are signed products (a multiplier's, a product table's), which the adder tree sums
+    #: sign-extended to its width (reports.estimator.tree_segments ``signed``)
+    signed_products: bool = False
 
 
 COSTS: dict[Kind, KindCost] = {
     Kind.XNOR_POPCOUNT: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (1.0, 0.0)),
-    Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True),
+    Kind.MAC: KindCost(lambda L: L.input_bits + L.weight_bits + 1, _mac_lanes, multiplier=True, signed_products=True),
     # add / subtract / zero mux per term bit; the negation -x per SIMD column (the PEs see the same x:
     # Yosys merges their identical negations)
-    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (L.input_bits + 2.0,
+    # (one 2:1 mux level per code bit: the sign select, and with the 2-bit code the zero select; measured on
+    # ecp5, the lanes and tree of the 1-bit code cost 15-19 LUT4 a lane, of the 2-bit code 17-25)
+    Kind.ACCUMULATE: KindCost(lambda L: L.input_bits + 2, lambda L, fold, fam, dsp: (_acc_code_bits(L) * (L.input_bits + 2.0),
                                                                                      L.input_bits + 1.0)),
     # barrel shifter muxes, then the conditional negation (an incrementer of the term width)
     Kind.SHIFT_ADD: KindCost(lambda L: L.input_bits + L.max_exponent + 1,
@@ -139,7 +151,7 @@ COSTS: dict[Kind, KindCost] = {
     Kind.BIT_SERIAL: KindCost(lambda L: 1, lambda L, fold, fam, dsp: (mux_luts(L.weight_bits, fam) + 1.0,
                                                                       mux_luts(L.input_bits, fam)),
                               post=_serial_post),
-    Kind.LUT_PRODUCT: KindCost(_lut_term_width, _lut_lanes),
+    Kind.LUT_PRODUCT: KindCost(_lut_term_width, _lut_lanes, signed_products=True),
 }
 assert tuple(COSTS) == tuple(Kind), "every Kind needs exactly one KindCost"
 
