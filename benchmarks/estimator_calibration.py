@@ -196,12 +196,22 @@ def targets_of(p: CalPoint, fams: list[str]) -> list[str]:
     return out
 
 
+def built_for(kind: str, target: str) -> str:
+    """The family a point's unit is built for on ``target``: the target's, as the generator builds every
+    design (``--family``). It changes the Verilog only where the family decides: on iCE40 (no LUT-RAM) a
+    written input bank goes to block RAM when that costs less than its flip-flops (hw.memstyle), and a
+    multiplier's product is not registered (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES); ecp5 and xilinx
+    units are the same as built without a family. ``kind`` is kept for the call sites' symmetry."""
+    return target.split("-")[0]
+
+
 def measured_row(p: CalPoint, target: str, r: dict) -> dict:
     """A point's record on one target: the point, what synthesis measured, the estimator's features."""
     from reports.estimator import design_row, unit_memories
 
     L, f = point_unit(p)
-    mems = unit_memories(L, f, target, p.mem_style, tree_every=p.tree_every)
+    fam_built = built_for(p.kind, target)
+    mems = unit_memories(L, f, target, p.mem_style, tree_every=p.tree_every, family=fam_built)
     # which ROM synthesis put in block RAM: the weight ROM if more blocks than the other memories'
     from reports.estimator import block_rams
     fam = target.split("-")[0]
@@ -211,7 +221,7 @@ def measured_row(p: CalPoint, target: str, r: dict) -> dict:
             "rom_bits": f.row_folds * f.col_folds * f.lanes * _code_bits(L), **r,
             "weights_in_bram": bool(r["brams"] > param_blocks),
             "row": design_row(L, f, target, bram=bram, dsp=r["dsps"] > 0, mem_style=p.mem_style,
-                              tree_every=p.tree_every)}
+                              tree_every=p.tree_every, family=fam_built)}
 
 
 def _code_bits(L) -> int:
@@ -221,8 +231,8 @@ def _code_bits(L) -> int:
 
 
 def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = float("inf")) -> list[dict]:
-    """Generate one unit's Verilog once and synthesize it for every target (cached); nothing once
-    the wall clock has passed ``stop_at`` (``--budget-minutes``)."""
+    """Generate one unit's Verilog once per family it is built for (:func:`built_for`) and synthesize it
+    for every target (cached); nothing once the wall clock has passed ``stop_at`` (``--budget-minutes``)."""
     if time.time() > stop_at:
         return []
     from reports.estimator import mvu_verilog
@@ -231,11 +241,15 @@ def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = floa
 
     L, f = point_unit(p)
     t0 = time.perf_counter()
-    v = Path(tmp) / f"{p.kind}_{p.layer_seed}.v"
-    v.write_text(mvu_verilog(L, f, mem_style=p.mem_style, tree_every=p.tree_every))
+    built = {t: built_for(p.kind, t) for t in targets}
+    files = {}
+    for fam in dict.fromkeys(built.values()):
+        files[fam] = Path(tmp) / f"{p.kind}_{p.layer_seed}_{fam or 'any'}.v"
+        files[fam].write_text(mvu_verilog(L, f, mem_style=p.mem_style, tree_every=p.tree_every, family=fam))
     gen = time.perf_counter() - t0
     out = []
     for t in targets:
+        v = files[built[t]]
         try:
             r = synthesize(v, "mvu", t)
         except ToolError as e:  # one failed synthesis must not sink the calibration: reported, left out
@@ -269,11 +283,14 @@ def fit_bram_rule(rows: list[dict]) -> dict | None:
     for r in rows:
         L, f = point_unit(CalPoint(**{k: r[k] for k in CalPoint.__dataclass_fields__}))
         fam = r["target"].split("-")[0]
-        off = _with_constants(base, lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"]))
+        fb = built_for(r["kind"], r["target"])
+        off = _with_constants(base, lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"],
+                                                          family=fb))
         on = _with_constants({**base, "bram_rule": {fam: {"min_depth": 0, "min_bits": 0}}},
-                             lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"]))
+                             lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"],
+                                                   family=fb))
         fixed.append(_with_constants(base, lambda: bram_blocks(L, f, r["target"], r["mem_style"],
-                                                               tree_every=r["tree_every"])))
+                                                               tree_every=r["tree_every"], family=fb)))
         cands.append([m for m, o in zip(on, off) if m.style == "block" and o.style != "block"])
         measured.append(r["brams"])
     if all(b == m for b, m in zip(fixed, measured)):
@@ -486,9 +503,11 @@ def main() -> int:
             est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs", "lutrams")}
             # BRAM: the geometry alone (where the ROMs went taken from synthesis) and the whole
             # rule (the generator's mark or the fitted Yosys rule, as `lowbit fit` uses it)
-            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"], tree_every=r["tree_every"])
+            fb = built_for(r["kind"], r["target"])
+            geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"], tree_every=r["tree_every"],
+                              family=fb)
             whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"],
-                                                                tree_every=r["tree_every"]))
+                                                                tree_every=r["tree_every"], family=fb))
             kind = "mac_nodsp" if r["kind"] == "mac" and r["dsps"] == 0 else r["kind"]
             table.append({**{k: v for k, v in r.items() if k != "row"}, "unit_kind": kind,
                           "est_luts": est["luts"], "est_ffs": est["ffs"], "est_lutrams": est["lutrams"],

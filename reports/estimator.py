@@ -152,8 +152,7 @@ def compressor_adders(heights: list[int]) -> tuple[int, int]:
     return fa, len(h)
 
 
-def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = False,
-                  signed: bool = False) -> tuple[int, int]:
+def tree_segments(terms: int, width: int, every: int, signed: bool = False) -> tuple[int, int]:
     """(full adders, carry-propagate adder bits) of hw.arith.adder_tree over ``terms`` terms of ``width``
     bits registered every ``every`` levels (0: never), as Yosys maps it: each combinational piece between
     registers is one multi-operand sum (a node of two operands a plain adder, of more a compressor
@@ -162,11 +161,6 @@ def tree_segments(terms: int, width: int, every: int, first_level_lost: bool = F
     nodes = [(width, [width]) for _ in range(terms)]  # (width, the segment's operand widths under it)
     levels = max(0, (terms - 1).bit_length())
     fa = cpa = level = 0
-    if first_level_lost and terms > 1:  # one operand of each first-level adder lost (ice40_lost_products)
-        nodes = [(width + 1, [width]) for _ in range(-(-terms // 2))]
-        level = 1
-        if every > 0 and level % every == 0 and level < levels:
-            nodes = [(w, [w]) for w, _ in nodes]
 
     def close(w: int, ops: list[int]) -> None:
         nonlocal fa, cpa
@@ -243,38 +237,12 @@ def rom_live_columns(layer: Layer, fold: Folding) -> int:
     return _live(rom_bits(layer, fold))
 
 
-def rom_columns(layer: Layer, fold: Folding, lanes: np.ndarray | None = None) -> int:
+def rom_columns(layer: Layer, fold: Folding) -> int:
     """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
     columns, columns equal to one address bit or its complement, and duplicates of another
-    column cost nothing once Yosys maps the constant ROM to LUTs. ``lanes``: only these lanes'
-    columns (a lane whose product synthesis drops takes its weights with it)."""
+    column cost nothing once Yosys maps the constant ROM to LUTs."""
     bits = rom_bits(layer, fold)
-    if lanes is not None:
-        cb = bits.shape[0] // fold.lanes
-        bits = bits.reshape(fold.lanes, cb, -1)[lanes].reshape(-1, bits.shape[1])
     return logic_columns(bits)
-
-
-def ice40_lost_products(layer: Layer, fold: Folding, target: str, dsp: bool, core) -> bool:
-    """Whether Yosys 0.70's ice40_dsp loses one product of every first-level tree adder: products
-    registered (a target clock's product stage) and the first tree level not registered. Measured on
-    every such calibration netlist: ice40_dsp folds a product's adder (p_r0 + p_r1) into one SB_MAC16
-    and takes the other operand's product register as the MAC16's C/D input register, whose input is
-    then left undriven ('x'); the lost product's multiplier, its weights and (when no other PE reads
-    it) its activation bits are removed as unused. So half the lanes reach the tree (one SB_MAC16
-    each: :func:`dsp_blocks`), which half is Yosys' order (of 12 pairs measured, the odd lane
-    survived in 9). A netlist that does not compute the layer: reported, modelled so the estimate
-    follows what Yosys builds."""
-    return (_family(target) == "ice40" and dsp and bool(core.stages.product)
-            and not (core.tree_every == 1 and core.stages.tree))
-
-
-def surviving_lanes(fold: Folding) -> np.ndarray:
-    """Lanes whose products survive :func:`ice40_lost_products`: the odd lane of each first-level pair
-    (and an unpaired last lane), per PE."""
-    i = np.arange(fold.simd)
-    keep = (i % 2 == 1) | ((i == fold.simd - 1) & (fold.simd % 2 == 1))
-    return np.concatenate([p * fold.simd + i[keep] for p in range(fold.pe)])
 
 
 def logic_columns(bits: np.ndarray) -> int:
@@ -452,13 +420,8 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     mems = {m.name: m for m in unit_memories(layer, fold, target, mem_style, bram, tree_every, family)}
     wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
-    lost = ice40_lost_products(layer, fold, target, dsp, unit.core)
-    cols = rom_columns(layer, fold, surviving_lanes(fold) if lost else None) if wrom.style == "logic" else 0
+    cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
     chunk = fold.simd * layer.input_bits
-    # the activations read by no surviving product are removed with their bank bits: half of them
-    # with one PE (more PEs read each activation through another lane of the pair: measured 6 of 8
-    # kept with 3 PEs, 7 of 8 with 4)
-    live_chunk = chunk // 2 if lost and fold.pe == 1 else chunk
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
     # signed products (a multiplier's, a product table's) are summed sign-extended on ecp5: with MULT18X18Ds,
@@ -467,7 +430,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     # LUT a table bit, 1.9-2.7 LUT4 per full adder of the extended sum over 6-32 terms (2.7-4.7 without).
     # ice40 and xilinx map the extension away: their lut_product datapaths are 2.3-2.6 LUT4 / 1.6-1.9 LUT6
     # per full adder counted without it (1.3-1.8 / 1.0-1.3 with)
-    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0, lost,
+    segs = tree_segments(fold.simd, tw, unit.core.tree_every if staged else 0,
                          signed=cost_spec(layer.kind).signed_products and fam == "ecp5")
     if dsp and fam == "xilinx" and not st.product:
         # unregistered DSP products: Yosys' xilinx_dsp chains the adder tree through the DSP48E1s'
@@ -493,9 +456,8 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "cpa": fold.pe * segs[1],
         "treereg": fold.pe * tree_register_bits(fold.simd, tw, unit.core.tree_every) if staged else 0.0,
         "stages": float(st.total),
-        "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + live_chunk),
-        "prodreg": st.product * fold.pe * (len(surviving_lanes(fold)) // fold.pe if lost else fold.simd)
-        * (1 if serial else tw),
+        "romdreg": st.rom * ((cols if wrom.style == "logic" else wrom.live) + chunk),
+        "prodreg": st.product * fold.pe * fold.simd * (1 if serial else tw),
         # ... and the same products not registered (no target clock, a kind that would register them): ABC maps
         # the lane logic together with the tree's first compressor level, which costs more or fewer LUTs than
         # the two apart by kind (a non-negative prodreg alone cannot say "the register saves LUTs")
@@ -513,18 +475,18 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "prom": (logic_columns(param_rom_bits(layer, fold)) * rom_column_luts(prom.depth, fam)
                  if prom is not None and prom.style == "logic" and prom.depth >= 2 else 0.0),
         "dram": float(sum(lutram_cells(m.depth, m.live, fam) for m in mems.values() if m.style == "distributed")),
-        "chunk": float(live_chunk),
+        "chunk": float(chunk),
         # the two banks' controller (hw.mvu.MatrixVectorUnit._banks: fill / step counters, the read address, the
         # full flags and the handshake): one per unit with banks, whatever their size (ecp5 xnor: about 40 LUT4
         # of bank-control support in a unit with banks, none in one without)
         "bankctl": 1.0 if bank is not None else 0.0,
-        "bankreg": float(live_chunk) if bank is not None and bank.style != "block" else 0.0,
-        "bank": float(bank.depth * live_chunk) if bank is not None and bank.style == "logic" else 0.0,
-        "bankmux": live_chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
+        "bankreg": float(chunk) if bank is not None and bank.style != "block" else 0.0,
+        "bank": float(bank.depth * chunk) if bank is not None and bank.style == "logic" else 0.0,
+        "bankmux": chunk * mux_luts(bank.depth, fam) if bank is not None and bank.style == "logic" else 0.0,
         # ... and their write enables: one decoded enable per word (the fill address and bank)
         "bankdec": float(bank.depth) if bank is not None and bank.style == "logic" else 0.0,
         # the generated unit says whether it keeps the vector in registers (never restated here)
-        "vecreg": 2.0 * live_chunk if unit.in_registers else 0.0,
+        "vecreg": 2.0 * chunk if unit.in_registers else 0.0,
         "fifo": float(unit.fifo_depth * fold.pe * out_width(layer)),
     }
 
@@ -644,18 +606,10 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
 
 def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto", tree_every: int = 0,
                family: str | None = None) -> int:
-    """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`), except on ice40 with the
-    products registered (a target clock's product stage, read off the generated unit) and no register
-    right after the tree's first adder level: Yosys 0.70 then loses one product of each first-level pair
-    (:func:`ice40_lost_products`: the netlists show one product per SB_MAC16 and the adder's other operand
-    undriven, not two products packed), so half the lanes take an SB_MAC16 (measured: every such
-    calibration point); a registered first level (tree_every 1) keeps every product in its own SB_MAC16."""
-    if not uses_dsp(layer, target):
-        return 0
-    core = generated_unit(layer, fold, mem_style, tree_every, family).core
-    if ice40_lost_products(layer, fold, target, True, core):
-        return -(-fold.lanes // 2)
-    return fold.lanes
+    """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`). (A registered product on
+    iCE40 would be mapped wrongly by Yosys 0.70, half the lanes in SB_MAC16s: the generator never builds
+    one there, hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES, and the calibration builds ice40 units as it does.)"""
+    return fold.lanes if uses_dsp(layer, target) else 0
 
 
 def estimate_model(layers: list[Layer], foldings: list[Folding], target: str,
@@ -755,11 +709,12 @@ def probe_layer(kind: str, n_in: int, n_out: int, input_bits: int, weight_bits: 
     return L
 
 
-def mvu_verilog(layer: Layer, fold: Folding, top: str = "mvu", mem_style: str = "auto", tree_every: int = 0) -> str:
-    """Verilog of one layer's matrix-vector unit (what the estimator models)."""
+def mvu_verilog(layer: Layer, fold: Folding, top: str = "mvu", mem_style: str = "auto", tree_every: int = 0,
+                family: str | None = None) -> str:
+    """Verilog of one layer's matrix-vector unit (what the estimator models), built for ``family``."""
     from amaranth.back import verilog
 
     from hw.mvu import MatrixVectorUnit
 
-    return verilog.convert(MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every), name=top,
-                           emit_src=False)
+    return verilog.convert(MatrixVectorUnit(layer, fold, mem_style=mem_style, tree_every=tree_every, family=family),
+                           name=top, emit_src=False)

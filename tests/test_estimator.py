@@ -88,7 +88,8 @@ def live(calibration):
     for rec in doc["points"]:
         p = cal.CalPoint(**{k: rec[k] for k in cal.CalPoint.__dataclass_fields__})
         L, f = cal.point_unit(p)
-        out.append((rec, estimate(L, f, rec["target"], p.mem_style, p.tree_every), L, f))
+        out.append((rec, estimate(L, f, rec["target"], p.mem_style, p.tree_every, cal.built_for(p.kind, rec["target"])),
+                    L, f))
     return out
 
 
@@ -174,12 +175,12 @@ def test_summary_records_in_sample_and_cross_validated_errors(calibration):
 
 
 def test_dsp_blocks_exact_on_every_calibration_point(live):
-    """DSP blocks: one per mac lane; on ice40 with registered products half of them (Yosys loses one product
-    of each first-level pair: reports.estimator.ice40_lost_products); none without DSPs."""
+    """DSP blocks: one per mac lane on every family (ice40 units are built without the product register
+    Yosys would mis-map, hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES); none without DSPs."""
     wrong = [(rec["target"], rec["pe"] * rec["simd"], rec["tree_every"], rec["dsps"], est.dsps)
              for rec, est, L, f in live if est.dsps != rec["dsps"]]
     assert not wrong, f"(target, lanes, tree_every, yosys, estimated): {wrong[:8]}"
-    assert any(0 < rec["dsps"] < rec["pe"] * rec["simd"] for rec, *_ in live)  # the ice40 lost products are there
+    assert any(rec["target"] == "ice40" and rec["dsps"] == rec["pe"] * rec["simd"] > 0 for rec, *_ in live)
 
 
 def test_bram_exact_on_every_calibration_point(live):
@@ -317,29 +318,17 @@ def test_network_estimate_prices_each_converter_kind():
             assert cost.ffs >= min(a, b) * 2 and cost.luts > 0, (kind, cost)
 
 
-def test_ice40_lost_products_shrink_the_tree_rom_and_banks_only_where_yosys_loses_them():
-    """ice40 with SB_MAC16s, products registered and the first tree level not: one product of each
-    first-level pair is lost (reports.estimator.ice40_lost_products), so the tree starts from the
-    pairs, the ROM keeps the surviving lanes' columns and, with one PE, half the activation bits;
-    without DSPs, or on another family, the same unit keeps every lane."""
-    from reports.estimator import rom_columns, surviving_lanes
+def test_ice40_units_are_priced_without_the_product_register():
+    """Built for ice40 (the generator's family there), a clocked mac unit has no product register
+    (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES) and every lane in an SB_MAC16; built for ecp5 it has one."""
+    from reports.estimator import dsp_blocks
 
     L = probe_layer("mac", 32, 8, 8, 8, np.random.default_rng(3))
     f = Folding(L.name, 8, 32, 1, 8, planes_for(L))
-    assert list(surviving_lanes(f)) == [1, 3, 5, 7]
-    assert list(surviving_lanes(Folding(L.name, 8, 32, 2, 3, planes_for(L)))) == [1, 2, 4, 5]
-    lost = features(L, f, "ice40", tree_every=2)
-    kept = features(L, f, "ice40-nodsp", tree_every=2)
-    other = features(L, f, "ecp5", tree_every=2)
-    assert lost["chunk"] == kept["chunk"] / 2 == other["chunk"] / 2 == 32
-    assert rom_columns(L, f, surviving_lanes(f)) < rom_columns(L, f) == other["romreg"]
-    assert lost["romreg"] == rom_columns(L, f, surviving_lanes(f))
-    tw = L.input_bits + L.weight_bits + 1
-    assert (lost["csa"], lost["cpa"]) == tree_segments(8, tw, 2, True) != tree_segments(8, tw, 2)
-    # from the pairs on: 4 nodes of tw + 1 bits, the second level registered, then one two-operand adder
-    assert tree_segments(8, tw, 2, True) == (0, 2 * (tw + 2) + (tw + 3))
-    # no clock (products not registered): every lane kept, also on ice40 with DSPs
-    assert features(L, f, "ice40")["chunk"] == 64
+    ice, ecp = features(L, f, "ice40", tree_every=2, family="ice40"), features(L, f, "ecp5", tree_every=2, family="ecp5")
+    assert ice["prodreg"] == 0 < ecp["prodreg"]
+    assert ice["chunk"] == ecp["chunk"] == 64
+    assert dsp_blocks(L, f, "ice40", tree_every=2, family="ice40") == 8
 
 
 def test_rom_column_cost_follows_the_depth_as_measured_inside_the_unit():
