@@ -601,11 +601,10 @@ def estimate(layer: Layer, folding: Folding, target: str, mem_style: str = "auto
     fitted = {metric: predict(coefs[fam], row, metric) for metric in METRICS}
     return AreaEstimate(target, layer.kind, fitted["luts"], fitted["ffs"], bram_blocks(layer, folding, target, mem_style,
                                                                                  tree_every=tree_every, family=family),
-                        dsp_blocks(layer, folding, target, mem_style, tree_every, family), fitted["lutrams"])
+                        dsp_blocks(layer, folding, target), fitted["lutrams"])
 
 
-def dsp_blocks(layer: Layer, fold: Folding, target: str, mem_style: str = "auto", tree_every: int = 0,
-               family: str | None = None) -> int:
+def dsp_blocks(layer: Layer, fold: Folding, target: str) -> int:
     """DSP blocks of the unit's multipliers: one per lane (:func:`uses_dsp`). (A registered product on
     iCE40 would be mapped wrongly by Yosys 0.70, half the lanes in SB_MAC16s: the generator never builds
     one there, hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES, and the calibration builds ice40 units as it does.)"""

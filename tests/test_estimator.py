@@ -330,7 +330,7 @@ def test_ice40_units_are_priced_without_the_product_register():
     ice, ecp = features(L, f, "ice40", tree_every=2, family="ice40"), features(L, f, "ecp5", tree_every=2, family="ecp5")
     assert ice["prodreg"] == 0 < ecp["prodreg"]
     assert ice["chunk"] == ecp["chunk"] == 64
-    assert dsp_blocks(L, f, "ice40", tree_every=2, family="ice40") == 8
+    assert dsp_blocks(L, f, "ice40") == 8
 
 
 def test_rom_column_cost_follows_the_depth_as_measured_inside_the_unit():
