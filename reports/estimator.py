@@ -33,7 +33,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``prodcomb`` the products not registered (no target clock) on a kind that registers them under one:
             pe x simd x term width, per kind (lanes and the tree's first level mapped together)
 ``outreg``  the output stage registered (core_stages' ``output``): pe x output bits, and the
-            pe x thresholds compares when a multi-threshold registers them first
+            pe x thresholds compares when a multi-threshold registers them first (flip-flops: LUT prior 0)
+``outpe``   the same stage per PE (and registered compare): its selection logic
 ``promreg`` the threshold ROM read synchronously from logic (read a row fold ahead under a target
             clock): its live bits
 ``acc``     per-PE accumulator and result registers: pe x acc width
@@ -111,7 +112,7 @@ IO_TERMS = ("chunk", "bankctl", "bankreg", "bank", "bankmux", "bankdec", "vecreg
 #: differently per term width (1-bit popcount terms vs wide products on carry chains), and what the
 #: kind's lane logic absorbs (a ROM in logic, a product register) differs by kind.
 PER_KIND = ("xdec", "post", "csa", "cpa", "fused", "prodreg", "prodcomb", "rom")
-SHARED = ("treereg", "stages", "romdreg", "outreg", "promreg", "acc", "thr",
+SHARED = ("treereg", "stages", "romdreg", "outreg", "outpe", "promreg", "acc", "thr",
           "romreg", "prom", "dram") + IO_TERMS
 #: Fitted metrics: LUTs, FFs and LUT-RAM primitives (TRELLIS_DPR16X4 on ecp5, RAM*X* / RAM*M on xilinx).
 METRICS = ("luts", "ffs", "lutrams")
@@ -464,6 +465,9 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "prodcomb": (fold.pe * fold.simd * (1 if serial else tw)
                      if not st.product and lane_spec(layer.kind).product_stage and not dsp else 0.0),
         "outreg": (fold.pe * out_width(layer) + (fold.pe * n_thr if st.output > 1 else 0)) if st.output else 0.0,
+        # the same stage counted per PE (and per registered compare), not per output bit: its logic (the
+        # compare result's selection and enable) is per PE, its bits are flip-flops (LUT prior 0 on outreg)
+        "outpe": (fold.pe * (1 + (n_thr if st.output > 1 else 0))) if st.output else 0.0,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
         "thr": fold.pe * n_thr * W,
@@ -684,7 +688,7 @@ def _lp_refine(A: np.ndarray, b: np.ndarray, n: int, coef: np.ndarray, rounds: i
 
 #: Prior LUTs per feature unit for the structural terms (see :func:`fit`), and the prior's weight (one
 #: prior row weighs as much as a point missed by this fraction).
-LUT_PRIORS = {"acc": 1.0, "thr": 1.0}
+LUT_PRIORS = {"acc": 1.0, "thr": 1.0, "outreg": 0.0}
 #: Prior FFs per feature unit of the register terms: one per bit (``acc``: the partial sum, the
 #: accumulator and the result register of each PE, three per bit).
 FF_PRIORS = {"acc": 3.0, "romdreg": 1.0, "treereg": 1.0, "outreg": 1.0, "promreg": 1.0, "romreg": 1.0,
