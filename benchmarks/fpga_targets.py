@@ -23,7 +23,10 @@ benchmarks/results/fpga_targets/fpga_targets.json with the git commit, seeds and
   64-64-64-64-10 net at a narrow folding (``KIND_FOLDS``, ``KIND_FAMILY_FOLDS``), placed on HX8K and
   ECP5-25k (the heaviest section);
 * ``sfc_regression``: benchmarks/sim_regression.py on all 10,000 MNIST test images with a fresh cache,
-  so the Verilator build is in the wall time (results/sim_sfc-bnn.json is left as that benchmark wrote it).
+  so the Verilator build is in the wall time (results/sim_sfc-bnn.json is left as that benchmark wrote it);
+* ``elsewhere``: the targets measured by their own benchmarks, read (not re-measured) from their results
+  files with the commit those record: the CNN on ECP5-85k (cnn4_ecp5.py) and the estimator
+  (estimator_calibration.py).
 
 Each section records its git commit, wall time, load average and (place-and-route) seeds, and can be
 rerun alone; NOT MET rows carry a one-line ``limit``. The final table lists every stored section.
@@ -46,7 +49,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "fpga_targets" / "fpga_targets.json"
 SECTIONS = ("tfc_xilinx", "memory", "padding", "fmax", "lanes_xilinx", "ratio_int8", "sfc_fmax", "kinds_fmax",
-            "sfc_regression")
+            "sfc_regression", "elsewhere")
 #: The committed MNIST sweep's TFC W1A1 point (benchmarks/results/sweep_mnist_quick/sweep.csv).
 TFC_FOLD = "fc0:pe=16,simd=16;fc1:pe=1,simd=32;fc2:pe=1,simd=32;fc3:pe=1,simd=4"
 SEED = 0
@@ -537,6 +540,33 @@ def sfc_regression() -> list[dict]:
                  limit)]
 
 
+def elsewhere() -> list[dict]:
+    """Issue 18's targets that other benchmarks measure, read from their results files (a measurement is
+    counted once: the row carries that file's commit and names it)."""
+    res = REPO / "benchmarks" / "results"
+    cnn = json.loads((res / "cnn4_ecp5.json").read_text())["sections"]
+    pnr, sim = cnn["pnr"], cnn["sim_placed_design"]
+    rows = [_row("4-conv W1A1 MNIST CNN on ECP5-85k, bit-exact", "placed, 10k bit-exact", "does not fit",
+                 {"headline": f"{pnr['fmax_mhz_median']:.1f} MHz, {pnr['frames_per_s_at_fmax']:,} frames/s, "
+                              f"{sim['mismatches']}/{sim['images']} mismatches",
+                  "file": "benchmarks/results/cnn4_ecp5.json", "placement_seeds": len(pnr["runs"])},
+                 sim["bit_exact"] and sim["images"] >= 10000 and any(r["fits"] for r in pnr["runs"]),
+                 git_commit=pnr["git_commit"])]
+    cal = json.loads((res / "estimator_calibration.json").read_text())
+    cells = {(c["family"], c["unit_kind"]): c["lut_max_abs_pct"] for c in cal["summary"]}
+    misses = {f"{f} {k}": round(v, 1) for (f, k), v in sorted(cells.items(), key=lambda kv: -kv[1]) if v > 10.0}
+    brams = sum(c["brams_exact"] for c in cal["summary"])
+    points = sum(c["points"] for c in cal["summary"])
+    rows.append(_row("estimator LUT within 10 % per family x kind (max)", "+-10 % LUT, BRAM exact",
+                     "ice40/ecp5 only", {"headline": f"{len(cells) - len(misses)}/{len(cells)} cells, BRAM {brams}/{points}",
+                                         "misses_max_pct": misses, "file": "benchmarks/results/estimator_calibration.json",
+                                         "network_check_lut_pct": {f: round(t["err_pct"]["luts"], 1) for f, t
+                                                                   in cal["network_check"]["targets"].items()}},
+                     not misses and brams == points, limit="max |LUT error| per point above 10 % in: "
+                     + ", ".join(f"{k} {v}" for k, v in misses.items()), git_commit=cal["provenance"]["git_commit"]))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="Issue 18's FPGA targets: target | before | measured, per section.")
     ap.add_argument("--only", default="tfc_xilinx,memory,padding", help=f"comma-separated subset of {SECTIONS}")
@@ -581,7 +611,7 @@ def main() -> int:
             "padding": lambda: padding(cache, args.images), "fmax": lambda: fmax(cache, seeds),
             "lanes_xilinx": lambda: lanes_xilinx(cache), "ratio_int8": lambda: ratio_int8(cache, args.synth_timeout),
             "sfc_fmax": lambda: sfc_fmax(cache, seeds), "kinds_fmax": lambda: kinds_fmax(cache, seeds, kinds, families),
-            "sfc_regression": sfc_regression}
+            "sfc_regression": sfc_regression, "elsewhere": elsewhere}
     for s in only:
         print(f"== {s}", flush=True)
         load = [round(x, 1) for x in os.getloadavg()]  # 2 shared cores: wall times scale with the load
@@ -590,8 +620,8 @@ def main() -> int:
         secs = round(time.perf_counter() - t0, 1)
         print(f"== {s}: {secs:.0f} s wall (rerun alone with --only {s})", flush=True)
         # read-modify-write per section: two runs of different sections (one in the background) both keep theirs
-        for r in rows:  # per row: a --kinds subset keeps rows measured on other commits
-            r["git_commit"] = commit
+        for r in rows:  # per row: a --kinds subset keeps rows measured on other commits (elsewhere: its file's)
+            r.setdefault("git_commit", commit)
         doc = json.loads(OUT.read_text()) if OUT.exists() else {}
         doc.setdefault("sections", {})
         if s == "kinds_fmax":  # a --kinds / --families subset replaces only its own rows

@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fpga_targets.py"
 SECTIONS = ("tfc_xilinx", "memory", "padding", "fmax", "lanes_xilinx", "ratio_int8", "sfc_fmax", "kinds_fmax",
-            "sfc_regression")
+            "sfc_regression", "elsewhere")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -54,3 +54,22 @@ def test_table_shows_target_before_measured_met_and_limit(capsys):
     assert ">= 30x fewer" in row and "12-14x" in row and "17.2x" in row and "NOT MET" in row and "abcdef0123" in row
     assert any("limit: whole-vector registers" in x for x in out)
     assert any(x.startswith("ratio_int8") and "123.4" in x and x.split()[-2] == "MET" for x in out)
+
+
+def test_elsewhere_reads_the_other_benchmarks_results_with_their_commits(capsys):
+    """The CNN and estimator targets come from their own results files, with those files' commits
+    (read, not re-measured), and the estimator row names every miss in its limit."""
+    import json
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    import fpga_targets
+
+    rows = fpga_targets.elsewhere()
+    res = SCRIPT.parent / "results"
+    cal = json.loads((res / "estimator_calibration.json").read_text())
+    cnn, est = rows
+    assert cnn["git_commit"] == json.loads((res / "cnn4_ecp5.json").read_text())["sections"]["pnr"]["git_commit"]
+    assert est["git_commit"] == cal["provenance"]["git_commit"]
+    misses = [c for c in cal["summary"] if c["lut_max_abs_pct"] > 10]
+    assert est["met"] is (not misses and all(c["brams_exact"] == c["points"] for c in cal["summary"]))
+    assert all(f"{c['family']} {c['unit_kind']}" in est.get("limit", "") for c in misses)
