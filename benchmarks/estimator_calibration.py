@@ -49,6 +49,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from reports.synth import family  # noqa: E402  (a target's family: every unit is built for its target's)
+
 #: Calibration order (it seeds the points, so the stored measurements depend on it); every IR
 #: kind must be here with its BITS: a kind added to the registry fails loudly until it is.
 KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_product", "mac")
@@ -196,21 +198,12 @@ def targets_of(p: CalPoint, fams: list[str]) -> list[str]:
     return out
 
 
-def built_for(kind: str, target: str) -> str:
-    """The family a point's unit is built for on ``target``: the target's, as the generator builds every
-    design (``--family``). It changes the Verilog only where the family decides: on iCE40 (no LUT-RAM) a
-    written input bank goes to block RAM when that costs less than its flip-flops (hw.memstyle), and a
-    multiplier's product is not registered (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES); ecp5 and xilinx
-    units are the same as built without a family. ``kind`` is kept for the call sites' symmetry."""
-    return target.split("-")[0]
-
-
 def measured_row(p: CalPoint, target: str, r: dict) -> dict:
     """A point's record on one target: the point, what synthesis measured, the estimator's features."""
     from reports.estimator import design_row, unit_memories
 
     L, f = point_unit(p)
-    fam_built = built_for(p.kind, target)
+    fam_built = family(target)  # built for the target's family, as the generator builds every design
     mems = unit_memories(L, f, target, p.mem_style, tree_every=p.tree_every, family=fam_built)
     # which ROM synthesis put in block RAM: the weight ROM if more blocks than the other memories'
     from reports.estimator import block_rams
@@ -231,7 +224,8 @@ def _code_bits(L) -> int:
 
 
 def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = float("inf")) -> list[dict]:
-    """Generate one unit's Verilog once per family it is built for (:func:`built_for`) and synthesize it
+    """Generate one unit's Verilog once per family (built for it as the generator builds it: on iCE40 input
+    banks in block RAM where cheaper, mac products unregistered) and synthesize it
     for every target (cached); nothing once the wall clock has passed ``stop_at`` (``--budget-minutes``)."""
     if time.time() > stop_at:
         return []
@@ -241,7 +235,7 @@ def synth_point(p: CalPoint, targets: list[str], tmp: str, stop_at: float = floa
 
     L, f = point_unit(p)
     t0 = time.perf_counter()
-    built = {t: built_for(p.kind, t) for t in targets}
+    built = {t: family(t) for t in targets}
     files = {}
     for fam in dict.fromkeys(built.values()):
         files[fam] = Path(tmp) / f"{p.kind}_{p.layer_seed}_{fam or 'any'}.v"
@@ -283,7 +277,7 @@ def fit_bram_rule(rows: list[dict]) -> dict | None:
     for r in rows:
         L, f = point_unit(CalPoint(**{k: r[k] for k in CalPoint.__dataclass_fields__}))
         fam = r["target"].split("-")[0]
-        fb = built_for(r["kind"], r["target"])
+        fb = family(r["target"])
         off = _with_constants(base, lambda: unit_memories(L, f, r["target"], r["mem_style"], tree_every=r["tree_every"],
                                                           family=fb))
         on = _with_constants({**base, "bram_rule": {fam: {"min_depth": 0, "min_bits": 0}}},
@@ -503,7 +497,7 @@ def main() -> int:
             est = {m: predict(coefs, r["row"], m) for m in ("luts", "ffs", "lutrams")}
             # BRAM: the geometry alone (where the ROMs went taken from synthesis) and the whole
             # rule (the generator's mark or the fitted Yosys rule, as `lowbit fit` uses it)
-            fb = built_for(r["kind"], r["target"])
+            fb = family(r["target"])
             geo = bram_blocks(L, f, r["target"], r["mem_style"], bram=r["weights_in_bram"], tree_every=r["tree_every"],
                               family=fb)
             whole = _with_constants(consts, lambda: bram_blocks(L, f, r["target"], r["mem_style"],

@@ -197,8 +197,7 @@ def _activity_samples(model: IRModel, data: str | None, n: int) -> np.ndarray | 
     return dataset_for(model, data).x_test[:n]
 
 
-def _design_input(model_dir: Path, args: argparse.Namespace, family: str) -> DesignInput:
-    model = load_model(model_dir)
+def _design_input(model_dir: Path, model: IRModel, args: argparse.Namespace, family: str) -> DesignInput:
     samples = _activity_samples(model, args.data, args.activity_images)  # data errors surface before any build
     h = _hardware(model, args, args.out / "designs" / model_dir.name, family)
     sim = None
@@ -223,15 +222,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     # that an iCE40 target with DSPs needs the iCE40 build (hw.lanes.UNREGISTERED_DSP_PRODUCT_FAMILIES:
     # Yosys maps another family's registered multipliers into SB_MAC16s wrongly)
     fam = next((target_family(t) for t in targets if target_family(t) in NS_PER_LEVEL), "ice40")
+    models = [(m, load_model(m)) for m in args.models]  # loaded once: the DSP rule below and the designs
     dsp_rule = [t for t in targets if t in UNREGISTERED_DSP_PRODUCT_FAMILIES]
-    if dsp_rule and any(lane_spec(L.kind).dsp_product for m in args.models for L in load_model(m).layers):
+    if dsp_rule and any(lane_spec(L.kind).dsp_product for _, model in models for L in model.layers):
         if args.family is not None and args.family not in UNREGISTERED_DSP_PRODUCT_FAMILIES:
             raise ConfigError(f"--family {args.family} with target {dsp_rule[0]}: Yosys maps the {args.family} build's "
                               f"registered multipliers into {dsp_rule[0]} DSPs wrongly; expected target "
                               f"{dsp_rule[0]}-nodsp, or no --family")
         fam = dsp_rule[0]
-    _clock(args, fam)  # a bad clock fails before any model loads
-    designs = [_design_input(m, args, fam) for m in args.models]
+    designs = [_design_input(m, model, args, fam) for m, model in models]
     paths = write_report(designs, args.out, targets, pnr=not args.no_pnr)
     return _print_report(paths)
 

@@ -42,10 +42,9 @@ def vendor_netlist(verilog: str | Path, top: str, target: str, timeout: float = 
     script = (f"read_verilog -sv design.v; {SYNTH_COMMANDS[Target(target)].format(top=top)}; "
               "write_verilog -noattr netlist.v")
     out = _netlist(Path(verilog).read_text(), script, verilog, timeout)
-    models = (yosys_share_dir() / CELL_MODELS[fam]).read_text()
     full = out.with_name("netlist_with_cells.v")
     if not full.exists():
-        atomic_write_text(full, out.read_text() + "\n" + models)
+        atomic_write_text(full, out.read_text() + "\n" + (yosys_share_dir() / CELL_MODELS[fam]).read_text())
     return full
 
 

@@ -88,8 +88,7 @@ def live(calibration):
     for rec in doc["points"]:
         p = cal.CalPoint(**{k: rec[k] for k in cal.CalPoint.__dataclass_fields__})
         L, f = cal.point_unit(p)
-        out.append((rec, estimate(L, f, rec["target"], p.mem_style, p.tree_every, cal.built_for(p.kind, rec["target"])),
-                    L, f))
+        out.append((rec, estimate(L, f, rec["target"], p.mem_style, p.tree_every, cal.family(rec["target"])), L, f))
     return out
 
 
