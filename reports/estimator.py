@@ -242,8 +242,7 @@ def rom_columns(layer: Layer, fold: Folding) -> int:
     """Distinct weight-ROM bit columns (functions of the address) that need logic: constant
     columns, columns equal to one address bit or its complement, and duplicates of another
     column cost nothing once Yosys maps the constant ROM to LUTs."""
-    bits = rom_bits(layer, fold)
-    return logic_columns(bits)
+    return logic_columns(rom_bits(layer, fold))
 
 
 def logic_columns(bits: np.ndarray) -> int:
