@@ -6,7 +6,7 @@ foldings; one row fold and many; one column fold (the vector registers); 4 to 25
 --mem-style; no target clock and the register stages of target clocks (tree_every 1, 2, 4:
 hw.pipeline.core_stages' boundary registers, and tree stages where the tree is deep enough); the
 1-bit code of +-1 accumulate weights; mac both with DSPs and in LUTs), fits the estimator's
-coefficients by non-negative least squares on relative error (LUTs: the L4 norm), fits the
+coefficients on relative error (non-negative; FFs least squares, LUTs minimax + mean: an LP), fits the
 rule for where Yosys puts an unmarked, synchronously read ROM, checks the block RAM count derived from the memory shapes
 (reports.estimator.block_rams) against synthesis, writes the constants to
 reports/estimator_constants.json (the file the estimator loads), and prints + writes the error
