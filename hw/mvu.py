@@ -34,7 +34,7 @@ from quantmodels.ir import Layer, kind_spec
 
 from quantmodels.bitwidth import signed_bits
 
-from .arith import POPCOUNT_STYLES
+from .arith import POPCOUNT_STYLES, adder_tree
 from .folding import Folding
 from .lanes import LaneContext, lane_spec
 from .memstyle import MemStyle, attrs, parse_mem_style, resolve
@@ -319,7 +319,9 @@ class MatrixVectorCore(wiring.Component):
                     m.d.sync += cq.eq(Cat(*cmps))
                     cmps = [cq[k] for k in range(per)]
                 y = Signal(self.ob, name=f"y{p}")
-                m.d.comb += y.eq(sum(c.as_unsigned() for c in cmps) if per > 1 else cmps[0])
+                # a balanced tree, not Python's sum(): a chain of 2^k - 1 adders whose width grows one
+                # bit per term (127 deep at 7-bit outputs) is slow logic and a C++ file gcc needs minutes for
+                m.d.comb += y.eq(adder_tree(m, [c.as_unsigned() for c in cmps], f"cnt{p}") if per > 1 else cmps[0])
             elif L.output == "requantize":
                 v = Signal(signed(W + 1), name=f"v{p}")
                 m.d.comb += v.eq(acc + params[p * W:(p + 1) * W].as_signed())

@@ -51,3 +51,14 @@ def test_every_method_rtl_bit_exact(method, arch, digits, tmp_path):
     assert [L.op for L in res.model.layers] == (["conv2d", "dense", "dense"] if arch == CNN else ["dense"] * 3)
     assert res.agreement == 1.0  # golden == the method's quantized float pass (int8: grid-snapped fake-quant)
     assert_rtl_bit_exact(res.model, digits, tmp_path)
+
+
+def test_many_level_thresholds_rtl_bit_exact(digits, tmp_path):
+    """7-bit hidden activations: 127 thresholds per neuron, all compared in one cycle and counted by a
+    balanced tree. This once built a 127-deep adder chain that gcc did not compile in 28 minutes."""
+    res = train(TrainConfig(method="pow2", arch="f8", act_bits=7, weight_bits=5, epochs=4, seed=1,
+                            progress=False), digits)
+    hidden = res.model.layers[0]
+    assert hidden.output == "threshold" and hidden.n_thresholds == 127
+    assert len(set(map(tuple, hidden.thresholds.tolist()))) > 1  # real, distinct per-neuron thresholds
+    assert_rtl_bit_exact(res.model, digits, tmp_path)
