@@ -119,6 +119,10 @@ def test_trained_round_trip(method, tmp_path):
     assert a.agree == a.n_images == len(data.x_test), a.render()
     back, _ = import_qonnx(p)
     np.testing.assert_array_equal(golden_forward(back, data.x_test).classes, golden_forward(model, data.x_test).classes)
+    # the importer infers each kind from the weight codes alone (pow2: 0 and +-2**e -> shift_add); it
+    # maps integer codes wider than 4 bits to mac, so only bitnet's 9-bit bit_serial layers change kind
+    want = ["mac" if L.kind == "bit_serial" and L.weight_bits > 4 else L.kind for L in model.layers]
+    assert [L.kind for L in back.layers] == want
 
 
 def test_lut_hidden_layer_export_refused(tmp_path):

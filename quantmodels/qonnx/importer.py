@@ -20,7 +20,8 @@ Weights
     Integer codes from the weight quantizer (BipolarQuant -> +-1, Quant -> its rounded clipped
     integers, a per-output scale kept apart; zero point must be 0) or integer-valued
     initializers. +-1 weights with 1-bit inputs -> ``xnor_popcount``; +-1 / ternary ->
-    ``accumulate``; wider -> ``bit_serial`` (<= 4 bits) or ``mac``.
+    ``accumulate``; 0 and +-2**e -> ``shift_add``; other wider codes -> ``bit_serial`` (<= 4 bits)
+    or ``mac``.
 Thresholds
     Per layer, the real MatMul output is ``y_o = s_o (a acc + b_o)`` (``a``, ``b_o`` from the
     input code values and the kind's accumulator). The level function ``f(acc)`` = code of the
@@ -403,6 +404,13 @@ def _ir_weights(kind: str, W: np.ndarray, in_bits: int, A: _Acc):
         P = np.zeros((1 << wb, 1 << in_bits), np.int64)
         P[:len(book), :len(A.unit_codes)] = book[:, None] * A.unit_codes[None, :]
         return idx, wb, P, kind
+    mag = np.abs(W[W != 0]).astype(np.int64)
+    if mag.size and mag.max() > 1 and not np.any(mag & (mag - 1)):
+        # 0 and +-2**e only (a power-of-two quantizer, e.g. Brevitas' po2 weights): shifts, no
+        # multiplier; shift_add's weight_bits b hold exponents up to b - 2 (quantmodels.ir.kinds)
+        e = int(mag.max()).bit_length() - 1
+        if e + 2 <= 16:
+            return W, e + 2, None, "shift_add"
     wb = signed_bits(int(W.min()), int(W.max()))
     if wb > 16:
         raise IRError(f"weights need {wb} bits, expected at most 16")
