@@ -37,14 +37,14 @@ SIMULATORS = tuple(Simulator)
 #: ``--no-public-flat-rw --public-depth 1``: the cocotb runner marks every signal public,
 #: which stops Verilator from optimising the network's internals away (3x slower here);
 #: the testbench only touches the top module's ports, so only they stay public.
-#: ``--output-split-cfuncs 500``: C++ functions of at most ~500 statements (still one file), and
 #: ``-fno-tree-ter``: gcc keeps single-use temporaries apart instead of substituting them into one
 #: expression tree for its RTL combiner. A layer of many-level thresholds (7-bit outputs: 127
 #: compares per neuron, counted) otherwise gives gcc -O1 expressions its combiner needs minutes for
 #: (49->13 at 7 bits: one 37,000-line function, not done in 28 minutes; 64->8 unpipelined: 150 s
-#: in the combiner, 4 s with -fno-tree-ter).
+#: in the combiner, 4 s with -fno-tree-ter). (``--output-split-cfuncs`` also helped, but it splits
+#: large designs into several files, which hits the PCH bug above.)
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--output-split", "0",
-                  "--output-split-cfuncs", "500", "--x-initial", "fast", "-CFLAGS", "-O1", "-CFLAGS", "-fno-tree-ter",
+                  "--x-initial", "fast", "-CFLAGS", "-O1", "-CFLAGS", "-fno-tree-ter",
                   "--no-public-flat-rw", "--public-depth", "1"]
 #: Icarus options (the cocotb runner already passes -g2012, which the harness's `string` needs).
 ICARUS_ARGS: list[str] = []

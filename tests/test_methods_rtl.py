@@ -53,6 +53,7 @@ def test_every_method_rtl_bit_exact(method, arch, digits, tmp_path):
     assert_rtl_bit_exact(res.model, digits, tmp_path)
 
 
+@pytest.mark.slow  # one Verilator build of ~20-40 s
 def test_many_level_thresholds_rtl_bit_exact(digits, tmp_path):
     """7-bit hidden activations: 127 thresholds per neuron, all compared in one cycle and counted by a
     balanced tree. This once built a 127-deep adder chain that gcc did not compile in 28 minutes."""
