@@ -286,7 +286,8 @@ def test_lut_autoencoder_close_to_float_twin(digits):
         if q:  # integer-table levels: multiples of 1 / 31
             np.testing.assert_allclose(rec * 31, np.round(rec * 31), atol=1e-9)
         err[q] = float(np.mean((rec - digits.x_test.reshape(len(rec), -1) / 255.0) ** 2))
-        assert err[q] == pytest.approx(res.test_mse, rel=0, abs=0)
+        # BLAS may split the float matmuls differently from run to run: equal to rounding, not bit for bit
+        assert err[q] == pytest.approx(res.test_mse, rel=1e-9)
         assert res.history[-1]["val_mse"] < res.history[0]["val_mse"]  # validation on the reconstruction error
     baseline = float(np.var(digits.x_test / 255.0))  # predicting the mean pixel
     assert err[False] < 0.5 * baseline and err[True] < 0.6 * baseline
