@@ -168,9 +168,19 @@ def _pow2_range(layer: LayerView) -> tuple[int, int]:
     return -m if m else 0, m
 
 
+def pow2_weight_bits(weights: np.ndarray) -> int | None:
+    """The ``weight_bits`` kind ``shift_add`` needs for integer weights of 0 and +-2**e (b bits
+    hold exponents up to b - 2, see ``_pow2_range``); None if a magnitude is not a power of two."""
+    mag = np.abs(np.asarray(weights, np.int64))
+    mag = mag[mag != 0]
+    if np.any(mag & (mag - 1)):
+        return None
+    return (int(mag.max()).bit_length() + 1) if mag.size else 2
+
+
 def _check_pow2(layer: LayerView, wfile: str) -> None:
-    mag = np.abs(layer.weights[layer.weights != 0])
-    if mag.size and np.any(mag & (mag - 1)):
+    if pow2_weight_bits(layer.weights) is None:
+        mag = np.abs(layer.weights[layer.weights != 0])
         bad = int(mag[(mag & (mag - 1)) != 0][0])
         raise IRError(f"{wfile}: {layer.name}.weights: magnitude {bad} is not a power of two "
                       f"(kind 'shift_add' takes 0 and +-2**e)")

@@ -48,6 +48,7 @@ import numpy as np
 from ..bitwidth import signed_bits
 from ..errors import IRError
 from ..ir import ConvSpec, InputSpec, IRModel, Layer, kind_spec
+from ..ir.kinds import pow2_weight_bits
 from ..thresholds import exact_thresholds
 from .graph import (ELEMENTWISE, LAYOUT, LINEAR, QUANTIZERS, attr, const_value, dynamic_inputs, is_const, load_qonnx,
                     node_label, pixels_to_graph, run_nodes)
@@ -404,13 +405,11 @@ def _ir_weights(kind: str, W: np.ndarray, in_bits: int, A: _Acc):
         P = np.zeros((1 << wb, 1 << in_bits), np.int64)
         P[:len(book), :len(A.unit_codes)] = book[:, None] * A.unit_codes[None, :]
         return idx, wb, P, kind
-    mag = np.abs(W[W != 0]).astype(np.int64)
-    if mag.size and mag.max() > 1 and not np.any(mag & (mag - 1)):
-        # 0 and +-2**e only (a power-of-two quantizer, e.g. Brevitas' po2 weights): shifts, no
-        # multiplier; shift_add's weight_bits b hold exponents up to b - 2 (quantmodels.ir.kinds)
-        e = int(mag.max()).bit_length() - 1
-        if e + 2 <= 16:
-            return W, e + 2, None, "shift_add"
+    pow2_bits = pow2_weight_bits(W)
+    if pow2_bits is not None and 2 < pow2_bits <= 16:
+        # 0 and +-2**e only, some |w| > 1 (a power-of-two quantizer, e.g. Brevitas' po2 weights):
+        # shifts, no multiplier
+        return W, pow2_bits, None, "shift_add"
     wb = signed_bits(int(W.min()), int(W.max()))
     if wb > 16:
         raise IRError(f"weights need {wb} bits, expected at most 16")
