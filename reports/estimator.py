@@ -661,9 +661,10 @@ def fit(points: list[dict]) -> dict[str, dict[str, float]]:
             for i, n in enumerate(prior):
                 P[i, names.index(n)] = PRIOR_WEIGHT
             A, b = np.vstack([A, P]), np.r_[b, [PRIOR_WEIGHT * priors[n] for n in prior]]
-        coef, _ = nnls(A, b)
-        if metric == "luts":  # the target is a maximum error: minimise it (the NNLS solve stays for FFs)
+        if metric == "luts":  # the target is a maximum error: minimise it (least squares for FFs)
             coef = _minimax_fit(A, b, len(points), [_point_kind(p["row"]) for p in points])
+        else:
+            coef, _ = nnls(A, b)
         out[metric] = {n: float(c) for n, c in zip(names, coef) if c != 0.0}
     return out
 
@@ -692,22 +693,25 @@ def _minimax_fit(A: np.ndarray, b: np.ndarray, n: int, groups: list[str]) -> np.
     m, k = A.shape
     npr = m - n
     names = sorted(set(groups))
-    G = sp.csr_matrix((np.ones(n), (np.arange(n), [names.index(g) for g in groups])), shape=(n, len(names)))
     ng = len(names)
-    zeros = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
-    Ap, In, Ip = sp.csr_matrix(A), sp.identity(n), sp.identity(npr)
-    rows = [sp.hstack([Ap[:n], -In, zeros(n, npr), zeros(n, ng)]),  # A x - b <= e
-            sp.hstack([-Ap[:n], -In, zeros(n, npr), zeros(n, ng)]),  # b - A x <= e
-            sp.hstack([zeros(n, k), In, zeros(n, npr), -G])]  # e <= t of the point's group
+    G = sp.csr_matrix((np.ones(n), (np.arange(n), [names.index(g) for g in groups])), shape=(n, ng))
+    widths = {"x": k, "e": n, "s": npr, "t": ng, "u": ng}
+
+    def row(height: int, **blocks) -> sp.spmatrix:
+        """One block row of the constraint matrix: the given variables' blocks, zeros elsewhere."""
+        return sp.hstack([blocks.get(v, sp.csr_matrix((height, w))) for v, w in widths.items()])
+
+    Ap, In, Ip, Ig = sp.csr_matrix(A), sp.identity(n), sp.identity(npr), sp.identity(ng)
+    rows = [row(n, x=Ap[:n], e=-In),  # A x - b <= e
+            row(n, x=-Ap[:n], e=-In),  # b - A x <= e
+            row(n, e=In, t=-G)]  # e <= t of the point's group
     rhs = [b[:n], -b[:n], np.zeros(n)]
     if npr:
-        rows += [sp.hstack([Ap[n:], zeros(npr, n), -Ip, zeros(npr, ng)]),
-                 sp.hstack([-Ap[n:], zeros(npr, n), -Ip, zeros(npr, ng)])]
+        rows += [row(npr, x=Ap[n:], s=-Ip), row(npr, x=-Ap[n:], s=-Ip)]  # |prior residual| <= s
         rhs += [b[n:], -b[n:]]
     # hinge: u >= t - TARGET, weighed HINGE_WEIGHT times a maximum, so every kind that can is pushed
     # under the target and the excess gathers on the kinds that cannot
-    rows = [sp.hstack([r, zeros(r.shape[0], ng)]) for r in rows]
-    rows.append(sp.hstack([zeros(ng, k + n + npr), sp.identity(ng), -sp.identity(ng)]))
+    rows.append(row(ng, t=Ig, u=-Ig))
     rhs.append(np.full(ng, HINGE_TARGET))
     cost = np.r_[np.zeros(k), np.full(n, MEAN_WEIGHT / n), np.full(npr, 1.0 / n), np.ones(ng), np.full(ng, HINGE_WEIGHT)]
     res = linprog(cost, A_ub=sp.vstack(rows).tocsr(), b_ub=np.concatenate(rhs), bounds=(0, None),
