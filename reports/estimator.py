@@ -45,8 +45,8 @@ The model is linear in structural features that follow the unit's datapath (hw/m
 ``romslack`` the same ROM when its depth lies between two powers of two: its columns x (LUTs of a
             column at the next power of two - LUTs at its depth), per kind. ABC's column costs
             nearer the deeper ROM's than the proportional ``rom`` price says, by kind (calibration:
-            ecp5 accumulate 15.1 -> 9.0 % max, 5-fold CV 12.0 -> 11.3 %; 0 on ice40, whose column
-            price follows the address bits alone)
+            ecp5 accumulate 15.1 -> 8.8 % max, its 5-fold CV mean 18.1 -> 8.8 %; 0 on ice40, whose
+            column price follows the address bits alone)
 ``romreg``  the ROM's read register in logic: distinct columns (duplicate FFs merge)
 ``prom``    threshold/bias ROM in LUTs: its distinct non-trivial columns x LUTs of a log2(depth)-input
             function (as ``rom``); 0 in block RAM

@@ -26,11 +26,10 @@ UNIT_KINDS = ("xnor_popcount", "accumulate", "shift_add", "bit_serial", "lut_pro
 #: Issue 18 item 5: every point's |LUT error| within 10 % in-sample, per family x kind.
 LUT_MAX_PCT = 10.0
 #: Where the committed calibration misses that target (max |LUT error| % per point, bound): pinned, so
-#: a change that loses accuracy fails; 20 of the 21 family x kinds meet it (301 syntheses, the grid up to
-#: 256 lanes; the LUT fit minimises each kind's maximum with a hinge at 9.5 %,
-#: reports.estimator._minimax_fit). ecp5 accumulate is the one miss (15.1 %): ABC9's mapping of its
-#: lanes with the tree (LUT4s vs PFUMX / L6MUX21 per netlist) fits no price of the shared features.
-KNOWN_ABOVE = {("ecp5", "accumulate"): 16}
+#: a change that loses accuracy fails. None since ec5409a: all 21 family x kinds meet it (301 syntheses,
+#: the grid up to 256 lanes; the LUT fit minimises each kind's maximum with a hinge at 9.5 %,
+#: reports.estimator._minimax_fit; ecp5 accumulate came from 15.1 to 8.8 % with the romslack term).
+KNOWN_ABOVE: dict[tuple[str, str], float] = {}
 #: Mean |LUT error| per family x kind, in-sample (every one is within it).
 LUT_MEAN_PCT = 12.5
 #: Stored points per family x kind (a run stopped by --budget-minutes keeps what it measured).
