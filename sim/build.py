@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import primitives
+from . import objcache, primitives
 from .tools import ToolError, activate_tools, cache_dir, iverilog_bin, tool_versions
 
 class Simulator(StrEnum):
@@ -173,13 +175,34 @@ def build_key(srcs: dict[str, str], top: str, simulator: str, args: list[str]) -
                                      str(config.libs_dir)]).encode()).hexdigest()[:20]
 
 
+def _runner(simulator: str):
+    """cocotb's runner for ``simulator``; Verilator's with its runtime objects cached across builds."""
+    from cocotb_tools.runner import Verilator, get_runner  # local: cocotb is only needed for simulation
+
+    if simulator != Simulator.VERILATOR:
+        return get_runner(simulator)
+
+    class CachedRuntimeVerilator(Verilator):
+        """Make compiles each object through ``OBJCACHE`` (verilated.mk): :mod:`sim.objcache` serves
+        the Verilator runtime's objects (``verilated*.cpp``, the same in every build) from
+        ``<cache>/verilator-objects`` and compiles the design as before."""
+
+        def _build_command(self):
+            cmds = list(super()._build_command())
+            if cmds and list(cmds[-1][:1]) == ["make"]:
+                wrapper = [sys.executable, "-I", str(Path(objcache.__file__).resolve()),
+                           "--cache", str(cache_dir() / "verilator-objects"), "--"]
+                cmds[-1] = [*cmds[-1], "OBJCACHE=" + shlex.join(wrapper)]
+            return cmds
+
+    return CachedRuntimeVerilator()
+
+
 def compile_sources(sources: dict[str, str], top: str, simulator: str = Simulator.VERILATOR,
                     verbose: bool = False, trace: bool = False) -> Compiled:
     """Build ``sources`` ({file name: Verilog text}) with top module ``top`` (cached).
 
     ``trace=True`` (Verilator only) compiles in SAIF toggle tracing (:data:`TRACE_ARGS`)."""
-    from cocotb_tools.runner import get_runner  # local: cocotb is only needed for simulation
-
     simulator = check_simulator(simulator)
     activate_tools()
     srcs = with_models(sources)
@@ -200,7 +223,7 @@ def compile_sources(sources: dict[str, str], top: str, simulator: str = Simulato
     log = tmp / "build.log"
     t0 = time.perf_counter()
     try:
-        get_runner(simulator).build(sources=[tmp / n for n in srcs], hdl_toplevel=top, build_dir=tmp,
+        _runner(simulator).build(sources=[tmp / n for n in srcs], hdl_toplevel=top, build_dir=tmp,
                                     build_args=args, timescale=("1ns", "1ps"), waves=trace, verbose=verbose,
                                     log_file=log)
     except (Exception, SystemExit) as e:  # the runner raises SystemExit/CalledProcessError

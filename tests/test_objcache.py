@@ -1,0 +1,80 @@
+"""sim.objcache: the Verilator runtime's objects compiled once, reused while command line,
+compiler, source and every header read are unchanged; other sources always compiled."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim import objcache
+from sim.build import compile_sources
+
+CXX = shutil.which("c++") or shutil.which("g++")
+pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
+
+
+def wrapped(cache: Path, src: Path, out: str, cwd: Path) -> int:
+    cmd = [sys.executable, "-I", objcache.__file__, "--cache", str(cache), "--",
+           CXX, "-O1", "-MMD", f"-I{src.parent}", "-c", "-o", out, str(src)]
+    return subprocess.run(cmd, cwd=cwd).returncode
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    """A stand-in Verilator include directory: verilated.mk beside a verilated_x.cpp and its header."""
+    inc = tmp_path / "include"
+    inc.mkdir()
+    (inc / "verilated.mk").write_text("# marker\n")
+    (inc / "value.h").write_text("#define VALUE 1\n")
+    (inc / "verilated_x.cpp").write_text('#include "value.h"\nint value() { return VALUE; }\n')
+    return inc
+
+
+def test_runtime_object_reused_until_a_header_changes(runtime, tmp_path):
+    cache, a, b, c = tmp_path / "cache", tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    src = runtime / "verilated_x.cpp"
+    assert wrapped(cache, src, "verilated_x.o", a) == 0
+    assert len(list(cache.iterdir())) == 1  # published: object, dependency file, header digests
+    first = (a / "verilated_x.o").read_bytes()
+    assert "value.h" in (a / "verilated_x.d").read_text()
+
+    # a header the compile read changes: the entry is refused and the source compiled again
+    (runtime / "value.h").write_text("#define VALUE 123456\n")
+    assert wrapped(cache, src, "verilated_x.o", b) == 0
+    assert (b / "verilated_x.o").read_bytes() != first
+
+    # back as it was: the stored object is served, byte for byte, with its dependency file
+    (runtime / "value.h").write_text("#define VALUE 1\n")
+    assert wrapped(cache, src, "verilated_x.o", c) == 0
+    assert (c / "verilated_x.o").read_bytes() == first and (c / "verilated_x.d").exists()
+
+
+def test_other_sources_and_failures_are_not_cached(runtime, tmp_path):
+    cache = tmp_path / "cache"
+    design = tmp_path / "Vtop__ALL.cpp"  # not the runtime: compiled every time, never stored
+    design.write_text("int top() { return 2; }\n")
+    assert wrapped(cache, design, "Vtop__ALL.o", tmp_path) == 0
+    assert (tmp_path / "Vtop__ALL.o").exists() and not cache.exists()
+    (runtime / "verilated_x.cpp").write_text("int broken( {\n")
+    assert wrapped(cache, runtime / "verilated_x.cpp", "verilated_x.o", tmp_path) != 0
+    assert not cache.exists()  # a failed compile publishes nothing
+
+
+@pytest.mark.verilator
+def test_second_verilator_build_compiles_no_runtime_object(tmp_path, monkeypatch):
+    """Two designs built by sim.build: the second one's runtime objects all come from the cache
+    (no new entries), and both simulators build."""
+    monkeypatch.setenv("LOWBIT_CACHE", str(tmp_path))
+    v = "module top(input wire [3:0] a, output wire [3:0] y); assign y = a {op} 4'd{k}; endmodule\n"
+    one = compile_sources({"dut.v": v.format(op="+", k=3)}, "top")
+    entries = sorted(p.name for p in (tmp_path / "verilator-objects").iterdir())
+    assert len(entries) >= 4 and not one.cached  # verilated, _dpi, _vpi, _threads at least
+    two = compile_sources({"dut.v": v.format(op="^", k=5)}, "top")
+    assert not two.cached and two.build_dir != one.build_dir
+    assert sorted(p.name for p in (tmp_path / "verilator-objects").iterdir()) == entries
+    assert all((b.build_dir / "verilated.o").exists() for b in (one, two))
