@@ -49,8 +49,8 @@ def _refused(d, pattern: str) -> str:
 
 # ----------------------------------------------------------------------------- typed fields
 @pytest.mark.parametrize("edit, pattern", [
-    (lambda d: d.update(meta=[1, 2]), r"meta: \[1, 2\], expected dict"),
-    (lambda d: d["input"].update(source_shape=12), r"input\.source_shape: 12, expected list"),
+    (lambda d: d.update(meta=[1, 2]), r"model\.json: meta: \[1, 2\], expected an object"),
+    (lambda d: d["input"].update(source_shape=12), r"input\.source_shape: 12, expected a list"),
     (lambda d: d["layers"][0]["output"].update(shift=1.5), r"layers\[0\]\.output\.shift: 1\.5, expected an integer"),
     (lambda d: d["layers"][0]["output"].update(shift=[3]), r"output\.shift: \[3\], expected an integer"),
     (lambda d: d["layers"][0]["output"].update(shift=None), r"output\.shift: None, expected an integer"),
@@ -61,7 +61,7 @@ def _refused(d, pattern: str) -> str:
     (lambda d: d["layers"][0].update(out_features=10 ** 30), r"out_features: 1000000000000000000000000000000, "
                                                              r"expected an integer in 1\.\.16777216"),
     (lambda d: d["input"].update(threshold="128"), r"input\.threshold: '128', expected an integer"),
-    (lambda d: d.update(name=5), r"name: 5, expected str"),
+    (lambda d: d.update(name=5), r"model\.json: name: 5, expected a string"),
 ])
 def test_field_types_are_exact(tmp_path, edit, pattern):
     _refused(_edit(_saved(tmp_path), edit), pattern)

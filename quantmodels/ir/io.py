@@ -171,17 +171,24 @@ def _obj(v: Any, where: str) -> dict:
 def _req(d: Any, key: str, typ: type | tuple[type, ...], where: str, default: Any = _MISSING) -> Any:
     """Field ``key`` of object ``d`` with exactly JSON type ``typ`` (bool is not an int)."""
     d = _obj(d, where)
+    # a field of the file itself reads "model.json: layers", of a nested object "...: layers[0].kind"
+    field = f"{where}.{key}" if ": " in where else f"{where}: {key}"
     if key not in d:
         if default is not _MISSING:
             return default
-        raise IRError(f"{where}.{key}: missing")
+        raise IRError(f"{field}: missing")
     v = d[key]
     if typ is int and (isinstance(v, bool) or not isinstance(v, int)):
-        raise IRError(f"{where}.{key}: {clip(v)}, expected an integer")
+        raise IRError(f"{field}: {clip(v)}, expected an integer")
     if not isinstance(v, typ):
-        names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-        raise IRError(f"{where}.{key}: {clip(v)}, expected {names}")
+        names = " or ".join(_JSON_TYPE_NAMES.get(t, t.__name__) for t in (typ if isinstance(typ, tuple) else (typ,)))
+        raise IRError(f"{field}: {clip(v)}, expected {names}")
     return v
+
+
+#: How a field's expected JSON type is named in an error.
+_JSON_TYPE_NAMES = {list: "a list", dict: "an object", str: "a string", float: "a number", int: "an integer",
+                    bool: "true or false"}
 
 
 def _int(d: Any, key: str, where: str, lo: int, hi: int, default: Any = _MISSING) -> int:
