@@ -2,6 +2,7 @@
 compiler, source and every header read are unchanged; other sources always compiled."""
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from sim import objcache
 from sim.build import compile_sources
+from sim.tools import cache_dir
 
 CXX = shutil.which("c++") or shutil.which("g++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
@@ -66,15 +68,28 @@ def test_other_sources_and_failures_are_not_cached(runtime, tmp_path):
 
 
 @pytest.mark.verilator
-def test_second_verilator_build_compiles_no_runtime_object(tmp_path, monkeypatch):
-    """Two designs built by sim.build: the second one's runtime objects all come from the cache
-    (no new entries), and both simulators build."""
-    monkeypatch.setenv("LOWBIT_CACHE", str(tmp_path))
-    v = "module top(input wire [3:0] a, output wire [3:0] y); assign y = a {op} 4'd{k}; endmodule\n"
-    one = compile_sources({"dut.v": v.format(op="+", k=3)}, "top")
-    entries = sorted(p.name for p in (tmp_path / "verilator-objects").iterdir())
+def test_second_verilator_build_compiles_no_runtime_object():
+    """Two new designs built by sim.build in the session's cache (its runtime objects perhaps
+    stored by an earlier test): after the first, the second adds no runtime object (every one
+    served from the cache), and both simulators build."""
+    import uuid
+
+    objects = cache_dir() / "verilator-objects"
+    tag = uuid.uuid4().int % 1000  # designs no earlier build has made
+    v = "module top(input wire [9:0] a, output wire [9:0] y); assign y = a {op} 10'd{k}; endmodule\n"
+    one = compile_sources({"dut.v": v.format(op="+", k=tag)}, "top")
+    entries = sorted(p.name for p in objects.iterdir())
     assert len(entries) >= 4 and not one.cached  # verilated, _dpi, _vpi, _threads at least
-    two = compile_sources({"dut.v": v.format(op="^", k=5)}, "top")
+    two = compile_sources({"dut.v": v.format(op="^", k=tag)}, "top")
     assert not two.cached and two.build_dir != one.build_dir
-    assert sorted(p.name for p in (tmp_path / "verilator-objects").iterdir()) == entries
+    # the second build's runtime compiles, read off its make log: every key was stored before it
+    runtime = []
+    for line in (two.build_dir / "build.log").read_text().splitlines():
+        if "objcache.py" in line:
+            words = shlex.split(line)
+            cmd = words[words.index("--") + 1:]
+            job = objcache._cacheable(cmd)
+            if job is not None:
+                runtime.append(objcache.cache_key(cmd, job[0]))
+    assert len(runtime) >= 4 and set(runtime) <= set(entries)
     assert all((b.build_dir / "verilated.o").exists() for b in (one, two))
