@@ -103,18 +103,24 @@ def main(argv: list[str]) -> int:
         print("objcache: usage: objcache.py --cache DIR -- COMPILER ARGS...", file=sys.stderr)
         return 2
     opts, cmd = argv[:argv.index("--")], argv[argv.index("--") + 1:]
-    cache = Path(opts[opts.index("--cache") + 1])
-    job = _cacheable(cmd)
-    if job is None:
+    try:
+        cache = Path(opts[opts.index("--cache") + 1])
+        job = _cacheable(cmd)
+        entry = cache / cache_key(cmd, job[0]) if job is not None else None
+    except (OSError, ValueError, IndexError):  # the cache is an optimisation: never fail a build over it
+        job = entry = None
+    if entry is None:
         return subprocess.call(cmd)
-    src, out = job
-    entry = cache / cache_key(cmd, src)
+    out = job[1]
     if _restore(entry, out):
         return 0
     rc = subprocess.call(cmd)
     dfile = Path(out).with_suffix(".d")
     if rc == 0 and "-MMD" in cmd and dfile.exists():
-        _publish(entry, out, dfile)
+        try:
+            _publish(entry, out, dfile)
+        except (OSError, ValueError):
+            pass  # not stored; the object just built stands
     return rc
 
 
