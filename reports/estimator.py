@@ -426,6 +426,7 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
     wrom, prom, bank = mems["weights"], mems.get("params"), mems.get("inbuf")
     words = wrom.depth
     cols = rom_columns(layer, fold) if wrom.style == "logic" else 0
+    rom_col = rom_column_luts(words, fam) if words >= 2 else 0.0  # one column's LUTs at the ROM's depth
     chunk = fold.simd * layer.input_bits
     n_thr = layer.n_thresholds if layer.output == "threshold" else 1
     serial = lane_spec(layer.kind).serial
@@ -475,10 +476,9 @@ def features(layer: Layer, fold: Folding, target: str, bram: bool | None = None,
         "promreg": float(prom.live) if prom_sync else 0.0,
         "acc": fold.pe * W,
         "thr": fold.pe * n_thr * W,
-        "rom": cols * rom_column_luts(words, fam) if words >= 2 else 0.0,
+        "rom": cols * rom_col if words >= 2 else 0.0,
         # ... and what a depth between two powers of two costs beyond that proportional price
-        "romslack": (cols * (rom_column_luts(1 << (words - 1).bit_length(), fam) - rom_column_luts(words, fam))
-                     if words >= 2 else 0.0),
+        "romslack": cols * (rom_column_luts(1 << (words - 1).bit_length(), fam) - rom_col) if words >= 2 else 0.0,
         # the ROM's read register: one FF per distinct column in logic (block RAM holds its own)
         "romreg": float(cols),
         # the threshold ROM in logic: like the weight ROM, its distinct columns x one function each of

@@ -14,7 +14,6 @@ import os
 import shlex
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -190,8 +189,7 @@ def _runner(simulator: str):
         def _build_command(self):
             cmds = list(super()._build_command())
             if cmds and list(cmds[-1][:1]) == ["make"]:
-                wrapper = [sys.executable, "-I", str(Path(objcache.__file__).resolve()),
-                           "--cache", str(cache_dir() / "verilator-objects"), "--"]
+                wrapper = objcache.command(cache_dir() / "verilator-objects")
                 cmds[-1] = [*cmds[-1], "OBJCACHE=" + shlex.join(wrapper)]
             return cmds
 

@@ -98,6 +98,11 @@ def _restore(entry: Path, out: str) -> bool:
     return True
 
 
+def command(cache: Path) -> list[str]:
+    """The wrapper's command line, to be followed by the compiler's (make's ``OBJCACHE``)."""
+    return [sys.executable, "-I", str(Path(__file__).resolve()), "--cache", str(cache), "--"]
+
+
 def main(argv: list[str]) -> int:
     if "--" not in argv:
         print("objcache: usage: objcache.py --cache DIR -- COMPILER ARGS...", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,7 @@ pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
 
 
 def wrapped(cache: Path, src: Path, out: str, cwd: Path) -> int:
-    cmd = [sys.executable, "-I", objcache.__file__, "--cache", str(cache), "--",
-           CXX, "-O1", "-MMD", f"-I{src.parent}", "-c", "-o", out, str(src)]
+    cmd = [*objcache.command(cache), CXX, "-O1", "-MMD", f"-I{src.parent}", "-c", "-o", out, str(src)]
     return subprocess.run(cmd, cwd=cwd).returncode
 
 
